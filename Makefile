@@ -1,0 +1,52 @@
+# SPDX-License-Identifier: Apache-2.0
+# The front door. Each target installs what is missing (scripts/deps),
+# configures with meson, builds with ninja, then runs.
+BUILD ?= build
+SAN_BUILD ?= build-san
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+MESON_FLAGS ?=
+
+.PHONY: all deps build run test test-sanitize bench fuzz format format-check clean
+
+all: build
+
+deps:
+	@./scripts/deps
+
+$(BUILD)/build.ninja: | deps
+	meson setup $(BUILD) $(MESON_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	@./scripts/run $(BUILD)
+
+test: build
+	@./scripts/test-run $(BUILD) "" $(TEST_SUITES)
+
+# The unit and vector tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize: deps
+	@[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) -Db_sanitize=address,undefined \
+		-Db_lundef=false $(MESON_FLAGS)
+	ninja -C $(SAN_BUILD)
+	@./scripts/test-run $(SAN_BUILD) "" unit vectors fuzz
+
+bench: build
+	@./scripts/bench $(BUILD)
+
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true \
+		-Db_lundef=false $(MESON_FLAGS)
+	ninja -C $(FUZZ_BUILD)
+	@./scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@./scripts/format-check
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD) $(FUZZ_BUILD)
