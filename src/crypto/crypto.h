@@ -88,7 +88,7 @@ void vl_wipe(void *p, size_t len);
 /* --- Hash, HMAC, HKDF ----------------------------------------------- */
 
 VL_MUST_CHECK int vl_hash(const struct vl_suite *s, const void *data, size_t len,
-			  uint8_t out[VL_HASH_MAX]);
+                          uint8_t out[VL_HASH_MAX]);
 /* Incremental hash, for transcripts and tree hashes built in pieces. */
 struct vl_hash_ctx;
 VL_MUST_CHECK int vl_hash_ctx_new(const struct vl_suite *s, struct vl_hash_ctx **out);
@@ -98,51 +98,51 @@ VL_MUST_CHECK int vl_hash_ctx_final(struct vl_hash_ctx *c, uint8_t out[VL_HASH_M
 void vl_hash_ctx_free(struct vl_hash_ctx *c);
 
 VL_MUST_CHECK int vl_hmac(const struct vl_suite *s, const void *key, size_t key_len,
-			  const void *data, size_t len, uint8_t out[VL_HASH_MAX]);
+                          const void *data, size_t len, uint8_t out[VL_HASH_MAX]);
 /* HKDF-Extract(salt, ikm) -> hash_len bytes. */
 VL_MUST_CHECK int vl_hkdf_extract(const struct vl_suite *s, const void *salt, size_t salt_len,
-				  const void *ikm, size_t ikm_len, uint8_t out[VL_HASH_MAX]);
+                                  const void *ikm, size_t ikm_len, uint8_t out[VL_HASH_MAX]);
 /* HKDF-Expand(prk, info, out_len); out_len <= 255 * hash_len. */
 VL_MUST_CHECK int vl_hkdf_expand(const struct vl_suite *s, const void *prk, size_t prk_len,
-				 const void *info, size_t info_len, uint8_t *out, size_t out_len);
+                                 const void *info, size_t info_len, uint8_t *out, size_t out_len);
 
 /* --- AEAD ------------------------------------------------------------ */
 
 /* ct must hold pt_len + VL_AEAD_TAG_LEN bytes. In-place (ct == pt) is
  * allowed. */
 VL_MUST_CHECK int vl_aead_seal(const struct vl_suite *s, const uint8_t *key, const uint8_t *nonce,
-			       const void *aad, size_t aad_len, const void *pt, size_t pt_len,
-			       uint8_t *ct);
+                               const void *aad, size_t aad_len, const void *pt, size_t pt_len,
+                               uint8_t *ct);
 /* pt must hold ct_len - VL_AEAD_TAG_LEN bytes. VL_ERR_CRYPTO on a bad tag
  * or a ct_len shorter than the tag. In-place allowed. */
 VL_MUST_CHECK int vl_aead_open(const struct vl_suite *s, const uint8_t *key, const uint8_t *nonce,
-			       const void *aad, size_t aad_len, const void *ct, size_t ct_len,
-			       uint8_t *pt);
+                               const void *aad, size_t aad_len, const void *ct, size_t ct_len,
+                               uint8_t *pt);
 
 /* --- Signatures -------------------------------------------------------- */
 
 /* A fresh signature key pair: priv[sig_priv_len], pub[sig_pub_len]. */
 VL_MUST_CHECK int vl_sig_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub);
 VL_MUST_CHECK int vl_sig_public_from_private(const struct vl_suite *s, const uint8_t *priv,
-					     uint8_t *pub);
+                                             uint8_t *pub);
 /* sig must hold VL_SIG_MAX bytes; *sig_len is set to the length written. */
 VL_MUST_CHECK int vl_sign(const struct vl_suite *s, const uint8_t *priv, const void *msg,
-			  size_t msg_len, uint8_t *sig, size_t *sig_len);
+                          size_t msg_len, uint8_t *sig, size_t *sig_len);
 /* VL_OK if valid, VL_ERR_CRYPTO otherwise (including a malformed key). */
 VL_MUST_CHECK int vl_verify(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
-			    const void *msg, size_t msg_len, const uint8_t *sig, size_t sig_len);
+                            const void *msg, size_t msg_len, const uint8_t *sig, size_t sig_len);
 
 /* A signature key loaded once (private or public only). */
 struct vl_sig_key;
 VL_MUST_CHECK int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv,
-					  struct vl_sig_key **out);
+                                          struct vl_sig_key **out);
 VL_MUST_CHECK int vl_sig_key_from_public(const struct vl_suite *s, const uint8_t *pub,
-					 size_t pub_len, struct vl_sig_key **out);
+                                         size_t pub_len, struct vl_sig_key **out);
 void vl_sig_key_free(struct vl_sig_key *k);
 VL_MUST_CHECK int vl_sig_key_sign(const struct vl_sig_key *k, const void *msg, size_t msg_len,
-				  uint8_t *sig, size_t *sig_len);
+                                  uint8_t *sig, size_t *sig_len);
 VL_MUST_CHECK int vl_sig_key_verify(const struct vl_sig_key *k, const void *msg, size_t msg_len,
-				    const uint8_t *sig, size_t sig_len);
+                                    const uint8_t *sig, size_t sig_len);
 
 /* --- KEM ------------------------------------------------------------- */
 
@@ -150,12 +150,11 @@ VL_MUST_CHECK int vl_sig_key_verify(const struct vl_sig_key *k, const void *msg,
 VL_MUST_CHECK int vl_kem_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub);
 /* RFC 9180 DeriveKeyPair(ikm). */
 VL_MUST_CHECK int vl_kem_derive_keypair(const struct vl_suite *s, const void *ikm, size_t ikm_len,
-					uint8_t *priv, uint8_t *pub);
+                                        uint8_t *priv, uint8_t *pub);
 VL_MUST_CHECK int vl_kem_public_from_private(const struct vl_suite *s, const uint8_t *priv,
-					     uint8_t *pub);
+                                             uint8_t *pub);
 /* VL_OK if pub is a valid public key of the suite's KEM. */
-VL_MUST_CHECK int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub,
-				      size_t pub_len);
+VL_MUST_CHECK int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub, size_t pub_len);
 
 /* --- HPKE (RFC 9180) -------------------------------------------------- */
 
@@ -192,79 +191,79 @@ struct vl_hpke_ctx;
 /* SetupS: enc must hold the KEM's Nenc bytes. ikm_e, if non-NULL, makes the
  * ephemeral key deterministic (DeriveKeyPair(ikm_e)); for tests only. */
 VL_MUST_CHECK int vl_hpke_setup_sender(const struct vl_hpke_alg *alg,
-				       const struct vl_hpke_mode_args *m, const uint8_t *pk_r,
-				       size_t pk_r_len, const void *info, size_t info_len,
-				       const uint8_t *ikm_e, size_t ikm_e_len, uint8_t *enc,
-				       struct vl_hpke_ctx **out);
+                                       const struct vl_hpke_mode_args *m, const uint8_t *pk_r,
+                                       size_t pk_r_len, const void *info, size_t info_len,
+                                       const uint8_t *ikm_e, size_t ikm_e_len, uint8_t *enc,
+                                       struct vl_hpke_ctx **out);
 VL_MUST_CHECK int vl_hpke_setup_receiver(const struct vl_hpke_alg *alg,
-					 const struct vl_hpke_mode_args *m, const uint8_t *enc,
-					 size_t enc_len, const uint8_t *sk_r, const void *info,
-					 size_t info_len, struct vl_hpke_ctx **out);
+                                         const struct vl_hpke_mode_args *m, const uint8_t *enc,
+                                         size_t enc_len, const uint8_t *sk_r, const void *info,
+                                         size_t info_len, struct vl_hpke_ctx **out);
 /* Context Seal/Open; ct holds pt_len + tag. VL_ERR_UNSUPPORTED for an
  * export-only context. */
 VL_MUST_CHECK int vl_hpke_ctx_seal(struct vl_hpke_ctx *c, const void *aad, size_t aad_len,
-				   const void *pt, size_t pt_len, uint8_t *ct);
+                                   const void *pt, size_t pt_len, uint8_t *ct);
 VL_MUST_CHECK int vl_hpke_ctx_open(struct vl_hpke_ctx *c, const void *aad, size_t aad_len,
-				   const void *ct, size_t ct_len, uint8_t *pt);
-VL_MUST_CHECK int vl_hpke_ctx_export(const struct vl_hpke_ctx *c, const void *ctx,
-				     size_t ctx_len, uint8_t *out, size_t out_len);
+                                   const void *ct, size_t ct_len, uint8_t *pt);
+VL_MUST_CHECK int vl_hpke_ctx_export(const struct vl_hpke_ctx *c, const void *ctx, size_t ctx_len,
+                                     uint8_t *out, size_t out_len);
 void vl_hpke_ctx_free(struct vl_hpke_ctx *c);
 
 /* Single-shot base-mode seal/open with an MLS suite's HPKE algorithms.
  * enc holds kem_pub_len bytes, ct pt_len + tag. */
 VL_MUST_CHECK int vl_hpke_seal(const struct vl_suite *s, const uint8_t *pk_r, size_t pk_r_len,
-			       const void *info, size_t info_len, const void *aad, size_t aad_len,
-			       const void *pt, size_t pt_len, uint8_t *enc, uint8_t *ct);
+                               const void *info, size_t info_len, const void *aad, size_t aad_len,
+                               const void *pt, size_t pt_len, uint8_t *enc, uint8_t *ct);
 VL_MUST_CHECK int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, const uint8_t *enc,
-			       size_t enc_len, const void *info, size_t info_len, const void *aad,
-			       size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt);
+                               size_t enc_len, const void *info, size_t info_len, const void *aad,
+                               size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt);
 
 /* --- MLS helpers (RFC 9420 §5) ------------------------------------------ */
 /* Labels are given without the "MLS 1.0 " prefix; the functions add it. */
 
 VL_MUST_CHECK int vl_mls_expand_with_label(const struct vl_suite *s, const uint8_t *secret,
-					   size_t secret_len, const char *label,
-					   const void *context, size_t context_len, uint8_t *out,
-					   uint16_t out_len);
+                                           size_t secret_len, const char *label,
+                                           const void *context, size_t context_len, uint8_t *out,
+                                           uint16_t out_len);
 /* DeriveSecret = ExpandWithLabel(secret, label, "", Nh). */
 VL_MUST_CHECK int vl_mls_derive_secret(const struct vl_suite *s, const uint8_t *secret,
-				       const char *label, uint8_t out[VL_HASH_MAX]);
+                                       const char *label, uint8_t out[VL_HASH_MAX]);
 /* DeriveTreeSecret(secret, label, generation, length). */
 VL_MUST_CHECK int vl_mls_derive_tree_secret(const struct vl_suite *s, const uint8_t *secret,
-					    const char *label, uint32_t generation, uint8_t *out,
-					    uint16_t out_len);
+                                            const char *label, uint32_t generation, uint8_t *out,
+                                            uint16_t out_len);
 /* RefHash(label, value) = Hash(RefHashInput) (§5.2). */
 VL_MUST_CHECK int vl_mls_ref_hash(const struct vl_suite *s, const char *label, const void *value,
-				  size_t value_len, uint8_t out[VL_HASH_MAX]);
+                                  size_t value_len, uint8_t out[VL_HASH_MAX]);
 /* KeyPackageRef / ProposalRef (§5.2): RefHash with their fixed labels. */
 VL_MUST_CHECK int vl_mls_key_package_ref(const struct vl_suite *s, const void *kp, size_t kp_len,
-					 uint8_t out[VL_HASH_MAX]);
+                                         uint8_t out[VL_HASH_MAX]);
 VL_MUST_CHECK int vl_mls_proposal_ref(const struct vl_suite *s, const void *auth_content,
-				      size_t len, uint8_t out[VL_HASH_MAX]);
+                                      size_t len, uint8_t out[VL_HASH_MAX]);
 /* SignWithLabel / VerifyWithLabel (§5.1.2). */
 VL_MUST_CHECK int vl_mls_sign_with_label(const struct vl_suite *s, const uint8_t *priv,
-					 const char *label, const void *content,
-					 size_t content_len, uint8_t *sig, size_t *sig_len);
+                                         const char *label, const void *content, size_t content_len,
+                                         uint8_t *sig, size_t *sig_len);
 VL_MUST_CHECK int vl_mls_verify_with_label(const struct vl_suite *s, const uint8_t *pub,
-					   size_t pub_len, const char *label, const void *content,
-					   size_t content_len, const uint8_t *sig, size_t sig_len);
+                                           size_t pub_len, const char *label, const void *content,
+                                           size_t content_len, const uint8_t *sig, size_t sig_len);
 /* Same, with a loaded key. */
 VL_MUST_CHECK int vl_mls_sign_with_label_key(const struct vl_sig_key *k, const char *label,
-					     const void *content, size_t content_len, uint8_t *sig,
-					     size_t *sig_len);
+                                             const void *content, size_t content_len, uint8_t *sig,
+                                             size_t *sig_len);
 VL_MUST_CHECK int vl_mls_verify_with_label_key(const struct vl_sig_key *k, const char *label,
-					       const void *content, size_t content_len,
-					       const uint8_t *sig, size_t sig_len);
+                                               const void *content, size_t content_len,
+                                               const uint8_t *sig, size_t sig_len);
 /* EncryptWithLabel / DecryptWithLabel (§5.1.3): kem_output holds
  * kem_pub_len bytes, ct pt_len + tag. */
 VL_MUST_CHECK int vl_mls_encrypt_with_label(const struct vl_suite *s, const uint8_t *pub,
-					    size_t pub_len, const char *label, const void *context,
-					    size_t context_len, const void *pt, size_t pt_len,
-					    uint8_t *kem_output, uint8_t *ct);
+                                            size_t pub_len, const char *label, const void *context,
+                                            size_t context_len, const void *pt, size_t pt_len,
+                                            uint8_t *kem_output, uint8_t *ct);
 VL_MUST_CHECK int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv,
-					    const char *label, const void *context,
-					    size_t context_len, const uint8_t *kem_output,
-					    size_t kem_output_len, const void *ct, size_t ct_len,
-					    uint8_t *pt);
+                                            const char *label, const void *context,
+                                            size_t context_len, const uint8_t *kem_output,
+                                            size_t kem_output_len, const void *ct, size_t ct_len,
+                                            uint8_t *pt);
 
 #endif

@@ -140,8 +140,8 @@ const char *tu_basename(const char *path)
 void tu_tally_print(const struct tu_tally *t)
 {
 	if (t->suite)
-		printf("vectors: %s suite %u: %u passed, %u failed, %u skipped\n", t->file, t->suite,
-		       t->passed, t->failed, t->skipped);
+		printf("vectors: %s suite %u: %u passed, %u failed, %u skipped\n", t->file,
+		       t->suite, t->passed, t->failed, t->skipped);
 	else
 		printf("vectors: %s: %u passed, %u failed, %u skipped\n", t->file, t->passed,
 		       t->failed, t->skipped);
@@ -157,6 +157,6 @@ void tu_skip(struct tu_tally *t, const char *reason)
 void tu_fail(struct tu_tally *t, size_t index, const char *what)
 {
 	fprintf(stderr, "vectors: %s suite %u: case %zu FAILED: %s\n", t->file, t->suite, index,
-		what);
+	        what);
 	t->failed++;
 }

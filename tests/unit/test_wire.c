@@ -23,7 +23,8 @@ static void test_integers_round_trip(void **state)
 	assert_int_equal(vl_write_u32(&w, 0xdeadbeef), VL_OK);
 	assert_int_equal(vl_write_u64(&w, 0x0102030405060708ull), VL_OK);
 	assert_int_equal(w.len, 15);
-	static const uint8_t want[15] = {0xab, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8};
+	static const uint8_t want[15] = {0xab, 0x12, 0x34, 0xde, 0xad, 0xbe, 0xef, 1,
+	                                 2,    3,    4,    5,    6,    7,    8};
 	assert_memory_equal(buf, want, 15);
 
 	struct vl_reader r;
@@ -52,9 +53,9 @@ static void test_varint_examples(void **state)
 		size_t n;
 		uint32_t v;
 	} ex[] = {
-		{{0x9d, 0x7f, 0x3e, 0x7d}, 4, 494878333},
-		{{0x7b, 0xbd}, 2, 15293},
-		{{0x25}, 1, 37},
+	    {{0x9d, 0x7f, 0x3e, 0x7d}, 4, 494878333},
+	    {{0x7b, 0xbd}, 2, 15293},
+	    {{0x25}, 1, 37},
 	};
 	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
 		struct vl_reader r;
@@ -80,11 +81,11 @@ static void test_varint_rejects(void **state)
 		uint8_t enc[4];
 		size_t n;
 	} bad[] = {
-		{{0xc0}, 1},                   /* prefix 11 */
-		{{0x40, 0x25}, 2},             /* 37 in two bytes: not minimal */
-		{{0x80, 0x00, 0x3f, 0xff}, 4}, /* 16383 in four bytes */
-		{{0x40}, 1},                   /* truncated */
-		{{0x80, 0x00, 0x40}, 3},       /* truncated */
+	    {{0xc0}, 1},                   /* prefix 11 */
+	    {{0x40, 0x25}, 2},             /* 37 in two bytes: not minimal */
+	    {{0x80, 0x00, 0x3f, 0xff}, 4}, /* 16383 in four bytes */
+	    {{0x40}, 1},                   /* truncated */
+	    {{0x80, 0x00, 0x40}, 3},       /* truncated */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		struct vl_reader r;
@@ -237,15 +238,11 @@ static void test_trailing_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_integers_round_trip),
-		cmocka_unit_test(test_varint_examples),
-		cmocka_unit_test(test_varint_rejects),
-		cmocka_unit_test(test_varint_boundaries),
-		cmocka_unit_test(test_opaque_and_limits),
-		cmocka_unit_test(test_writer_cap),
-		cmocka_unit_test(test_nested_vectors),
-		cmocka_unit_test(test_optional),
-		cmocka_unit_test(test_trailing_bytes),
+	    cmocka_unit_test(test_integers_round_trip), cmocka_unit_test(test_varint_examples),
+	    cmocka_unit_test(test_varint_rejects),      cmocka_unit_test(test_varint_boundaries),
+	    cmocka_unit_test(test_opaque_and_limits),   cmocka_unit_test(test_writer_cap),
+	    cmocka_unit_test(test_nested_vectors),      cmocka_unit_test(test_optional),
+	    cmocka_unit_test(test_trailing_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,8 @@ int main(int argc, char **argv)
 	}
 	size_t i;
 	json_t *e;
-	json_array_foreach(root, i, e) {
+	json_array_foreach(root, i, e)
+	{
 		size_t n;
 		uint64_t want;
 		uint8_t *hdr = tu_json_hex(e, "vlbytes_header", &n);
@@ -31,8 +32,8 @@ int main(int argc, char **argv)
 		struct vl_reader r;
 		uint32_t v;
 		vl_reader_init(&r, hdr, n);
-		int ok = vl_read_varint(&r, &v) == VL_OK && vl_reader_finish(&r) == VL_OK &&
-			 v == want;
+		int ok =
+		    vl_read_varint(&r, &v) == VL_OK && vl_reader_finish(&r) == VL_OK && v == want;
 		uint8_t out[4];
 		struct vl_writer w;
 		vl_writer_init_fixed(&w, out, sizeof out);
