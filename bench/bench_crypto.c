@@ -58,8 +58,8 @@ static double rate(bench_fn fn, void *arg)
 	return (double)n / t;
 }
 
-static void measure(bench_fn ours, void *ours_arg, bench_fn direct, void *direct_arg, double *r_ours,
-                    double *r_direct)
+static void measure(bench_fn ours, void *ours_arg, bench_fn direct, void *direct_arg,
+                    double *r_ours, double *r_direct)
 {
 	*r_ours = *r_direct = 0;
 	for (int i = 0; i < SLICES; i++) {
@@ -78,6 +78,7 @@ struct fixture {
 	/* provider side */
 	uint8_t kem_sk[32], kem_pk[65], sig_sk[32], sig_pk[65];
 	struct vl_sig_key *sig_key, *sig_pub_key;
+	struct vl_kem_key *kem_key;
 	uint8_t enc[65], hpke_ct[116], sig[VL_SIG_MAX];
 	size_t sig_len;
 	/* direct side */
@@ -131,10 +132,8 @@ static int fixture_init(struct fixture *f, const struct vl_suite *s)
 	f->s = s;
 	f->keygen = keygen_ctx(s);
 	f->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	f->cipher = EVP_CIPHER_fetch(NULL,
-	                             s->aead_id == VL_HPKE_AEAD_AES128GCM ? "AES-128-GCM"
-	                                                                  : "ChaCha20-Poly1305",
-	                             NULL);
+	f->cipher = EVP_CIPHER_fetch(
+	    NULL, s->aead_id == VL_HPKE_AEAD_AES128GCM ? "AES-128-GCM" : "ChaCha20-Poly1305", NULL);
 	f->cctx = EVP_CIPHER_CTX_new();
 	f->mdctx = EVP_MD_CTX_new();
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -148,6 +147,8 @@ static int fixture_init(struct fixture *f, const struct vl_suite *s)
 	/* The recipient's KEM key, as EVP_PKEY for the direct side and raw
 	 * bytes for ours. */
 	if (EVP_PKEY_keygen(f->keygen, &f->kem_skey) <= 0 || export_kem_keys(f, f->kem_skey))
+		return -1;
+	if (vl_kem_key_from_private(s, f->kem_sk, &f->kem_key) != VL_OK)
 		return -1;
 	if (vl_sig_generate(s, f->sig_sk, f->sig_pk) != VL_OK ||
 	    vl_sig_key_from_private(s, f->sig_sk, &f->sig_key) != VL_OK ||
@@ -186,6 +187,7 @@ static void fixture_cleanup(struct fixture *f)
 {
 	vl_sig_key_free(f->sig_key);
 	vl_sig_key_free(f->sig_pub_key);
+	vl_kem_key_free(f->kem_key);
 	EVP_PKEY_free(f->kem_skey);
 	EVP_PKEY_free(f->sig_skey);
 	EVP_PKEY_free(f->sig_pkey);
@@ -228,12 +230,12 @@ static int d_extract(struct fixture *f, const uint8_t *sid, size_t sid_len, cons
 
 /* Single-block expand: every output here is at most 32 bytes. */
 static int d_expand(struct fixture *f, const uint8_t *sid, size_t sid_len, const uint8_t *prk,
-                    const char *label, const void *info, size_t info_len, uint8_t *out,
-                    size_t len)
+                    const char *label, const void *info, size_t info_len, uint8_t *out, size_t len)
 {
 	uint8_t l2[2] = {0, (uint8_t)len}, one = 1, t[32];
-	struct piece p[] = {{l2, 2},           {"HPKE-v1", 7}, {sid, sid_len},
-	                    {label, strlen(label)}, {info, info_len}, {&one, 1}};
+	struct piece p[] = {{l2, 2},          {"HPKE-v1", 7},
+	                    {sid, sid_len},   {label, strlen(label)},
+	                    {info, info_len}, {&one, 1}};
 	if (d_hmac(f, prk, 32, p, 6, t))
 		return -1;
 	memcpy(out, t, len);
@@ -255,8 +257,8 @@ static int d_schedule(struct fixture *f, const uint8_t *ss, const char *info, ui
                       uint8_t *nonce)
 {
 	const struct vl_suite *s = f->s;
-	const uint8_t sid[10] = {'H', 'P', 'K', 'E', 0, (uint8_t)s->kem_id, 0, 1, 0,
-	                         (uint8_t)s->aead_id};
+	const uint8_t sid[10] = {
+	    'H', 'P', 'K', 'E', 0, (uint8_t)s->kem_id, 0, 1, 0, (uint8_t)s->aead_id};
 	uint8_t ksc[65], secret[32], exp[32];
 	ksc[0] = 0;
 	return d_extract(f, sid, 10, "", 0, "psk_id_hash", "", 0, ksc + 1) ||
@@ -336,12 +338,14 @@ static int direct_hpke_open(void *arg)
 		EVP_PKEY_CTX_free(c);
 	}
 	int n = 0, m = 0;
-	int rc = !pke || d_dh(f->kem_skey, pke, dh) || d_shared_secret(f, dh, f->enc, f->kem_pk, ss) ||
+	int rc = !pke || d_dh(f->kem_skey, pke, dh) ||
+	         d_shared_secret(f, dh, f->enc, f->kem_pk, ss) ||
 	         d_schedule(f, ss, "info", key, nonce);
-	rc = rc || !(EVP_DecryptInit_ex2(f->cctx, f->cipher, key, nonce, NULL) &&
-	             EVP_CIPHER_CTX_ctrl(f->cctx, EVP_CTRL_AEAD_SET_TAG, 16, f->hpke_ct + 100) > 0 &&
-	             EVP_DecryptUpdate(f->cctx, f->out, &n, f->hpke_ct, 100) &&
-	             EVP_DecryptFinal_ex(f->cctx, f->out + n, &m) > 0);
+	rc =
+	    rc || !(EVP_DecryptInit_ex2(f->cctx, f->cipher, key, nonce, NULL) &&
+	            EVP_CIPHER_CTX_ctrl(f->cctx, EVP_CTRL_AEAD_SET_TAG, 16, f->hpke_ct + 100) > 0 &&
+	            EVP_DecryptUpdate(f->cctx, f->out, &n, f->hpke_ct, 100) &&
+	            EVP_DecryptFinal_ex(f->cctx, f->out + n, &m) > 0);
 	EVP_PKEY_free(pke);
 	return rc;
 }
@@ -359,6 +363,13 @@ static int ours_hpke_open(void *arg)
 	struct fixture *f = arg;
 	return vl_hpke_open(f->s, f->kem_sk, f->enc, f->s->kem_pub_len, "info", 4, NULL, 0,
 	                    f->hpke_ct, 116, f->out);
+}
+
+static int ours_hpke_open_key(void *arg)
+{
+	struct fixture *f = arg;
+	return vl_hpke_open_key(f->s, f->kem_key, f->enc, f->s->kem_pub_len, "info", 4, NULL, 0,
+	                        f->hpke_ct, 116, f->out);
 }
 
 /* --- Signatures ---------------------------------------------------------- */
@@ -456,20 +467,23 @@ static int bench_suite(const struct vl_suite *s)
 		EVP_PKEY *eph = NULL;
 		uint8_t enc[65], dh[32], ss[32], key[32], nonce[12], ct[116], pt[100];
 		int bad = EVP_PKEY_keygen(f->keygen, &eph) <= 0 || d_pub(f, eph, enc) ||
-		          d_dh(eph, f->kem_skey, dh) || d_shared_secret(f, dh, enc, f->kem_pk, ss) ||
+		          d_dh(eph, f->kem_skey, dh) ||
+		          d_shared_secret(f, dh, enc, f->kem_pk, ss) ||
 		          d_schedule(f, ss, "info", key, nonce) ||
 		          d_aead_seal(f, key, nonce, f->msg, 100, ct) ||
-		          vl_hpke_open(s, f->kem_sk, enc, s->kem_pub_len, "info", 4, NULL, 0, ct, 116,
-		                       pt) != VL_OK ||
+		          vl_hpke_open(s, f->kem_sk, enc, s->kem_pub_len, "info", 4, NULL, 0, ct,
+		                       116, pt) != VL_OK ||
 		          memcmp(pt, f->msg, 100) != 0 || direct_hpke_open(f) != 0;
 		EVP_PKEY_free(eph);
 		direct_sig_len = sizeof direct_sig;
 		bool ed = s->sig_alg == VL_SIG_ED25519;
-		bad = bad || !EVP_DigestSignInit(f->mdctx, NULL, ed ? NULL : f->sha256, NULL,
-		                                 f->sig_skey) ||
-		      !EVP_DigestSign(f->mdctx, direct_sig, &direct_sig_len, f->msg, 100);
+		bad =
+		    bad ||
+		    !EVP_DigestSignInit(f->mdctx, NULL, ed ? NULL : f->sha256, NULL, f->sig_skey) ||
+		    !EVP_DigestSign(f->mdctx, direct_sig, &direct_sig_len, f->msg, 100);
 		if (bad) {
-			fprintf(stderr, "bench_crypto: direct baseline disagrees with the provider\n");
+			fprintf(stderr,
+			        "bench_crypto: direct baseline disagrees with the provider\n");
 			fixture_cleanup(f);
 			free(f);
 			return -1;
@@ -481,7 +495,9 @@ static int bench_suite(const struct vl_suite *s)
 	measure(ours_hpke_seal, f, direct_hpke_seal, f, &a, &b);
 	row("HPKE seal, 100 B", "op/s ", a, b, 1);
 	measure(ours_hpke_open, f, direct_hpke_open, f, &a, &b);
-	row("HPKE open, 100 B", "op/s ", a, b, 1);
+	row("HPKE open, 100 B (raw key)", "op/s ", a, b, 1);
+	measure(ours_hpke_open_key, f, direct_hpke_open, f, &a, &b);
+	row("HPKE open, 100 B (loaded key)", "op/s ", a, b, 1);
 	measure(ours_sign_raw, f, direct_sign, f, &a, &b);
 	row("sign 100 B (raw key)", "op/s ", a, b, 1);
 	measure(ours_sign_key, f, direct_sign, f, &a, &b);

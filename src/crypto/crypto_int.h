@@ -104,6 +104,14 @@ int vlcrypto_kem_dh(const struct vlcrypto_kem *k, EVP_PKEY *sk, EVP_PKEY *pk, ui
 int vlcrypto_kem_derive(const struct vlcrypto_kem *k, const void *ikm, size_t ikm_len, uint8_t *sk,
                         uint8_t *pk);
 
+/* A loaded HPKE private key (struct vl_kem_key of crypto.h). */
+struct vl_kem_key {
+	const struct vl_suite *suite;
+	const struct vlcrypto_kem *kem;
+	EVP_PKEY *pkey;
+	uint8_t pub[VL_KEM_PUB_MAX];
+};
+
 /* --- HPKE context --- */
 
 struct vl_hpke_ctx {

@@ -5,6 +5,7 @@
  * Encap/Decap themselves live in hpke.c, next to the key schedule that
  * consumes their output.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/crypto_int.h"
@@ -192,4 +193,37 @@ int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub, size_t pub
 	int rc = vlcrypto_kem_load_public(k, pub, pub_len, &key);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int vl_kem_key_from_private(const struct vl_suite *s, const uint8_t *priv, struct vl_kem_key **out)
+{
+	*out = NULL;
+	const struct vlcrypto_kem *k = vlcrypto_kem_get(s->kem_id);
+	if (!k)
+		return VL_ERR_UNSUPPORTED;
+	struct vl_kem_key *key = calloc(1, sizeof *key);
+	if (!key)
+		return VL_ERR_NOMEM;
+	key->suite = s;
+	key->kem = k;
+	int rc = vlcrypto_kem_load_private(k, priv, &key->pkey, key->pub);
+	if (rc != VL_OK) {
+		free(key);
+		return rc;
+	}
+	*out = key;
+	return VL_OK;
+}
+
+void vl_kem_key_public(const struct vl_kem_key *k, uint8_t *pub)
+{
+	memcpy(pub, k->pub, k->kem->npk);
+}
+
+void vl_kem_key_free(struct vl_kem_key *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pkey); /* OpenSSL cleanses the private scalar */
+	free(k);
 }

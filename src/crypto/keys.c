@@ -87,13 +87,18 @@ int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 	if (!g || !p256_scalar_ok(sk))
 		return vlcrypto_fail();
 	uint8_t q[65], native[32];
-	BIGNUM *d = BN_secure_new();
-	EC_POINT *pt = EC_POINT_new(g);
-	int ok =
-	    d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
-	    EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) == sizeof q;
-	BN_clear_free(d);
-	EC_POINT_free(pt);
+	int ok = 1;
+	/* The public point costs a scalar multiplication; signing and ECDH
+	 * do not need it, so it is computed only when asked for. */
+	if (pub) {
+		BIGNUM *d = BN_secure_new();
+		EC_POINT *pt = EC_POINT_new(g);
+		ok = d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
+		     EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) ==
+		         sizeof q;
+		BN_clear_free(d);
+		EC_POINT_free(pt);
+	}
 	/* OSSL_PARAM integers are unsigned in the host's byte order. */
 	const union {
 		uint16_t u;
@@ -108,6 +113,8 @@ int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 		    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, q, sizeof q),
 		    OSSL_PARAM_construct_end(),
 		};
+		if (!pub)
+			params[2] = OSSL_PARAM_construct_end();
 		*out = from_params("EC", EVP_PKEY_KEYPAIR, params);
 		ok = *out != NULL;
 	}

@@ -181,7 +181,9 @@ int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv, struc
 		return VL_ERR_NOMEM;
 	k->alg = s->sig_alg;
 	k->has_private = true;
-	int rc = load_private(s->sig_alg, priv, &k->pkey, NULL);
+	/* Loading with the public part lets the key verify as well. */
+	uint8_t pub[VL_SIG_PUB_MAX];
+	int rc = load_private(s->sig_alg, priv, &k->pkey, pub);
 	if (rc != VL_OK) {
 		free(k);
 		return rc;
