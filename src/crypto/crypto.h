@@ -153,8 +153,24 @@ VL_MUST_CHECK int vl_kem_derive_keypair(const struct vl_suite *s, const void *ik
                                         uint8_t *priv, uint8_t *pub);
 VL_MUST_CHECK int vl_kem_public_from_private(const struct vl_suite *s, const uint8_t *priv,
                                              uint8_t *pub);
-/* VL_OK if pub is a valid public key of the suite's KEM. */
+/* VL_OK if pub is a valid public key of the suite's KEM: for P-256 an
+ * uncompressed point on the curve; for X25519 any 32 bytes (a small-order
+ * key is refused later, when the DH output is all zero). VL_ERR_CRYPTO
+ * otherwise. */
 VL_MUST_CHECK int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub, size_t pub_len);
+
+/* An HPKE private key loaded once, its public key computed once, for a
+ * receiver that opens many messages with it (a leaf's encryption key, a
+ * KeyPackage's init key). Read-only after loading: it may be used by
+ * several threads at once. The private key is wiped by vl_kem_key_free
+ * (which accepts NULL). VL_ERR_CRYPTO for an invalid private key,
+ * VL_ERR_NOMEM. */
+struct vl_kem_key;
+VL_MUST_CHECK int vl_kem_key_from_private(const struct vl_suite *s, const uint8_t *priv,
+                                          struct vl_kem_key **out);
+/* Copies the key's public key (kem_pub_len bytes) into pub. */
+void vl_kem_key_public(const struct vl_kem_key *k, uint8_t *pub);
+void vl_kem_key_free(struct vl_kem_key *k);
 
 /* --- HPKE (RFC 9180) -------------------------------------------------- */
 
@@ -199,6 +215,13 @@ VL_MUST_CHECK int vl_hpke_setup_receiver(const struct vl_hpke_alg *alg,
                                          const struct vl_hpke_mode_args *m, const uint8_t *enc,
                                          size_t enc_len, const uint8_t *sk_r, const void *info,
                                          size_t info_len, struct vl_hpke_ctx **out);
+/* SetupR with a loaded private key; VL_ERR_ARG if the key belongs to
+ * another KEM than alg->kem_id. */
+VL_MUST_CHECK int vl_hpke_setup_receiver_key(const struct vl_hpke_alg *alg,
+                                             const struct vl_hpke_mode_args *m, const uint8_t *enc,
+                                             size_t enc_len, const struct vl_kem_key *sk_r,
+                                             const void *info, size_t info_len,
+                                             struct vl_hpke_ctx **out);
 /* Context Seal/Open; ct holds pt_len + tag. VL_ERR_UNSUPPORTED for an
  * export-only context. */
 VL_MUST_CHECK int vl_hpke_ctx_seal(struct vl_hpke_ctx *c, const void *aad, size_t aad_len,
@@ -218,8 +241,15 @@ VL_MUST_CHECK int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, co
                                size_t enc_len, const void *info, size_t info_len, const void *aad,
                                size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt);
 
+/* vl_hpke_open with a loaded private key (of the same suite's KEM). */
+VL_MUST_CHECK int vl_hpke_open_key(const struct vl_suite *s, const struct vl_kem_key *sk_r,
+                                   const uint8_t *enc, size_t enc_len, const void *info,
+                                   size_t info_len, const void *aad, size_t aad_len, const void *ct,
+                                   size_t ct_len, uint8_t *pt);
+
 /* --- MLS helpers (RFC 9420 §5) ------------------------------------------ */
-/* Labels are given without the "MLS 1.0 " prefix; the functions add it. */
+/* Labels are given without the "MLS 1.0 " prefix; the functions add it,
+ * except vl_mls_ref_hash, whose label is used verbatim as §5.2 defines it. */
 
 VL_MUST_CHECK int vl_mls_expand_with_label(const struct vl_suite *s, const uint8_t *secret,
                                            size_t secret_len, const char *label,
@@ -232,7 +262,8 @@ VL_MUST_CHECK int vl_mls_derive_secret(const struct vl_suite *s, const uint8_t *
 VL_MUST_CHECK int vl_mls_derive_tree_secret(const struct vl_suite *s, const uint8_t *secret,
                                             const char *label, uint32_t generation, uint8_t *out,
                                             uint16_t out_len);
-/* RefHash(label, value) = Hash(RefHashInput) (§5.2). */
+/* RefHash(label, value) = Hash(RefHashInput) (§5.2). The label is taken
+ * as it is: no "MLS 1.0 " prefix is added. */
 VL_MUST_CHECK int vl_mls_ref_hash(const struct vl_suite *s, const char *label, const void *value,
                                   size_t value_len, uint8_t out[VL_HASH_MAX]);
 /* KeyPackageRef / ProposalRef (§5.2): RefHash with their fixed labels. */
@@ -265,5 +296,10 @@ VL_MUST_CHECK int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint
                                             size_t context_len, const uint8_t *kem_output,
                                             size_t kem_output_len, const void *ct, size_t ct_len,
                                             uint8_t *pt);
+/* DecryptWithLabel with a loaded private key (its suite is the key's). */
+VL_MUST_CHECK int vl_mls_decrypt_with_label_key(const struct vl_kem_key *k, const char *label,
+                                                const void *context, size_t context_len,
+                                                const uint8_t *kem_output, size_t kem_output_len,
+                                                const void *ct, size_t ct_len, uint8_t *pt);
 
 #endif
