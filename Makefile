@@ -14,8 +14,13 @@ all: build
 deps:
 	@./scripts/deps
 
-$(BUILD)/build.ninja: | deps
-	meson setup $(BUILD) $(MESON_FLAGS)
+# Meson picks modules up by the presence of their meson.build, so a new one
+# (or any change to one) reconfigures.
+MESON_FILES := meson_options.txt $(shell find . -name meson.build -not -path './build*' 2>/dev/null)
+
+$(BUILD)/build.ninja: $(MESON_FILES) | deps
+	if [ -f $@ ]; then meson setup --reconfigure $(BUILD) $(MESON_FLAGS); \
+	else meson setup $(BUILD) $(MESON_FLAGS); fi
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
