@@ -43,11 +43,9 @@ int vlcrypto_hkdf_expand_v(const void *prk, size_t prk_len, const struct vlcrypt
 const EVP_CIPHER *vlcrypto_aead_cipher(uint16_t aead_id, size_t *nk, size_t *nn);
 /* AEAD seal/open with an explicit cipher (lengths as vl_aead_seal/open). */
 int vlcrypto_aead_seal(const EVP_CIPHER *cipher, const uint8_t *key, const uint8_t *nonce,
-                       const void *aad, size_t aad_len, const void *pt, size_t pt_len,
-                       uint8_t *ct);
+                       const void *aad, size_t aad_len, const void *pt, size_t pt_len, uint8_t *ct);
 int vlcrypto_aead_open(const EVP_CIPHER *cipher, const uint8_t *key, const uint8_t *nonce,
-                       const void *aad, size_t aad_len, const void *ct, size_t ct_len,
-                       uint8_t *pt);
+                       const void *aad, size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt);
 
 /* RFC 9180 §4 LabeledExtract / LabeledExpand under a suite_id (5 bytes
  * for a KEM, 10 for HPKE). out of LabeledExtract gets 32 bytes. */
@@ -75,12 +73,12 @@ int vlcrypto_raw_public(const char *type, const uint8_t *pk, size_t pk_len, EVP_
 
 /* --- Signatures over scattered messages (sig.c) --- */
 
-int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts,
-                    size_t n, uint8_t *sig, size_t *sig_len);
+int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts, size_t n,
+                    uint8_t *sig, size_t *sig_len);
 int vlcrypto_verify_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts,
                       size_t n, const uint8_t *sig, size_t sig_len);
-int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts,
-                            size_t n, uint8_t *sig, size_t *sig_len);
+int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts, size_t n,
+                            uint8_t *sig, size_t *sig_len);
 int vlcrypto_sig_key_verify_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts,
                               size_t n, const uint8_t *sig, size_t sig_len);
 

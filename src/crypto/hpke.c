@@ -68,12 +68,14 @@ static int key_schedule(struct vl_hpke_ctx *c, const struct vl_hpke_mode_args *m
 	int rc = vlcrypto_labeled_extract(sid, 10, "", 0, "psk_id_hash", m->psk_id, m->psk_id_len,
 	                                  ksc + 1);
 	if (rc == VL_OK)
-		rc = vlcrypto_labeled_extract(sid, 10, "", 0, "info_hash", info, info_len, ksc + 33);
+		rc =
+		    vlcrypto_labeled_extract(sid, 10, "", 0, "info_hash", info, info_len, ksc + 33);
 	if (rc == VL_OK)
 		rc = vlcrypto_labeled_extract(sid, 10, shared_secret, 32, "secret", m->psk,
 		                              m->psk_len, secret);
 	if (rc == VL_OK && c->cipher)
-		rc = vlcrypto_labeled_expand(sid, 10, secret, "key", ksc, sizeof ksc, c->key, c->nk);
+		rc =
+		    vlcrypto_labeled_expand(sid, 10, secret, "key", ksc, sizeof ksc, c->key, c->nk);
 	if (rc == VL_OK && c->cipher)
 		rc = vlcrypto_labeled_expand(sid, 10, secret, "base_nonce", ksc, sizeof ksc,
 		                             c->base_nonce, c->nn);
@@ -148,8 +150,7 @@ static int encap(const struct vlcrypto_kem *k, const uint8_t *pk_r, size_t pk_r_
 
 /* Decap / AuthDecap (pk_s non-NULL). */
 static int decap(const struct vlcrypto_kem *k, const uint8_t *enc, size_t enc_len,
-                 const uint8_t *sk_r, const uint8_t *pk_s, size_t pk_s_len,
-                 uint8_t *shared_secret)
+                 const uint8_t *sk_r, const uint8_t *pk_s, size_t pk_s_len, uint8_t *shared_secret)
 {
 	EVP_PKEY *pke = NULL, *skr = NULL, *pks = NULL;
 	uint8_t dh[64], kc[3 * VL_KEM_PUB_MAX];
@@ -185,8 +186,8 @@ static const struct vl_hpke_mode_args base_mode = {.mode = VL_HPKE_MODE_BASE};
 
 static int setup_sender(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
                         const struct vl_hpke_mode_args *m, const uint8_t *pk_r, size_t pk_r_len,
-                        const void *info, size_t info_len, const uint8_t *ikm_e,
-                        size_t ikm_e_len, uint8_t *enc)
+                        const void *info, size_t info_len, const uint8_t *ikm_e, size_t ikm_e_len,
+                        uint8_t *enc)
 {
 	if (!m)
 		m = &base_mode;
@@ -313,8 +314,8 @@ int vl_hpke_ctx_export(const struct vl_hpke_ctx *c, const void *ctx, size_t ctx_
 {
 	/* §5.3: Export = LabeledExpand(exporter_secret, "sec", ctx, L),
 	 * L <= 255 * Nh. */
-	return vlcrypto_labeled_expand(c->suite_id, 10, c->exporter_secret, "sec", ctx, ctx_len, out,
-	                               out_len);
+	return vlcrypto_labeled_expand(c->suite_id, 10, c->exporter_secret, "sec", ctx, ctx_len,
+	                               out, out_len);
 }
 
 void vl_hpke_ctx_free(struct vl_hpke_ctx *c)
@@ -350,9 +351,9 @@ int vl_hpke_seal(const struct vl_suite *s, const uint8_t *pk_r, size_t pk_r_len,
 	return rc;
 }
 
-int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, const uint8_t *enc,
-                 size_t enc_len, const void *info, size_t info_len, const void *aad,
-                 size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt)
+int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, const uint8_t *enc, size_t enc_len,
+                 const void *info, size_t info_len, const void *aad, size_t aad_len, const void *ct,
+                 size_t ct_len, uint8_t *pt)
 {
 	const struct vl_hpke_alg alg = {s->kem_id, s->kdf_id, s->aead_id};
 	struct vl_hpke_ctx c;

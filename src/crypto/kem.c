@@ -161,8 +161,8 @@ int vl_kem_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 	return rc;
 }
 
-int vl_kem_derive_keypair(const struct vl_suite *s, const void *ikm, size_t ikm_len,
-                          uint8_t *priv, uint8_t *pub)
+int vl_kem_derive_keypair(const struct vl_suite *s, const void *ikm, size_t ikm_len, uint8_t *priv,
+                          uint8_t *pub)
 {
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(s->kem_id);
 	if (!k)

@@ -73,7 +73,8 @@ static EVP_PKEY *from_params(const char *type, int selection, OSSL_PARAM *params
 {
 	EVP_PKEY *pk = NULL;
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
-	if (!c || EVP_PKEY_fromdata_init(c) <= 0 || EVP_PKEY_fromdata(c, &pk, selection, params) <= 0)
+	if (!c || EVP_PKEY_fromdata_init(c) <= 0 ||
+	    EVP_PKEY_fromdata(c, &pk, selection, params) <= 0)
 		pk = NULL;
 	EVP_PKEY_CTX_free(c);
 	return pk;
@@ -88,9 +89,9 @@ int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 	uint8_t q[65], native[32];
 	BIGNUM *d = BN_secure_new();
 	EC_POINT *pt = EC_POINT_new(g);
-	int ok = d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
-	         EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) ==
-	             sizeof q;
+	int ok =
+	    d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
+	    EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) == sizeof q;
 	BN_clear_free(d);
 	EC_POINT_free(pt);
 	/* OSSL_PARAM integers are unsigned in the host's byte order. */

@@ -96,7 +96,8 @@ int vl_mls_ref_hash(const struct vl_suite *s, const char *label, const void *val
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	int ok = a && c && EVP_DigestInit_ex2(c, a->sha256, NULL) &&
 	         EVP_DigestUpdate(c, lp, lp_len) && EVP_DigestUpdate(c, label, label_len) &&
-	         EVP_DigestUpdate(c, vp, vp_len) && (!value_len || EVP_DigestUpdate(c, value, value_len)) &&
+	         EVP_DigestUpdate(c, vp, vp_len) &&
+	         (!value_len || EVP_DigestUpdate(c, value, value_len)) &&
 	         EVP_DigestFinal_ex(c, out, NULL);
 	EVP_MD_CTX_free(c);
 	if (!ok) {
@@ -145,9 +146,8 @@ int vl_mls_sign_with_label_key(const struct vl_sig_key *k, const char *label, co
 	return vlcrypto_sig_key_sign_v(k, parts, 5, sig, sig_len);
 }
 
-int vl_mls_verify_with_label_key(const struct vl_sig_key *k, const char *label,
-                                 const void *content, size_t content_len, const uint8_t *sig,
-                                 size_t sig_len)
+int vl_mls_verify_with_label_key(const struct vl_sig_key *k, const char *label, const void *content,
+                                 size_t content_len, const uint8_t *sig, size_t sig_len)
 {
 	uint8_t lp[4], cp[4];
 	struct vlcrypto_buf parts[5];
@@ -158,8 +158,7 @@ int vl_mls_verify_with_label_key(const struct vl_sig_key *k, const char *label,
 }
 
 int vl_mls_sign_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
-                           const void *content, size_t content_len, uint8_t *sig,
-                           size_t *sig_len)
+                           const void *content, size_t content_len, uint8_t *sig, size_t *sig_len)
 {
 	struct vl_sig_key *k;
 	int rc = vl_sig_key_from_private(s, priv, &k);
@@ -187,9 +186,8 @@ int vl_mls_verify_with_label(const struct vl_suite *s, const uint8_t *pub, size_
 
 /* EncryptContext = opaque label<V> || opaque context<V>, the HPKE info.
  * Held in buf[cap] when it fits, else on the heap (*heap, free it). */
-static int encrypt_context(const char *label, const void *context, size_t context_len,
-                           uint8_t *buf, size_t cap, uint8_t **info, size_t *info_len,
-                           uint8_t **heap)
+static int encrypt_context(const char *label, const void *context, size_t context_len, uint8_t *buf,
+                           size_t cap, uint8_t **info, size_t *info_len, uint8_t **heap)
 {
 	size_t label_len = MLS_PREFIX_LEN + strlen(label);
 	size_t need = 4 + label_len + 4 + context_len;
@@ -223,11 +221,12 @@ int vl_mls_encrypt_with_label(const struct vl_suite *s, const uint8_t *pub, size
 {
 	uint8_t stack[512], *info, *heap;
 	size_t info_len;
-	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info,
-	                         &info_len, &heap);
+	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info, &info_len,
+	                         &heap);
 	/* §5.1.3: SealBase(pk, EncryptContext, "", plaintext). */
 	if (rc == VL_OK)
-		rc = vl_hpke_seal(s, pub, pub_len, info, info_len, "", 0, pt, pt_len, kem_output, ct);
+		rc = vl_hpke_seal(s, pub, pub_len, info, info_len, "", 0, pt, pt_len, kem_output,
+		                  ct);
 	free(heap);
 	if (rc != VL_OK) {
 		memset(kem_output, 0, s->kem_pub_len);
@@ -238,14 +237,13 @@ int vl_mls_encrypt_with_label(const struct vl_suite *s, const uint8_t *pub, size
 }
 
 int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
-                              const void *context, size_t context_len,
-                              const uint8_t *kem_output, size_t kem_output_len, const void *ct,
-                              size_t ct_len, uint8_t *pt)
+                              const void *context, size_t context_len, const uint8_t *kem_output,
+                              size_t kem_output_len, const void *ct, size_t ct_len, uint8_t *pt)
 {
 	uint8_t stack[512], *info, *heap;
 	size_t info_len;
-	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info,
-	                         &info_len, &heap);
+	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info, &info_len,
+	                         &heap);
 	if (rc == VL_OK)
 		rc = vl_hpke_open(s, priv, kem_output, kem_output_len, info, info_len, "", 0, ct,
 		                  ct_len, pt);

@@ -61,8 +61,8 @@ static const uint8_t *join(const struct vlcrypto_buf *parts, size_t n, size_t *l
 	return buf;
 }
 
-int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts,
-                    size_t n, uint8_t *sig, size_t *sig_len)
+int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts, size_t n,
+                    uint8_t *sig, size_t *sig_len)
 {
 	const struct vlcrypto_algs *a = vlcrypto_algs();
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
@@ -124,8 +124,8 @@ int vlcrypto_verify_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto
 
 int vl_sig_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 {
-	int rc = s->sig_alg == VL_SIG_ED25519 ? vl_random(priv, 32)
-	                                      : vlcrypto_p256_random_scalar(priv);
+	int rc =
+	    s->sig_alg == VL_SIG_ED25519 ? vl_random(priv, 32) : vlcrypto_p256_random_scalar(priv);
 	if (rc == VL_OK)
 		rc = vl_sig_public_from_private(s, priv, pub);
 	if (rc != VL_OK) {
@@ -215,8 +215,8 @@ void vl_sig_key_free(struct vl_sig_key *k)
 	free(k);
 }
 
-int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts,
-                            size_t n, uint8_t *sig, size_t *sig_len)
+int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts, size_t n,
+                            uint8_t *sig, size_t *sig_len)
 {
 	if (!k->has_private) {
 		memset(sig, 0, VL_SIG_MAX);

@@ -287,8 +287,8 @@ int vlcrypto_hkdf_expand_v(const void *prk, size_t prk_len, const struct vlcrypt
 	return VL_OK;
 }
 
-int vl_hmac(const struct vl_suite *s, const void *key, size_t key_len, const void *data,
-            size_t len, uint8_t out[VL_HASH_MAX])
+int vl_hmac(const struct vl_suite *s, const void *key, size_t key_len, const void *data, size_t len,
+            uint8_t out[VL_HASH_MAX])
 {
 	(void)s; /* every supported suite hashes with SHA-256 */
 	struct vlcrypto_buf part = {data, len};
@@ -357,8 +357,7 @@ static int cipher_aad(EVP_CIPHER_CTX *c, const uint8_t *aad, size_t len)
 }
 
 int vlcrypto_aead_seal(const EVP_CIPHER *cipher, const uint8_t *key, const uint8_t *nonce,
-                       const void *aad, size_t aad_len, const void *pt, size_t pt_len,
-                       uint8_t *ct)
+                       const void *aad, size_t aad_len, const void *pt, size_t pt_len, uint8_t *ct)
 {
 	if (pt_len > SIZE_MAX - VL_AEAD_TAG_LEN)
 		return VL_ERR_LIMIT;
@@ -377,8 +376,7 @@ int vlcrypto_aead_seal(const EVP_CIPHER *cipher, const uint8_t *key, const uint8
 }
 
 int vlcrypto_aead_open(const EVP_CIPHER *cipher, const uint8_t *key, const uint8_t *nonce,
-                       const void *aad, size_t aad_len, const void *ct, size_t ct_len,
-                       uint8_t *pt)
+                       const void *aad, size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt)
 {
 	if (ct_len < VL_AEAD_TAG_LEN)
 		return vlcrypto_fail();

@@ -30,8 +30,9 @@ static bool check_array(json_t *arr, uint32_t n_nodes, uint32_t n_leaves, int wh
 			have = mls_tm_sibling(i, n_leaves, &got);
 			break;
 		}
-		if (json_is_null(v) ? have : (!have || !json_is_integer(v) ||
-		                              (json_int_t)got != json_integer_value(v)))
+		if (json_is_null(v) ? have
+		                    : (!have || !json_is_integer(v) ||
+		                       (json_int_t)got != json_integer_value(v)))
 			return false;
 	}
 	return true;
@@ -51,9 +52,9 @@ int main(int argc, char **argv)
 	json_array_foreach(root, i, e)
 	{
 		uint64_t n_leaves, n_nodes, rt;
-		if (!tu_json_uint(e, "n_leaves", &n_leaves) || !tu_json_uint(e, "n_nodes", &n_nodes) ||
-		    !tu_json_uint(e, "root", &rt) || n_leaves == 0 ||
-		    n_leaves > MLS_TM_MAX_LEAVES) {
+		if (!tu_json_uint(e, "n_leaves", &n_leaves) ||
+		    !tu_json_uint(e, "n_nodes", &n_nodes) || !tu_json_uint(e, "root", &rt) ||
+		    n_leaves == 0 || n_leaves > MLS_TM_MAX_LEAVES) {
 			tu_fail(&t, i, "bad vector entry");
 			continue;
 		}

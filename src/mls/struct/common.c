@@ -254,7 +254,8 @@ int vl_mls_credential_encode(struct vl_writer *w, const struct vl_mls_credential
 		return vlm_write_bytes(w, &in->identity);
 	case VL_MLS_CREDENTIAL_X509:
 		return vlm_write_vec(w, in->certificates, in->certificate_count,
-		                     sizeof *in->certificates, VL_MLS_MAX_CERTIFICATES, cert_encode);
+		                     sizeof *in->certificates, VL_MLS_MAX_CERTIFICATES,
+		                     cert_encode);
 	default:
 		return vlm_write_bytes(w, &in->other);
 	}
@@ -323,7 +324,8 @@ int vl_mls_leaf_node_tbs_encode(struct vl_writer *w, const struct vl_mls_leaf_no
 {
 	(void)leaf_node_body_encode(w, leaf);
 	/* §7.2: leaves created inside a group bind the group and position. */
-	if (leaf->source == VL_MLS_LEAF_SOURCE_UPDATE || leaf->source == VL_MLS_LEAF_SOURCE_COMMIT) {
+	if (leaf->source == VL_MLS_LEAF_SOURCE_UPDATE ||
+	    leaf->source == VL_MLS_LEAF_SOURCE_COMMIT) {
 		if (!group_id)
 			return vlm_wfail(w, VL_ERR_ARG);
 		vlm_sticky(vlm_write_bytes(w, group_id));
@@ -541,8 +543,8 @@ int vl_mls_update_path_decode(struct vl_reader *r, struct vl_mls_arena *a,
 int vl_mls_update_path_encode(struct vl_writer *w, const struct vl_mls_update_path *in)
 {
 	vlm_sticky(vl_mls_leaf_node_encode(w, &in->leaf_node));
-	return vlm_write_vec(w, in->nodes, in->node_count, sizeof *in->nodes,
-	                     VL_MLS_MAX_PATH_NODES, path_node_encode);
+	return vlm_write_vec(w, in->nodes, in->node_count, sizeof *in->nodes, VL_MLS_MAX_PATH_NODES,
+	                     path_node_encode);
 }
 
 /* --- PreSharedKeyID --------------------------------------------------- */

@@ -79,8 +79,7 @@ int vl_mls_proposal_body_encode(struct vl_writer *w, const struct vl_mls_proposa
 	}
 }
 
-int vl_mls_proposal_decode(struct vl_reader *r, struct vl_mls_arena *a,
-                           struct vl_mls_proposal *out)
+int vl_mls_proposal_decode(struct vl_reader *r, struct vl_mls_arena *a, struct vl_mls_proposal *out)
 {
 	uint16_t type;
 	memset(out, 0, sizeof *out);
@@ -143,7 +142,7 @@ int vl_mls_commit_decode(struct vl_reader *r, struct vl_mls_arena *a, struct vl_
 int vl_mls_commit_encode(struct vl_writer *w, const struct vl_mls_commit *in)
 {
 	vlm_sticky(vlm_write_vec(w, in->proposals, in->proposal_count, sizeof *in->proposals,
-	                    VL_MLS_MAX_LEAVES, proposal_or_ref_enc_v));
+	                         VL_MLS_MAX_LEAVES, proposal_or_ref_enc_v));
 	vlm_sticky(vl_write_optional(w, in->has_path));
 	if (in->has_path)
 		return vl_mls_update_path_encode(w, &in->path);
@@ -266,8 +265,8 @@ int vl_mls_framed_content_decode(struct vl_reader *r, struct vl_mls_arena *a,
 	VLM_TRY(vl_mls_sender_decode(r, a, &out->sender));
 	VLM_TRY(vlm_read_bytes(r, &out->authenticated_data));
 	VLM_TRY(vl_read_u8(r, &out->content_type));
-	return content_body_decode(r, a, out->content_type, &out->application_data,
-	                           &out->proposal, &out->commit);
+	return content_body_decode(r, a, out->content_type, &out->application_data, &out->proposal,
+	                           &out->commit);
 }
 
 int vl_mls_framed_content_encode(struct vl_writer *w, const struct vl_mls_framed_content *in)
@@ -475,7 +474,8 @@ int vl_mls_content_tbm_encode(struct vl_writer *w, const struct vl_mls_framed_co
                               const struct vl_mls_auth_data *auth,
                               const struct vl_mls_group_context *context)
 {
-	vlm_sticky(vl_mls_framed_content_tbs_encode(w, VL_MLS_WIRE_PUBLIC_MESSAGE, content, context));
+	vlm_sticky(
+	    vl_mls_framed_content_tbs_encode(w, VL_MLS_WIRE_PUBLIC_MESSAGE, content, context));
 	return vlm_auth_data_encode(w, content->content_type, auth);
 }
 
@@ -571,8 +571,8 @@ int vl_mls_welcome_decode(struct vl_reader *r, struct vl_mls_arena *a, struct vl
 	VLM_TRY(vl_read_u16(r, &out->cipher_suite));
 	if (out->cipher_suite == 0)
 		return vlm_rfail(r, VL_ERR_DECODE);
-	VLM_TRY(vlm_read_vec(r, a, sizeof(struct vl_mls_encrypted_group_secrets),
-	                     VL_MLS_MAX_LEAVES, egs_decode, &items, &out->secret_count));
+	VLM_TRY(vlm_read_vec(r, a, sizeof(struct vl_mls_encrypted_group_secrets), VL_MLS_MAX_LEAVES,
+	                     egs_decode, &items, &out->secret_count));
 	out->secrets = items;
 	return vlm_read_bytes(r, &out->encrypted_group_info);
 }
@@ -583,7 +583,7 @@ int vl_mls_welcome_encode(struct vl_writer *w, const struct vl_mls_welcome *in)
 		return vlm_wfail(w, VL_ERR_ARG);
 	vlm_sticky(vl_write_u16(w, in->cipher_suite));
 	vlm_sticky(vlm_write_vec(w, in->secrets, in->secret_count, sizeof *in->secrets,
-	                    VL_MLS_MAX_LEAVES, egs_encode));
+	                         VL_MLS_MAX_LEAVES, egs_encode));
 	return vlm_write_bytes(w, &in->encrypted_group_info);
 }
 

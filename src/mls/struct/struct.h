@@ -503,12 +503,12 @@ struct vl_mls_external_senders {
 /* Declares vl_mls_NAME_decode / _encode / _parse / _encode_alloc for
  * struct TYPE (see Conventions at the top). */
 #define VL_MLS_CODEC(NAME, TYPE)                                                                   \
-	VL_MUST_CHECK int vl_mls_##NAME##_decode(struct vl_reader *r, struct vl_mls_arena *a,     \
+	VL_MUST_CHECK int vl_mls_##NAME##_decode(struct vl_reader *r, struct vl_mls_arena *a,      \
 	                                         TYPE *out);                                       \
-	VL_MUST_CHECK int vl_mls_##NAME##_encode(struct vl_writer *w, const TYPE *in);            \
-	VL_MUST_CHECK int vl_mls_##NAME##_parse(const uint8_t *buf, size_t len,                   \
+	VL_MUST_CHECK int vl_mls_##NAME##_encode(struct vl_writer *w, const TYPE *in);             \
+	VL_MUST_CHECK int vl_mls_##NAME##_parse(const uint8_t *buf, size_t len,                    \
 	                                        struct vl_mls_arena *a, TYPE *out);                \
-	VL_MUST_CHECK int vl_mls_##NAME##_encode_alloc(const TYPE *in, uint8_t **out,             \
+	VL_MUST_CHECK int vl_mls_##NAME##_encode_alloc(const TYPE *in, uint8_t **out,              \
 	                                               size_t *out_len);
 
 VL_MLS_CODEC(extension_list, struct vl_mls_extension_list)
@@ -550,8 +550,8 @@ VL_MUST_CHECK int vl_mls_proposal_body_encode(struct vl_writer *w,
  * checking that the padding is all zero (VL_ERR_DECODE otherwise).
  * content_type is the enclosing PrivateMessage's. The encoder appends
  * in->padding_len zero bytes. */
-VL_MUST_CHECK int vl_mls_private_content_parse(const uint8_t *buf, size_t len,
-                                               uint8_t content_type, struct vl_mls_arena *a,
+VL_MUST_CHECK int vl_mls_private_content_parse(const uint8_t *buf, size_t len, uint8_t content_type,
+                                               struct vl_mls_arena *a,
                                                struct vl_mls_private_content *out);
 VL_MUST_CHECK int vl_mls_private_content_encode(struct vl_writer *w,
                                                 const struct vl_mls_private_content *in);
@@ -588,9 +588,10 @@ VL_MUST_CHECK int vl_mls_content_tbm_encode(struct vl_writer *w,
                                             const struct vl_mls_auth_data *auth,
                                             const struct vl_mls_group_context *context);
 /* ConfirmedTranscriptHashInput and InterimTranscriptHashInput (§8.2). */
-VL_MUST_CHECK int vl_mls_confirmed_transcript_input_encode(
-    struct vl_writer *w, uint16_t wire_format, const struct vl_mls_framed_content *content,
-    const struct vl_mls_bytes *signature);
+VL_MUST_CHECK int
+vl_mls_confirmed_transcript_input_encode(struct vl_writer *w, uint16_t wire_format,
+                                         const struct vl_mls_framed_content *content,
+                                         const struct vl_mls_bytes *signature);
 VL_MUST_CHECK int vl_mls_interim_transcript_input_encode(struct vl_writer *w,
                                                          const struct vl_mls_bytes *tag);
 /* PrivateContentAAD (§6.3.1) from a PrivateMessage's first four fields. */
@@ -614,9 +615,9 @@ VL_MUST_CHECK int vl_mls_ext_application_id_parse(const struct vl_mls_extension 
 VL_MUST_CHECK int vl_mls_ext_ratchet_tree_parse(const struct vl_mls_extension *ext,
                                                 struct vl_mls_arena *a,
                                                 struct vl_mls_ratchet_tree *out);
-VL_MUST_CHECK int vl_mls_ext_required_capabilities_parse(
-    const struct vl_mls_extension *ext, struct vl_mls_arena *a,
-    struct vl_mls_required_capabilities *out);
+VL_MUST_CHECK int vl_mls_ext_required_capabilities_parse(const struct vl_mls_extension *ext,
+                                                         struct vl_mls_arena *a,
+                                                         struct vl_mls_required_capabilities *out);
 VL_MUST_CHECK int vl_mls_ext_external_pub_parse(const struct vl_mls_extension *ext,
                                                 struct vl_mls_bytes *out);
 VL_MUST_CHECK int vl_mls_ext_external_senders_parse(const struct vl_mls_extension *ext,

@@ -55,7 +55,7 @@ int vlm_auth_data_encode(struct vl_writer *w, uint8_t content_type,
 /* Defines vl_mls_NAME_parse and vl_mls_NAME_encode_alloc from the
  * reader/writer functions. */
 #define VLM_DEFINE_WHOLE(NAME, TYPE)                                                               \
-	int vl_mls_##NAME##_parse(const uint8_t *buf, size_t len, struct vl_mls_arena *a,         \
+	int vl_mls_##NAME##_parse(const uint8_t *buf, size_t len, struct vl_mls_arena *a,          \
 	                          TYPE *out)                                                       \
 	{                                                                                          \
 		struct vl_reader r;                                                                \
@@ -63,11 +63,11 @@ int vlm_auth_data_encode(struct vl_writer *w, uint8_t content_type,
 		VLM_TRY(vl_mls_##NAME##_decode(&r, a, out));                                       \
 		return vl_reader_finish(&r);                                                       \
 	}                                                                                          \
-	int vl_mls_##NAME##_encode_alloc(const TYPE *in, uint8_t **out, size_t *out_len)          \
+	int vl_mls_##NAME##_encode_alloc(const TYPE *in, uint8_t **out, size_t *out_len)           \
 	{                                                                                          \
 		struct vl_writer w;                                                                \
 		vl_writer_init_heap(&w, VL_MLS_MAX_ENCODED);                                       \
-		vlm_sticky(vl_mls_##NAME##_encode(&w, in));                                              \
+		vlm_sticky(vl_mls_##NAME##_encode(&w, in));                                        \
 		return vl_writer_take(&w, out, out_len);                                           \
 	}
 
