@@ -136,8 +136,7 @@ int mls_private_encode(const struct mls_framing *f, uint32_t leaf,
 	vl_writer_init_heap(&pw, MLS_MAX_MESSAGE);
 	vl_writer_init_heap(&aw, MLS_TBS_MAX);
 
-	struct vl_mls_private_content pc = {.content_type = content->content_type,
-	                                    .auth = *auth};
+	struct vl_mls_private_content pc = {.content_type = content->content_type, .auth = *auth};
 	switch (content->content_type) {
 	case VL_MLS_CONTENT_APPLICATION:
 		pc.application_data = content->application_data;
@@ -303,8 +302,8 @@ int mls_transcript_update(const struct vl_suite *s, const uint8_t *interim_befor
 	if (content->content_type != VL_MLS_CONTENT_COMMIT)
 		return VL_ERR_ARG;
 	vl_writer_init_heap(&w, MLS_TBS_MAX);
-	int rc = vl_mls_confirmed_transcript_input_encode(&w, wire_format, content,
-	                                                  &auth->signature);
+	int rc =
+	    vl_mls_confirmed_transcript_input_encode(&w, wire_format, content, &auth->signature);
 	if (rc == VL_OK)
 		rc = mls_transcript_confirmed(s, interim_before, w.buf, w.len, confirmed);
 	if (rc == VL_OK)

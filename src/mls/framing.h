@@ -74,12 +74,10 @@ VL_MUST_CHECK int mls_private_encode(const struct mls_framing *f, uint32_t leaf,
  * sender's ratchet key (deleted once used). On success content and auth
  * point into *plain (heap, owned by the caller: wipe and free() it) and
  * into arena. The signature is left to mls_content_verify(). */
-VL_MUST_CHECK int mls_private_decode(const struct mls_framing *f,
-                                     const struct vl_mls_private_message *pm,
-                                     struct vl_mls_arena *arena,
-                                     struct vl_mls_framed_content *content,
-                                     struct vl_mls_auth_data *auth, uint8_t **plain,
-                                     size_t *plain_len);
+VL_MUST_CHECK int
+mls_private_decode(const struct mls_framing *f, const struct vl_mls_private_message *pm,
+                   struct vl_mls_arena *arena, struct vl_mls_framed_content *content,
+                   struct vl_mls_auth_data *auth, uint8_t **plain, size_t *plain_len);
 
 /* Transcript hashes after a commit (§8.2): confirmed from the previous
  * interim hash (NULL at epoch 0) and the commit's wire format, content and

@@ -108,10 +108,14 @@ int mls_ks_from_joiner(const struct vl_suite *s, const uint8_t *psk_secret,
 		const char *label;
 		uint8_t *out;
 	} d[] = {
-	    {"sender data", e->sender_data},     {"encryption", e->encryption},
-	    {"exporter", e->exporter},           {"external", e->external},
-	    {"confirm", e->confirmation_key},    {"membership", e->membership_key},
-	    {"resumption", e->resumption_psk},   {"authentication", e->epoch_authenticator},
+	    {"sender data", e->sender_data},
+	    {"encryption", e->encryption},
+	    {"exporter", e->exporter},
+	    {"external", e->external},
+	    {"confirm", e->confirmation_key},
+	    {"membership", e->membership_key},
+	    {"resumption", e->resumption_psk},
+	    {"authentication", e->epoch_authenticator},
 	    {"init", e->init},
 	};
 	for (size_t i = 0; rc == VL_OK && i < sizeof d / sizeof d[0]; i++)
@@ -156,8 +160,8 @@ int mls_ks_export(const struct vl_suite *s, const uint8_t *exporter_secret, cons
 	return rc;
 }
 
-int mls_ks_external_keypair(const struct vl_suite *s, const uint8_t *external_secret,
-                            uint8_t *priv, uint8_t *pub)
+int mls_ks_external_keypair(const struct vl_suite *s, const uint8_t *external_secret, uint8_t *priv,
+                            uint8_t *pub)
 {
 	uint8_t sk[VL_KEM_PRIV_MAX];
 	int rc = vl_kem_derive_keypair(s, external_secret, s->hash_len, sk, pub);

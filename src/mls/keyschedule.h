@@ -39,8 +39,8 @@ void mls_epoch_secrets_wipe(struct mls_epoch_secrets *e);
  * arbitrary application data and may hold zero bytes). */
 VL_MUST_CHECK int mls_expand_with_label_bytes(const struct vl_suite *s, const uint8_t *secret,
                                               const uint8_t *label, size_t label_len,
-                                              const void *context, size_t context_len,
-                                              uint8_t *out, uint16_t out_len);
+                                              const void *context, size_t context_len, uint8_t *out,
+                                              uint16_t out_len);
 
 /* Encodes a GroupContext (§8.1) into a heap buffer (free() it). extensions
  * is the encoded content of the extensions<V> vector (without its length

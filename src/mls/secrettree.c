@@ -98,8 +98,8 @@ static int st_init_leaf(struct mls_secret_tree *st, uint32_t leaf)
 		(void)mls_tm_left(p, &l);
 		(void)mls_tm_right(p, &r);
 		uint8_t *ps = st->node + (size_t)p * nh;
-		rc = vl_mls_expand_with_label(s, ps, nh, "tree", "left", 4, st->node + (size_t)l * nh,
-		                              (uint16_t)nh);
+		rc = vl_mls_expand_with_label(s, ps, nh, "tree", "left", 4,
+		                              st->node + (size_t)l * nh, (uint16_t)nh);
 		if (rc == VL_OK)
 			rc = vl_mls_expand_with_label(s, ps, nh, "tree", "right", 5,
 			                              st->node + (size_t)r * nh, (uint16_t)nh);
@@ -249,6 +249,7 @@ int mls_sender_data_key_nonce(const struct vl_suite *s, const uint8_t *sender_da
 	                                  sample, key, (uint16_t)s->aead_key_len);
 	if (rc == VL_OK)
 		rc = vl_mls_expand_with_label(s, sender_data_secret, s->hash_len, "nonce",
-		                              ciphertext, sample, nonce, (uint16_t)s->aead_nonce_len);
+		                              ciphertext, sample, nonce,
+		                              (uint16_t)s->aead_nonce_len);
 	return rc;
 }

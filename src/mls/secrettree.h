@@ -46,8 +46,8 @@ struct mls_ratchet {
 struct mls_secret_tree {
 	const struct vl_suite *suite;
 	uint32_t n_leaves;
-	uint8_t *node;      /* width * hash_len node secrets */
-	uint8_t *have;      /* width flags: node secret present */
+	uint8_t *node;                /* width * hash_len node secrets */
+	uint8_t *have;                /* width flags: node secret present */
 	struct mls_ratchet *ratchets; /* 2 per leaf: [2*leaf + type] */
 	uint32_t window;
 	uint32_t max_forward;

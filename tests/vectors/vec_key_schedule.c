@@ -67,8 +67,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 		     vec_same(ep, "external_pub", pub, s->kem_pub_len);
 		uint8_t out[1024];
 		ok = ok &&
-		     mls_ks_export(s, es.exporter, (const uint8_t *)label, lab_len, ctx, ctx_len, out,
-		                   (uint16_t)exp_len) == VL_OK &&
+		     mls_ks_export(s, es.exporter, (const uint8_t *)label, lab_len, ctx, ctx_len,
+		                   out, (uint16_t)exp_len) == VL_OK &&
 		     vec_same(ex, "secret", out, exp_len);
 		/* The welcome secret alone, as a joiner computes it. */
 		uint8_t ws[VL_HASH_MAX];

@@ -73,8 +73,8 @@ static bool unprotect(struct mp_case *mc, const uint8_t *msg, size_t msg_len, co
 	if (m.wire_format == VL_MLS_WIRE_PUBLIC_MESSAGE) {
 		struct vl_mls_public_message *pm = &m.public_message;
 		ok = mls_public_check(&f, pm) == VL_OK &&
-		     mls_content_verify(&f, m.wire_format, &pm->content, &pm->auth,
-		                        mc->verifier) == VL_OK &&
+		     mls_content_verify(&f, m.wire_format, &pm->content, &pm->auth, mc->verifier) ==
+		         VL_OK &&
 		     pm->content.sender.index == 1 && body_is(&pm->content, raw, raw_len);
 	} else if (m.wire_format == VL_MLS_WIRE_PRIVATE_MESSAGE) {
 		struct vl_mls_framed_content c;
@@ -154,8 +154,8 @@ static bool check_kind(struct mp_case *mc, json_t *e, const char *kind, uint8_t 
 	size_t raw_len, pub_len = 0, priv_len;
 	uint8_t *raw = tu_json_hex(e, kind, &raw_len);
 	snprintf(key, sizeof key, "%s_pub", kind);
-	uint8_t *pub = content_type == VL_MLS_CONTENT_APPLICATION ? NULL
-	                                                          : tu_json_hex(e, key, &pub_len);
+	uint8_t *pub =
+	    content_type == VL_MLS_CONTENT_APPLICATION ? NULL : tu_json_hex(e, key, &pub_len);
 	snprintf(key, sizeof key, "%s_priv", kind);
 	uint8_t *priv = tu_json_hex(e, key, &priv_len);
 	bool ok = raw && priv && (pub || content_type == VL_MLS_CONTENT_APPLICATION);
@@ -194,9 +194,9 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	mc.membership_key = tu_json_hex(e, "membership_key", &mk_len);
 	mc.sender_data_secret = tu_json_hex(e, "sender_data_secret", &sds_len);
 	mc.encryption_secret = tu_json_hex(e, "encryption_secret", &es_len);
-	bool ok = gid && th && cth && spriv && spub && mc.membership_key &&
-	          mc.sender_data_secret && mc.encryption_secret && mk_len == s->hash_len &&
-	          sds_len == s->hash_len && es_len == s->hash_len && spriv_len == s->sig_priv_len &&
+	bool ok = gid && th && cth && spriv && spub && mc.membership_key && mc.sender_data_secret &&
+	          mc.encryption_secret && mk_len == s->hash_len && sds_len == s->hash_len &&
+	          es_len == s->hash_len && spriv_len == s->sig_priv_len &&
 	          tu_json_uint(e, "epoch", &epoch);
 	ok = ok && vl_sig_key_from_private(s, spriv, &mc.signer) == VL_OK &&
 	     vl_sig_key_from_public(s, spub, spub_len, &mc.verifier) == VL_OK;

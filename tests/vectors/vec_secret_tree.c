@@ -22,8 +22,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	     vec_same(sd, "nonce", nonce, s->aead_nonce_len);
 	struct mls_secret_tree st;
 	/* A window as large as the biggest jump in the file keeps every key. */
-	ok = ok && mls_secret_tree_init(&st, s, es, (uint32_t)json_array_size(leaves), 64,
-	                                0) == VL_OK;
+	ok = ok &&
+	     mls_secret_tree_init(&st, s, es, (uint32_t)json_array_size(leaves), 64, 0) == VL_OK;
 	if (!ok)
 		goto done;
 	size_t leaf;

@@ -24,8 +24,9 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	     c.content.content_type == VL_MLS_CONTENT_COMMIT;
 	ok = ok && mls_confirmation_tag_verify(s, ck, ca, c.auth.confirmation_tag.data,
 	                                       c.auth.confirmation_tag.len) == VL_OK;
-	ok = ok && mls_transcript_update(s, ib, c.wire_format, &c.content, &c.auth, confirmed,
-	                                 interim) == VL_OK &&
+	ok = ok &&
+	     mls_transcript_update(s, ib, c.wire_format, &c.content, &c.auth, confirmed, interim) ==
+	         VL_OK &&
 	     vec_same(e, "confirmed_transcript_hash_after", confirmed, s->hash_len) &&
 	     vec_same(e, "interim_transcript_hash_after", interim, s->hash_len);
 	vl_mls_arena_cleanup(&a);
