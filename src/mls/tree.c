@@ -174,8 +174,8 @@ static int parent_assign(struct mls_tree *t, uint32_t x, const uint8_t *key, siz
                          const uint8_t *ph, size_t ph_len, const uint32_t *unmerged,
                          size_t n_unmerged)
 {
-	struct mls_parent p = {.key_len = key_len, .parent_hash_len = ph_len,
-	                       .n_unmerged = n_unmerged};
+	struct mls_parent p = {
+	    .key_len = key_len, .parent_hash_len = ph_len, .n_unmerged = n_unmerged};
 	int rc = bytes_dup(key, key_len, &p.key);
 	if (rc == VL_OK)
 		rc = bytes_dup(ph, ph_len, &p.parent_hash);
@@ -811,9 +811,9 @@ static int leaf_signature_check(const struct vl_suite *s, const struct vl_mls_le
 	if (rc == VL_OK)
 		rc = key ? vl_mls_verify_with_label_key(key, "LeafNodeTBS", w.buf, w.len,
 		                                        ln->signature.data, ln->signature.len)
-		         : vl_mls_verify_with_label(s, ln->signature_key.data, ln->signature_key.len,
-		                                    "LeafNodeTBS", w.buf, w.len, ln->signature.data,
-		                                    ln->signature.len);
+		         : vl_mls_verify_with_label(s, ln->signature_key.data,
+		                                    ln->signature_key.len, "LeafNodeTBS", w.buf,
+		                                    w.len, ln->signature.data, ln->signature.len);
 	vl_writer_cleanup(&w);
 	return rc;
 }
@@ -900,8 +900,8 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
 		if (rc == VL_OK && (ln->encryption_key.len != t->suite->kem_pub_len ||
 		                    ln->signature_key.len != t->suite->sig_pub_len))
 			rc = VL_ERR_INVALID;
-		if (rc == VL_OK &&
-		    (!bset_insert(&enc, &ln->encryption_key) || !bset_insert(&sig, &ln->signature_key)))
+		if (rc == VL_OK && (!bset_insert(&enc, &ln->encryption_key) ||
+		                    !bset_insert(&sig, &ln->signature_key)))
 			rc = VL_ERR_INVALID;
 		const struct vl_sig_key *key = NULL;
 		if (rc == VL_OK)

@@ -34,7 +34,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 		uint8_t h[VL_HASH_MAX];
 		ok = ok && mls_tree_hash(&t, (uint32_t)x, h) == VL_OK;
 		size_t hl;
-		uint8_t *wh = ok ? tu_unhex(json_string_value(json_array_get(hashes, x)), &hl) : NULL;
+		uint8_t *wh =
+		    ok ? tu_unhex(json_string_value(json_array_get(hashes, x)), &hl) : NULL;
 		ok = ok && wh && hl == s->hash_len && memcmp(wh, h, hl) == 0;
 		if (!ok)
 			fprintf(stderr, "  tree hash of node %zu differs\n", x);
