@@ -587,7 +587,7 @@ static void res_rec(const struct mls_tree *t, uint32_t x, uint32_t *out, size_t 
 	res_rec(t, l, out, cap, n);
 	/* Past the cap only the count matters, and it can stop growing the
 	 * caller's work: cut the walk short. */
-	if (*n > cap)
+	if (cap && *n > cap)
 		return;
 	res_rec(t, r, out, cap, n);
 }

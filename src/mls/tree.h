@@ -120,9 +120,9 @@ VL_MUST_CHECK int mls_tree_hash(struct mls_tree *t, uint32_t node, uint8_t out[V
 VL_MUST_CHECK int mls_tree_root_hash(struct mls_tree *t, uint8_t out[VL_HASH_MAX]);
 
 /* Resolution of a node (§4.1.1) into out[cap]; returns the number of
- * entries, or more than cap if it did not fit (then out holds the first
- * cap). excl_leaf (UINT32_MAX for none) is left out, as are leaves listed
- * in excl (sorted, n_excl). */
+ * entries. With cap 0 only counts (out may be NULL). With cap > 0 and a
+ * resolution larger than cap, returns some value above cap (the walk stops
+ * early) and out holds the first cap entries. */
 size_t mls_tree_resolution(const struct mls_tree *t, uint32_t node, uint32_t *out, size_t cap);
 
 /* Parent hash of parent node p with copath child s (§7.9): Hash of

@@ -24,7 +24,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	          vl_mls_ratchet_tree_parse(before, before_len, &a, &rt) == VL_OK &&
 	          vl_mls_proposal_parse(prop, prop_len, &a, &p) == VL_OK &&
 	          mls_tree_load(&t, s, &rt) == VL_OK;
-	ok = ok && mls_tree_root_hash(&t, h) == VL_OK && vec_same(e, "tree_hash_before", h, s->hash_len);
+	ok = ok && mls_tree_root_hash(&t, h) == VL_OK &&
+	     vec_same(e, "tree_hash_before", h, s->hash_len);
 	if (ok) {
 		uint32_t leaf;
 		switch (p.type) {
@@ -45,7 +46,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	size_t enc_len = 0;
 	ok = ok && mls_tree_encode_alloc(&t, &enc, &enc_len) == VL_OK &&
 	     vec_same(e, "tree_after", enc, enc_len);
-	ok = ok && mls_tree_root_hash(&t, h) == VL_OK && vec_same(e, "tree_hash_after", h, s->hash_len);
+	ok = ok && mls_tree_root_hash(&t, h) == VL_OK &&
+	     vec_same(e, "tree_hash_after", h, s->hash_len);
 	free(enc);
 	mls_tree_cleanup(&t);
 	vl_mls_arena_cleanup(&a);
