@@ -714,14 +714,7 @@ int mls_tree_verify_parent_hashes(struct mls_tree *t)
 
 /* --- Validation (§§7.3, 12.4.3.1) --- */
 
-/* An open-addressing set of byte strings (borrowed), for the uniqueness
- * rules: insertion fails if the value is already present. */
-struct bset {
-	const struct vl_mls_bytes **slot;
-	size_t cap;
-};
-
-static uint64_t bset_hash(const uint8_t *p, size_t n)
+static uint64_t keyset_hash(const uint8_t *p, size_t n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	for (size_t i = 0; i < n; i++)
@@ -729,27 +722,61 @@ static uint64_t bset_hash(const uint8_t *p, size_t n)
 	return h;
 }
 
-static int bset_init(struct bset *s, size_t n)
+int mls_keyset_init(struct mls_keyset *s, size_t n)
 {
 	s->cap = 16;
 	while (s->cap < 2 * n + 1)
 		s->cap <<= 1;
+	s->count = 0;
 	s->slot = calloc(s->cap, sizeof *s->slot);
 	return s->slot ? VL_OK : VL_ERR_NOMEM;
 }
 
-/* false if v was already in the set. */
-static bool bset_insert(struct bset *s, const struct vl_mls_bytes *v)
+void mls_keyset_cleanup(struct mls_keyset *s)
 {
-	size_t i = (size_t)bset_hash(v->data, v->len) & (s->cap - 1);
-	while (s->slot[i]) {
-		const struct vl_mls_bytes *o = s->slot[i];
-		if (o->len == v->len && memcmp(o->data, v->data, v->len) == 0)
-			return false;
+	free(s->slot);
+	memset(s, 0, sizeof *s);
+}
+
+static size_t keyset_find(const struct mls_keyset *s, const uint8_t *p, size_t n)
+{
+	size_t i = (size_t)keyset_hash(p, n) & (s->cap - 1);
+	while (s->slot[i].data) {
+		if (s->slot[i].len == n && memcmp(s->slot[i].data, p, n) == 0)
+			return i;
 		i = (i + 1) & (s->cap - 1);
 	}
-	s->slot[i] = v;
-	return true;
+	return i;
+}
+
+bool mls_keyset_has(const struct mls_keyset *s, const uint8_t *p, size_t n)
+{
+	return s->slot[keyset_find(s, p, n)].data != NULL;
+}
+
+int mls_keyset_insert(struct mls_keyset *s, const uint8_t *p, size_t n)
+{
+	if (2 * (s->count + 1) >= s->cap) {
+		struct mls_keyset bigger;
+		int rc = mls_keyset_init(&bigger, 2 * s->cap);
+		if (rc != VL_OK)
+			return rc;
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->slot[i].data)
+				bigger.slot[keyset_find(&bigger, s->slot[i].data, s->slot[i].len)] =
+				    s->slot[i];
+		bigger.count = s->count;
+		free(s->slot);
+		*s = bigger;
+	}
+	size_t i = keyset_find(s, p, n);
+	if (s->slot[i].data)
+		return VL_ERR_EXISTS;
+	/* Empty values still need a non-NULL marker. */
+	s->slot[i].data = n ? p : (const uint8_t *)"";
+	s->slot[i].len = n;
+	s->count++;
+	return VL_OK;
 }
 
 static bool u16_has(const struct vl_mls_u16_list *l, uint16_t v)
@@ -772,8 +799,8 @@ static bool default_proposal(uint16_t t)
 
 /* The checks of one leaf that need nothing but the leaf itself and the
  * group's required capabilities. */
-static int leaf_self_check(const struct vl_mls_leaf_node *ln,
-                           const struct vl_mls_required_capabilities *req)
+int mls_leaf_self_check(const struct vl_mls_leaf_node *ln,
+                        const struct vl_mls_required_capabilities *req)
 {
 	const struct vl_mls_capabilities *c = &ln->capabilities;
 	if (!u16_has(&c->credentials, ln->credential.type))
@@ -801,9 +828,9 @@ static int leaf_self_check(const struct vl_mls_leaf_node *ln,
 	return VL_OK;
 }
 
-static int leaf_signature_check(const struct vl_suite *s, const struct vl_mls_leaf_node *ln,
-                                const struct vl_mls_bytes *group_id, uint32_t leaf_index,
-                                const struct vl_sig_key *key)
+int mls_leaf_verify(const struct vl_suite *s, const struct vl_mls_leaf_node *ln,
+                    const struct vl_mls_bytes *group_id, uint32_t leaf_index,
+                    const struct vl_sig_key *key)
 {
 	struct vl_writer w;
 	vl_writer_init_heap(&w, VL_MLS_MAX_ENCODED);
@@ -822,13 +849,13 @@ int mls_leaf_validate(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
                       const struct vl_mls_bytes *group_id, uint32_t leaf_index,
                       const struct vl_mls_required_capabilities *required, uint32_t skip_leaf)
 {
-	int rc = leaf_self_check(ln, required);
+	int rc = mls_leaf_self_check(ln, required);
 	if (rc != VL_OK)
 		return rc;
 	if (ln->encryption_key.len != t->suite->kem_pub_len ||
 	    ln->signature_key.len != t->suite->sig_pub_len)
 		return VL_ERR_INVALID;
-	rc = leaf_signature_check(t->suite, ln, group_id, leaf_index, NULL);
+	rc = mls_leaf_verify(t->suite, ln, group_id, leaf_index, NULL);
 	if (rc != VL_OK)
 		return rc;
 	/* Credential types both ways, and key uniqueness, against members. */
@@ -860,16 +887,12 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
                       const struct vl_mls_required_capabilities *required)
 {
 	uint32_t w = mls_tree_width(t);
-	struct bset enc = {0}, sig = {0};
-	struct vl_mls_bytes *pkeys = NULL;
+	struct mls_keyset enc = {0}, sig = {0};
 	int rc = mls_tree_verify_parent_hashes(t);
 	if (rc == VL_OK)
-		rc = bset_init(&enc, w);
+		rc = mls_keyset_init(&enc, w);
 	if (rc == VL_OK)
-		rc = bset_init(&sig, t->n_leaves);
-	pkeys = calloc(t->n_leaves, sizeof *pkeys);
-	if (rc == VL_OK && !pkeys)
-		rc = VL_ERR_NOMEM;
+		rc = mls_keyset_init(&sig, t->n_leaves);
 	/* Credential types in use, and the types every member supports: a
 	 * leaf fails if it lacks a type in use (§7.3). Few distinct types
 	 * exist, so the lists stay short. */
@@ -893,29 +916,29 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
 		const struct vl_mls_leaf_node *ln = mls_tree_leaf(t, l);
 		if (!ln)
 			continue;
-		rc = leaf_self_check(ln, required);
+		rc = mls_leaf_self_check(ln, required);
 		for (size_t i = 0; rc == VL_OK && i < n_in_use; i++)
 			if (!u16_has(&ln->capabilities.credentials, in_use[i]))
 				rc = VL_ERR_INVALID;
 		if (rc == VL_OK && (ln->encryption_key.len != t->suite->kem_pub_len ||
 		                    ln->signature_key.len != t->suite->sig_pub_len))
 			rc = VL_ERR_INVALID;
-		if (rc == VL_OK && (!bset_insert(&enc, &ln->encryption_key) ||
-		                    !bset_insert(&sig, &ln->signature_key)))
+		if (rc == VL_OK &&
+		    (mls_keyset_insert(&enc, ln->encryption_key.data, ln->encryption_key.len) ||
+		     mls_keyset_insert(&sig, ln->signature_key.data, ln->signature_key.len)))
 			rc = VL_ERR_INVALID;
 		const struct vl_sig_key *key = NULL;
 		if (rc == VL_OK)
 			rc = mls_tree_leaf_sig_key(t, l, &key) == VL_OK ? VL_OK : VL_ERR_CRYPTO;
 		if (rc == VL_OK)
-			rc = leaf_signature_check(t->suite, ln, group_id, l, key);
+			rc = mls_leaf_verify(t->suite, ln, group_id, l, key);
 	}
 	for (uint32_t x = 1; rc == VL_OK && x < w; x += 2) {
 		const struct mls_tnode *n = node_at(t, x);
 		if (n->type != VL_MLS_NODE_PARENT)
 			continue;
 		const struct mls_parent *p = &n->parent;
-		pkeys[x / 2] = (struct vl_mls_bytes){p->key, p->key_len};
-		if (!bset_insert(&enc, &pkeys[x / 2]))
+		if (mls_keyset_insert(&enc, p->key, p->key_len))
 			rc = VL_ERR_INVALID;
 		for (size_t i = 0; rc == VL_OK && i < p->n_unmerged; i++) {
 			uint32_t l = p->unmerged[i], lx = 2 * l;
@@ -934,8 +957,7 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
 			}
 		}
 	}
-	free(enc.slot);
-	free(sig.slot);
-	free(pkeys);
+	mls_keyset_cleanup(&enc);
+	mls_keyset_cleanup(&sig);
 	return rc;
 }

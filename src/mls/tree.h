@@ -154,4 +154,28 @@ VL_MUST_CHECK int mls_leaf_validate(struct mls_tree *t, const struct vl_mls_leaf
                                     const struct vl_mls_required_capabilities *required,
                                     uint32_t skip_leaf);
 
+/* The checks of §7.3 that need only the leaf and the group's required
+ * capabilities: own credential type and extensions listed in its
+ * capabilities, required capabilities met. */
+VL_MUST_CHECK int mls_leaf_self_check(const struct vl_mls_leaf_node *ln,
+                                      const struct vl_mls_required_capabilities *required);
+/* Verifies a LeafNode's signature (LeafNodeTBS with group_id and leaf index
+ * for sources update and commit) with key, or with its own signature_key if
+ * key is NULL. */
+VL_MUST_CHECK int mls_leaf_verify(const struct vl_suite *s, const struct vl_mls_leaf_node *ln,
+                                  const struct vl_mls_bytes *group_id, uint32_t leaf_index,
+                                  const struct vl_sig_key *key);
+
+/* A set of byte strings (borrowed, must outlive the set) with O(1)
+ * insertion and lookup, for the uniqueness rules of §7.3. */
+struct mls_keyset {
+	struct vl_mls_bytes *slot;
+	size_t cap, count;
+};
+VL_MUST_CHECK int mls_keyset_init(struct mls_keyset *s, size_t expected);
+void mls_keyset_cleanup(struct mls_keyset *s);
+bool mls_keyset_has(const struct mls_keyset *s, const uint8_t *p, size_t n);
+/* VL_ERR_EXISTS if already present. */
+VL_MUST_CHECK int mls_keyset_insert(struct mls_keyset *s, const uint8_t *p, size_t n);
+
 #endif

@@ -114,8 +114,8 @@ int mls_tree_priv_check(const struct mls_tree_priv *p, const struct mls_tree *t)
 	return VL_OK;
 }
 
-uint32_t mls_tree_filtered_path(const struct mls_tree *t, uint32_t leaf,
-                                uint32_t fdp[MLS_PATH_MAX], uint32_t copath[MLS_PATH_MAX])
+uint32_t mls_tree_filtered_path(const struct mls_tree *t, uint32_t leaf, uint32_t fdp[MLS_PATH_MAX],
+                                uint32_t copath[MLS_PATH_MAX])
 {
 	uint32_t dp[32], cp[32], out = 0;
 	uint32_t n = mls_tm_direct_path(2 * leaf, t->n_leaves, dp);
@@ -252,7 +252,8 @@ int mls_treekem_decap(const struct mls_tree *t, struct mls_tree_priv *priv, uint
 		uint8_t pub[VL_KEM_PUB_MAX];
 		rc = mls_tree_priv_set_path_secret(&upd, s, fdp[m], secret, pub);
 		const struct vl_mls_bytes *want = &path->nodes[m].encryption_key;
-		if (rc == VL_OK && (want->len != s->kem_pub_len || memcmp(want->data, pub, want->len)))
+		if (rc == VL_OK &&
+		    (want->len != s->kem_pub_len || memcmp(want->data, pub, want->len)))
 			rc = VL_ERR_INVALID;
 		if (rc == VL_OK)
 			rc = vl_mls_derive_secret(s, secret, "path", next);
@@ -333,16 +334,18 @@ int mls_treekem_encap(const struct mls_tree *t, const struct mls_path_secrets *p
 		}
 		for (size_t j = 0; rc == VL_OK && j < nres; j++) {
 			const struct mls_tnode *n = &t->nodes[res[j]];
-			const uint8_t *pk = n->type == VL_MLS_NODE_LEAF ? n->leaf.ln.encryption_key.data
-			                                                : n->parent.key;
+			const uint8_t *pk = n->type == VL_MLS_NODE_LEAF
+			                        ? n->leaf.ln.encryption_key.data
+			                        : n->parent.key;
 			size_t pk_len = n->type == VL_MLS_NODE_LEAF ? n->leaf.ln.encryption_key.len
 			                                            : n->parent.key_len;
 			uint8_t *kem = buf + j * per, *ct = kem + s->kem_pub_len;
-			rc = vl_mls_encrypt_with_label(s, pk, pk_len, "UpdatePathNode", group_context,
-			                               group_context_len, ps->secret[i], s->hash_len,
-			                               kem, ct);
+			rc = vl_mls_encrypt_with_label(s, pk, pk_len, "UpdatePathNode",
+			                               group_context, group_context_len,
+			                               ps->secret[i], s->hash_len, kem, ct);
 			cts[j].kem_output = (struct vl_mls_bytes){kem, s->kem_pub_len};
-			cts[j].ciphertext = (struct vl_mls_bytes){ct, s->hash_len + VL_AEAD_TAG_LEN};
+			cts[j].ciphertext =
+			    (struct vl_mls_bytes){ct, s->hash_len + VL_AEAD_TAG_LEN};
 		}
 		free(res);
 		nodes[i].encryption_key = (struct vl_mls_bytes){ps->pub[i], s->kem_pub_len};

@@ -27,7 +27,7 @@
 struct mls_tree_priv {
 	uint32_t leaf;
 	uint8_t leaf_priv[VL_KEM_PRIV_MAX];
-	uint32_t n;                 /* entries used below */
+	uint32_t n;                  /* entries used below */
 	uint32_t node[MLS_PATH_MAX]; /* parent node index */
 	uint8_t priv[MLS_PATH_MAX][VL_KEM_PRIV_MAX];
 };
@@ -49,8 +49,8 @@ VL_MUST_CHECK int mls_tree_priv_check(const struct mls_tree_priv *p, const struc
 
 /* Filtered direct path of a leaf (§4.1.2) and the copath child of each of
  * its nodes. Returns the length. */
-uint32_t mls_tree_filtered_path(const struct mls_tree *t, uint32_t leaf,
-                                uint32_t fdp[MLS_PATH_MAX], uint32_t copath[MLS_PATH_MAX]);
+uint32_t mls_tree_filtered_path(const struct mls_tree *t, uint32_t leaf, uint32_t fdp[MLS_PATH_MAX],
+                                uint32_t copath[MLS_PATH_MAX]);
 
 /* Sets the public keys of the sender's filtered direct path (blanking the
  * rest of its direct path, clearing unmerged lists) and computes parent
@@ -99,8 +99,8 @@ struct mls_path_secrets {
 };
 void mls_path_secrets_wipe(struct mls_path_secrets *ps);
 /* leaf_secret NULL draws a random one. */
-VL_MUST_CHECK int mls_treekem_prepare(struct mls_tree *t, uint32_t leaf,
-                                      const uint8_t *leaf_secret, struct mls_path_secrets *ps);
+VL_MUST_CHECK int mls_treekem_prepare(struct mls_tree *t, uint32_t leaf, const uint8_t *leaf_secret,
+                                      struct mls_path_secrets *ps);
 /* Sender side, step two: encrypts each path secret to the resolution of
  * its copath child, new members excluded, and fills path->nodes (arrays
  * and buffers allocated from arena). path->leaf_node is left to the

@@ -28,8 +28,8 @@ static int tk_context(struct tk_case *c, struct mls_tree *t, uint8_t **gc, size_
 	uint8_t th[VL_HASH_MAX];
 	int rc = mls_tree_root_hash(t, th);
 	if (rc == VL_OK)
-		rc = mls_group_context_encode(c->s, c->gid, c->gid_len, c->epoch, th, c->cth, NULL, 0,
-		                              gc, gc_len);
+		rc = mls_group_context_encode(c->s, c->gid, c->gid_len, c->epoch, th, c->cth, NULL,
+		                              0, gc, gc_len);
 	return rc;
 }
 
@@ -62,8 +62,8 @@ static bool load_private(struct tk_case *c, json_t *lp)
 			uint64_t node;
 			uint8_t *sec = tu_json_hex(ps, "path_secret", &n);
 			bool ok = sec && n == c->s->hash_len && tu_json_uint(ps, "node", &node) &&
-			          mls_tree_priv_set_path_secret(p, c->s, (uint32_t)node, sec, NULL) ==
-			              VL_OK;
+			          mls_tree_priv_set_path_secret(p, c->s, (uint32_t)node, sec,
+			                                        NULL) == VL_OK;
 			free(sec);
 			if (!ok)
 				return false;
@@ -105,8 +105,7 @@ static bool process_all(struct tk_case *c, uint32_t sender, const struct vl_mls_
 		ok = mls_treekem_decap(&t, &p, sender, path, NULL, 0, gc, gc_len, ps, cs) == VL_OK;
 		if (ok && secrets) {
 			size_t n;
-			uint8_t *want =
-			    tu_unhex(json_string_value(json_array_get(secrets, j)), &n);
+			uint8_t *want = tu_unhex(json_string_value(json_array_get(secrets, j)), &n);
 			ok = want && n == c->s->hash_len && memcmp(want, ps, n) == 0;
 			free(want);
 		}
@@ -139,7 +138,8 @@ static bool fresh_path(struct tk_case *c, uint32_t sender)
 	struct vl_mls_update_path path = {0};
 	if (ok) {
 		path.leaf_node = *mls_tree_leaf(&c->tree, sender);
-		path.leaf_node.encryption_key = (struct vl_mls_bytes){ps.leaf_pub, c->s->kem_pub_len};
+		path.leaf_node.encryption_key =
+		    (struct vl_mls_bytes){ps.leaf_pub, c->s->kem_pub_len};
 		path.leaf_node.source = VL_MLS_LEAF_SOURCE_COMMIT;
 		path.leaf_node.parent_hash = (struct vl_mls_bytes){ps.leaf_ph, ps.leaf_ph_len};
 		struct vl_mls_bytes gid = {c->gid, c->gid_len};
@@ -199,8 +199,8 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 		ok = upb && cs && cs_len == s->hash_len && tu_json_uint(up, "sender", &sender) &&
 		     sender < MAX_MEMBERS &&
 		     vl_mls_update_path_parse(upb, up_len, &a, &path) == VL_OK;
-		ok = ok && process_all(c, (uint32_t)sender, &path, json_object_get(up, "path_secrets"),
-		                       cs, up);
+		ok = ok && process_all(c, (uint32_t)sender, &path,
+		                       json_object_get(up, "path_secrets"), cs, up);
 		ok = ok && fresh_path(c, (uint32_t)sender);
 		free(upb);
 		free(cs);
