@@ -140,8 +140,8 @@ struct vl_mimi_content {
 	uint32_t expires_time;
 	bool has_in_reply_to;
 	uint8_t in_reply_to[VL_MIMI_MESSAGE_ID_LEN];
-	struct vl_mimi_text sender_uri; /* extension 1; str NULL when absent */
-	struct vl_mimi_text room_uri;   /* extension 2; str NULL when absent */
+	struct vl_mimi_text sender_uri;       /* extension 1; str NULL when absent */
+	struct vl_mimi_text room_uri;         /* extension 2; str NULL when absent */
 	struct vl_mimi_extension *extensions; /* the others, in key order */
 	size_t extensions_len;
 	struct vl_mimi_part body;
@@ -170,8 +170,8 @@ VL_MUST_CHECK int vl_mimi_content_encoded_size(const struct vl_mimi_content *c, 
 /* Encodes c into buf (cap bytes); *len receives the length written.
  * Returns as vl_mimi_content_encoded_size, and VL_ERR_LIMIT if cap is too
  * small. */
-VL_MUST_CHECK int vl_mimi_content_encode(const struct vl_mimi_content *c, uint8_t *buf,
-                                         size_t cap, size_t *len);
+VL_MUST_CHECK int vl_mimi_content_encode(const struct vl_mimi_content *c, uint8_t *buf, size_t cap,
+                                         size_t *len);
 /* Encodes c into a new heap buffer *out (free() it) of *len bytes. */
 VL_MUST_CHECK int vl_mimi_content_encode_alloc(const struct vl_mimi_content *c, uint8_t **out,
                                                size_t *len);
@@ -240,8 +240,7 @@ void vl_mimi_content_set_delete(struct vl_mimi_content *c,
  * VL_ERR_CRYPTO if hashing fails. */
 VL_MUST_CHECK int vl_mimi_message_id(const uint8_t *msg, size_t msg_len, const char *sender_uri,
                                      size_t sender_uri_len, const char *room_uri,
-                                     size_t room_uri_len,
-                                     uint8_t out[VL_MIMI_MESSAGE_ID_LEN]);
+                                     size_t room_uri_len, uint8_t out[VL_MIMI_MESSAGE_ID_LEN]);
 
 /* --- Derived values --------------------------------------------------------- */
 
@@ -259,8 +258,7 @@ void vl_mimi_derived_init(struct vl_mimi_derived *d);
 void vl_mimi_derived_cleanup(struct vl_mimi_derived *d);
 /* As vl_mimi_content_decode; VL_ERR_UNSUPPORTED for the extended-time
  * (tag 1001) timestamp. */
-VL_MUST_CHECK int vl_mimi_derived_decode(struct vl_mimi_derived *d, const uint8_t *buf,
-                                         size_t len);
+VL_MUST_CHECK int vl_mimi_derived_decode(struct vl_mimi_derived *d, const uint8_t *buf, size_t len);
 /* Encodes d into a new heap buffer *out (free() it). */
 VL_MUST_CHECK int vl_mimi_derived_encode_alloc(const struct vl_mimi_derived *d, uint8_t **out,
                                                size_t *len);

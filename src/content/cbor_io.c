@@ -27,15 +27,42 @@ static void seen_int(void *ctx, enum mimi_cbor_kind kind, uint64_t v)
 	s->it->val = v;
 }
 
-static void cb_u8(void *ctx, uint8_t v) { seen_int(ctx, MIMI_CBOR_UINT, v); }
-static void cb_u16(void *ctx, uint16_t v) { seen_int(ctx, MIMI_CBOR_UINT, v); }
-static void cb_u32(void *ctx, uint32_t v) { seen_int(ctx, MIMI_CBOR_UINT, v); }
-static void cb_u64(void *ctx, uint64_t v) { seen_int(ctx, MIMI_CBOR_UINT, v); }
-static void cb_n8(void *ctx, uint8_t v) { seen_int(ctx, MIMI_CBOR_NEGINT, v); }
-static void cb_n16(void *ctx, uint16_t v) { seen_int(ctx, MIMI_CBOR_NEGINT, v); }
-static void cb_n32(void *ctx, uint32_t v) { seen_int(ctx, MIMI_CBOR_NEGINT, v); }
-static void cb_n64(void *ctx, uint64_t v) { seen_int(ctx, MIMI_CBOR_NEGINT, v); }
-static void cb_tag(void *ctx, uint64_t v) { seen_int(ctx, MIMI_CBOR_TAG, v); }
+static void cb_u8(void *ctx, uint8_t v)
+{
+	seen_int(ctx, MIMI_CBOR_UINT, v);
+}
+static void cb_u16(void *ctx, uint16_t v)
+{
+	seen_int(ctx, MIMI_CBOR_UINT, v);
+}
+static void cb_u32(void *ctx, uint32_t v)
+{
+	seen_int(ctx, MIMI_CBOR_UINT, v);
+}
+static void cb_u64(void *ctx, uint64_t v)
+{
+	seen_int(ctx, MIMI_CBOR_UINT, v);
+}
+static void cb_n8(void *ctx, uint8_t v)
+{
+	seen_int(ctx, MIMI_CBOR_NEGINT, v);
+}
+static void cb_n16(void *ctx, uint16_t v)
+{
+	seen_int(ctx, MIMI_CBOR_NEGINT, v);
+}
+static void cb_n32(void *ctx, uint32_t v)
+{
+	seen_int(ctx, MIMI_CBOR_NEGINT, v);
+}
+static void cb_n64(void *ctx, uint64_t v)
+{
+	seen_int(ctx, MIMI_CBOR_NEGINT, v);
+}
+static void cb_tag(void *ctx, uint64_t v)
+{
+	seen_int(ctx, MIMI_CBOR_TAG, v);
+}
 
 static void seen_str(void *ctx, enum mimi_cbor_kind kind, cbor_data d, size_t n)
 {
@@ -46,10 +73,22 @@ static void seen_str(void *ctx, enum mimi_cbor_kind kind, cbor_data d, size_t n)
 	s->it->len = n;
 }
 
-static void cb_bstr(void *ctx, cbor_data d, size_t n) { seen_str(ctx, MIMI_CBOR_BSTR, d, n); }
-static void cb_tstr(void *ctx, cbor_data d, size_t n) { seen_str(ctx, MIMI_CBOR_TSTR, d, n); }
-static void cb_array(void *ctx, size_t n) { seen_int(ctx, MIMI_CBOR_ARRAY, n); }
-static void cb_map(void *ctx, size_t n) { seen_int(ctx, MIMI_CBOR_MAP, n); }
+static void cb_bstr(void *ctx, cbor_data d, size_t n)
+{
+	seen_str(ctx, MIMI_CBOR_BSTR, d, n);
+}
+static void cb_tstr(void *ctx, cbor_data d, size_t n)
+{
+	seen_str(ctx, MIMI_CBOR_TSTR, d, n);
+}
+static void cb_array(void *ctx, size_t n)
+{
+	seen_int(ctx, MIMI_CBOR_ARRAY, n);
+}
+static void cb_map(void *ctx, size_t n)
+{
+	seen_int(ctx, MIMI_CBOR_MAP, n);
+}
 
 static void cb_indef(void *ctx)
 {
@@ -58,38 +97,53 @@ static void cb_indef(void *ctx)
 	s->bad = true;
 }
 
-static void cb_float(void *ctx, float f) { seen_int(ctx, MIMI_CBOR_FLOAT, 0); }
-static void cb_double(void *ctx, double f) { seen_int(ctx, MIMI_CBOR_FLOAT, 0); }
-static void cb_null(void *ctx) { seen_int(ctx, MIMI_CBOR_NULL, 0); }
-static void cb_undef(void *ctx) { seen_int(ctx, MIMI_CBOR_UNDEFINED, 0); }
-static void cb_bool(void *ctx, bool b) { seen_int(ctx, b ? MIMI_CBOR_TRUE : MIMI_CBOR_FALSE, 0); }
+static void cb_float(void *ctx, float f)
+{
+	seen_int(ctx, MIMI_CBOR_FLOAT, 0);
+}
+static void cb_double(void *ctx, double f)
+{
+	seen_int(ctx, MIMI_CBOR_FLOAT, 0);
+}
+static void cb_null(void *ctx)
+{
+	seen_int(ctx, MIMI_CBOR_NULL, 0);
+}
+static void cb_undef(void *ctx)
+{
+	seen_int(ctx, MIMI_CBOR_UNDEFINED, 0);
+}
+static void cb_bool(void *ctx, bool b)
+{
+	seen_int(ctx, b ? MIMI_CBOR_TRUE : MIMI_CBOR_FALSE, 0);
+}
 
 /* Every callback is set: libcbor calls them without checking for NULL. */
 static const struct cbor_callbacks callbacks = {
-	.uint8 = cb_u8,
-	.uint16 = cb_u16,
-	.uint32 = cb_u32,
-	.uint64 = cb_u64,
-	.negint8 = cb_n8,
-	.negint16 = cb_n16,
-	.negint32 = cb_n32,
-	.negint64 = cb_n64,
-	.byte_string_start = cb_indef,
-	.byte_string = cb_bstr,
-	.string = cb_tstr,
-	.string_start = cb_indef,
-	.indef_array_start = cb_indef,
-	.array_start = cb_array,
-	.indef_map_start = cb_indef,
-	.map_start = cb_map,
-	.tag = cb_tag,
-	.float2 = cb_float,
-	.float4 = cb_float,
-	.float8 = cb_double,
-	.undefined = cb_undef,
-	.null = cb_null,
-	.boolean = cb_bool,
-	.indef_break = cb_indef,
+    .uint8 = cb_u8,
+    .uint16 = cb_u16,
+    .uint32 = cb_u32,
+    .uint64 = cb_u64,
+    .negint8 = cb_n8,
+    .negint16 = cb_n16,
+    .negint32 = cb_n32,
+    .negint64 = cb_n64,
+    .byte_string_start = cb_indef,
+    .byte_string = cb_bstr,
+    .string = cb_tstr,
+    .string_start = cb_indef,
+    .indef_array_start = cb_indef,
+    .array_start = cb_array,
+    .indef_map_start = cb_indef,
+    .map_start = cb_map,
+    .tag = cb_tag,
+    .float2 = cb_float,
+    .float4 = cb_float,
+    .float8 = cb_double,
+    .undefined = cb_undef,
+    .null = cb_null,
+    .boolean = cb_bool,
+    .indef_break = cb_indef,
 };
 
 /* Size of the shortest head carrying argument v (RFC 8949 §4.2.1). */
@@ -307,7 +361,10 @@ static size_t enc_map(uint64_t v, unsigned char *b, size_t n)
 	return cbor_encode_map_start((size_t)v, b, n);
 }
 
-void mimi_cbor_put_uint(struct mimi_cbor_writer *w, uint64_t v) { put_head(w, cbor_encode_uint, v); }
+void mimi_cbor_put_uint(struct mimi_cbor_writer *w, uint64_t v)
+{
+	put_head(w, cbor_encode_uint, v);
+}
 void mimi_cbor_put_negint(struct mimi_cbor_writer *w, uint64_t v)
 {
 	put_head(w, cbor_encode_negint, v);
@@ -325,8 +382,14 @@ void mimi_cbor_put_tstr(struct mimi_cbor_writer *w, const char *s, size_t len)
 	put_bytes(w, s, len);
 }
 
-void mimi_cbor_put_array(struct mimi_cbor_writer *w, size_t n) { put_head(w, enc_array, n); }
-void mimi_cbor_put_map(struct mimi_cbor_writer *w, size_t n) { put_head(w, enc_map, n); }
+void mimi_cbor_put_array(struct mimi_cbor_writer *w, size_t n)
+{
+	put_head(w, enc_array, n);
+}
+void mimi_cbor_put_map(struct mimi_cbor_writer *w, size_t n)
+{
+	put_head(w, enc_map, n);
+}
 
 void mimi_cbor_put_bool(struct mimi_cbor_writer *w, bool b)
 {

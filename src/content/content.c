@@ -303,11 +303,13 @@ static int read_extensions(struct dec *d, struct vl_mimi_content *c)
 		}
 		struct vl_mimi_extension *x = &c->extensions[c->extensions_len];
 		if (key.kind == MIMI_CBOR_UINT || key.kind == MIMI_CBOR_NEGINT) {
-			x->key_kind = key.kind == MIMI_CBOR_UINT ? VL_MIMI_KEY_UINT : VL_MIMI_KEY_NEGINT;
+			x->key_kind =
+			    key.kind == MIMI_CBOR_UINT ? VL_MIMI_KEY_UINT : VL_MIMI_KEY_NEGINT;
 			x->key_int = key.val;
 		} else if (key.kind == MIMI_CBOR_TSTR) {
 			/* name = tstr .size (1..255) */
-			if (key.len < 1 || key.len > 255 || !mimi_utf8_valid(key.data, key.len, true))
+			if (key.len < 1 || key.len > 255 ||
+			    !mimi_utf8_valid(key.data, key.len, true))
 				return VL_ERR_DECODE;
 			x->key_kind = VL_MIMI_KEY_TEXT;
 			if ((rc = text_set(&x->key_text, (const char *)key.data, key.len)))
@@ -626,14 +628,16 @@ static bool part_eq(const struct vl_mimi_part *a, const struct vl_mimi_part *b)
 	case VL_MIMI_NULLPART:
 		return true;
 	case VL_MIMI_SINGLE:
-		return text_eq(&a->content_type, &b->content_type) && bytes_eq(&a->content, &b->content);
+		return text_eq(&a->content_type, &b->content_type) &&
+		       bytes_eq(&a->content, &b->content);
 	case VL_MIMI_EXTERNAL:
 		return text_eq(&a->content_type, &b->content_type) && text_eq(&x->url, &y->url) &&
 		       x->expires == y->expires && x->size == y->size && x->enc_alg == y->enc_alg &&
 		       bytes_eq(&x->key, &y->key) && bytes_eq(&x->nonce, &y->nonce) &&
 		       bytes_eq(&x->aad, &y->aad) && x->hash_alg == y->hash_alg &&
 		       bytes_eq(&x->content_hash, &y->content_hash) &&
-		       text_eq(&x->description, &y->description) && text_eq(&x->filename, &y->filename);
+		       text_eq(&x->description, &y->description) &&
+		       text_eq(&x->filename, &y->filename);
 	case VL_MIMI_MULTI:
 		break;
 	}
@@ -660,8 +664,8 @@ bool vl_mimi_content_equal(const struct vl_mimi_content *a, const struct vl_mimi
 	    a->has_in_reply_to != b->has_in_reply_to ||
 	    (a->has_in_reply_to &&
 	     memcmp(a->in_reply_to, b->in_reply_to, VL_MIMI_MESSAGE_ID_LEN) != 0) ||
-	    !opt_text_eq(&a->sender_uri, &b->sender_uri) || !opt_text_eq(&a->room_uri, &b->room_uri) ||
-	    a->extensions_len != b->extensions_len)
+	    !opt_text_eq(&a->sender_uri, &b->sender_uri) ||
+	    !opt_text_eq(&a->room_uri, &b->room_uri) || a->extensions_len != b->extensions_len)
 		return false;
 	for (size_t i = 0; i < a->extensions_len; i++) {
 		const struct vl_mimi_extension *x = &a->extensions[i], *y = &b->extensions[i];
@@ -735,7 +739,7 @@ int vl_mimi_content_add_extension(struct vl_mimi_content *c, enum vl_mimi_key_ki
 			break;
 	}
 	struct vl_mimi_extension *grown =
-		realloc(c->extensions, (c->extensions_len + 1) * sizeof *c->extensions);
+	    realloc(c->extensions, (c->extensions_len + 1) * sizeof *c->extensions);
 	if (!grown)
 		return VL_ERR_NOMEM;
 	c->extensions = grown;
@@ -835,17 +839,17 @@ int vl_mimi_part_set_multi(struct vl_mimi_part *p, uint8_t disposition, const ch
 int vl_mimi_content_set_text(struct vl_mimi_content *c, bool markdown, const char *text,
                              size_t text_len)
 {
-	return vl_mimi_part_set_single(&c->body, VL_MIMI_DISP_RENDER, "",
-	                               markdown ? VL_MIMI_TYPE_TEXT_MARKDOWN : VL_MIMI_TYPE_TEXT_PLAIN,
-	                               text, text_len);
+	return vl_mimi_part_set_single(
+	    &c->body, VL_MIMI_DISP_RENDER, "",
+	    markdown ? VL_MIMI_TYPE_TEXT_MARKDOWN : VL_MIMI_TYPE_TEXT_PLAIN, text, text_len);
 }
 
 int vl_mimi_content_set_reaction(struct vl_mimi_content *c,
-                                 const uint8_t target[VL_MIMI_MESSAGE_ID_LEN],
-                                 const char *reaction, size_t reaction_len)
+                                 const uint8_t target[VL_MIMI_MESSAGE_ID_LEN], const char *reaction,
+                                 size_t reaction_len)
 {
-	int rc = vl_mimi_part_set_single(&c->body, VL_MIMI_DISP_REACTION, "", VL_MIMI_TYPE_TEXT_PLAIN,
-	                                 reaction, reaction_len);
+	int rc = vl_mimi_part_set_single(&c->body, VL_MIMI_DISP_REACTION, "",
+	                                 VL_MIMI_TYPE_TEXT_PLAIN, reaction, reaction_len);
 	if (rc)
 		return rc;
 	c->has_in_reply_to = true;

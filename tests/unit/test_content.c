@@ -50,8 +50,8 @@ static void new_message(struct vl_mimi_content *c)
 
 static void message_id(const uint8_t *buf, size_t len, uint8_t id[VL_MIMI_MESSAGE_ID_LEN])
 {
-	assert_int_equal(vl_mimi_message_id(buf, len, SENDER, strlen(SENDER), ROOM, strlen(ROOM), id),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_message_id(buf, len, SENDER, strlen(SENDER), ROOM, strlen(ROOM), id), VL_OK);
 	assert_int_equal(id[0], VL_MIMI_HASH_SHA256);
 }
 
@@ -153,9 +153,9 @@ static void test_reply_reaction_edit_delete(void **state)
 
 	/* The id binds the sender and the room. */
 	uint8_t other[VL_MIMI_MESSAGE_ID_LEN];
-	assert_int_equal(vl_mimi_message_id(obuf, olen, ROOM, strlen(ROOM), SENDER, strlen(SENDER),
-	                                    other),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_message_id(obuf, olen, ROOM, strlen(ROOM), SENDER, strlen(SENDER), other),
+	    VL_OK);
 	assert_memory_not_equal(other, oid, sizeof oid);
 	assert_int_equal(vl_mimi_message_id((const uint8_t *)"\x83\x01", 2, "", 0, "", 0, other),
 	                 VL_ERR_DECODE);
@@ -211,20 +211,20 @@ static void test_attachment(void **state)
 		hash[i] = (uint8_t)i;
 	}
 	struct vl_mimi_external e = {
-		.url = {(char *)"https://valise.example.org/blobs/9f2c", 37},
-		.expires = 1900000000,
-		.size = 5u << 20,
-		.enc_alg = 1,
-		.key = {key, sizeof key},
-		.nonce = {nonce, sizeof nonce},
-		.hash_alg = 1,
-		.content_hash = {hash, sizeof hash},
-		.description = {(char *)"Annotated draft, page 4", 23},
-		.filename = {(char *)"draft-p4.jpg", 12},
+	    .url = {(char *)"https://valise.example.org/blobs/9f2c", 37},
+	    .expires = 1900000000,
+	    .size = 5u << 20,
+	    .enc_alg = 1,
+	    .key = {key, sizeof key},
+	    .nonce = {nonce, sizeof nonce},
+	    .hash_alg = 1,
+	    .content_hash = {hash, sizeof hash},
+	    .description = {(char *)"Annotated draft, page 4", 23},
+	    .filename = {(char *)"draft-p4.jpg", 12},
 	};
-	assert_int_equal(vl_mimi_part_set_external(&c.body, VL_MIMI_DISP_ATTACHMENT, "fr", "image/jpeg",
-	                                           &e),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_part_set_external(&c.body, VL_MIMI_DISP_ATTACHMENT, "fr", "image/jpeg", &e),
+	    VL_OK);
 	size_t len;
 	uint8_t *buf = round_trip(&c, &len);
 	struct vl_mimi_content d;
@@ -255,12 +255,12 @@ static void test_multipart(void **state)
 	(void)state;
 	struct vl_mimi_content c;
 	new_message(&c);
-	assert_int_equal(vl_mimi_part_set_multi(&c.body, VL_MIMI_DISP_RENDER, "",
-	                                        VL_MIMI_SINGLE_UNIT, 2),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_part_set_multi(&c.body, VL_MIMI_DISP_RENDER, "", VL_MIMI_SINGLE_UNIT, 2),
+	    VL_OK);
 	struct vl_mimi_part *alt = &c.body.parts[0];
-	assert_int_equal(vl_mimi_part_set_multi(alt, VL_MIMI_DISP_RENDER, "", VL_MIMI_CHOOSE_ONE, 2),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_part_set_multi(alt, VL_MIMI_DISP_RENDER, "", VL_MIMI_CHOOSE_ONE, 2), VL_OK);
 	assert_int_equal(vl_mimi_part_set_single(&alt->parts[0], VL_MIMI_DISP_RENDER, "en",
 	                                         "text/html;charset=utf-8", "<p>Hi</p>", 9),
 	                 VL_OK);
@@ -273,7 +273,8 @@ static void test_multipart(void **state)
 	size_t len;
 	uint8_t *buf = round_trip(&c, &len);
 	free(buf);
-	assert_int_equal(vl_mimi_part_set_multi(&c.body, 1, "", VL_MIMI_PROCESS_ALL, 1), VL_ERR_ARG);
+	assert_int_equal(vl_mimi_part_set_multi(&c.body, 1, "", VL_MIMI_PROCESS_ALL, 1),
+	                 VL_ERR_ARG);
 	/* A multipart left with one part cannot be encoded. */
 	assert_int_equal(vl_mimi_part_set_multi(&c.body, 1, "", VL_MIMI_PROCESS_ALL, 2), VL_OK);
 	c.body.parts_len = 1;
@@ -289,10 +290,12 @@ static void test_extensions(void **state)
 	new_message(&c);
 	assert_int_equal(vl_mimi_content_set_text(&c, false, "x", 1), VL_OK);
 	static const uint8_t one[] = {0x01}, text[] = {0x63, 'a', 'b', 'c'};
-	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_TEXT, 0, "x-priority", text, 4),
+	assert_int_equal(
+	    vl_mimi_content_add_extension(&c, VL_MIMI_KEY_TEXT, 0, "x-priority", text, 4), VL_OK);
+	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_NEGINT, 4, NULL, one, 1),
 	                 VL_OK);
-	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_NEGINT, 4, NULL, one, 1), VL_OK);
-	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 0, NULL, one, 1), VL_OK);
+	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 0, NULL, one, 1),
+	                 VL_OK);
 	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 300, NULL, one, 1),
 	                 VL_OK);
 	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 300, NULL, one, 1),
@@ -302,8 +305,9 @@ static void test_extensions(void **state)
 	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_TEXT, 0, "", one, 1),
 	                 VL_ERR_ARG);
 	static const uint8_t indefinite[] = {0x9f, 0xff}, two[] = {0x01, 0x02};
-	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 9, NULL, indefinite, 2),
-	                 VL_ERR_INVALID);
+	assert_int_equal(
+	    vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 9, NULL, indefinite, 2),
+	    VL_ERR_INVALID);
 	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 9, NULL, two, 2),
 	                 VL_ERR_INVALID);
 	/* Deterministic order: 0, then senderUri 1 and roomUri 2, then 300
@@ -357,7 +361,10 @@ static void test_encode_cap(void **state)
 static int decode_hex(const char *ext, const char *body)
 {
 	char hex[20000];
-	snprintf(hex, sizeof hex, "8750%032x" "f640f6f6%s%s", 0, ext, body);
+	snprintf(hex, sizeof hex,
+	         "8750%032x"
+	         "f640f6f6%s%s",
+	         0, ext, body);
 	size_t len;
 	uint8_t *buf = tu_unhex(hex, &len);
 	assert_non_null(buf);
@@ -380,11 +387,13 @@ static void test_rejects_malformed(void **state)
 {
 	(void)state;
 	assert_int_equal(decode_hex("a0", "83016000"), VL_OK);
-	assert_int_equal(decode_hex("a0", "8301600000"), VL_ERR_DECODE);   /* trailing byte */
-	assert_int_equal(decode_hex("a0", "830160"), VL_ERR_DECODE);       /* truncated */
-	assert_int_equal(decode_hex("a0", "83016004"), VL_ERR_DECODE);     /* cardinality 4 */
-	assert_int_equal(decode_hex("a0", "8401600000"), VL_ERR_DECODE);   /* wrong length */
-	assert_int_equal(decode_hex("a0", "8319010060" "00"), VL_ERR_DECODE); /* disposition 256 */
+	assert_int_equal(decode_hex("a0", "8301600000"), VL_ERR_DECODE); /* trailing byte */
+	assert_int_equal(decode_hex("a0", "830160"), VL_ERR_DECODE);     /* truncated */
+	assert_int_equal(decode_hex("a0", "83016004"), VL_ERR_DECODE);   /* cardinality 4 */
+	assert_int_equal(decode_hex("a0", "8401600000"), VL_ERR_DECODE); /* wrong length */
+	assert_int_equal(decode_hex("a0", "8319010060"
+	                                  "00"),
+	                 VL_ERR_DECODE);                                   /* disposition 256 */
 	assert_int_equal(decode_hex("a0", "8318016000"), VL_ERR_DECODE);   /* non-minimal 1 */
 	assert_int_equal(decode_hex("a0", "9f016000ff"), VL_ERR_DECODE);   /* indefinite array */
 	assert_int_equal(decode_hex("a0", "830161ff00"), VL_ERR_DECODE);   /* bad UTF-8 */
@@ -392,12 +401,24 @@ static void test_rejects_malformed(void **state)
 	assert_int_equal(decode_hex("a0", "8301c06000"), VL_ERR_DECODE);   /* tag for text */
 	assert_int_equal(decode_hex("a0", "83f93c006000"), VL_ERR_DECODE); /* float */
 	/* single: content must be bstr */
-	assert_int_equal(decode_hex("a0", "8501600160" "4161"), VL_OK);
-	assert_int_equal(decode_hex("a0", "8501600160" "6161"), VL_ERR_DECODE);
+	assert_int_equal(decode_hex("a0", "8501600160"
+	                                  "4161"),
+	                 VL_OK);
+	assert_int_equal(decode_hex("a0", "8501600160"
+	                                  "6161"),
+	                 VL_ERR_DECODE);
 	/* multipart needs two parts and a known semantics */
-	assert_int_equal(decode_hex("a0", "850160030081" "83016000"), VL_ERR_DECODE);
-	assert_int_equal(decode_hex("a0", "850160030082" "83016000" "83016000"), VL_OK);
-	assert_int_equal(decode_hex("a0", "850160030382" "83016000" "83016000"), VL_ERR_DECODE);
+	assert_int_equal(decode_hex("a0", "850160030081"
+	                                  "83016000"),
+	                 VL_ERR_DECODE);
+	assert_int_equal(decode_hex("a0", "850160030082"
+	                                  "83016000"
+	                                  "83016000"),
+	                 VL_OK);
+	assert_int_equal(decode_hex("a0", "850160030382"
+	                                  "83016000"
+	                                  "83016000"),
+	                 VL_ERR_DECODE);
 	/* extensions: sorted, unique, typed */
 	assert_int_equal(decode_hex("a2016161026162", "83016000"), VL_OK);
 	assert_int_equal(decode_hex("a2026161016162", "83016000"), VL_ERR_DECODE);
@@ -406,21 +427,42 @@ static void test_rejects_malformed(void **state)
 	assert_int_equal(decode_hex("a1f601", "83016000"), VL_ERR_DECODE);   /* null key */
 	assert_int_equal(decode_hex("a16001", "83016000"), VL_ERR_DECODE);   /* empty text key */
 	assert_int_equal(decode_hex("a1039fff", "83016000"), VL_ERR_DECODE); /* indefinite value */
-	assert_int_equal(decode_hex("a103a2020101f6", "83016000"), VL_ERR_DECODE); /* unsorted inner */
+	assert_int_equal(decode_hex("a103a2020101f6", "83016000"),
+	                 VL_ERR_DECODE); /* unsorted inner */
 	assert_int_equal(decode_hex("a103a2010102f6", "83016000"), VL_OK);
-	assert_int_equal(decode_hex("a10361ff", "83016000"), VL_ERR_DECODE); /* bad UTF-8 in value */
+	assert_int_equal(decode_hex("a10361ff", "83016000"),
+	                 VL_ERR_DECODE); /* bad UTF-8 in value */
 	assert_int_equal(decode_hex("a1031818", "83016000"), VL_OK);
 	assert_int_equal(decode_hex("a103c11a5f000000", "83016000"), VL_OK); /* tagged value */
 
 	/* salt of 15 octets, replaces of 31, expiry past 32 bits */
 	static const char *const bad[] = {
-		"874f" "000000000000000000000000000000" "f640f6f6a083016000",
-		"8750" "00000000000000000000000000000000" "581f"
-		"00000000000000000000000000000000000000000000000000000000000000" "40f6f6a083016000",
-		"8750" "00000000000000000000000000000000" "f640" "82f51b0000000100000000" "f6a083016000",
-		"8750" "00000000000000000000000000000000" "f640" "83f4000000" "f6a083016000",
-		"8750" "00000000000000000000000000000000" "f640" "820000" "f6a083016000",
-		"8650" "00000000000000000000000000000000" "f640f6f6a0",
+	    "874f"
+	    "000000000000000000000000000000"
+	    "f640f6f6a083016000",
+	    "8750"
+	    "00000000000000000000000000000000"
+	    "581f"
+	    "00000000000000000000000000000000000000000000000000000000000000"
+	    "40f6f6a083016000",
+	    "8750"
+	    "00000000000000000000000000000000"
+	    "f640"
+	    "82f51b0000000100000000"
+	    "f6a083016000",
+	    "8750"
+	    "00000000000000000000000000000000"
+	    "f640"
+	    "83f4000000"
+	    "f6a083016000",
+	    "8750"
+	    "00000000000000000000000000000000"
+	    "f640"
+	    "820000"
+	    "f6a083016000",
+	    "8650"
+	    "00000000000000000000000000000000"
+	    "f640f6f6a0",
 	};
 	struct vl_mimi_content c;
 	size_t len;
@@ -430,7 +472,10 @@ static void test_rejects_malformed(void **state)
 		assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_ERR_DECODE);
 		free(b);
 	}
-	uint8_t *b = tu_unhex("8750" "00000000000000000000000000000000" "f640" "82f4190258"
+	uint8_t *b = tu_unhex("8750"
+	                      "00000000000000000000000000000000"
+	                      "f640"
+	                      "82f4190258"
 	                      "f6a083016000",
 	                      &len);
 	assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_OK);
@@ -487,7 +532,10 @@ static void test_limits(void **state)
 	free(buf);
 	/* A count larger than the input is refused without allocating it. */
 	assert_int_equal(decode_hex("bb00ffffffffffffff", "83016000"), VL_ERR_LIMIT);
-	assert_int_equal(decode_hex("a103" "9b00ffffffffffffff", "83016000"), VL_ERR_DECODE);
+	assert_int_equal(decode_hex("a103"
+	                            "9b00ffffffffffffff",
+	                            "83016000"),
+	                 VL_ERR_DECODE);
 }
 
 /* Every prefix of a message is refused; every single-bit change is
@@ -498,15 +546,16 @@ static void test_truncations_and_flips(void **state)
 	struct vl_mimi_content c;
 	new_message(&c);
 	assert_int_equal(vl_mimi_part_set_multi(&c.body, 1, "en", VL_MIMI_PROCESS_ALL, 2), VL_OK);
-	assert_int_equal(vl_mimi_part_set_single(&c.body.parts[0], 1, "", VL_MIMI_TYPE_TEXT_PLAIN,
-	                                         "caption", 7),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_mimi_part_set_single(&c.body.parts[0], 1, "", VL_MIMI_TYPE_TEXT_PLAIN, "caption", 7),
+	    VL_OK);
 	struct vl_mimi_external e = {.url = {(char *)"https://x.example/b", 19}, .size = 70000};
 	assert_int_equal(vl_mimi_part_set_external(&c.body.parts[1], VL_MIMI_DISP_ATTACHMENT, "",
 	                                           "application/pdf", &e),
 	                 VL_OK);
 	static const uint8_t val[] = {0x82, 0x01, 0x61, 'z'};
-	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 7, NULL, val, 4), VL_OK);
+	assert_int_equal(vl_mimi_content_add_extension(&c, VL_MIMI_KEY_UINT, 7, NULL, val, 4),
+	                 VL_OK);
 	size_t len;
 	uint8_t *buf = round_trip(&c, &len);
 	struct vl_mimi_content d;
@@ -519,7 +568,8 @@ static void test_truncations_and_flips(void **state)
 			if (vl_mimi_content_decode(&d, buf, len) == VL_OK) {
 				uint8_t *re;
 				size_t re_len;
-				assert_int_equal(vl_mimi_content_encode_alloc(&d, &re, &re_len), VL_OK);
+				assert_int_equal(vl_mimi_content_encode_alloc(&d, &re, &re_len),
+				                 VL_OK);
 				assert_int_equal(re_len, len);
 				assert_memory_equal(re, buf, len);
 				free(re);
@@ -538,16 +588,16 @@ static void test_truncations_and_flips(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_text_plain_and_markdown),
-		cmocka_unit_test(test_reply_reaction_edit_delete),
-		cmocka_unit_test(test_expiry_and_topic),
-		cmocka_unit_test(test_attachment),
-		cmocka_unit_test(test_multipart),
-		cmocka_unit_test(test_extensions),
-		cmocka_unit_test(test_encode_cap),
-		cmocka_unit_test(test_rejects_malformed),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_truncations_and_flips),
+	    cmocka_unit_test(test_text_plain_and_markdown),
+	    cmocka_unit_test(test_reply_reaction_edit_delete),
+	    cmocka_unit_test(test_expiry_and_topic),
+	    cmocka_unit_test(test_attachment),
+	    cmocka_unit_test(test_multipart),
+	    cmocka_unit_test(test_extensions),
+	    cmocka_unit_test(test_encode_cap),
+	    cmocka_unit_test(test_rejects_malformed),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_truncations_and_flips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

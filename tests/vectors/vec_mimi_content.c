@@ -293,13 +293,15 @@ static bool eq_uint(const struct edn *e, uint64_t v, const char *what)
 
 static bool eq_bytes(const struct edn *e, const void *p, size_t len, const char *what)
 {
-	return want(e->kind == E_BSTR && e->len == len && (!len || memcmp(e->buf, p, len) == 0), what);
+	return want(e->kind == E_BSTR && e->len == len && (!len || memcmp(e->buf, p, len) == 0),
+	            what);
 }
 
 static bool eq_text(const struct edn *e, const struct vl_mimi_text *t, const char *what)
 {
 	size_t l = t->str ? t->len : 0;
-	return want(e->kind == E_TSTR && e->len == l && (!l || memcmp(e->buf, t->str, l) == 0), what);
+	return want(e->kind == E_TSTR && e->len == l && (!l || memcmp(e->buf, t->str, l) == 0),
+	            what);
 }
 
 static bool eq_bytesf(const struct edn *e, const struct vl_mimi_bytes *b, const char *what)
@@ -332,10 +334,11 @@ static bool eq_part(const struct edn *e, const struct vl_mimi_part *p)
 		return eq_text(&k[3], &p->content_type, "contentType") &&
 		       eq_bytesf(&k[4], &p->content, "content");
 	case VL_MIMI_EXTERNAL:
-		return eq_text(&k[3], &p->content_type, "contentType") && eq_text(&k[4], &x->url, "url") &&
-		       eq_uint(&k[5], x->expires, "expires") && eq_uint(&k[6], x->size, "size") &&
-		       eq_uint(&k[7], x->enc_alg, "encAlg") && eq_bytesf(&k[8], &x->key, "key") &&
-		       eq_bytesf(&k[9], &x->nonce, "nonce") && eq_bytesf(&k[10], &x->aad, "aad") &&
+		return eq_text(&k[3], &p->content_type, "contentType") &&
+		       eq_text(&k[4], &x->url, "url") && eq_uint(&k[5], x->expires, "expires") &&
+		       eq_uint(&k[6], x->size, "size") && eq_uint(&k[7], x->enc_alg, "encAlg") &&
+		       eq_bytesf(&k[8], &x->key, "key") && eq_bytesf(&k[9], &x->nonce, "nonce") &&
+		       eq_bytesf(&k[10], &x->aad, "aad") &&
 		       eq_uint(&k[11], x->hash_alg, "hashAlg") &&
 		       eq_bytesf(&k[12], &x->content_hash, "contentHash") &&
 		       eq_text(&k[13], &x->description, "description") &&
@@ -364,7 +367,8 @@ static bool eq_content(const struct edn *e, const struct vl_mimi_content *c)
 		return false;
 	if (c->has_expires) {
 		if (!want(k[3].kind == E_ARRAY && k[3].n == 2, "expires") ||
-		    !want(k[3].kids[0].kind == (c->expires_relative ? E_TRUE : E_FALSE), "relative") ||
+		    !want(k[3].kids[0].kind == (c->expires_relative ? E_TRUE : E_FALSE),
+		          "relative") ||
 		    !eq_uint(&k[3].kids[1], c->expires_time, "expires time"))
 			return false;
 	} else if (!want(k[3].kind == E_NULL, "expires")) {
@@ -379,7 +383,8 @@ static bool eq_content(const struct edn *e, const struct vl_mimi_content *c)
 	for (size_t i = 0; i + 1 < m->n; i += 2) {
 		const struct edn *key = &m->kids[i], *val = &m->kids[i + 1];
 		if (key->kind == E_UINT && (key->val == 1 || key->val == 2)) {
-			const struct vl_mimi_text *t = key->val == 1 ? &c->sender_uri : &c->room_uri;
+			const struct vl_mimi_text *t =
+			    key->val == 1 ? &c->sender_uri : &c->room_uri;
 			if (!want(t->str != NULL, "uri present") || !eq_text(val, t, "uri"))
 				return false;
 			continue;
@@ -479,7 +484,8 @@ static void check_content(const char *name, const uint8_t *cbor, size_t len, str
 		uint8_t *enc = NULL;
 		size_t enc_len = 0;
 		edn_encode(edn, &enc, &enc_len);
-		ok = want(enc_len == len && memcmp(enc, cbor, len) == 0, ".edn encodes differently") &&
+		ok = want(enc_len == len && memcmp(enc, cbor, len) == 0,
+		          ".edn encodes differently") &&
 		     eq_content(edn, &c);
 		free(enc);
 		check(ok, name, "edn");
@@ -568,9 +574,10 @@ static void run_example(const char *cbor_path)
 	}
 	/* MessageDerivedValues open with a 32-octet message id, mimiContent
 	 * with a 16-octet salt. */
-	bool derived = have_edn ? (edn.kind == E_ARRAY && edn.n == 7 && edn.kids[0].kind == E_BSTR &&
-	                           edn.kids[0].len == VL_MIMI_MESSAGE_ID_LEN)
-	                        : (len > 2 && cbor[1] == 0x58);
+	bool derived = have_edn
+	                   ? (edn.kind == E_ARRAY && edn.n == 7 && edn.kids[0].kind == E_BSTR &&
+	                      edn.kids[0].len == VL_MIMI_MESSAGE_ID_LEN)
+	                   : (len > 2 && cbor[1] == 0x58);
 	if (derived)
 		check_derived(name, cbor, len, have_edn ? &edn : NULL);
 	else
