@@ -59,23 +59,23 @@ struct vl_client_store {
 
 /* Schema migrations: migrations[i] takes version i to i + 1. */
 static const char *const migrations[] = {
-	"CREATE TABLE keyring ("
-	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
-	"  kind INTEGER NOT NULL,"
-	"  salt BLOB NOT NULL, t_cost INTEGER NOT NULL, m_kib INTEGER NOT NULL,"
-	"  lanes INTEGER NOT NULL, wrapped BLOB NOT NULL);"
-	"CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
-	"CREATE TABLE groups (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL,"
-	"  state BLOB NOT NULL);"
-	"CREATE TABLE pending_commits ("
-	"  group_id BLOB PRIMARY KEY REFERENCES groups(group_id) ON DELETE CASCADE,"
-	"  epoch INTEGER NOT NULL, commit_msg BLOB NOT NULL, state BLOB NOT NULL);"
-	"CREATE TABLE messages ("
-	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  message_id BLOB NOT NULL UNIQUE, group_id BLOB NOT NULL,"
-	"  ts INTEGER NOT NULL, body BLOB NOT NULL);"
-	"CREATE INDEX messages_by_group ON messages (group_id, ts, seq);"
-	"CREATE TABLE attachments (blob_id TEXT PRIMARY KEY, secret BLOB NOT NULL);",
+    "CREATE TABLE keyring ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  kind INTEGER NOT NULL,"
+    "  salt BLOB NOT NULL, t_cost INTEGER NOT NULL, m_kib INTEGER NOT NULL,"
+    "  lanes INTEGER NOT NULL, wrapped BLOB NOT NULL);"
+    "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE groups (group_id BLOB PRIMARY KEY, epoch INTEGER NOT NULL,"
+    "  state BLOB NOT NULL);"
+    "CREATE TABLE pending_commits ("
+    "  group_id BLOB PRIMARY KEY REFERENCES groups(group_id) ON DELETE CASCADE,"
+    "  epoch INTEGER NOT NULL, commit_msg BLOB NOT NULL, state BLOB NOT NULL);"
+    "CREATE TABLE messages ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  message_id BLOB NOT NULL UNIQUE, group_id BLOB NOT NULL,"
+    "  ts INTEGER NOT NULL, body BLOB NOT NULL);"
+    "CREATE INDEX messages_by_group ON messages (group_id, ts, seq);"
+    "CREATE TABLE attachments (blob_id TEXT PRIMARY KEY, secret BLOB NOT NULL);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof *migrations)
 _Static_assert(N_MIGRATIONS == VL_CLIENT_STORE_SCHEMA_VERSION, "one migration per version");
@@ -149,8 +149,7 @@ static size_t build_aad(uint8_t *aad, const char *table, const char *column,
 #define AAD_MAX (3 * 64 + sizeof(((struct row_key *)0)->b))
 
 static int seal(struct vl_client_store *s, const char *table, const char *column,
-                const struct row_key *k, const void *pt, size_t len, uint8_t **out,
-                size_t *out_len)
+                const struct row_key *k, const void *pt, size_t len, uint8_t **out, size_t *out_len)
 {
 	*out = NULL;
 	if (len > VL_CLIENT_STORE_MAX_VALUE)
@@ -163,7 +162,8 @@ static int seal(struct vl_client_store *s, const char *table, const char *column
 		return VL_ERR_NOMEM;
 	int rc = vl_random(buf, STORE_NONCE_LEN);
 	if (!rc)
-		rc = vl_aead_seal(s->suite, s->key, buf, aad, aad_len, pt, len, buf + STORE_NONCE_LEN);
+		rc = vl_aead_seal(s->suite, s->key, buf, aad, aad_len, pt, len,
+		                  buf + STORE_NONCE_LEN);
 	if (rc) {
 		free(buf);
 		return VL_ERR_CRYPTO;
@@ -212,7 +212,10 @@ static int exec(struct vl_client_store *s, const char *sql)
 	return VL_OK;
 }
 
-static int begin(struct vl_client_store *s) { return exec(s, "BEGIN IMMEDIATE"); }
+static int begin(struct vl_client_store *s)
+{
+	return exec(s, "BEGIN IMMEDIATE");
+}
 
 /* Commits if rc is VL_OK, else rolls back; returns the final status. */
 static int end(struct vl_client_store *s, int rc)
@@ -264,7 +267,8 @@ static int read_keyfile(struct vl_client_store *s, const char *path, bool create
 		}
 		int rc = vl_random(fresh, sizeof fresh);
 		bool ok = !rc && fchmod(wfd, 0600) == 0 &&
-		          write(wfd, fresh, sizeof fresh) == (ssize_t)sizeof fresh && fsync(wfd) == 0;
+		          write(wfd, fresh, sizeof fresh) == (ssize_t)sizeof fresh &&
+		          fsync(wfd) == 0;
 		vl_wipe(fresh, sizeof fresh);
 		close(wfd);
 		if (!ok) {
@@ -294,8 +298,9 @@ static int read_keyfile(struct vl_client_store *s, const char *path, bool create
 		        (unsigned)st.st_uid);
 		rc = VL_ERR_PERMISSION;
 	} else if (st.st_mode & 0077) {
-		set_err(s, "key file %s has mode %04o; it must be readable by its owner only "
-		           "(chmod 600)",
+		set_err(s,
+		        "key file %s has mode %04o; it must be readable by its owner only "
+		        "(chmod 600)",
 		        path, (unsigned)(st.st_mode & 07777));
 		rc = VL_ERR_PERMISSION;
 	} else if (st.st_size != VL_CLIENT_STORE_KEYFILE_LEN) {
@@ -321,8 +326,9 @@ struct kdf_params {
 static bool params_ok(const struct kdf_params *k)
 {
 	return k->t >= 1 && k->t <= VL_CLIENT_STORE_ARGON2_T_MAX &&
-	       k->m >= VL_CLIENT_STORE_ARGON2_M_MIN_KIB && k->m <= VL_CLIENT_STORE_ARGON2_M_MAX_KIB &&
-	       k->p >= 1 && k->p <= VL_CLIENT_STORE_ARGON2_P_MAX && k->m >= 8 * k->p;
+	       k->m >= VL_CLIENT_STORE_ARGON2_M_MIN_KIB &&
+	       k->m <= VL_CLIENT_STORE_ARGON2_M_MAX_KIB && k->p >= 1 &&
+	       k->p <= VL_CLIENT_STORE_ARGON2_P_MAX && k->m >= 8 * k->p;
 }
 
 static int derive_kek(struct vl_client_store *s, const struct vl_client_store_opts *o,
@@ -360,19 +366,23 @@ static size_t wrap_aad(const struct kdf_params *k, uint8_t aad[64])
 	return n;
 }
 
-static int keyring_create(struct vl_client_store *s, const struct vl_client_store_opts *o)
+/* Wraps the storage key under the protection o asks for and writes the
+ * keyring row (insert for a new store, update for a rekey). */
+static int keyring_write(struct vl_client_store *s, const struct vl_client_store_opts *o,
+                         bool update)
 {
 	struct kdf_params k = {
-		.kind = o->passphrase ? PROTECT_PASSPHRASE : PROTECT_KEYFILE,
-		.t = o->argon2_t ? o->argon2_t : VL_CLIENT_STORE_ARGON2_T,
-		.m = o->argon2_m_kib ? o->argon2_m_kib : VL_CLIENT_STORE_ARGON2_M_KIB,
-		.p = o->argon2_p ? o->argon2_p : VL_CLIENT_STORE_ARGON2_P,
+	    .kind = o->passphrase ? PROTECT_PASSPHRASE : PROTECT_KEYFILE,
+	    .t = o->argon2_t ? o->argon2_t : VL_CLIENT_STORE_ARGON2_T,
+	    .m = o->argon2_m_kib ? o->argon2_m_kib : VL_CLIENT_STORE_ARGON2_M_KIB,
+	    .p = o->argon2_p ? o->argon2_p : VL_CLIENT_STORE_ARGON2_P,
 	};
 	uint8_t kek[STORE_KEY_LEN], wrapped[STORE_NONCE_LEN + STORE_KEY_LEN + VL_AEAD_TAG_LEN];
 	uint8_t aad[64];
 	int rc;
-	if ((rc = vl_random(k.salt, SALT_LEN)) || (rc = vl_random(s->key, STORE_KEY_LEN)) ||
-	    (rc = vl_random(wrapped, STORE_NONCE_LEN)))
+	if ((rc = vl_random(k.salt, SALT_LEN)) || (rc = vl_random(wrapped, STORE_NONCE_LEN)))
+		return VL_ERR_CRYPTO;
+	if (!update && vl_random(s->key, STORE_KEY_LEN))
 		return VL_ERR_CRYPTO;
 	if ((rc = derive_kek(s, o, &k, kek)))
 		return rc;
@@ -383,9 +393,13 @@ static int keyring_create(struct vl_client_store *s, const struct vl_client_stor
 	if (rc)
 		return VL_ERR_CRYPTO;
 	sqlite3_stmt *st;
-	if ((rc = prepare(s, "INSERT INTO keyring (id, kind, salt, t_cost, m_kib, lanes, wrapped) "
-	                     "VALUES (1, ?, ?, ?, ?, ?, ?)",
-	                  &st)))
+	if ((rc =
+	         prepare(s,
+	                 update ? "UPDATE keyring SET kind = ?, salt = ?, t_cost = ?, m_kib = ?, "
+	                          "lanes = ?, wrapped = ? WHERE id = 1"
+	                        : "INSERT INTO keyring (kind, salt, t_cost, m_kib, lanes, wrapped, "
+	                          "id) VALUES (?, ?, ?, ?, ?, ?, 1)",
+	                 &st)))
 		return rc;
 	sqlite3_bind_int(st, 1, k.kind);
 	bind_blob(st, 2, k.salt, SALT_LEN);
@@ -395,6 +409,8 @@ static int keyring_create(struct vl_client_store *s, const struct vl_client_stor
 	bind_blob(st, 6, wrapped, sizeof wrapped);
 	rc = step_done(s, st);
 	sqlite3_finalize(st);
+	if (!rc && update && sqlite3_changes(s->db) != 1)
+		rc = db_fail(s, "keyring row missing");
 	return rc;
 }
 
@@ -512,6 +528,27 @@ static int open_db(struct vl_client_store *s, const struct vl_client_store_opts 
 	               "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;");
 }
 
+/* Exactly one protection, and Argon2 costs in bounds when a new wrap is
+ * to be made with them. */
+static int check_protection(struct vl_client_store *s, const struct vl_client_store_opts *o,
+                            bool new_wrap)
+{
+	if ((o->passphrase == NULL) == (o->key_file == NULL)) {
+		set_err(s, "give a path and exactly one of a passphrase and a key file");
+		return VL_ERR_ARG;
+	}
+	struct kdf_params k = {
+	    .t = o->argon2_t ? o->argon2_t : VL_CLIENT_STORE_ARGON2_T,
+	    .m = o->argon2_m_kib ? o->argon2_m_kib : VL_CLIENT_STORE_ARGON2_M_KIB,
+	    .p = o->argon2_p ? o->argon2_p : VL_CLIENT_STORE_ARGON2_P,
+	};
+	if (o->passphrase && new_wrap && !params_ok(&k)) {
+		set_err(s, "Argon2id parameters out of bounds");
+		return VL_ERR_ARG;
+	}
+	return VL_OK;
+}
+
 int vl_client_store_open(const struct vl_client_store_opts *o, struct vl_client_store **out)
 {
 	*out = NULL;
@@ -522,24 +559,10 @@ int vl_client_store_open(const struct vl_client_store_opts *o, struct vl_client_
 	/* ChaCha20-Poly1305 (the AEAD of suite 0x0003): a 256-bit key and
 	 * constant time without AES instructions. */
 	s->suite = vl_suite_get(VL_SUITE_X25519_CHACHA20POLY1305_SHA256_ED25519);
-	if (!o->path || !s->suite || (o->passphrase == NULL) == (o->key_file == NULL)) {
-		set_err(s, "give a path and exactly one of a passphrase and a key file");
-		rc = VL_ERR_ARG;
+	if (!o->path || !s->suite || (rc = check_protection(s, o, o->create)))
 		goto cleanup;
-	}
-	if (o->passphrase && o->create) {
-		struct kdf_params k = {
-			.t = o->argon2_t ? o->argon2_t : VL_CLIENT_STORE_ARGON2_T,
-			.m = o->argon2_m_kib ? o->argon2_m_kib : VL_CLIENT_STORE_ARGON2_M_KIB,
-			.p = o->argon2_p ? o->argon2_p : VL_CLIENT_STORE_ARGON2_P,
-		};
-		if (!params_ok(&k)) {
-			set_err(s, "Argon2id parameters out of bounds");
-			rc = VL_ERR_ARG;
-			goto cleanup;
-		}
-	}
-	if (o->key_file && o->create && access(o->path, F_OK) == 0 && access(o->key_file, F_OK) != 0) {
+	if (o->key_file && o->create && access(o->path, F_OK) == 0 &&
+	    access(o->key_file, F_OK) != 0) {
 		/* A new key file could never open an existing store. */
 		set_err(s, "key file %s is missing", o->key_file);
 		rc = VL_ERR_NOT_FOUND;
@@ -550,13 +573,14 @@ int vl_client_store_open(const struct vl_client_store_opts *o, struct vl_client_
 	rc = migrate(s);
 	sqlite3_stmt *st = NULL;
 	if (!rc)
-		rc = prepare(s, "SELECT kind, salt, t_cost, m_kib, lanes, wrapped FROM keyring", &st);
+		rc = prepare(s, "SELECT kind, salt, t_cost, m_kib, lanes, wrapped FROM keyring",
+		             &st);
 	if (!rc) {
 		int r = sqlite3_step(st);
 		if (r == SQLITE_ROW)
 			rc = keyring_unlock(s, o, st);
 		else if (r == SQLITE_DONE)
-			rc = keyring_create(s, o);
+			rc = keyring_write(s, o, false);
 		else
 			rc = db_fail(s, "keyring");
 	}
@@ -570,6 +594,14 @@ cleanup:
 		snprintf(o->errbuf, o->errbuf_len, "%s", s->err[0] ? s->err : vl_strerror(rc));
 	vl_client_store_close(s);
 	return rc;
+}
+
+int vl_client_store_rekey(struct vl_client_store *s, const struct vl_client_store_opts *to)
+{
+	int rc = check_protection(s, to, true);
+	if (rc || (rc = begin(s)))
+		return rc;
+	return end(s, keyring_write(s, to, true));
 }
 
 void vl_client_store_close(struct vl_client_store *s)
@@ -696,8 +728,8 @@ int vl_client_store_attachment_put(struct vl_client_store *s, const char *blob_i
 	                 "attachments", "secret", blob_id, secret, len);
 }
 
-int vl_client_store_attachment_get(struct vl_client_store *s, const char *blob_id,
-                                   uint8_t **secret, size_t *len)
+int vl_client_store_attachment_get(struct vl_client_store *s, const char *blob_id, uint8_t **secret,
+                                   size_t *len)
 {
 	return get_named(s, "SELECT secret FROM attachments WHERE blob_id = ?", "attachments",
 	                 "secret", blob_id, secret, len);
@@ -811,8 +843,8 @@ int vl_client_store_group_delete(struct vl_client_store *s, const uint8_t *group
 		sqlite3_finalize(st);
 	}
 	if (!rc)
-		rc = delete_where(s, "DELETE FROM groups WHERE group_id = ?", group_id, group_id_len,
-		                  false);
+		rc = delete_where(s, "DELETE FROM groups WHERE group_id = ?", group_id,
+		                  group_id_len, false);
 	return end(s, rc);
 }
 
@@ -869,8 +901,8 @@ static int pending_read(struct vl_client_store *s, const uint8_t *gid, size_t gi
                         size_t *state_len)
 {
 	sqlite3_stmt *st;
-	int rc = prepare(s, "SELECT epoch, commit_msg, state FROM pending_commits WHERE group_id = ?",
-	                 &st);
+	int rc = prepare(
+	    s, "SELECT epoch, commit_msg, state FROM pending_commits WHERE group_id = ?", &st);
 	if (rc)
 		return rc;
 	bind_blob(st, 1, gid, gid_len);
@@ -909,7 +941,8 @@ int vl_client_store_pending_get(struct vl_client_store *s, const uint8_t *group_
 	if (rc || (rc = begin(s)))
 		return rc;
 	uint64_t e = 0;
-	rc = end(s, pending_read(s, group_id, group_id_len, &e, commit, commit_len, state, state_len));
+	rc = end(s,
+	         pending_read(s, group_id, group_id_len, &e, commit, commit_len, state, state_len));
 	if (rc) {
 		if (commit) {
 			vl_client_store_free(*commit, *commit_len);
@@ -988,9 +1021,9 @@ int vl_client_store_message_put(struct vl_client_store *s, const uint8_t *group_
 	if ((rc = seal(s, "messages", "body", &k, body, body_len, &sealed, &sealed_len)))
 		return rc;
 	sqlite3_stmt *st;
-	if (!(rc = prepare(s,
-	                   "INSERT INTO messages (message_id, group_id, ts, body) VALUES (?, ?, ?, ?)",
-	                   &st))) {
+	if (!(rc = prepare(
+	          s, "INSERT INTO messages (message_id, group_id, ts, body) VALUES (?, ?, ?, ?)",
+	          &st))) {
 		bind_blob(st, 1, message_id, 32);
 		bind_blob(st, 2, group_id, group_id_len);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)timestamp_ms);

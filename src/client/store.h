@@ -80,6 +80,14 @@ struct vl_client_store_opts {
  * (corruption included); VL_ERR_IO; VL_ERR_NOMEM. */
 VL_MUST_CHECK int vl_client_store_open(const struct vl_client_store_opts *opts,
                                        struct vl_client_store **out);
+/* Changes how the storage key is protected (a new passphrase, new Argon2id
+ * costs, or a switch between passphrase and key file): the key is wrapped
+ * again under `to`'s passphrase or key file (to->path is ignored; with
+ * to->create a missing key file is made). The sealed data is untouched.
+ * Returns VL_OK, VL_ERR_ARG, the key-file errors of vl_client_store_open,
+ * VL_ERR_STORE. */
+VL_MUST_CHECK int vl_client_store_rekey(struct vl_client_store *s,
+                                        const struct vl_client_store_opts *to);
 /* Closes the store and wipes its storage key. Accepts NULL. */
 void vl_client_store_close(struct vl_client_store *s);
 /* The last failure's reason (static or owned by s; never a secret). */
@@ -102,11 +110,11 @@ VL_MUST_CHECK int vl_client_store_secret_delete(struct vl_client_store *s, const
 /* The current state of an MLS group (an opaque serialisation) at an
  * epoch. Putting replaces it. */
 VL_MUST_CHECK int vl_client_store_group_put(struct vl_client_store *s, const uint8_t *group_id,
-                                            size_t group_id_len, uint64_t epoch,
-                                            const void *state, size_t state_len);
+                                            size_t group_id_len, uint64_t epoch, const void *state,
+                                            size_t state_len);
 VL_MUST_CHECK int vl_client_store_group_get(struct vl_client_store *s, const uint8_t *group_id,
-                                            size_t group_id_len, uint64_t *epoch,
-                                            uint8_t **state, size_t *state_len);
+                                            size_t group_id_len, uint64_t *epoch, uint8_t **state,
+                                            size_t *state_len);
 /* Removes the group, its pending commit and its messages. */
 VL_MUST_CHECK int vl_client_store_group_delete(struct vl_client_store *s, const uint8_t *group_id,
                                                size_t group_id_len);
@@ -123,12 +131,12 @@ VL_MUST_CHECK int vl_client_store_pending_put(struct vl_client_store *s, const u
  * pair may be NULL when not wanted. */
 VL_MUST_CHECK int vl_client_store_pending_get(struct vl_client_store *s, const uint8_t *group_id,
                                               size_t group_id_len, uint64_t *new_epoch,
-                                              uint8_t **commit, size_t *commit_len,
-                                              uint8_t **state, size_t *state_len);
+                                              uint8_t **commit, size_t *commit_len, uint8_t **state,
+                                              size_t *state_len);
 /* The server accepted the commit: in one transaction the pending state
  * becomes the current state and the pending record goes. */
-VL_MUST_CHECK int vl_client_store_pending_accept(struct vl_client_store *s,
-                                                 const uint8_t *group_id, size_t group_id_len);
+VL_MUST_CHECK int vl_client_store_pending_accept(struct vl_client_store *s, const uint8_t *group_id,
+                                                 size_t group_id_len);
 /* The server refused it (another commit won the epoch): drop it and keep
  * the current state. */
 VL_MUST_CHECK int vl_client_store_pending_discard(struct vl_client_store *s,
@@ -139,9 +147,9 @@ VL_MUST_CHECK int vl_client_store_pending_discard(struct vl_client_store *s,
  * in clear for ordering and duplicate detection. VL_ERR_EXISTS if the
  * message id is already stored (a duplicate delivery). */
 VL_MUST_CHECK int vl_client_store_message_put(struct vl_client_store *s, const uint8_t *group_id,
-                                              size_t group_id_len,
-                                              const uint8_t message_id[32], uint64_t timestamp_ms,
-                                              const void *body, size_t body_len);
+                                              size_t group_id_len, const uint8_t message_id[32],
+                                              uint64_t timestamp_ms, const void *body,
+                                              size_t body_len);
 VL_MUST_CHECK int vl_client_store_message_get(struct vl_client_store *s,
                                               const uint8_t message_id[32], uint8_t **body,
                                               size_t *body_len);

@@ -318,7 +318,7 @@ static void put_bytes(struct mimi_cbor_writer *w, const void *data, size_t len)
 		w->err = VL_ERR_LIMIT;
 		return;
 	}
-	if (w->buf) {
+	if (!w->count_only) {
 		if (len > w->cap - w->len) {
 			w->err = VL_ERR_LIMIT;
 			return;

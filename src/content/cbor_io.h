@@ -59,11 +59,13 @@ int mimi_cbor_key_cmp(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b
  * U+0000. */
 bool mimi_utf8_valid(const uint8_t *s, size_t len, bool no_nul);
 
-/* A capped writer; with buf NULL it only counts. Errors are sticky. */
+/* A capped writer (buf of cap bytes), or with count_only a counter of the
+ * bytes that would be written. Errors are sticky. */
 struct mimi_cbor_writer {
 	uint8_t *buf;
 	size_t cap;
 	size_t len;
+	bool count_only;
 	int err;
 };
 

@@ -567,7 +567,7 @@ static int encode(const struct vl_mimi_content *c, struct mimi_cbor_writer *w)
 
 int vl_mimi_content_encoded_size(const struct vl_mimi_content *c, size_t *len)
 {
-	struct mimi_cbor_writer w = {0};
+	struct mimi_cbor_writer w = {.count_only = true};
 	int rc = encode(c, &w);
 	*len = rc ? 0 : w.len;
 	return rc;
@@ -577,9 +577,6 @@ int vl_mimi_content_encode(const struct vl_mimi_content *c, uint8_t *buf, size_t
 {
 	assert(buf || cap == 0);
 	struct mimi_cbor_writer w = {.buf = buf, .cap = cap};
-	static uint8_t none[1];
-	if (!buf)
-		w.buf = none; /* a zero-capacity buffer, not a counting writer */
 	int rc = encode(c, &w);
 	*len = rc ? 0 : w.len;
 	return rc;

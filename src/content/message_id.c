@@ -170,7 +170,7 @@ int vl_mimi_derived_encode_alloc(const struct vl_mimi_derived *d, uint8_t **out,
 {
 	*out = NULL;
 	*len = 0;
-	struct mimi_cbor_writer count = {0};
+	struct mimi_cbor_writer count = {.count_only = true};
 	derived_put(&count, d);
 	if (count.err)
 		return count.err;

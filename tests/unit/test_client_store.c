@@ -27,10 +27,9 @@ static char db_path[128], key_path[128];
 
 static const char PASS[] = "correct horse battery staple";
 static const char CANARY_MSG[] = "CANARY-MESSAGE: the delegation accepts article 7 as drafted";
-static const uint8_t CANARY_KEY[32] = {0xc4, 0x1a, 0x77, 0x3e, 0x5b, 0x90, 0x0d, 0xee,
-                                       0x42, 0x13, 0x37, 0x99, 0xab, 0xcd, 0xef, 0x01,
-                                       0x23, 0x45, 0x67, 0x89, 0xfe, 0xdc, 0xba, 0x98,
-                                       0x76, 0x54, 0x32, 0x10, 0x0f, 0x1e, 0x2d, 0x3c};
+static const uint8_t CANARY_KEY[32] = {
+    0xc4, 0x1a, 0x77, 0x3e, 0x5b, 0x90, 0x0d, 0xee, 0x42, 0x13, 0x37, 0x99, 0xab, 0xcd, 0xef, 0x01,
+    0x23, 0x45, 0x67, 0x89, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10, 0x0f, 0x1e, 0x2d, 0x3c};
 
 static int setup(void **state)
 {
@@ -47,7 +46,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	const char *names[] = {"client.db", "client.db-wal", "client.db-shm", "store.key",
-	                       "other.key", "link.key",  "short.key"};
+	                       "other.key", "link.key",      "short.key"};
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char p[160];
 		snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -61,13 +60,13 @@ static int teardown(void **state)
 static struct vl_client_store_opts pass_opts(const char *pass, bool create)
 {
 	struct vl_client_store_opts o = {
-		.path = db_path,
-		.passphrase = pass,
-		.passphrase_len = strlen(pass),
-		.create = create,
-		.argon2_t = 1,
-		.argon2_m_kib = VL_CLIENT_STORE_ARGON2_M_MIN_KIB,
-		.argon2_p = 1,
+	    .path = db_path,
+	    .passphrase = pass,
+	    .passphrase_len = strlen(pass),
+	    .create = create,
+	    .argon2_t = 1,
+	    .argon2_m_kib = VL_CLIENT_STORE_ARGON2_M_MIN_KIB,
+	    .argon2_p = 1,
 	};
 	return o;
 }
@@ -154,11 +153,11 @@ static void test_key_file(void **state)
 	(void)state;
 	char err[200];
 	struct vl_client_store_opts o = {
-		.path = db_path,
-		.key_file = key_path,
-		.create = true,
-		.errbuf = err,
-		.errbuf_len = sizeof err,
+	    .path = db_path,
+	    .key_file = key_path,
+	    .create = true,
+	    .errbuf = err,
+	    .errbuf_len = sizeof err,
 	};
 	struct vl_client_store *s;
 	assert_int_equal(vl_client_store_open(&o, &s), VL_OK);
@@ -252,9 +251,8 @@ static void test_no_plaintext_in_file(void **state)
 	uint8_t mid[32];
 	memset(mid, 0x5a, sizeof mid);
 	assert_int_equal(vl_client_store_secret_put(s, "device.sig", CANARY_KEY, 32), VL_OK);
-	assert_int_equal(vl_client_store_group_put(s, gid, sizeof gid, 1, CANARY_MSG,
-	                                           sizeof CANARY_MSG),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_client_store_group_put(s, gid, sizeof gid, 1, CANARY_MSG, sizeof CANARY_MSG), VL_OK);
 	assert_int_equal(vl_client_store_pending_put(s, gid, sizeof gid, 2, CANARY_KEY, 32,
 	                                             CANARY_MSG, sizeof CANARY_MSG),
 	                 VL_OK);
@@ -302,7 +300,8 @@ static void test_values_cannot_move(void **state)
 	raw_sql("UPDATE secrets SET value = (SELECT value FROM secrets WHERE name = 'b') "
 	        "WHERE name = 'a'");
 	raw_sql("UPDATE attachments SET secret = (SELECT value FROM secrets WHERE name = 'b')");
-	raw_sql("UPDATE messages SET body = (SELECT body FROM messages WHERE ts = 20) WHERE ts = 10");
+	raw_sql(
+	    "UPDATE messages SET body = (SELECT body FROM messages WHERE ts = 20) WHERE ts = 10");
 	raw_sql("UPDATE messages SET ts = 21 WHERE ts = 20");
 	raw_sql("UPDATE groups SET state = (SELECT state FROM groups WHERE group_id = X'6732') "
 	        "WHERE group_id = X'6731'");
@@ -342,7 +341,8 @@ static void crash_after_pending(const uint8_t *gid, size_t gid_len)
 		struct vl_client_store_opts o = pass_opts(PASS, false);
 		struct vl_client_store *s;
 		if (vl_client_store_open(&o, &s) != VL_OK ||
-		    vl_client_store_pending_put(s, gid, gid_len, 8, "commit-8", 8, "state-8", 7) != VL_OK)
+		    vl_client_store_pending_put(s, gid, gid_len, 8, "commit-8", 8, "state-8", 7) !=
+		        VL_OK)
 			_exit(1);
 		_exit(0);
 	}
@@ -356,7 +356,8 @@ static void test_pending_commit(void **state)
 	(void)state;
 	struct vl_client_store *s = open_pass(PASS, true, VL_OK);
 	static const uint8_t gid[] = {0xaa, 0xbb, 0xcc};
-	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 8, "c", 1, "s", 1), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 8, "c", 1, "s", 1),
+	                 VL_ERR_NOT_FOUND);
 	assert_int_equal(vl_client_store_group_put(s, gid, 3, 7, "state-7", 7), VL_OK);
 	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 9, "c", 1, "s", 1), VL_ERR_STATE);
 	vl_client_store_close(s);
@@ -394,14 +395,16 @@ static void test_pending_commit(void **state)
 	assert_int_equal(vl_client_store_pending_accept(s, gid, 3), VL_ERR_NOT_FOUND);
 
 	/* Refused: another member's commit won epoch 9. */
-	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 9, "mine", 4, "state-9a", 8), VL_OK);
+	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 9, "mine", 4, "state-9a", 8),
+	                 VL_OK);
 	assert_int_equal(vl_client_store_pending_discard(s, gid, 3), VL_OK);
 	assert_int_equal(vl_client_store_group_get(s, gid, 3, &epoch, &cur, &cur_len), VL_OK);
 	assert_int_equal(epoch, 8);
 	vl_client_store_free(cur, cur_len);
 
 	/* The group moved on under a pending commit: accepting is refused. */
-	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 9, "mine", 4, "state-9a", 8), VL_OK);
+	assert_int_equal(vl_client_store_pending_put(s, gid, 3, 9, "mine", 4, "state-9a", 8),
+	                 VL_OK);
 	assert_int_equal(vl_client_store_group_put(s, gid, 3, 9, "state-9b", 8), VL_OK);
 	assert_int_equal(vl_client_store_pending_accept(s, gid, 3), VL_ERR_STATE);
 	assert_int_equal(vl_client_store_group_get(s, gid, 3, &epoch, &cur, &cur_len), VL_OK);
@@ -436,12 +439,13 @@ static void test_messages_in_order(void **state)
 		uint8_t mid[32] = {i};
 		char body[16];
 		int n = snprintf(body, sizeof body, "body %u", i);
-		assert_int_equal(vl_client_store_message_put(s, gid, sizeof gid, mid, ts[i], body,
-		                                             (size_t)n),
-		                 VL_OK);
+		assert_int_equal(
+		    vl_client_store_message_put(s, gid, sizeof gid, mid, ts[i], body, (size_t)n),
+		    VL_OK);
 	}
 	uint8_t mid[32] = {9};
-	assert_int_equal(vl_client_store_message_put(s, other, sizeof other, mid, 1, "x", 1), VL_OK);
+	assert_int_equal(vl_client_store_message_put(s, other, sizeof other, mid, 1, "x", 1),
+	                 VL_OK);
 	uint8_t *ids;
 	size_t n;
 	assert_int_equal(vl_client_store_message_list(s, gid, sizeof gid, 0, 10, &ids, &n), VL_OK);
@@ -478,8 +482,8 @@ static void test_schema_version(void **state)
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), VL_CLIENT_STORE_SCHEMA_VERSION);
 	sqlite3_finalize(st);
@@ -496,17 +500,48 @@ static void test_schema_version(void **state)
 	setup(NULL);
 }
 
+static void test_rekey(void **state)
+{
+	(void)state;
+	struct vl_client_store *s = open_pass(PASS, true, VL_OK);
+	assert_int_equal(vl_client_store_secret_put(s, "k", "value", 5), VL_OK);
+	struct vl_client_store_opts to = pass_opts("a new passphrase", false);
+	assert_int_equal(vl_client_store_rekey(s, &to), VL_OK);
+	vl_client_store_close(s);
+	(void)open_pass(PASS, false, VL_ERR_AUTH);
+	s = open_pass("a new passphrase", false, VL_OK);
+	/* To a key file, made on the way. */
+	struct vl_client_store_opts kf = {.path = db_path, .key_file = key_path, .create = true};
+	assert_int_equal(vl_client_store_rekey(s, &kf), VL_OK);
+	vl_client_store_close(s);
+	(void)open_pass("a new passphrase", false, VL_ERR_AUTH);
+	kf.create = false;
+	assert_int_equal(vl_client_store_open(&kf, &s), VL_OK);
+	uint8_t *v;
+	size_t len;
+	assert_int_equal(vl_client_store_secret_get(s, "k", &v, &len), VL_OK);
+	assert_memory_equal(v, "value", 5);
+	vl_client_store_free(v, len);
+	struct vl_client_store_opts both = {
+	    .passphrase = "x", .passphrase_len = 1, .key_file = key_path};
+	assert_int_equal(vl_client_store_rekey(s, &both), VL_ERR_ARG);
+	vl_client_store_close(s);
+	teardown(NULL);
+	setup(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_passphrase),
-		cmocka_unit_test(test_options),
-		cmocka_unit_test(test_key_file),
-		cmocka_unit_test(test_no_plaintext_in_file),
-		cmocka_unit_test(test_values_cannot_move),
-		cmocka_unit_test(test_pending_commit),
-		cmocka_unit_test(test_messages_in_order),
-		cmocka_unit_test(test_schema_version),
+	    cmocka_unit_test(test_passphrase),
+	    cmocka_unit_test(test_options),
+	    cmocka_unit_test(test_key_file),
+	    cmocka_unit_test(test_no_plaintext_in_file),
+	    cmocka_unit_test(test_values_cannot_move),
+	    cmocka_unit_test(test_pending_commit),
+	    cmocka_unit_test(test_messages_in_order),
+	    cmocka_unit_test(test_schema_version),
+	    cmocka_unit_test(test_rekey),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
