@@ -162,8 +162,40 @@ static void test_key_package_round_trip(void **state)
 	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_OK);
 	assert_int_equal(pk.wire_format, VL_MLS_WIRE_KEY_PACKAGE);
 	assert_int_equal(pk.cipher_suite, 1);
+	/* §10: the KeyPackage version must equal the MLSMessage version. */
+	buf[5] = 2;
+	assert_int_equal(vl_mls_message_parse(buf, len, &a, &d), VL_ERR_INVALID);
+	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_ERR_INVALID);
+	buf[5] = 0;
+	assert_int_equal(vl_mls_message_parse(buf, len, &a, &d), VL_ERR_DECODE);
+	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_ERR_DECODE);
+	/* Bare, any non-zero version is kept for the engine to judge. */
+	buf[5] = 2;
+	struct vl_mls_key_package bare;
+	assert_int_equal(vl_mls_key_package_parse(buf + 4, len - 4, &a, &bare), VL_OK);
+	assert_int_equal(bare.version, 2);
+	m.key_package.version = 2;
+	uint8_t *enc;
+	size_t enc_len;
+	assert_int_equal(vl_mls_message_encode_alloc(&m, &enc, &enc_len), VL_ERR_ARG);
 	vl_mls_arena_cleanup(&a);
 	free(buf);
+
+	/* §10: the leaf of a KeyPackage must have source key_package. */
+	struct vl_mls_key_package kp2 = make_key_package();
+	kp2.leaf_node = make_leaf(VL_MLS_LEAF_SOURCE_UPDATE);
+	assert_int_equal(vl_mls_key_package_encode_alloc(&kp2, &enc, &enc_len), VL_ERR_ARG);
+	struct vl_writer w2;
+	vl_writer_init_heap(&w2, 1 << 16);
+	assert_int_equal(vl_write_u16(&w2, 1), VL_OK);
+	assert_int_equal(vl_write_u16(&w2, 1), VL_OK);
+	assert_int_equal(vl_write_opaque(&w2, "k", 1), VL_OK);
+	assert_int_equal(vl_mls_leaf_node_encode(&w2, &kp2.leaf_node), VL_OK);
+	assert_int_equal(vl_write_u8(&w2, 0), VL_OK);
+	assert_int_equal(vl_write_opaque(&w2, "s", 1), VL_OK);
+	assert_int_equal(vl_mls_key_package_parse(w2.buf, w2.len, &a, &bare), VL_ERR_INVALID);
+	vl_writer_cleanup(&w2);
+	vl_mls_arena_cleanup(&a);
 }
 
 static void test_credentials(void **state)
@@ -330,8 +362,7 @@ static void test_extensions_rules(void **state)
 	assert_int_equal(vl_mls_extension_list_parse(cut, sizeof cut, &a, &l), VL_ERR_DECODE);
 	/* Non-minimal vector length (0x40 0x08 for 8). */
 	static const uint8_t nonmin[] = {0x40, 8, 0, 5, 1, 'a', 0, 6, 1, 'b'};
-	assert_int_equal(vl_mls_extension_list_parse(nonmin, sizeof nonmin, &a, &l),
-	                 VL_ERR_DECODE);
+	assert_int_equal(vl_mls_extension_list_parse(nonmin, sizeof nonmin, &a, &l), VL_ERR_DECODE);
 
 	/* Limit: VL_MLS_MAX_EXTENSIONS + 1 distinct extensions. */
 	size_t n = VL_MLS_MAX_EXTENSIONS + 1;
@@ -428,9 +459,8 @@ static void test_proposals(void **state)
 	p[2].type = VL_MLS_PROPOSAL_REMOVE;
 	p[2].remove = 0xdeadbeef;
 	p[3].type = VL_MLS_PROPOSAL_PSK;
-	p[3].psk = (struct vl_mls_psk_id){.type = VL_MLS_PSK_EXTERNAL,
-	                                  .psk_id = B("ext psk"),
-	                                  .psk_nonce = B("nonce")};
+	p[3].psk = (struct vl_mls_psk_id){
+	    .type = VL_MLS_PSK_EXTERNAL, .psk_id = B("ext psk"), .psk_nonce = B("nonce")};
 	p[4].type = VL_MLS_PROPOSAL_PSK;
 	p[4].psk = (struct vl_mls_psk_id){.type = VL_MLS_PSK_RESUMPTION,
 	                                  .usage = VL_MLS_RESUMPTION_BRANCH,
@@ -438,8 +468,8 @@ static void test_proposals(void **state)
 	                                  .psk_epoch = 99,
 	                                  .psk_nonce = B("nonce")};
 	p[5].type = VL_MLS_PROPOSAL_REINIT;
-	p[5].reinit = (struct vl_mls_reinit){.group_id = B("new group"), .version = 1,
-	                                     .cipher_suite = 3};
+	p[5].reinit =
+	    (struct vl_mls_reinit){.group_id = B("new group"), .version = 1, .cipher_suite = 3};
 	p[6].type = VL_MLS_PROPOSAL_EXTERNAL_INIT;
 	p[6].external_init = B("kem output");
 	static const struct vl_mls_extension gce[] = {{VL_MLS_EXT_APPLICATION_ID, {NULL, 0}}};
@@ -590,8 +620,8 @@ static void test_public_messages(void **state)
 				assert_int_equal(c->path.node_count, 2);
 				assert_int_equal(c->path.nodes[0].encrypted_path_secret_count, 2);
 				assert_memory_equal(
-				    c->path.nodes[0].encrypted_path_secret[1].ciphertext.data, "ct1",
-				    3);
+				    c->path.nodes[0].encrypted_path_secret[1].ciphertext.data,
+				    "ct1", 3);
 			}
 
 			struct vl_mls_peek pk;
@@ -632,8 +662,8 @@ static void test_public_messages(void **state)
 			vl_writer_cleanup(&w);
 			/* AuthenticatedContentTBM = TBS || auth. */
 			vl_writer_init_heap(&w, 1 << 16);
-			assert_int_equal(vl_mls_content_tbm_encode(&w, &pm->content, &pm->auth, &gc),
-			                 VL_OK);
+			assert_int_equal(
+			    vl_mls_content_tbm_encode(&w, &pm->content, &pm->auth, &gc), VL_OK);
 			size_t auth_len = 4 + (types[t] == VL_MLS_CONTENT_COMMIT ? 5 : 0);
 			assert_int_equal(w.len, want + auth_len);
 			vl_writer_cleanup(&w);
@@ -650,10 +680,10 @@ static void test_public_messages(void **state)
 			free(acb);
 			/* ConfirmedTranscriptHashInput = wire format, content, signature. */
 			vl_writer_init_heap(&w, 1 << 16);
-			assert_int_equal(vl_mls_confirmed_transcript_input_encode(
-			                     &w, VL_MLS_WIRE_PUBLIC_MESSAGE, &pm->content,
-			                     &pm->auth.signature),
-			                 VL_OK);
+			assert_int_equal(
+			    vl_mls_confirmed_transcript_input_encode(
+			        &w, VL_MLS_WIRE_PUBLIC_MESSAGE, &pm->content, &pm->auth.signature),
+			    VL_OK);
 			assert_int_equal(w.len, 2 + wc.len + 4);
 			vl_writer_cleanup(&w);
 			vl_writer_cleanup(&wc);
