@@ -113,11 +113,12 @@ static int encap(const struct vlcrypto_kem *k, const uint8_t *pk_r, size_t pk_r_
 		rc = vlcrypto_kem_derive(k, ikm_e, ikm_e_len, ske_raw, enc);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, NULL);
-	} else if (rc == VL_OK) {
-		rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vl_random(ske_raw, 32)
-		                                        : vlcrypto_p256_random_scalar(ske_raw);
+	} else if (rc == VL_OK && k->id == VL_HPKE_KEM_X25519_SHA256) {
+		rc = vl_random(ske_raw, 32);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, enc);
+	} else if (rc == VL_OK) {
+		rc = vlcrypto_p256_ephemeral(&ske, enc);
 	}
 	if (rc == VL_OK)
 		rc = vlcrypto_kem_dh(k, ske, pkr, dh);

@@ -106,6 +106,32 @@ static void test_hash_incremental(void **state)
 	vl_hash_ctx_free(NULL);
 }
 
+static void test_hmac_key_sizes(void **state)
+{
+	(void)state;
+	const struct vl_suite *s = vl_suite_get(1);
+	/* RFC 4231 test case 6: a key longer than the block is hashed first. */
+	uint8_t key[131], out[VL_HASH_MAX];
+	memset(key, 0xaa, sizeof key);
+	const char *data = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const uint8_t want[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
+	                                 0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+	                                 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14,
+	                                 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+	assert_int_equal(vl_hmac(s, key, sizeof key, data, strlen(data), out), VL_OK);
+	assert_memory_equal(out, want, 32);
+	/* A key of exactly one block is used as it is; one byte more is
+	 * hashed: the two must differ from each other. */
+	uint8_t a[VL_HASH_MAX], b[VL_HASH_MAX];
+	assert_int_equal(vl_hmac(s, key, 64, "x", 1, a), VL_OK);
+	assert_int_equal(vl_hmac(s, key, 65, "x", 1, b), VL_OK);
+	assert_memory_not_equal(a, b, 32);
+	/* Empty key and empty message. */
+	assert_int_equal(vl_hmac(s, NULL, 0, NULL, 0, a), VL_OK);
+	assert_int_equal(vl_hmac(s, key, 0, "", 0, b), VL_OK);
+	assert_memory_equal(a, b, 32);
+}
+
 static void test_hkdf_limits(void **state)
 {
 	(void)state;
@@ -662,6 +688,7 @@ int main(void)
 	    cmocka_unit_test(test_wipe_and_ct_equal),
 	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_hash_incremental),
+	    cmocka_unit_test(test_hmac_key_sizes),
 	    cmocka_unit_test(test_hkdf_limits),
 	    cmocka_unit_test(test_aead),
 	    cmocka_unit_test(test_signatures),
