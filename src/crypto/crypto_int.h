@@ -80,6 +80,12 @@ int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_b
                     uint8_t *sig, size_t *sig_len);
 int vlcrypto_verify_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts,
                       size_t n, const uint8_t *sig, size_t sig_len);
+/* The same with raw key bytes of suite s. */
+int vlcrypto_sign_raw_v(const struct vl_suite *s, const uint8_t *priv,
+                        const struct vlcrypto_buf *parts, size_t n, uint8_t *sig, size_t *sig_len);
+int vlcrypto_verify_raw_v(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
+                          const struct vlcrypto_buf *parts, size_t n, const uint8_t *sig,
+                          size_t sig_len);
 int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts, size_t n,
                             uint8_t *sig, size_t *sig_len);
 int vlcrypto_sig_key_verify_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts,
