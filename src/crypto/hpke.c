@@ -193,11 +193,14 @@ static int setup_sender(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
 	if (!m)
 		m = &base_mode;
 	int rc = ctx_prepare(c, alg);
-	if (rc == VL_OK)
-		rc = mode_args_check(m, true);
 	if (rc != VL_OK)
 		return rc;
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(alg->kem_id);
+	rc = mode_args_check(m, true);
+	if (rc != VL_OK) {
+		memset(enc, 0, k->npk);
+		return rc;
+	}
 	bool auth = m->mode == VL_HPKE_MODE_AUTH || m->mode == VL_HPKE_MODE_AUTH_PSK;
 	uint8_t ss[32];
 	rc = encap(k, pk_r, pk_r_len, auth ? m->sk_s : NULL, ikm_e, ikm_e_len, enc, ss);

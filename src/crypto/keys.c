@@ -13,7 +13,6 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
 
 #include "crypto/crypto_int.h"
 
