@@ -27,8 +27,8 @@
 
 #include "crypto/crypto.h"
 
-#define SLICE_SEC 0.12
-#define SLICES    3
+#define SLICE_SEC 0.05
+#define SLICES    8
 
 static double now(void)
 {

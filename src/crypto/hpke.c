@@ -113,11 +113,12 @@ static int encap(const struct vlcrypto_kem *k, const uint8_t *pk_r, size_t pk_r_
 		rc = vlcrypto_kem_derive(k, ikm_e, ikm_e_len, ske_raw, enc);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, NULL);
-	} else if (rc == VL_OK) {
-		rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vl_random(ske_raw, 32)
-		                                        : vlcrypto_p256_random_scalar(ske_raw);
+	} else if (rc == VL_OK && k->id == VL_HPKE_KEM_X25519_SHA256) {
+		rc = vl_random(ske_raw, 32);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, enc);
+	} else if (rc == VL_OK) {
+		rc = vlcrypto_p256_ephemeral(&ske, enc);
 	}
 	if (rc == VL_OK)
 		rc = vlcrypto_kem_dh(k, ske, pkr, dh);
@@ -192,11 +193,14 @@ static int setup_sender(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
 	if (!m)
 		m = &base_mode;
 	int rc = ctx_prepare(c, alg);
-	if (rc == VL_OK)
-		rc = mode_args_check(m, true);
 	if (rc != VL_OK)
 		return rc;
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(alg->kem_id);
+	rc = mode_args_check(m, true);
+	if (rc != VL_OK) {
+		memset(enc, 0, k->npk);
+		return rc;
+	}
 	bool auth = m->mode == VL_HPKE_MODE_AUTH || m->mode == VL_HPKE_MODE_AUTH_PSK;
 	uint8_t ss[32];
 	rc = encap(k, pk_r, pk_r_len, auth ? m->sk_s : NULL, ikm_e, ikm_e_len, enc, ss);

@@ -118,9 +118,7 @@ int vlcrypto_kem_derive(const struct vlcrypto_kem *k, const void *ikm, size_t ik
 			                            "candidate", &ctr, 1, sk, k->nsk) != VL_OK)
 				break;
 			sk[0] &= 0xff; /* the bitmask of P-256 keeps every bit */
-			EVP_PKEY *key;
-			if (vlcrypto_p256_private(sk, &key, pk) == VL_OK) {
-				EVP_PKEY_free(key);
+			if (vlcrypto_p256_private(sk, NULL, pk) == VL_OK) {
 				rc = VL_OK;
 				break;
 			}
@@ -153,7 +151,9 @@ int vl_kem_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 		rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vl_random(priv, 32)
 		                                        : vlcrypto_p256_random_scalar(priv);
 	if (rc == VL_OK)
-		rc = vlcrypto_kem_load_private(k, priv, &key, pub);
+		rc = k->id == VL_HPKE_KEM_X25519_SHA256
+		         ? vlcrypto_kem_load_private(k, priv, &key, pub)
+		         : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(key);
 	if (rc != VL_OK) {
 		vl_wipe(priv, s->kem_priv_len);
@@ -176,8 +176,9 @@ int vl_kem_public_from_private(const struct vl_suite *s, const uint8_t *priv, ui
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(s->kem_id);
 	if (!k)
 		return VL_ERR_UNSUPPORTED;
-	EVP_PKEY *key;
-	int rc = vlcrypto_kem_load_private(k, priv, &key, pub);
+	EVP_PKEY *key = NULL;
+	int rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vlcrypto_kem_load_private(k, priv, &key, pub)
+	                                            : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(key);
 	if (rc != VL_OK)
 		memset(pub, 0, s->kem_pub_len);
