@@ -409,8 +409,8 @@ static struct mls_framing epoch_framing(const struct vl_group *g, struct epoch *
 	                            .membership_key = e->sec.membership_key,
 	                            .sender_data_secret = e->sec.sender_data,
 	                            .secret_tree = &e->st,
-	                            .padding_block = g->cfg.padding_block ? g->cfg.padding_block
-	                                                                  : 32};
+	                            .padding_block =
+	                                g->cfg.padding_block ? g->cfg.padding_block : 32};
 }
 
 /* Starts the secret tree of an epoch whose secrets are set. */
@@ -584,8 +584,8 @@ static int psk_resolve(const struct vl_group *g, const struct vl_mls_psk_id *id,
 		p->psk_id_len = id->psk_id.len;
 		if (!g->cfg.psk_lookup)
 			return VL_ERR_NOT_FOUND;
-		return g->cfg.psk_lookup(g->cfg.psk_ctx, id->psk_id.data, id->psk_id.len, &p->secret,
-		                         &p->secret_len) == VL_OK
+		return g->cfg.psk_lookup(g->cfg.psk_ctx, id->psk_id.data, id->psk_id.len,
+		                         &p->secret, &p->secret_len) == VL_OK
 		           ? VL_OK
 		           : VL_ERR_NOT_FOUND;
 	}
@@ -762,7 +762,8 @@ static int gce_supported(const struct mls_tree *t, const struct vl_mls_extension
 			continue;
 		for (size_t i = 0; i < ext->count; i++) {
 			uint16_t et = ext->items[i].type;
-			if (!(et >= VL_MLS_EXT_APPLICATION_ID && et <= VL_MLS_EXT_EXTERNAL_SENDERS) &&
+			if (!(et >= VL_MLS_EXT_APPLICATION_ID &&
+			      et <= VL_MLS_EXT_EXTERNAL_SENDERS) &&
 			    !u16_listed(&ln->capabilities.extensions, et))
 				return VL_ERR_INVALID;
 		}
@@ -798,8 +799,9 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 		case VL_MLS_PROPOSAL_UPDATE:
 			n_other++;
 			/* §12.2: not from the committer, one per leaf. */
-			if (list[i].sender_type != VL_MLS_SENDER_MEMBER || list[i].sender == committer ||
-			    list[i].sender >= next->tree.n_leaves || touched[list[i].sender]++)
+			if (list[i].sender_type != VL_MLS_SENDER_MEMBER ||
+			    list[i].sender == committer || list[i].sender >= next->tree.n_leaves ||
+			    touched[list[i].sender]++)
 				rc = VL_ERR_INVALID;
 			break;
 		case VL_MLS_PROPOSAL_REMOVE:
@@ -860,7 +862,8 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 	for (size_t i = 0; rc == VL_OK && i < n; i++) {
 		const struct vl_mls_proposal *p = list[i].p;
 		if (p->type == VL_MLS_PROPOSAL_UPDATE) {
-			const struct vl_mls_leaf_node *old = mls_tree_leaf(&next->tree, list[i].sender);
+			const struct vl_mls_leaf_node *old =
+			    mls_tree_leaf(&next->tree, list[i].sender);
 			const struct vl_mls_leaf_node *ln = &p->update;
 			if (!old || ln->source != VL_MLS_LEAF_SOURCE_UPDATE ||
 			    ln->encryption_key.len != s->kem_pub_len ||
@@ -958,8 +961,8 @@ static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *c
 	uint8_t *gc = NULL, psk_secret[VL_HASH_MAX], tag[VL_HASH_MAX];
 	size_t gc_len = 0;
 	vl_writer_init_heap(&w, GROUP_MSG_MAX);
-	int rc = vl_mls_confirmed_transcript_input_encode(&w, wire_format, content,
-	                                                  &auth->signature);
+	int rc =
+	    vl_mls_confirmed_transcript_input_encode(&w, wire_format, content, &auth->signature);
 	if (rc == VL_OK)
 		rc = mls_transcript_confirmed(s, g->cur.th_empty ? NULL : g->cur.interim, w.buf,
 		                              w.len, next->confirmed);
@@ -1020,13 +1023,15 @@ static int path_check(const struct vl_group *g, const struct epoch *next, uint32
 		if (n->type == VL_MLS_NODE_LEAF) {
 			k = n->leaf.ln.encryption_key.data;
 			k_len = n->leaf.ln.encryption_key.len;
-			if (x != 2 * committer && n->leaf.ln.signature_key.len == ln->signature_key.len &&
+			if (x != 2 * committer &&
+			    n->leaf.ln.signature_key.len == ln->signature_key.len &&
 			    memcmp(n->leaf.ln.signature_key.data, ln->signature_key.data,
 			           ln->signature_key.len) == 0)
 				return VL_ERR_INVALID;
-			if (x != 2 * committer &&
-			    (!u16_listed(&n->leaf.ln.capabilities.credentials, ln->credential.type) ||
-			     !u16_listed(&ln->capabilities.credentials, n->leaf.ln.credential.type)))
+			if (x != 2 * committer && (!u16_listed(&n->leaf.ln.capabilities.credentials,
+			                                       ln->credential.type) ||
+			                           !u16_listed(&ln->capabilities.credentials,
+			                                       n->leaf.ln.credential.type)))
 				return VL_ERR_INVALID;
 		} else if (n->type == VL_MLS_NODE_PARENT) {
 			k = n->parent.key;
@@ -1034,7 +1039,8 @@ static int path_check(const struct vl_group *g, const struct epoch *next, uint32
 		}
 		if (!k)
 			continue;
-		if (k_len == ln->encryption_key.len && memcmp(k, ln->encryption_key.data, k_len) == 0)
+		if (k_len == ln->encryption_key.len &&
+		    memcmp(k, ln->encryption_key.data, k_len) == 0)
 			return VL_ERR_INVALID;
 		for (size_t i = 0; i < path->node_count; i++) {
 			const struct vl_mls_bytes *pk = &path->nodes[i].encryption_key;
@@ -1178,8 +1184,8 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 	for (size_t i = 0; rc == VL_OK && i < c->proposal_count; i++) {
 		const struct vl_mls_proposal_or_ref *por = &c->proposals[i];
 		if (por->type == VL_MLS_POR_PROPOSAL) {
-			list[i] = (struct committed){&por->proposal, VL_MLS_SENDER_MEMBER, committer,
-			                             NULL};
+			list[i] = (struct committed){&por->proposal, VL_MLS_SENDER_MEMBER,
+			                             committer, NULL};
 			continue;
 		}
 		size_t j;
@@ -1228,16 +1234,18 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 		if (rc == VL_OK)
 			rc = epoch_context_encode(g, &next, &gc, &gc_len);
 		if (rc == VL_OK)
-			rc = mls_treekem_decap(&next.tree, &next.priv, committer, &c->path, ap.added,
-			                       ap.n_added, gc, gc_len, NULL, commit_secret);
+			rc =
+			    mls_treekem_decap(&next.tree, &next.priv, committer, &c->path, ap.added,
+			                      ap.n_added, gc, gc_len, NULL, commit_secret);
 		have_secret = rc == VL_OK;
 	} else if (rc == VL_OK) {
 		rc = mls_tree_root_hash(&next.tree, next.tree_hash);
 	}
 	if (rc == VL_OK) {
 		mls_tree_priv_prune(&next.priv, &next.tree);
-		rc = epoch_finish(g, &next, have_secret ? commit_secret : NULL, &ap, in->wire_format,
-		                  &in->content, &in->auth, &in->auth.confirmation_tag, NULL);
+		rc =
+		    epoch_finish(g, &next, have_secret ? commit_secret : NULL, &ap, in->wire_format,
+		                 &in->content, &in->auth, &in->auth.confirmation_tag, NULL);
 	}
 	if (rc == VL_OK) {
 		if (g->pending) {
@@ -1463,8 +1471,9 @@ int vl_group_join(const struct vl_key_package *kp, const uint8_t *welcome, size_
 	vl_mls_arena_init(&ra, 0);
 	struct vl_mls_required_capabilities req;
 	const struct vl_mls_extension *rqx =
-	    rc == VL_OK ? vl_mls_extensions_find(&gctx->extensions, VL_MLS_EXT_REQUIRED_CAPABILITIES)
-	                : NULL;
+	    rc == VL_OK
+	        ? vl_mls_extensions_find(&gctx->extensions, VL_MLS_EXT_REQUIRED_CAPABILITIES)
+	        : NULL;
 	if (rqx)
 		rc = vl_mls_ext_required_capabilities_parse(rqx, &ra, &req);
 	if (rc == VL_OK)
@@ -1839,11 +1848,12 @@ static int make_welcome(struct vl_group *g, struct epoch *next, const struct app
 		if (rc == VL_OK)
 			rc = vl_mls_key_package_ref(s, kpe, kpe_len, refb);
 		if (rc == VL_OK)
-			rc = vl_mls_encrypt_with_label(s, kp->init_key.data, kp->init_key.len, "Welcome",
-			                               egi, gi_len + VL_AEAD_TAG_LEN, gse, gse_len, kem,
-			                               ct);
+			rc = vl_mls_encrypt_with_label(s, kp->init_key.data, kp->init_key.len,
+			                               "Welcome", egi, gi_len + VL_AEAD_TAG_LEN,
+			                               gse, gse_len, kem, ct);
 		egs[i].new_member = (struct vl_mls_bytes){refb, s->hash_len};
-		egs[i].encrypted_group_secrets.kem_output = (struct vl_mls_bytes){kem, s->kem_pub_len};
+		egs[i].encrypted_group_secrets.kem_output =
+		    (struct vl_mls_bytes){kem, s->kem_pub_len};
 		egs[i].encrypted_group_secrets.ciphertext =
 		    (struct vl_mls_bytes){ct, gse_len + VL_AEAD_TAG_LEN};
 		if (gse)

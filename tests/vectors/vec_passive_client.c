@@ -86,7 +86,8 @@ static bool check_entry(json_t *e)
 			struct vl_group_msg out;
 			rc = b ? vl_group_process(g, b, n, &out) : VL_ERR_ARG;
 			if (rc != VL_OK) {
-				fprintf(stderr, "  epoch %zu proposal %zu: %s\n", i, j, vl_strerror(rc));
+				fprintf(stderr, "  epoch %zu proposal %zu: %s\n", i, j,
+				        vl_strerror(rc));
 				ok = false;
 			}
 			free(out.data);
