@@ -20,13 +20,14 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	size_t kp_enc_len = 0, gc_len = 0;
 	uint8_t ref[VL_HASH_MAX];
 	vl_mls_arena_init(&a, 0);
-	bool ok = ip && sp && kpb && wb && ip_len == s->kem_priv_len &&
-	          vl_mls_message_parse(kpb, kp_len, &a, &kpm) == VL_OK &&
-	          kpm.wire_format == VL_MLS_WIRE_KEY_PACKAGE &&
-	          vl_mls_message_parse(wb, w_len, &a, &wm) == VL_OK &&
-	          wm.wire_format == VL_MLS_WIRE_WELCOME &&
-	          vl_mls_key_package_encode_alloc(&kpm.key_package, &kp_enc, &kp_enc_len) == VL_OK &&
-	          vl_mls_key_package_ref(s, kp_enc, kp_enc_len, ref) == VL_OK;
+	bool ok =
+	    ip && sp && kpb && wb && ip_len == s->kem_priv_len &&
+	    vl_mls_message_parse(kpb, kp_len, &a, &kpm) == VL_OK &&
+	    kpm.wire_format == VL_MLS_WIRE_KEY_PACKAGE &&
+	    vl_mls_message_parse(wb, w_len, &a, &wm) == VL_OK &&
+	    wm.wire_format == VL_MLS_WIRE_WELCOME &&
+	    vl_mls_key_package_encode_alloc(&kpm.key_package, &kp_enc, &kp_enc_len) == VL_OK &&
+	    vl_mls_key_package_ref(s, kp_enc, kp_enc_len, ref) == VL_OK;
 	const struct vl_mls_welcome *w = &wm.welcome;
 	const struct vl_mls_encrypted_group_secrets *egs = NULL;
 	for (size_t i = 0; ok && i < w->secret_count; i++)
@@ -41,13 +42,12 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	gi_plain = malloc(gi_len + 1);
 	struct vl_mls_group_secrets gs;
 	ok = ok && gs_plain && gi_plain &&
-	     vl_mls_decrypt_with_label(s, ip, "Welcome", w->encrypted_group_info.data,
-	                               w->encrypted_group_info.len,
-	                               egs->encrypted_group_secrets.kem_output.data,
-	                               egs->encrypted_group_secrets.kem_output.len,
-	                               egs->encrypted_group_secrets.ciphertext.data,
-	                               egs->encrypted_group_secrets.ciphertext.len,
-	                               gs_plain) == VL_OK &&
+	     vl_mls_decrypt_with_label(
+	         s, ip, "Welcome", w->encrypted_group_info.data, w->encrypted_group_info.len,
+	         egs->encrypted_group_secrets.kem_output.data,
+	         egs->encrypted_group_secrets.kem_output.len,
+	         egs->encrypted_group_secrets.ciphertext.data,
+	         egs->encrypted_group_secrets.ciphertext.len, gs_plain) == VL_OK &&
 	     vl_mls_group_secrets_parse(gs_plain, gs_len, &a, &gs) == VL_OK &&
 	     gs.joiner_secret.len == s->hash_len && gs.psk_count == 0;
 	uint8_t ws[VL_HASH_MAX], key[VL_AEAD_KEY_MAX], nonce[VL_AEAD_NONCE_MAX];
@@ -70,10 +70,9 @@ static bool check_entry(json_t *e, const struct vl_suite *s)
 	if (ok) {
 		memcpy(es.joiner, gs.joiner_secret.data, s->hash_len);
 		ok = mls_ks_from_joiner(s, NULL, gc, gc_len, &es) == VL_OK &&
-		     mls_confirmation_tag_verify(s, es.confirmation_key,
-		                                 gi.group_context.confirmed_transcript_hash.data,
-		                                 gi.confirmation_tag.data,
-		                                 gi.confirmation_tag.len) == VL_OK;
+		     mls_confirmation_tag_verify(
+		         s, es.confirmation_key, gi.group_context.confirmed_transcript_hash.data,
+		         gi.confirmation_tag.data, gi.confirmation_tag.len) == VL_OK;
 	}
 	mls_epoch_secrets_wipe(&es);
 	vl_mls_arena_cleanup(&a);
