@@ -148,6 +148,18 @@ VL_MUST_CHECK int vl_group_encrypt(struct vl_group *g, const uint8_t *data, size
                                    const uint8_t *aad, size_t aad_len, uint8_t **msg,
                                    size_t *msg_len);
 
+/* --- Persistence ------------------------------------------------------- */
+
+/* Serialises the group state (heap buffer, free() it). The bytes hold every
+ * secret of the epoch: the caller seals them before storing (the client
+ * store does). VL_ERR_STATE while a commit is pending: merge or discard it
+ * first. The configuration is not part of the state. */
+VL_MUST_CHECK int vl_group_export(const struct vl_group *g, uint8_t **out, size_t *out_len);
+/* Restores a state made by vl_group_export(); cfg may be NULL. Every size
+ * and count is checked: bad input gives VL_ERR_DECODE or VL_ERR_LIMIT. */
+VL_MUST_CHECK int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config *cfg,
+                                  struct vl_group **out);
+
 /* --- Accessors ---------------------------------------------------------- */
 
 uint64_t vl_group_epoch(const struct vl_group *g);

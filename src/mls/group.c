@@ -2034,3 +2034,245 @@ void vl_group_commit_discard(struct vl_group *g)
 	epoch_cleanup(&g->next);
 	g->pending = false;
 }
+
+/* --- Persistence --------------------------------------------------------- */
+
+#define STATE_MAGIC   0x564c4731u /* "VLG1" */
+#define STATE_MAX     (256u << 20)
+#define STATE_MAX_OPQ (64u << 20)
+
+int vl_group_export(const struct vl_group *g, uint8_t **out, size_t *out_len)
+{
+	const struct vl_suite *s = g->suite;
+	const struct epoch *e = &g->cur;
+	size_t nh = s->hash_len;
+	*out = NULL;
+	*out_len = 0;
+	if (g->pending)
+		return VL_ERR_STATE;
+	struct vl_writer w;
+	uint8_t *tree = NULL;
+	size_t tree_len = 0;
+	int rc = g->active ? mls_tree_encode_alloc(&e->tree, &tree, &tree_len) : VL_OK;
+	if (rc != VL_OK)
+		return rc;
+	vl_writer_init_heap(&w, STATE_MAX);
+	(void)!vl_write_u32(&w, STATE_MAGIC);
+	(void)!vl_write_u16(&w, s->id);
+	(void)!vl_write_opaque(&w, g->group_id, g->group_id_len);
+	(void)!vl_write_fixed(&w, g->sig_priv, s->sig_priv_len);
+	(void)!vl_write_u8(&w, g->active);
+	if (g->active) {
+		(void)!vl_write_u64(&w, e->epoch);
+		(void)!vl_write_u8(&w, e->th_empty);
+		(void)!vl_write_fixed(&w, e->tree_hash, nh);
+		(void)!vl_write_fixed(&w, e->confirmed, nh);
+		(void)!vl_write_fixed(&w, e->interim, nh);
+		(void)!vl_write_opaque(&w, e->ext, e->ext_len);
+		(void)!vl_write_opaque(&w, tree, tree_len);
+		(void)!vl_write_u32(&w, e->priv.leaf);
+		(void)!vl_write_fixed(&w, e->priv.leaf_priv, s->kem_priv_len);
+		(void)!vl_write_u8(&w, (uint8_t)e->priv.n);
+		for (uint32_t i = 0; i < e->priv.n; i++) {
+			(void)!vl_write_u32(&w, e->priv.node[i]);
+			(void)!vl_write_fixed(&w, e->priv.priv[i], s->kem_priv_len);
+		}
+		const uint8_t *secs[] = {e->sec.joiner,
+		                         e->sec.welcome,
+		                         e->sec.epoch,
+		                         e->sec.sender_data,
+		                         e->sec.encryption,
+		                         e->sec.exporter,
+		                         e->sec.external,
+		                         e->sec.confirmation_key,
+		                         e->sec.membership_key,
+		                         e->sec.resumption_psk,
+		                         e->sec.epoch_authenticator,
+		                         e->sec.init};
+		for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
+			(void)!vl_write_fixed(&w, secs[i], nh);
+		(void)!mls_secret_tree_export(&e->st, &w);
+		(void)!vl_write_u32(&w, (uint32_t)g->n_props);
+		for (size_t i = 0; i < g->n_props; i++) {
+			const struct proposal_entry *pe = &g->props[i];
+			(void)!vl_write_fixed(&w, pe->ref, nh);
+			(void)!vl_write_u8(&w, pe->sender_type);
+			(void)!vl_write_u32(&w, pe->sender);
+			size_t mark = vl_write_vector_begin(&w);
+			(void)!vl_mls_proposal_encode(&w, &pe->p);
+			(void)!vl_write_vector_end(&w, mark);
+			(void)!vl_write_u8(&w, pe->own_update);
+			if (pe->own_update)
+				(void)!vl_write_fixed(&w, pe->upd_priv, s->kem_priv_len);
+		}
+		(void)!vl_write_u8(&w, (uint8_t)g->n_resumption);
+		for (size_t i = 0; i < g->n_resumption; i++) {
+			(void)!vl_write_u64(&w, g->resumption[i].epoch);
+			(void)!vl_write_fixed(&w, g->resumption[i].secret, nh);
+		}
+	}
+	free(tree);
+	return vl_writer_take(&w, out, out_len);
+}
+
+/* Restores one cached proposal from its encoding. */
+static int import_proposal(struct vl_group *g, struct vl_reader *r)
+{
+	const struct vl_suite *s = g->suite;
+	struct proposal_entry pe;
+	const uint8_t *enc;
+	size_t enc_len;
+	uint8_t own = 0;
+	memset(&pe, 0, sizeof pe);
+	vl_mls_arena_init(&pe.arena, 0);
+	(void)!vl_read_copy(r, pe.ref, s->hash_len);
+	(void)!vl_read_u8(r, &pe.sender_type);
+	(void)!vl_read_u32(r, &pe.sender);
+	(void)!vl_read_opaque(r, &enc, &enc_len, STATE_MAX_OPQ);
+	int rc = vl_read_u8(r, &own);
+	if (rc == VL_OK && own > 1)
+		rc = VL_ERR_DECODE;
+	pe.own_update = own;
+	if (rc == VL_OK && own)
+		rc = vl_read_copy(r, pe.upd_priv, s->kem_priv_len);
+	if (rc == VL_OK) {
+		pe.buf = malloc(enc_len ? enc_len : 1);
+		rc = pe.buf ? VL_OK : VL_ERR_NOMEM;
+	}
+	if (rc == VL_OK) {
+		memcpy(pe.buf, enc, enc_len);
+		rc = vl_mls_proposal_parse(pe.buf, enc_len, &pe.arena, &pe.p);
+	}
+	struct proposal_entry *n = NULL;
+	if (rc == VL_OK) {
+		n = realloc(g->props, (g->n_props + 1) * sizeof *n);
+		rc = n ? VL_OK : VL_ERR_NOMEM;
+	}
+	if (rc != VL_OK) {
+		vl_mls_arena_cleanup(&pe.arena);
+		free(pe.buf);
+		vl_wipe(&pe, sizeof pe);
+		return rc;
+	}
+	g->props = n;
+	g->props[g->n_props++] = pe;
+	return VL_OK;
+}
+
+int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config *cfg,
+                    struct vl_group **out)
+{
+	struct vl_reader r;
+	uint32_t magic = 0;
+	uint16_t suite = 0;
+	const uint8_t *gid, *sig_priv;
+	size_t gid_len;
+	uint8_t active = 0;
+	struct vl_group *g = NULL;
+	*out = NULL;
+	if (len > STATE_MAX)
+		return VL_ERR_LIMIT;
+	vl_reader_init(&r, buf, len);
+	(void)!vl_read_u32(&r, &magic);
+	(void)!vl_read_u16(&r, &suite);
+	int rc = vl_read_opaque(&r, &gid, &gid_len, STATE_MAX_OPQ);
+	if (rc != VL_OK)
+		return rc;
+	const struct vl_suite *s = vl_suite_get(suite);
+	if (magic != STATE_MAGIC || !s)
+		return VL_ERR_DECODE;
+	size_t nh = s->hash_len;
+	(void)!vl_read_fixed(&r, &sig_priv, s->sig_priv_len);
+	rc = vl_read_u8(&r, &active);
+	if (rc == VL_OK && active > 1)
+		rc = VL_ERR_DECODE;
+	if (rc == VL_OK)
+		rc = group_alloc(s, gid, gid_len, sig_priv, cfg, &g);
+	struct epoch *e = g ? &g->cur : NULL;
+	if (rc == VL_OK && active) {
+		uint8_t th_empty = 0, n_priv = 0;
+		const uint8_t *ext, *tree;
+		size_t ext_len, tree_len;
+		(void)!vl_read_u64(&r, &e->epoch);
+		(void)!vl_read_u8(&r, &th_empty);
+		(void)!vl_read_copy(&r, e->tree_hash, nh);
+		(void)!vl_read_copy(&r, e->confirmed, nh);
+		(void)!vl_read_copy(&r, e->interim, nh);
+		(void)!vl_read_opaque(&r, &ext, &ext_len, STATE_MAX_OPQ);
+		(void)!vl_read_opaque(&r, &tree, &tree_len, STATE_MAX_OPQ);
+		(void)!vl_read_u32(&r, &e->priv.leaf);
+		(void)!vl_read_copy(&r, e->priv.leaf_priv, s->kem_priv_len);
+		rc = vl_read_u8(&r, &n_priv);
+		if (rc == VL_OK && (n_priv > MLS_PATH_MAX || th_empty > 1))
+			rc = VL_ERR_DECODE;
+		e->th_empty = th_empty;
+		e->priv.n = n_priv;
+		for (uint32_t i = 0; rc == VL_OK && i < n_priv; i++) {
+			(void)!vl_read_u32(&r, &e->priv.node[i]);
+			rc = vl_read_copy(&r, e->priv.priv[i], s->kem_priv_len);
+		}
+		uint8_t *secs[] = {e->sec.joiner,
+		                   e->sec.welcome,
+		                   e->sec.epoch,
+		                   e->sec.sender_data,
+		                   e->sec.encryption,
+		                   e->sec.exporter,
+		                   e->sec.external,
+		                   e->sec.confirmation_key,
+		                   e->sec.membership_key,
+		                   e->sec.resumption_psk,
+		                   e->sec.epoch_authenticator,
+		                   e->sec.init};
+		for (size_t i = 0; rc == VL_OK && i < sizeof secs / sizeof secs[0]; i++)
+			rc = vl_read_copy(&r, secs[i], nh);
+		if (rc == VL_OK)
+			rc = epoch_set_ext(e, ext, ext_len);
+		struct vl_mls_arena ta;
+		struct vl_mls_ratchet_tree rt;
+		vl_mls_arena_init(&ta, 0);
+		if (rc == VL_OK)
+			rc = vl_mls_ratchet_tree_parse(tree, tree_len, &ta, &rt);
+		if (rc == VL_OK)
+			rc = mls_tree_load(&e->tree, s, &rt);
+		vl_mls_arena_cleanup(&ta);
+		/* The state must be coherent: our leaf is ours and every private
+		 * key matches the tree. */
+		uint8_t th[VL_HASH_MAX];
+		if (rc == VL_OK && (mls_tree_priv_check(&e->priv, &e->tree) != VL_OK ||
+		                    mls_tree_root_hash(&e->tree, th) != VL_OK ||
+		                    memcmp(th, e->tree_hash, nh) != 0))
+			rc = VL_ERR_DECODE;
+		if (rc == VL_OK) {
+			rc = mls_secret_tree_import(&e->st, s, &r);
+			e->st_ready = rc == VL_OK;
+		}
+		if (rc == VL_OK && e->st.n_leaves != e->tree.n_leaves)
+			rc = VL_ERR_DECODE;
+		uint32_t n_props = 0;
+		if (rc == VL_OK)
+			rc = vl_read_u32(&r, &n_props);
+		if (rc == VL_OK && n_props > PROPOSALS_MAX)
+			rc = VL_ERR_LIMIT;
+		for (uint32_t i = 0; rc == VL_OK && i < n_props; i++)
+			rc = import_proposal(g, &r);
+		uint8_t n_res = 0;
+		if (rc == VL_OK)
+			rc = vl_read_u8(&r, &n_res);
+		if (rc == VL_OK && n_res > RESUMPTION_KEEP)
+			rc = VL_ERR_LIMIT;
+		for (uint8_t i = 0; rc == VL_OK && i < n_res; i++) {
+			(void)!vl_read_u64(&r, &g->resumption[i].epoch);
+			rc = vl_read_copy(&r, g->resumption[i].secret, nh);
+			g->n_resumption = i + 1u;
+		}
+	}
+	if (rc == VL_OK)
+		rc = vl_reader_finish(&r);
+	if (rc != VL_OK) {
+		vl_group_free(g);
+		return rc;
+	}
+	g->active = active;
+	*out = g;
+	return VL_OK;
+}

@@ -188,6 +188,28 @@ static void say(struct world *w, size_t from, const char *text)
 	free(msg);
 }
 
+/* Replaces every client by a copy that went through export and import. */
+static void reload_all(struct world *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->g[i])
+			continue;
+		uint8_t *st;
+		size_t st_len;
+		struct vl_group *copy;
+		assert_int_equal(vl_group_export(w->g[i], &st, &st_len), VL_OK);
+		assert_int_equal(vl_group_import(st, st_len, NULL, &copy), VL_OK);
+		/* Truncated state is refused, never half-loaded. */
+		struct vl_group *bad = NULL;
+		assert_int_not_equal(vl_group_import(st, st_len / 2, NULL, &bad), VL_OK);
+		assert_null(bad);
+		free(st);
+		vl_group_free(w->g[i]);
+		w->g[i] = copy;
+	}
+	assert_agree(w);
+}
+
 static void start_world(struct world *w, uint16_t suite)
 {
 	memset(w, 0, sizeof *w);
@@ -219,8 +241,15 @@ static void test_group_lifecycle(void **state)
 		assert_int_equal(vl_group_propose_update(w.g[1], &prop, &prop_len), VL_OK);
 		deliver(&w, 1, prop, prop_len);
 		free(prop);
+		/* A proposal pending across a reload stays committable. */
+		assert_int_equal(vl_group_propose_update(w.g[2], &prop, &prop_len), VL_OK);
+		deliver(&w, 2, prop, prop_len);
+		free(prop);
+		reload_all(&w);
 		commit_all(&w, 0, NULL, 0);
 		say(&w, 1, "B after its update");
+		reload_all(&w);
+		say(&w, 0, "A after the reload");
 		/* A adds D; then C removes B by a proposal A commits. */
 		add_clients(&w, 0, 1);
 		assert_int_equal(
