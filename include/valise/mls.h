@@ -47,10 +47,10 @@ typedef int (*vl_psk_lookup_fn)(void *ctx, const uint8_t *id, size_t id_len, con
                                 size_t *psk_len);
 
 struct vl_group_config {
-	uint32_t padding_block;  /* PrivateMessage padding; 0: 32 bytes */
-	uint32_t window;         /* out-of-order keys kept per sender; 0: 32 */
-	uint32_t max_forward;    /* largest generation jump; 0: 1024 */
-	bool private_handshake;  /* proposals and commits as PrivateMessage */
+	uint32_t padding_block; /* PrivateMessage padding; 0: 32 bytes */
+	uint32_t window;        /* out-of-order keys kept per sender; 0: 32 */
+	uint32_t max_forward;   /* largest generation jump; 0: 1024 */
+	bool private_handshake; /* proposals and commits as PrivateMessage */
 	vl_psk_lookup_fn psk_lookup;
 	void *psk_ctx;
 };
@@ -129,8 +129,8 @@ enum vl_group_msg_kind {
 
 struct vl_group_msg {
 	enum vl_group_msg_kind kind;
-	uint32_t sender;   /* leaf index of the sender */
-	uint8_t *data;     /* application data (heap, free() it), else NULL */
+	uint32_t sender; /* leaf index of the sender */
+	uint8_t *data;   /* application data (heap, free() it), else NULL */
 	size_t data_len;
 	bool removed_self; /* the commit removed this member */
 };
@@ -147,6 +147,18 @@ VL_MUST_CHECK int vl_group_process(struct vl_group *g, const uint8_t *msg, size_
 VL_MUST_CHECK int vl_group_encrypt(struct vl_group *g, const uint8_t *data, size_t len,
                                    const uint8_t *aad, size_t aad_len, uint8_t **msg,
                                    size_t *msg_len);
+
+/* --- Persistence ------------------------------------------------------- */
+
+/* Serialises the group state (heap buffer, free() it). The bytes hold every
+ * secret of the epoch: the caller seals them before storing (the client
+ * store does). VL_ERR_STATE while a commit is pending: merge or discard it
+ * first. The configuration is not part of the state. */
+VL_MUST_CHECK int vl_group_export(const struct vl_group *g, uint8_t **out, size_t *out_len);
+/* Restores a state made by vl_group_export(); cfg may be NULL. Every size
+ * and count is checked: bad input gives VL_ERR_DECODE or VL_ERR_LIMIT. */
+VL_MUST_CHECK int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config *cfg,
+                                  struct vl_group **out);
 
 /* --- Accessors ---------------------------------------------------------- */
 
@@ -167,8 +179,8 @@ VL_MUST_CHECK int vl_group_member(const struct vl_group *g, uint32_t leaf, uint1
 void vl_group_epoch_authenticator(const struct vl_group *g, uint8_t out[64], size_t *len);
 /* MLS-Exporter (§8.5). */
 VL_MUST_CHECK int vl_group_export_secret(const struct vl_group *g, const char *label,
-                                         const uint8_t *context, size_t context_len,
-                                         uint8_t *out, size_t out_len);
+                                         const uint8_t *context, size_t context_len, uint8_t *out,
+                                         size_t out_len);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 
 #include "mls/keyschedule.h"
 #include "mls/treemath.h"
+#include "wire/wire.h"
 
 int mls_secret_tree_init(struct mls_secret_tree *st, const struct vl_suite *s,
                          const uint8_t *encryption_secret, uint32_t n_leaves, uint32_t window,
@@ -251,5 +252,89 @@ int mls_sender_data_key_nonce(const struct vl_suite *s, const uint8_t *sender_da
 		rc = vl_mls_expand_with_label(s, sender_data_secret, s->hash_len, "nonce",
 		                              ciphertext, sample, nonce,
 		                              (uint16_t)s->aead_nonce_len);
+	return rc;
+}
+
+int mls_secret_tree_export(const struct mls_secret_tree *st, struct vl_writer *w)
+{
+	const struct vl_suite *s = st->suite;
+	uint32_t width = mls_tm_node_width(st_full_leaves(st));
+	(void)!vl_write_u32(w, st->n_leaves);
+	(void)!vl_write_u32(w, st->window);
+	(void)!vl_write_u32(w, st->max_forward);
+	for (uint32_t x = 0; x < width; x++) {
+		(void)!vl_write_u8(w, st->have[x]);
+		if (st->have[x])
+			(void)!vl_write_fixed(w, st->node + (size_t)x * s->hash_len, s->hash_len);
+	}
+	for (size_t i = 0; i < (size_t)st->n_leaves * 2; i++) {
+		const struct mls_ratchet *r = &st->ratchets[i];
+		(void)!vl_write_u8(w, r->ready);
+		if (!r->ready)
+			continue;
+		(void)!vl_write_u32(w, r->next_gen);
+		(void)!vl_write_fixed(w, r->secret, s->hash_len);
+		(void)!vl_write_u32(w, r->n_skipped);
+		for (uint32_t k = 0; k < r->n_skipped; k++) {
+			(void)!vl_write_u32(w, r->skipped[k].generation);
+			(void)!vl_write_fixed(w, r->skipped[k].key, s->aead_key_len);
+			(void)!vl_write_fixed(w, r->skipped[k].nonce, s->aead_nonce_len);
+		}
+	}
+	return w->err;
+}
+
+int mls_secret_tree_import(struct mls_secret_tree *st, const struct vl_suite *s,
+                           struct vl_reader *r)
+{
+	uint32_t n_leaves, window, max_forward;
+	uint8_t zero[VL_HASH_MAX] = {0};
+	memset(st, 0, sizeof *st);
+	(void)!vl_read_u32(r, &n_leaves);
+	(void)!vl_read_u32(r, &window);
+	if (vl_read_u32(r, &max_forward) != VL_OK)
+		return r->err;
+	/* Bounds: the largest tree and a sane window. */
+	if (n_leaves == 0 || n_leaves > (1u << 20) || window == 0 || window > 65536)
+		return VL_ERR_LIMIT;
+	int rc = mls_secret_tree_init(st, s, zero, n_leaves, window, max_forward);
+	if (rc != VL_OK)
+		return rc;
+	uint32_t width = mls_tm_node_width(st_full_leaves(st));
+	for (uint32_t x = 0; rc == VL_OK && x < width; x++) {
+		uint8_t have = 0;
+		rc = vl_read_u8(r, &have);
+		if (rc == VL_OK && have > 1)
+			rc = VL_ERR_DECODE;
+		st->have[x] = have;
+		if (rc == VL_OK && have)
+			rc = vl_read_copy(r, st->node + (size_t)x * s->hash_len, s->hash_len);
+	}
+	for (size_t i = 0; rc == VL_OK && i < (size_t)n_leaves * 2; i++) {
+		struct mls_ratchet *rt = &st->ratchets[i];
+		uint8_t ready = 0;
+		rc = vl_read_u8(r, &ready);
+		if (rc != VL_OK || !ready)
+			continue;
+		uint32_t n;
+		(void)!vl_read_u32(r, &rt->next_gen);
+		(void)!vl_read_copy(r, rt->secret, s->hash_len);
+		rc = vl_read_u32(r, &n);
+		if (rc == VL_OK && n > window)
+			rc = VL_ERR_LIMIT;
+		rt->ready = true;
+		for (uint32_t k = 0; rc == VL_OK && k < n; k++) {
+			uint32_t gen;
+			uint8_t key[VL_AEAD_KEY_MAX] = {0}, nonce[VL_AEAD_NONCE_MAX] = {0};
+			(void)!vl_read_u32(r, &gen);
+			(void)!vl_read_copy(r, key, s->aead_key_len);
+			rc = vl_read_copy(r, nonce, s->aead_nonce_len);
+			if (rc == VL_OK)
+				rc = ratchet_keep(st, rt, gen, key, nonce);
+			vl_wipe(key, sizeof key);
+		}
+	}
+	if (rc != VL_OK)
+		mls_secret_tree_cleanup(st);
 	return rc;
 }

@@ -83,4 +83,13 @@ VL_MUST_CHECK int mls_sender_data_key_nonce(const struct vl_suite *s,
                                             uint8_t key[VL_AEAD_KEY_MAX],
                                             uint8_t nonce[VL_AEAD_NONCE_MAX]);
 
+struct vl_writer;
+struct vl_reader;
+/* Serialises the whole state (secrets included) for persistence, and
+ * restores it; the import validates every size and count
+ * (VL_ERR_DECODE / VL_ERR_LIMIT). */
+VL_MUST_CHECK int mls_secret_tree_export(const struct mls_secret_tree *st, struct vl_writer *w);
+VL_MUST_CHECK int mls_secret_tree_import(struct mls_secret_tree *st, const struct vl_suite *s,
+                                         struct vl_reader *r);
+
 #endif

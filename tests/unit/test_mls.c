@@ -6,12 +6,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "crypto/crypto.h"
 #include "mls/treemath.h"
+#include "valise/mls.h"
 
 /* Common ancestor by walking parents: the first node on y's path (y
  * included) whose subtree holds x. */
@@ -55,10 +59,406 @@ static void test_tree_math_paths(void **state)
 	}
 }
 
+/* --- Group scenarios ---------------------------------------------------- */
+
+#define MAX_CLIENTS 64
+
+/* A delivery service in miniature: clients and fan-out of one message to
+ * every other active member. */
+struct world {
+	uint16_t suite;
+	struct vl_group *g[MAX_CLIENTS];
+	size_t n;
+};
+
+static void world_free(struct world *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		vl_group_free(w->g[i]);
+	memset(w, 0, sizeof *w);
+}
+
+/* Every active client but `from` processes msg; returns how many did. */
+static size_t deliver(struct world *w, size_t from, const uint8_t *msg, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		if (i == from || !w->g[i] || !vl_group_active(w->g[i]))
+			continue;
+		struct vl_group_msg out;
+		int rc = vl_group_process(w->g[i], msg, len, &out);
+		assert_int_equal(rc, VL_OK);
+		free(out.data);
+		n++;
+	}
+	return n;
+}
+
+static void assert_agree(struct world *w)
+{
+	uint8_t ref[64], ea[64];
+	size_t ref_len = 0, ea_len;
+	uint64_t epoch = 0;
+	bool first = true;
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->g[i] || !vl_group_active(w->g[i]))
+			continue;
+		if (first) {
+			vl_group_epoch_authenticator(w->g[i], ref, &ref_len);
+			epoch = vl_group_epoch(w->g[i]);
+			first = false;
+			continue;
+		}
+		vl_group_epoch_authenticator(w->g[i], ea, &ea_len);
+		assert_int_equal(ea_len, ref_len);
+		assert_memory_equal(ea, ref, ref_len);
+		assert_int_equal(vl_group_epoch(w->g[i]), epoch);
+	}
+}
+
+/* Client `by` commits adding n_new fresh clients; the DS accepts it and
+ * everyone (new members included) moves on. */
+static void add_clients(struct world *w, size_t by, size_t n_new)
+{
+	struct vl_key_package *kps[MAX_CLIENTS];
+	const uint8_t *kpb[MAX_CLIENTS];
+	size_t kpl[MAX_CLIENTS];
+	for (size_t i = 0; i < n_new; i++) {
+		char id[32];
+		snprintf(id, sizeof id, "user%zu@example.org#1", w->n + i);
+		assert_int_equal(
+		    vl_key_package_new(w->suite, (const uint8_t *)id, strlen(id), NULL, &kps[i]),
+		    VL_OK);
+		vl_key_package_bytes(kps[i], &kpb[i], &kpl[i]);
+	}
+	struct vl_commit_args args = {.add = kpb, .add_len = kpl, .n_add = n_new};
+	uint8_t *commit, *welcome;
+	size_t commit_len, welcome_len;
+	assert_int_equal(
+	    vl_group_commit(w->g[by], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	assert_non_null(welcome);
+	deliver(w, by, commit, commit_len);
+	assert_int_equal(vl_group_commit_merge(w->g[by]), VL_OK);
+	for (size_t i = 0; i < n_new; i++) {
+		assert_true(w->n < MAX_CLIENTS);
+		assert_int_equal(
+		    vl_group_join(kps[i], welcome, welcome_len, NULL, 0, NULL, &w->g[w->n]), VL_OK);
+		w->n++;
+		vl_key_package_free(kps[i]);
+	}
+	free(commit);
+	free(welcome);
+	assert_agree(w);
+}
+
+/* Client `by` commits the cached proposals (plus removes); accepted. */
+static void commit_all(struct world *w, size_t by, const uint32_t *remove, size_t n_remove)
+{
+	struct vl_commit_args args = {.remove = remove, .n_remove = n_remove};
+	uint8_t *commit, *welcome;
+	size_t commit_len, welcome_len;
+	assert_int_equal(
+	    vl_group_commit(w->g[by], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	deliver(w, by, commit, commit_len);
+	assert_int_equal(vl_group_commit_merge(w->g[by]), VL_OK);
+	free(commit);
+	free(welcome);
+	assert_agree(w);
+}
+
+/* `from` sends text; every other active member reads it back. */
+static void say(struct world *w, size_t from, const char *text)
+{
+	uint8_t *msg;
+	size_t len;
+	assert_int_equal(
+	    vl_group_encrypt(w->g[from], (const uint8_t *)text, strlen(text), NULL, 0, &msg, &len),
+	    VL_OK);
+	for (size_t i = 0; i < w->n; i++) {
+		if (i == from || !w->g[i] || !vl_group_active(w->g[i]))
+			continue;
+		struct vl_group_msg out;
+		assert_int_equal(vl_group_process(w->g[i], msg, len, &out), VL_OK);
+		assert_int_equal(out.kind, VL_GROUP_MSG_APPLICATION);
+		assert_int_equal(out.sender, vl_group_own_leaf(w->g[from]));
+		assert_int_equal(out.data_len, strlen(text));
+		assert_memory_equal(out.data, text, out.data_len);
+		free(out.data);
+	}
+	free(msg);
+}
+
+/* Replaces every client by a copy that went through export and import. */
+static void reload_all(struct world *w)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		if (!w->g[i])
+			continue;
+		uint8_t *st;
+		size_t st_len;
+		struct vl_group *copy;
+		assert_int_equal(vl_group_export(w->g[i], &st, &st_len), VL_OK);
+		assert_int_equal(vl_group_import(st, st_len, NULL, &copy), VL_OK);
+		/* Truncated state is refused, never half-loaded. */
+		struct vl_group *bad = NULL;
+		assert_int_not_equal(vl_group_import(st, st_len / 2, NULL, &bad), VL_OK);
+		assert_null(bad);
+		free(st);
+		vl_group_free(w->g[i]);
+		w->g[i] = copy;
+	}
+	assert_agree(w);
+}
+
+static void start_world(struct world *w, uint16_t suite)
+{
+	memset(w, 0, sizeof *w);
+	w->suite = suite;
+	static const char gid[] = "group-1";
+	static const char id[] = "user0@example.org#1";
+	assert_int_equal(vl_group_create(suite, (const uint8_t *)gid, sizeof gid - 1,
+	                                 (const uint8_t *)id, sizeof id - 1, NULL, NULL, &w->g[0]),
+	                 VL_OK);
+	w->n = 1;
+}
+
+static void test_group_lifecycle(void **state)
+{
+	(void)state;
+	static const uint16_t suites[] = {1, 2, 3};
+	for (size_t si = 0; si < 3; si++) {
+		struct world w;
+		start_world(&w, suites[si]);
+		/* A adds B and C; messages both ways. */
+		add_clients(&w, 0, 2);
+		assert_int_equal(vl_group_member_count(w.g[0]), 3);
+		say(&w, 0, "hello from A");
+		say(&w, 2, "hello from C");
+		say(&w, 1, "hello from B");
+		/* B proposes an update, A commits it by reference. */
+		uint8_t *prop;
+		size_t prop_len;
+		assert_int_equal(vl_group_propose_update(w.g[1], &prop, &prop_len), VL_OK);
+		deliver(&w, 1, prop, prop_len);
+		free(prop);
+		/* A proposal pending across a reload stays committable. */
+		assert_int_equal(vl_group_propose_update(w.g[2], &prop, &prop_len), VL_OK);
+		deliver(&w, 2, prop, prop_len);
+		free(prop);
+		reload_all(&w);
+		commit_all(&w, 0, NULL, 0);
+		say(&w, 1, "B after its update");
+		reload_all(&w);
+		say(&w, 0, "A after the reload");
+		/* A adds D; then C removes B by a proposal A commits. */
+		add_clients(&w, 0, 1);
+		assert_int_equal(
+		    vl_group_propose_remove(w.g[2], vl_group_own_leaf(w.g[1]), &prop, &prop_len),
+		    VL_OK);
+		/* B keeps a copy of the message stream to try later. */
+		deliver(&w, 2, prop, prop_len);
+		free(prop);
+		uint8_t *commit, *welcome;
+		size_t commit_len, welcome_len;
+		assert_int_equal(
+		    vl_group_commit(w.g[0], NULL, &commit, &commit_len, &welcome, &welcome_len),
+		    VL_OK);
+		assert_null(welcome);
+		for (size_t i = 1; i < w.n; i++) {
+			struct vl_group_msg out;
+			assert_int_equal(vl_group_process(w.g[i], commit, commit_len, &out), VL_OK);
+			assert_int_equal(out.removed_self, i == 1);
+		}
+		assert_int_equal(vl_group_commit_merge(w.g[0]), VL_OK);
+		free(commit);
+		assert_false(vl_group_active(w.g[1]));
+		assert_int_equal(vl_group_member_count(w.g[0]), 3);
+		assert_agree(&w);
+		/* Nothing sent after the removal is readable by B. */
+		uint8_t *msg;
+		size_t len;
+		assert_int_equal(
+		    vl_group_encrypt(w.g[0], (const uint8_t *)"secret", 6, NULL, 0, &msg, &len),
+		    VL_OK);
+		struct vl_group_msg out;
+		assert_int_not_equal(vl_group_process(w.g[1], msg, len, &out), VL_OK);
+		free(msg);
+		say(&w, 3, "D says hi");
+		say(&w, 2, "C says hi");
+		world_free(&w);
+	}
+}
+
+static void test_group_removed_member_stale(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 1);
+	add_clients(&w, 0, 2);
+	/* B misses its removal and keeps the old epoch: the next message is
+	 * of an epoch it does not have. */
+	struct vl_group *b = w.g[1];
+	w.g[1] = NULL;
+	uint32_t rm = vl_group_own_leaf(b);
+	commit_all(&w, 0, &rm, 1);
+	uint8_t *msg;
+	size_t len;
+	assert_int_equal(vl_group_encrypt(w.g[0], (const uint8_t *)"after", 5, NULL, 0, &msg, &len),
+	                 VL_OK);
+	struct vl_group_msg out;
+	assert_int_equal(vl_group_process(b, msg, len, &out), VL_ERR_STALE_EPOCH);
+	free(msg);
+	vl_group_free(b);
+	world_free(&w);
+}
+
+static void test_group_concurrent_commits(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 3);
+	add_clients(&w, 0, 2);
+	uint8_t *ca, *cc, *welcome, *again;
+	size_t ca_len, cc_len, welcome_len, again_len;
+	uint64_t epoch = vl_group_epoch(w.g[0]);
+	assert_int_equal(vl_group_commit(w.g[0], NULL, &ca, &ca_len, &welcome, &welcome_len),
+	                 VL_OK);
+	assert_int_equal(vl_group_commit(w.g[2], NULL, &cc, &cc_len, &welcome, &welcome_len),
+	                 VL_OK);
+	assert_true(vl_group_commit_pending(w.g[2]));
+	/* A second commit while one is pending is refused. */
+	assert_int_equal(vl_group_commit(w.g[2], NULL, &again, &again_len, &welcome, &welcome_len),
+	                 VL_ERR_STATE);
+	/* The DS takes A's: A merges, the others process it; C's pending
+	 * commit is discarded by the processing. */
+	deliver(&w, 0, ca, ca_len);
+	assert_int_equal(vl_group_commit_merge(w.g[0]), VL_OK);
+	assert_false(vl_group_commit_pending(w.g[2]));
+	assert_int_equal(vl_group_epoch(w.g[2]), epoch + 1);
+	assert_agree(&w);
+	/* C's stale commit is rejected by everyone. */
+	struct vl_group_msg out;
+	assert_int_equal(vl_group_process(w.g[1], cc, cc_len, &out), VL_ERR_STALE_EPOCH);
+	free(ca);
+	free(cc);
+	/* C retries in the new epoch; a rejected one is discarded explicitly. */
+	assert_int_equal(vl_group_commit(w.g[2], NULL, &cc, &cc_len, &welcome, &welcome_len),
+	                 VL_OK);
+	vl_group_commit_discard(w.g[2]);
+	free(cc);
+	commit_all(&w, 2, NULL, 0);
+	assert_int_equal(vl_group_epoch(w.g[1]), epoch + 2);
+	say(&w, 2, "retried");
+	world_free(&w);
+}
+
+static void test_group_out_of_order(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 1);
+	add_clients(&w, 0, 1);
+	uint8_t *m[5];
+	size_t l[5];
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(
+		    vl_group_encrypt(w.g[0], (const uint8_t *)"x", 1, NULL, 0, &m[i], &l[i]),
+		    VL_OK);
+	struct vl_group_msg out;
+	static const int order[5] = {3, 0, 4, 2, 1};
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(vl_group_process(w.g[1], m[order[i]], l[order[i]], &out), VL_OK);
+		free(out.data);
+	}
+	/* A replay finds its key deleted. */
+	assert_int_not_equal(vl_group_process(w.g[1], m[0], l[0], &out), VL_OK);
+	/* A tampered message is refused. */
+	m[1][l[1] - 1] ^= 1;
+	assert_int_not_equal(vl_group_process(w.g[1], m[1], l[1], &out), VL_OK);
+	for (int i = 0; i < 5; i++)
+		free(m[i]);
+	world_free(&w);
+}
+
+/* A small deterministic generator (xorshift64*) for the random test. */
+static uint64_t rnd_state;
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return (uint32_t)((rnd_state * 0x2545F4914F6CDD1Dull) >> 33) % n;
+}
+
+/* Index of a random active client. */
+static size_t pick(struct world *w)
+{
+	for (;;) {
+		size_t i = rnd((uint32_t)w->n);
+		if (w->g[i] && vl_group_active(w->g[i]))
+			return i;
+	}
+}
+
+static void test_group_random(void **state)
+{
+	(void)state;
+	/* Seeded and reproducible: VALISE_MLS_SEED overrides the seed. */
+	const char *env = getenv("VALISE_MLS_SEED");
+	rnd_state = env ? strtoull(env, NULL, 0) : 0x5eed5eedull;
+	if (!rnd_state)
+		rnd_state = 1;
+	struct world w;
+	start_world(&w, 1);
+	size_t members = 1, most = 1;
+	for (int op = 0; op < 300; op++) {
+		uint32_t kind = rnd(10);
+		if (members < 2 || (kind < 3 && w.n + 3 <= MAX_CLIENTS && members < 48)) {
+			size_t k = 1 + rnd(3);
+			add_clients(&w, pick(&w), k);
+			members += k;
+		} else if (kind < 5 && members > 2) {
+			size_t by = pick(&w), victim;
+			do
+				victim = pick(&w);
+			while (victim == by);
+			uint32_t leaf = vl_group_own_leaf(w.g[victim]);
+			commit_all(&w, by, &leaf, 1);
+			assert_false(vl_group_active(w.g[victim]));
+			vl_group_free(w.g[victim]);
+			w.g[victim] = NULL;
+			members--;
+		} else if (kind < 7) {
+			size_t by = pick(&w), up = pick(&w);
+			if (up != by) {
+				uint8_t *prop;
+				size_t prop_len;
+				assert_int_equal(vl_group_propose_update(w.g[up], &prop, &prop_len),
+				                 VL_OK);
+				deliver(&w, up, prop, prop_len);
+				free(prop);
+			}
+			commit_all(&w, by, NULL, 0);
+		} else {
+			say(&w, pick(&w), "random chatter");
+		}
+		assert_int_equal(vl_group_member_count(w.g[pick(&w)]), members);
+		most = members > most ? members : most;
+	}
+	/* The walk must have grown a sizeable group. */
+	assert_true(most >= 20);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_tree_math_paths),
+	    cmocka_unit_test(test_group_lifecycle),
+	    cmocka_unit_test(test_group_removed_member_stale),
+	    cmocka_unit_test(test_group_concurrent_commits),
+	    cmocka_unit_test(test_group_out_of_order),
+	    cmocka_unit_test(test_group_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
