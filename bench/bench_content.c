@@ -28,14 +28,14 @@ static void build(int kind, struct vl_mimi_content *c)
 	static const char text[] = "The convoy leaves at 06:00 from the north gate; confirm.";
 	uint8_t key[16] = {1}, nonce[12] = {2}, hash[32] = {3};
 	struct vl_mimi_external e = {
-		.url = {(char *)"https://valise.example/blobs/7f3a9c", 35},
-		.size = 5u << 20,
-		.enc_alg = 1,
-		.key = {key, 16},
-		.nonce = {nonce, 12},
-		.hash_alg = 1,
-		.content_hash = {hash, 32},
-		.filename = {(char *)"draft.jpg", 9},
+	    .url = {(char *)"https://valise.example/blobs/7f3a9c", 35},
+	    .size = 5u << 20,
+	    .enc_alg = 1,
+	    .key = {key, 16},
+	    .nonce = {nonce, 12},
+	    .hash_alg = 1,
+	    .content_hash = {hash, 32},
+	    .filename = {(char *)"draft.jpg", 9},
 	};
 	int rc = 0;
 	switch (kind) {
@@ -43,15 +43,18 @@ static void build(int kind, struct vl_mimi_content *c)
 		rc = vl_mimi_content_set_text(c, true, text, sizeof text - 1);
 		break;
 	case 1:
-		rc = vl_mimi_part_set_external(&c->body, VL_MIMI_DISP_ATTACHMENT, "", "image/jpeg", &e);
+		rc = vl_mimi_part_set_external(&c->body, VL_MIMI_DISP_ATTACHMENT, "", "image/jpeg",
+		                               &e);
 		break;
 	default:
 		rc = vl_mimi_part_set_multi(&c->body, 1, "", VL_MIMI_CHOOSE_ONE, 2);
 		for (int i = 0; !rc && i < 2; i++)
-			rc = vl_mimi_part_set_multi(&c->body.parts[i], 1, "", VL_MIMI_SINGLE_UNIT, 3);
+			rc = vl_mimi_part_set_multi(&c->body.parts[i], 1, "", VL_MIMI_SINGLE_UNIT,
+			                            3);
 		for (int i = 0; !rc && i < 6; i++)
 			rc = vl_mimi_part_set_single(&c->body.parts[i / 3].parts[i % 3], 1, "en",
-			                             "text/html;charset=utf-8", text, sizeof text - 1);
+			                             "text/html;charset=utf-8", text,
+			                             sizeof text - 1);
 		break;
 	}
 	if (rc)

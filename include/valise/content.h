@@ -152,8 +152,9 @@ void vl_mimi_content_init(struct vl_mimi_content *c);
 /* Frees everything c owns and re-initialises it. Accepts NULL. */
 void vl_mimi_content_cleanup(struct vl_mimi_content *c);
 
-/* Decodes one mimiContent from buf[0..len). c is (re)initialised first; on
- * failure it is left initialised and empty.
+/* Decodes one mimiContent from buf[0..len). c is initialised first, so it
+ * must not hold anything (clean it up before reusing it); on failure it is
+ * left initialised and empty. The result does not point into buf.
  * Returns VL_OK; VL_ERR_DECODE for malformed or non-deterministic CBOR, a
  * wrong type, a wrong array length, an unknown cardinality or part
  * semantics, trailing bytes, invalid UTF-8, or duplicate/unsorted map keys;
