@@ -236,19 +236,41 @@ int vl_mls_encrypt_with_label(const struct vl_suite *s, const uint8_t *pub, size
 	return rc;
 }
 
-int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
-                              const void *context, size_t context_len, const uint8_t *kem_output,
-                              size_t kem_output_len, const void *ct, size_t ct_len, uint8_t *pt)
+static int decrypt_with_label(const struct vl_suite *s, const struct vl_kem_key *key,
+                              const uint8_t *priv, const char *label, const void *context,
+                              size_t context_len, const uint8_t *kem_output, size_t kem_output_len,
+                              const void *ct, size_t ct_len, uint8_t *pt)
 {
 	uint8_t stack[512], *info, *heap;
 	size_t info_len;
 	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info, &info_len,
 	                         &heap);
-	if (rc == VL_OK)
+	/* §5.1.3: OpenBase(kem_output, sk, EncryptContext, "", ciphertext). */
+	if (rc == VL_OK && key)
+		rc = vl_hpke_open_key(s, key, kem_output, kem_output_len, info, info_len, "", 0, ct,
+		                      ct_len, pt);
+	else if (rc == VL_OK)
 		rc = vl_hpke_open(s, priv, kem_output, kem_output_len, info, info_len, "", 0, ct,
 		                  ct_len, pt);
 	else if (ct_len >= VL_AEAD_TAG_LEN)
 		vl_wipe(pt, ct_len - VL_AEAD_TAG_LEN);
 	free(heap);
 	return rc;
+}
+
+int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
+                              const void *context, size_t context_len, const uint8_t *kem_output,
+                              size_t kem_output_len, const void *ct, size_t ct_len, uint8_t *pt)
+{
+	return decrypt_with_label(s, NULL, priv, label, context, context_len, kem_output,
+	                          kem_output_len, ct, ct_len, pt);
+}
+
+int vl_mls_decrypt_with_label_key(const struct vl_kem_key *k, const char *label,
+                                  const void *context, size_t context_len,
+                                  const uint8_t *kem_output, size_t kem_output_len, const void *ct,
+                                  size_t ct_len, uint8_t *pt)
+{
+	return decrypt_with_label(k->suite, k, NULL, label, context, context_len, kem_output,
+	                          kem_output_len, ct, ct_len, pt);
 }

@@ -137,8 +137,9 @@ int vl_sig_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 
 int vl_sig_public_from_private(const struct vl_suite *s, const uint8_t *priv, uint8_t *pub)
 {
-	EVP_PKEY *k;
-	int rc = load_private(s->sig_alg, priv, &k, pub);
+	EVP_PKEY *k = NULL;
+	int rc = s->sig_alg == VL_SIG_ED25519 ? load_private(s->sig_alg, priv, &k, pub)
+	                                      : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(k);
 	if (rc != VL_OK)
 		memset(pub, 0, s->sig_pub_len);
@@ -181,7 +182,9 @@ int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv, struc
 		return VL_ERR_NOMEM;
 	k->alg = s->sig_alg;
 	k->has_private = true;
-	int rc = load_private(s->sig_alg, priv, &k->pkey, NULL);
+	/* Loading with the public part lets the key verify as well. */
+	uint8_t pub[VL_SIG_PUB_MAX];
+	int rc = load_private(s->sig_alg, priv, &k->pkey, pub);
 	if (rc != VL_OK) {
 		free(k);
 		return rc;
