@@ -37,10 +37,12 @@ extern "C" {
 /* Hash algorithm octet of a message id (IANA Named Information registry). */
 #define VL_MIMI_HASH_SHA256 1
 
-/* Decoder limits. */
+/* Decoder limits. Depth, part count and topic length are the draft's own
+ * (§"Security Considerations", "General handling"). */
 #define VL_MIMI_MAX_MESSAGE_LEN ((size_t)1 << 20) /* whole encoded message */
-#define VL_MIMI_MAX_DEPTH       8                 /* NestedPart nesting */
-#define VL_MIMI_MAX_PARTS       64                /* NestedParts in a message */
+#define VL_MIMI_MAX_DEPTH       4                 /* NestedPart levels */
+#define VL_MIMI_MAX_PARTS       1024              /* NestedParts in a message */
+#define VL_MIMI_MAX_TOPIC_LEN   4096              /* topicId octets */
 #define VL_MIMI_MAX_EXTENSIONS  32                /* entries of mimiExtensions */
 #define VL_MIMI_MAX_EXT_VALUE   4095              /* encoded size of one value */
 #define VL_MIMI_MAX_VALUE_DEPTH 16                /* nesting inside a value */
@@ -152,19 +154,25 @@ void vl_mimi_content_init(struct vl_mimi_content *c);
 /* Frees everything c owns and re-initialises it. Accepts NULL. */
 void vl_mimi_content_cleanup(struct vl_mimi_content *c);
 
-/* Decodes one mimiContent from buf[0..len). c is (re)initialised first; on
- * failure it is left initialised and empty.
+/* Decodes one mimiContent from buf[0..len). c is initialised first, so it
+ * must not hold anything (clean it up before reusing it); on failure it is
+ * left initialised and empty. The result does not point into buf.
  * Returns VL_OK; VL_ERR_DECODE for malformed or non-deterministic CBOR, a
  * wrong type, a wrong array length, an unknown cardinality or part
  * semantics, trailing bytes, invalid UTF-8, or duplicate/unsorted map keys;
- * VL_ERR_LIMIT when a VL_MIMI_MAX_* limit is exceeded; VL_ERR_NOMEM. */
+ * VL_ERR_UNSUPPORTED for a replaces/inReplyTo id whose first octet is not
+ * a known hash algorithm (only VL_MIMI_HASH_SHA256); VL_ERR_LIMIT when a
+ * VL_MIMI_MAX_* limit is exceeded; VL_ERR_NOMEM.
+ * Checks that need a clock or history (expiry a year away, duplicate ids,
+ * the sender's membership) are the caller's. */
 VL_MUST_CHECK int vl_mimi_content_decode(struct vl_mimi_content *c, const uint8_t *buf, size_t len);
 
 /* Length of the encoding of c, into *len.
  * Returns VL_OK; VL_ERR_INVALID if c breaks a rule of the format (an
  * extension value that is not deterministic CBOR, a multipart with fewer
  * than two parts, a key text of 0 or over 255 octets, a reserved extension
- * key 1 or 2 among the others, duplicate extension keys); VL_ERR_LIMIT when
+ * key 1 or 2 among the others, duplicate extension keys, a replaces or
+ * inReplyTo id not starting with VL_MIMI_HASH_SHA256); VL_ERR_LIMIT when
  * a VL_MIMI_MAX_* limit is exceeded. */
 VL_MUST_CHECK int vl_mimi_content_encoded_size(const struct vl_mimi_content *c, size_t *len);
 /* Encodes c into buf (cap bytes); *len receives the length written.

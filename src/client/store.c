@@ -542,6 +542,10 @@ static int check_protection(struct vl_client_store *s, const struct vl_client_st
 	    .m = o->argon2_m_kib ? o->argon2_m_kib : VL_CLIENT_STORE_ARGON2_M_KIB,
 	    .p = o->argon2_p ? o->argon2_p : VL_CLIENT_STORE_ARGON2_P,
 	};
+	if (o->passphrase && new_wrap && o->passphrase_len == 0) {
+		set_err(s, "the passphrase is empty");
+		return VL_ERR_ARG;
+	}
 	if (o->passphrase && new_wrap && !params_ok(&k)) {
 		set_err(s, "Argon2id parameters out of bounds");
 		return VL_ERR_ARG;

@@ -54,7 +54,9 @@ struct vl_client_store;
 
 struct vl_client_store_opts {
 	const char *path; /* database file */
-	/* Exactly one of passphrase and key_file. */
+	/* Exactly one of passphrase (non-empty for a new store or a rekey)
+	 * and key_file. Names and blob ids below are NUL-terminated strings;
+	 * group ids and values are byte strings. */
 	const char *passphrase;
 	size_t passphrase_len;
 	const char *key_file;

@@ -193,6 +193,10 @@ static int read_opt_id(struct dec *d, bool *has, uint8_t out[VL_MIMI_MESSAGE_ID_
 	}
 	if (it.kind != MIMI_CBOR_BSTR || it.len != VL_MIMI_MESSAGE_ID_LEN)
 		return VL_ERR_DECODE;
+	/* Security Considerations: an id naming an unknown hash algorithm is
+	 * a sign of a malicious message. */
+	if (it.data[0] != VL_MIMI_HASH_SHA256)
+		return VL_ERR_UNSUPPORTED;
 	memcpy(out, it.data, VL_MIMI_MESSAGE_ID_LEN);
 	*has = true;
 	return VL_OK;
@@ -343,6 +347,8 @@ static int decode(struct dec *d, struct vl_mimi_content *c)
 	    (rc = read_opt_id(d, &c->has_replaces, c->replaces)) ||
 	    (rc = read_bytes(d, &c->topic_id)))
 		return rc;
+	if (c->topic_id.len > VL_MIMI_MAX_TOPIC_LEN)
+		return VL_ERR_LIMIT;
 	struct mimi_cbor_item it;
 	if ((rc = mimi_cbor_next(&d->r, &it)))
 		return rc;
@@ -539,12 +545,17 @@ static void put_extensions(struct mimi_cbor_writer *w, const struct vl_mimi_cont
 
 static int encode(const struct vl_mimi_content *c, struct mimi_cbor_writer *w)
 {
+	if ((c->has_replaces && c->replaces[0] != VL_MIMI_HASH_SHA256) ||
+	    (c->has_in_reply_to && c->in_reply_to[0] != VL_MIMI_HASH_SHA256))
+		fail(w, VL_ERR_INVALID);
 	mimi_cbor_put_array(w, 7);
 	mimi_cbor_put_bstr(w, c->salt, VL_MIMI_SALT_LEN);
 	if (c->has_replaces)
 		mimi_cbor_put_bstr(w, c->replaces, VL_MIMI_MESSAGE_ID_LEN);
 	else
 		mimi_cbor_put_null(w);
+	if (c->topic_id.len > VL_MIMI_MAX_TOPIC_LEN)
+		fail(w, VL_ERR_LIMIT);
 	put_bytes(w, &c->topic_id);
 	if (c->has_expires) {
 		mimi_cbor_put_array(w, 2);

@@ -142,6 +142,8 @@ static void test_options(void **state)
 	o.key_file = key_path;
 	o.create = true;
 	assert_int_equal(vl_client_store_open(&o, &s), VL_ERR_ARG);
+	o = pass_opts("", true);
+	assert_int_equal(vl_client_store_open(&o, &s), VL_ERR_ARG);
 	o = pass_opts(PASS, true);
 	o.argon2_m_kib = 64;
 	assert_int_equal(vl_client_store_open(&o, &s), VL_ERR_ARG);

@@ -395,6 +395,7 @@ static void test_rejects_malformed(void **state)
 	                                  "00"),
 	                 VL_ERR_DECODE);                                   /* disposition 256 */
 	assert_int_equal(decode_hex("a0", "8318016000"), VL_ERR_DECODE);   /* non-minimal 1 */
+	assert_int_equal(decode_hex("a0", "8318ff6000"), VL_OK);           /* unknown disposition */
 	assert_int_equal(decode_hex("a0", "9f016000ff"), VL_ERR_DECODE);   /* indefinite array */
 	assert_int_equal(decode_hex("a0", "830161ff00"), VL_ERR_DECODE);   /* bad UTF-8 */
 	assert_int_equal(decode_hex("a0", "8301610000"), VL_ERR_DECODE);   /* NUL in language */
@@ -472,12 +473,25 @@ static void test_rejects_malformed(void **state)
 		assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_ERR_DECODE);
 		free(b);
 	}
-	uint8_t *b = tu_unhex("8750"
-	                      "00000000000000000000000000000000"
-	                      "f640"
-	                      "82f4190258"
-	                      "f6a083016000",
-	                      &len);
+	/* A referenced id with an unknown hash algorithm; a long topic. */
+	char hex[20000];
+	snprintf(hex, sizeof hex, "8750%032x5820%064x40f6f6a083016000", 0, 0);
+	uint8_t *b = tu_unhex(hex, &len);
+	assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_ERR_UNSUPPORTED);
+	free(b);
+	int n = snprintf(hex, sizeof hex, "8750%032xf6591001", 0);
+	for (int i = 0; i < 4097; i++)
+		n += snprintf(hex + n, sizeof hex - (size_t)n, "00");
+	snprintf(hex + n, sizeof hex - (size_t)n, "f6f6a083016000");
+	b = tu_unhex(hex, &len);
+	assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_ERR_LIMIT);
+	free(b);
+	b = tu_unhex("8750"
+	             "00000000000000000000000000000000"
+	             "f640"
+	             "82f4190258"
+	             "f6a083016000",
+	             &len);
 	assert_int_equal(vl_mimi_content_decode(&c, b, len), VL_OK);
 	assert_true(c.has_expires && !c.expires_relative && c.expires_time == 600);
 	vl_mimi_content_cleanup(&c);
@@ -502,11 +516,16 @@ static void test_limits(void **state)
 		assert_int_equal(rc, depth <= VL_MIMI_MAX_DEPTH ? VL_OK : VL_ERR_LIMIT);
 	}
 	/* Too many parts in total. */
-	char many[8192];
-	int n = snprintf(many, sizeof many, "85016003009841");
-	for (int i = 0; i < 65; i++)
+	char many[16384];
+	int n = snprintf(many, sizeof many, "850160030099%04x", VL_MIMI_MAX_PARTS + 1);
+	for (int i = 0; i < VL_MIMI_MAX_PARTS + 1; i++)
 		n += snprintf(many + n, sizeof many - (size_t)n, "83016000");
 	assert_int_equal(decode_hex("a0", many), VL_ERR_LIMIT);
+	/* Exactly the limit (the multipart itself and 1023 parts) is fine. */
+	n = snprintf(many, sizeof many, "85016003009903ff");
+	for (int i = 0; i < VL_MIMI_MAX_PARTS - 1; i++)
+		n += snprintf(many + n, sizeof many - (size_t)n, "83016000");
+	assert_int_equal(decode_hex("a0", many), VL_OK);
 	/* An extension value over 4095 octets. */
 	char *ext = malloc(2 * 4200 + 16);
 	n = sprintf(ext, "a103590ffd");
