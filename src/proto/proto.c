@@ -86,12 +86,18 @@ bool vl_proto_is_request(unsigned type)
 const char *vl_proto_type_name(unsigned type)
 {
 	static const char *const replies[] = {
-	    [VL_FRAME_REGISTER] = "REGISTER_OK",       [VL_FRAME_AUTH] = "AUTH_OK",
-	    [VL_FRAME_DEVICE_LIST] = "DEVICE_LIST_OK", [VL_FRAME_DEVICE_REVOKE] = "DEVICE_REVOKE_OK",
-	    [VL_FRAME_DEVICE_INVITE] = "DEVICE_INVITE_OK", [VL_FRAME_KP_UPLOAD] = "KP_UPLOAD_OK",
-	    [VL_FRAME_KP_CLAIM] = "KP_CLAIM_OK",       [VL_FRAME_GROUP_CREATE] = "GROUP_CREATE_OK",
-	    [VL_FRAME_COMMIT] = "COMMIT_OK",           [VL_FRAME_SEND] = "SEND_OK",
-	    [VL_FRAME_ACK] = "ACK_OK",                 [VL_FRAME_PING] = "PONG",
+	    [VL_FRAME_REGISTER] = "REGISTER_OK",
+	    [VL_FRAME_AUTH] = "AUTH_OK",
+	    [VL_FRAME_DEVICE_LIST] = "DEVICE_LIST_OK",
+	    [VL_FRAME_DEVICE_REVOKE] = "DEVICE_REVOKE_OK",
+	    [VL_FRAME_DEVICE_INVITE] = "DEVICE_INVITE_OK",
+	    [VL_FRAME_KP_UPLOAD] = "KP_UPLOAD_OK",
+	    [VL_FRAME_KP_CLAIM] = "KP_CLAIM_OK",
+	    [VL_FRAME_GROUP_CREATE] = "GROUP_CREATE_OK",
+	    [VL_FRAME_COMMIT] = "COMMIT_OK",
+	    [VL_FRAME_SEND] = "SEND_OK",
+	    [VL_FRAME_ACK] = "ACK_OK",
+	    [VL_FRAME_PING] = "PONG",
 	};
 	const char *n = request_name(type);
 	if (n)
@@ -364,8 +370,9 @@ int vl_msg_register_decode(const struct vl_bytes *body, struct vl_msg_register *
 	memset(m, 0, sizeof *m);
 	rd_body(body, &r);
 	int rc;
-	if ((rc = rd_bytes(&r, &m->invite, VL_PROTO_INVITE_MAX)) || (rc = rd_address(&r, &m->user)) ||
-	    (rc = rd_device(&r, &m->device)) || (rc = vl_read_u16(&r, &m->cipher_suite)) ||
+	if ((rc = rd_bytes(&r, &m->invite, VL_PROTO_INVITE_MAX)) ||
+	    (rc = rd_address(&r, &m->user)) || (rc = rd_device(&r, &m->device)) ||
+	    (rc = vl_read_u16(&r, &m->cipher_suite)) ||
 	    (rc = rd_bytes(&r, &m->signature_key, VL_PROTO_SIG_KEY_MAX)) ||
 	    (rc = rd_bytes(&r, &m->signature, VL_PROTO_SIGNATURE_MAX)))
 		return rc;
@@ -874,7 +881,8 @@ int vl_msg_error_decode(const struct vl_bytes *body, struct vl_msg_error *m)
 	memset(m, 0, sizeof *m);
 	rd_body(body, &r);
 	int rc;
-	if ((rc = vl_read_u16(&r, &m->code)) || (rc = rd_bytes(&r, &m->detail, VL_PROTO_DETAIL_MAX)))
+	if ((rc = vl_read_u16(&r, &m->code)) ||
+	    (rc = rd_bytes(&r, &m->detail, VL_PROTO_DETAIL_MAX)))
 		return rc;
 	return vl_reader_finish(&r);
 }

@@ -22,27 +22,27 @@
 #include "valise/status.h"
 #include "wire/wire.h"
 
-#define VL_PROTO_VERSION        1
-#define VL_PROTO_MIN_VERSION    1
-#define VL_PROTO_MAX_VERSION    1
-#define VL_PROTO_SUBPROTOCOL    "valise.v1"
-#define VL_PROTO_FRAME_MAX      (1u << 20) /* default frame limit */
-#define VL_PROTO_HEADER_MIN     7          /* version, type, id, 1-octet length */
-#define VL_PROTO_ADDRESS_MAX    255
-#define VL_PROTO_LOCAL_MAX      64
-#define VL_PROTO_DOMAIN_MAX     190
-#define VL_PROTO_DEVICE_MAX     64
-#define VL_PROTO_GROUP_ID_MAX   255
-#define VL_PROTO_INVITE_MAX     64
-#define VL_PROTO_KP_MAX         (64u * 1024)
-#define VL_PROTO_KP_PER_UPLOAD  100
-#define VL_PROTO_SIG_KEY_MAX    133 /* room for larger curves later */
-#define VL_PROTO_SIGNATURE_MAX  256
-#define VL_PROTO_CHALLENGE_LEN  32
+#define VL_PROTO_VERSION         1
+#define VL_PROTO_MIN_VERSION     1
+#define VL_PROTO_MAX_VERSION     1
+#define VL_PROTO_SUBPROTOCOL     "valise.v1"
+#define VL_PROTO_FRAME_MAX       (1u << 20) /* default frame limit */
+#define VL_PROTO_HEADER_MIN      7          /* version, type, id, 1-octet length */
+#define VL_PROTO_ADDRESS_MAX     255
+#define VL_PROTO_LOCAL_MAX       64
+#define VL_PROTO_DOMAIN_MAX      190
+#define VL_PROTO_DEVICE_MAX      64
+#define VL_PROTO_GROUP_ID_MAX    255
+#define VL_PROTO_INVITE_MAX      64
+#define VL_PROTO_KP_MAX          (64u * 1024)
+#define VL_PROTO_KP_PER_UPLOAD   100
+#define VL_PROTO_SIG_KEY_MAX     133 /* room for larger curves later */
+#define VL_PROTO_SIGNATURE_MAX   256
+#define VL_PROTO_CHALLENGE_LEN   32
 #define VL_PROTO_SERVER_NAME_MAX 255
-#define VL_PROTO_MSG_ID_LEN     16
-#define VL_PROTO_DETAIL_MAX     200
-#define VL_PROTO_LIST_MAX       4096 /* devices in one list or roster change */
+#define VL_PROTO_MSG_ID_LEN      16
+#define VL_PROTO_DETAIL_MAX      200
+#define VL_PROTO_LIST_MAX        4096 /* devices in one list or roster change */
 
 #define VL_PROTO_LABEL_REGISTER "valise register v1"
 #define VL_PROTO_LABEL_AUTH     "valise auth v1"
@@ -173,8 +173,8 @@ VL_MUST_CHECK int vl_msg_challenge_encode(struct vl_writer *w, const struct vl_m
  * the VL_PROTO_LABEL_* strings. Writes into w (a fixed or heap writer). */
 VL_MUST_CHECK int vl_proto_auth_tbs(struct vl_writer *w, const char *label,
                                     const struct vl_bytes *challenge,
-                                    const struct vl_bytes *server_name,
-                                    const struct vl_bytes *user, const struct vl_bytes *device);
+                                    const struct vl_bytes *server_name, const struct vl_bytes *user,
+                                    const struct vl_bytes *device);
 
 struct vl_msg_register {
 	struct vl_bytes invite, user, device;

@@ -589,10 +589,10 @@ static void test_error_closing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_names),          cmocka_unit_test(test_frame_header),
-	    cmocka_unit_test(test_register_auth),  cmocka_unit_test(test_challenge_and_tbs),
-	    cmocka_unit_test(test_devices),        cmocka_unit_test(test_key_packages),
-	    cmocka_unit_test(test_delivery),       cmocka_unit_test(test_error_closing),
+	    cmocka_unit_test(test_names),         cmocka_unit_test(test_frame_header),
+	    cmocka_unit_test(test_register_auth), cmocka_unit_test(test_challenge_and_tbs),
+	    cmocka_unit_test(test_devices),       cmocka_unit_test(test_key_packages),
+	    cmocka_unit_test(test_delivery),      cmocka_unit_test(test_error_closing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
