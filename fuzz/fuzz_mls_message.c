@@ -42,8 +42,8 @@ static void check_peek(const uint8_t *data, size_t size, const struct vl_mls_mes
 			abort();
 		break;
 	}
-	if (gid && (pk.group_id.data != gid->data || pk.group_id.len != gid->len ||
-	            pk.epoch != epoch))
+	if (gid &&
+	    (pk.group_id.data != gid->data || pk.group_id.len != gid->len || pk.epoch != epoch))
 		abort();
 }
 

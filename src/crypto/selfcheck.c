@@ -57,8 +57,8 @@ static void check_symmetric(struct run *r, const struct vl_suite *s)
 	      "hash");
 	struct vl_hash_ctx *hc;
 	bool ok = vl_hash_ctx_new(s, &hc) == VL_OK;
-	ok = ok && vl_hash_ctx_update(hc, "a", 1) == VL_OK && vl_hash_ctx_update(hc, "bc", 2) == VL_OK &&
-	     vl_hash_ctx_final(hc, out) == VL_OK &&
+	ok = ok && vl_hash_ctx_update(hc, "a", 1) == VL_OK &&
+	     vl_hash_ctx_update(hc, "bc", 2) == VL_OK && vl_hash_ctx_final(hc, out) == VL_OK &&
 	     eq_hex(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	vl_hash_ctx_free(hc);
 	check(r, ok, "incremental hash");
@@ -91,10 +91,12 @@ static void check_symmetric(struct run *r, const struct vl_suite *s)
 		memset(key, 0, sizeof key);
 		memset(nonce, 0, sizeof nonce);
 		memset(buf, 0, 16);
-		check(r,
-		      vl_aead_seal(s, key, nonce, NULL, 0, buf, 16, buf) == VL_OK &&
-		          eq_hex(buf, "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"),
-		      "aead known answer");
+		check(
+		    r,
+		    vl_aead_seal(s, key, nonce, NULL, 0, buf, 16, buf) == VL_OK &&
+		        eq_hex(buf,
+		               "0388dace60b6a392f328c2b971b2fe78ab6e47d42cec13bdf53a67b21257bddf"),
+		    "aead known answer");
 	} else {
 		/* RFC 8439 §2.8.2: the tag covers the whole ciphertext. */
 		const char *pt = "Ladies and Gentlemen of the class of '99: If I could offer you "
@@ -134,28 +136,34 @@ static void check_kem(struct run *r, const struct vl_suite *s)
 		EVP_PKEY *a = NULL, *b = NULL;
 		unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", sk);
 		unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bob);
-		check(r,
-		      vl_kem_public_from_private(s, sk, pk) == VL_OK &&
-		          eq_hex(pk,
-		                 "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a") &&
-		          vlcrypto_kem_load_private(k, sk, &a, NULL) == VL_OK &&
-		          vlcrypto_kem_load_public(k, bob, 32, &b) == VL_OK &&
-		          vlcrypto_kem_dh(k, a, b, dh) == VL_OK &&
-		          eq_hex(dh, "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
-		      "x25519 known answer");
+		check(
+		    r,
+		    vl_kem_public_from_private(s, sk, pk) == VL_OK &&
+		        eq_hex(
+		            pk,
+		            "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a") &&
+		        vlcrypto_kem_load_private(k, sk, &a, NULL) == VL_OK &&
+		        vlcrypto_kem_load_public(k, bob, 32, &b) == VL_OK &&
+		        vlcrypto_kem_dh(k, a, b, dh) == VL_OK &&
+		        eq_hex(dh,
+		               "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"),
+		    "x25519 known answer");
 		EVP_PKEY_free(a);
 		EVP_PKEY_free(b);
 	} else {
 		/* The scalar 1 gives the generator. */
 		memset(sk, 0, 32);
 		sk[31] = 1;
-		check(r,
-		      vl_kem_public_from_private(s, sk, pk) == VL_OK &&
-		          eq_hex(pk, "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
-		                     "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
-		      "p256 known answer");
+		check(
+		    r,
+		    vl_kem_public_from_private(s, sk, pk) == VL_OK &&
+		        eq_hex(pk,
+		               "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"
+		               "4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5"),
+		    "p256 known answer");
 		memset(sk, 0, 32);
-		check(r, vl_kem_public_from_private(s, sk, pk) == VL_ERR_CRYPTO, "p256 zero scalar");
+		check(r, vl_kem_public_from_private(s, sk, pk) == VL_ERR_CRYPTO,
+		      "p256 zero scalar");
 		pk[64] ^= 1;
 		check(r, vl_kem_check_public(s, pk, 65) == VL_ERR_CRYPTO, "p256 off-curve point");
 	}
@@ -200,14 +208,17 @@ static void check_sig(struct run *r, const struct vl_suite *s)
 	if (s->sig_alg == VL_SIG_ED25519) {
 		/* RFC 8032 §7.1, test 1 (empty message). */
 		unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", sk);
-		check(r,
-		      vl_sig_public_from_private(s, sk, pk) == VL_OK &&
-		          eq_hex(pk,
-		                 "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a") &&
-		          vl_sign(s, sk, "", 0, sig, &sig_len) == VL_OK && sig_len == 64 &&
-		          eq_hex(sig, "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
-		                      "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
-		      "ed25519 known answer");
+		check(
+		    r,
+		    vl_sig_public_from_private(s, sk, pk) == VL_OK &&
+		        eq_hex(
+		            pk,
+		            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a") &&
+		        vl_sign(s, sk, "", 0, sig, &sig_len) == VL_OK && sig_len == 64 &&
+		        eq_hex(sig,
+		               "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+		               "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+		    "ed25519 known answer");
 	}
 	const char *msg = "communique";
 	check(r,
@@ -216,8 +227,7 @@ static void check_sig(struct run *r, const struct vl_suite *s)
 	          vl_verify(s, pk, s->sig_pub_len, msg, strlen(msg), sig, sig_len) == VL_OK,
 	      "signature round trip");
 	sig[sig_len - 1] ^= 1;
-	check(r,
-	      vl_verify(s, pk, s->sig_pub_len, msg, strlen(msg), sig, sig_len) == VL_ERR_CRYPTO,
+	check(r, vl_verify(s, pk, s->sig_pub_len, msg, strlen(msg), sig, sig_len) == VL_ERR_CRYPTO,
 	      "signature tamper");
 	check(r,
 	      vl_mls_sign_with_label(s, sk, "LeafNodeTBS", msg, strlen(msg), sig, &sig_len) ==
@@ -262,8 +272,8 @@ int main(void)
 		check_sig(&r, s);
 		check_mls(&r, s);
 		if (r.failed)
-			printf("suite 0x%04x %s: FAILED %u of %u checks (first: %s)\n", s->id, s->name,
-			       r.failed, r.checks, r.first_failure);
+			printf("suite 0x%04x %s: FAILED %u of %u checks (first: %s)\n", s->id,
+			       s->name, r.failed, r.checks, r.first_failure);
 		else
 			printf("suite 0x%04x %s: ok (%u checks)\n", s->id, s->name, r.checks);
 		bad += r.failed;

@@ -40,6 +40,7 @@ const char *vl_proto_error_name(unsigned code)
 	    [VL_PERR_SHUTTING_DOWN] = "shutting_down",
 	    [VL_PERR_TOO_MANY_ERRORS] = "too_many_errors",
 	    [VL_PERR_TOO_SLOW] = "too_slow",
+	    [VL_PERR_REPLACED] = "replaced",
 	};
 	if (code < sizeof names / sizeof names[0] && names[code])
 		return names[code];

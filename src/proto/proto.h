@@ -90,6 +90,7 @@ enum vl_proto_error {
 	VL_PERR_SHUTTING_DOWN = 17,
 	VL_PERR_TOO_MANY_ERRORS = 18,
 	VL_PERR_TOO_SLOW = 19,
+	VL_PERR_REPLACED = 20,
 };
 
 enum vl_delivery_kind {

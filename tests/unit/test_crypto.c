@@ -346,12 +346,12 @@ static void test_hpke_sequence(void **state)
 		uint8_t sk[32], pk[65], enc[65], ct[3][26], pt[10];
 		assert_int_equal(vl_kem_generate(s, sk, pk), VL_OK);
 		struct vl_hpke_ctx *snd, *rcv;
-		assert_int_equal(vl_hpke_setup_sender(&alg, NULL, pk, s->kem_pub_len, "info", 4, NULL,
-		                                      0, enc, &snd),
+		assert_int_equal(vl_hpke_setup_sender(&alg, NULL, pk, s->kem_pub_len, "info", 4,
+		                                      NULL, 0, enc, &snd),
 		                 VL_OK);
-		assert_int_equal(vl_hpke_setup_receiver(&alg, NULL, enc, s->kem_pub_len, sk, "info",
-		                                        4, &rcv),
-		                 VL_OK);
+		assert_int_equal(
+		    vl_hpke_setup_receiver(&alg, NULL, enc, s->kem_pub_len, sk, "info", 4, &rcv),
+		    VL_OK);
 		for (int i = 0; i < 3; i++)
 			assert_int_equal(vl_hpke_ctx_seal(snd, "a", 1, "0123456789", 10, ct[i]),
 			                 VL_OK);
@@ -362,7 +362,8 @@ static void test_hpke_sequence(void **state)
 		uint8_t key[32], nonce[12], exp[32], direct[26];
 		vlcrypto_hpke_ctx_peek(snd, key, nonce, exp);
 		nonce[11] ^= 2;
-		assert_int_equal(vl_aead_seal(s, key, nonce, "a", 1, "0123456789", 10, direct), VL_OK);
+		assert_int_equal(vl_aead_seal(s, key, nonce, "a", 1, "0123456789", 10, direct),
+		                 VL_OK);
 		assert_memory_equal(direct, ct[2], 26);
 
 		/* Out of order fails; a failure does not advance the count. */
@@ -384,7 +385,8 @@ static void test_hpke_sequence(void **state)
 		assert_int_equal(vl_hpke_ctx_export(rcv, "ctx", 3, e2, 64), VL_OK);
 		assert_memory_equal(e1, e2, 64);
 		assert_int_equal(vl_hpke_ctx_export(snd, "ctx", 3, big, 255 * 32), VL_OK);
-		assert_int_equal(vl_hpke_ctx_export(snd, "ctx", 3, big, 255 * 32 + 1), VL_ERR_LIMIT);
+		assert_int_equal(vl_hpke_ctx_export(snd, "ctx", 3, big, 255 * 32 + 1),
+		                 VL_ERR_LIMIT);
 		free(big);
 		vl_hpke_ctx_free(snd);
 		vl_hpke_ctx_free(rcv);
@@ -419,8 +421,8 @@ static void test_hpke_modes(void **state)
 			mr.pk_s_len = auth ? s->kem_pub_len : 0;
 			uint8_t enc[65], ct[21], pt[5];
 			struct vl_hpke_ctx *snd, *rcv;
-			assert_int_equal(vl_hpke_setup_sender(&alg, &ms, pkr, s->kem_pub_len, NULL, 0,
-			                                      NULL, 0, enc, &snd),
+			assert_int_equal(vl_hpke_setup_sender(&alg, &ms, pkr, s->kem_pub_len, NULL,
+			                                      0, NULL, 0, enc, &snd),
 			                 VL_OK);
 			assert_int_equal(vl_hpke_ctx_seal(snd, NULL, 0, "hello", 5, ct), VL_OK);
 			assert_int_equal(vl_hpke_setup_receiver(&alg, &mr, enc, s->kem_pub_len, skr,
@@ -435,8 +437,9 @@ static void test_hpke_modes(void **state)
 			 * other keys. */
 			if (auth) {
 				mr.pk_s = other_pk;
-				assert_int_equal(vl_hpke_setup_receiver(&alg, &mr, enc, s->kem_pub_len,
-				                                        skr, NULL, 0, &rcv),
+				assert_int_equal(vl_hpke_setup_receiver(&alg, &mr, enc,
+				                                        s->kem_pub_len, skr, NULL,
+				                                        0, &rcv),
 				                 VL_OK);
 				assert_int_equal(vl_hpke_ctx_open(rcv, NULL, 0, ct, 21, pt),
 				                 VL_ERR_CRYPTO);
@@ -445,8 +448,9 @@ static void test_hpke_modes(void **state)
 			}
 			if (use_psk) {
 				mr.psk_id = (const uint8_t *)"iD";
-				assert_int_equal(vl_hpke_setup_receiver(&alg, &mr, enc, s->kem_pub_len,
-				                                        skr, NULL, 0, &rcv),
+				assert_int_equal(vl_hpke_setup_receiver(&alg, &mr, enc,
+				                                        s->kem_pub_len, skr, NULL,
+				                                        0, &rcv),
 				                 VL_OK);
 				assert_int_equal(vl_hpke_ctx_open(rcv, NULL, 0, ct, 21, pt),
 				                 VL_ERR_CRYPTO);
@@ -458,30 +462,43 @@ static void test_hpke_modes(void **state)
 		uint8_t enc[65];
 		struct vl_hpke_ctx *c = (void *)1;
 		struct vl_hpke_mode_args bad[] = {
-		    {.mode = VL_HPKE_MODE_PSK},                                       /* no psk */
-		    {.mode = VL_HPKE_MODE_PSK, .psk = psk, .psk_len = 32},            /* no id */
-		    {.mode = VL_HPKE_MODE_PSK, .psk_id = psk, .psk_id_len = 3},       /* no psk */
-		    {.mode = VL_HPKE_MODE_BASE, .psk = psk, .psk_len = 32,            /* unwanted */
-		     .psk_id = psk, .psk_id_len = 2},
-		    {.mode = VL_HPKE_MODE_AUTH, .psk = psk, .psk_len = 32,            /* unwanted */
-		     .psk_id = psk, .psk_id_len = 2, .sk_s = sks},
-		    {.mode = VL_HPKE_MODE_PSK, .psk = psk, .psk_len = 31,             /* short */
-		     .psk_id = psk, .psk_id_len = 2},
-		    {.mode = VL_HPKE_MODE_AUTH},                                      /* no sk_s */
-		    {.mode = VL_HPKE_MODE_AUTH_PSK, .psk = psk, .psk_len = 32,        /* no sk_s */
-		     .psk_id = psk, .psk_id_len = 2},
+		    {.mode = VL_HPKE_MODE_PSK},                                 /* no psk */
+		    {.mode = VL_HPKE_MODE_PSK, .psk = psk, .psk_len = 32},      /* no id */
+		    {.mode = VL_HPKE_MODE_PSK, .psk_id = psk, .psk_id_len = 3}, /* no psk */
+		    {.mode = VL_HPKE_MODE_BASE,
+		     .psk = psk,
+		     .psk_len = 32, /* unwanted */
+		     .psk_id = psk,
+		     .psk_id_len = 2},
+		    {.mode = VL_HPKE_MODE_AUTH,
+		     .psk = psk,
+		     .psk_len = 32, /* unwanted */
+		     .psk_id = psk,
+		     .psk_id_len = 2,
+		     .sk_s = sks},
+		    {.mode = VL_HPKE_MODE_PSK,
+		     .psk = psk,
+		     .psk_len = 31, /* short */
+		     .psk_id = psk,
+		     .psk_id_len = 2},
+		    {.mode = VL_HPKE_MODE_AUTH}, /* no sk_s */
+		    {.mode = VL_HPKE_MODE_AUTH_PSK,
+		     .psk = psk,
+		     .psk_len = 32, /* no sk_s */
+		     .psk_id = psk,
+		     .psk_id_len = 2},
 		    {.mode = (enum vl_hpke_mode)4},
 		};
 		for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-			assert_int_equal(vl_hpke_setup_sender(&alg, &bad[i], pkr, s->kem_pub_len, NULL,
-			                                      0, NULL, 0, enc, &c),
+			assert_int_equal(vl_hpke_setup_sender(&alg, &bad[i], pkr, s->kem_pub_len,
+			                                      NULL, 0, NULL, 0, enc, &c),
 			                 VL_ERR_ARG);
 			assert_null(c);
 		}
 		struct vl_hpke_mode_args no_pks = {.mode = VL_HPKE_MODE_AUTH};
-		assert_int_equal(vl_hpke_setup_receiver(&alg, &no_pks, pkr, s->kem_pub_len, skr, NULL,
-		                                        0, &c),
-		                 VL_ERR_ARG);
+		assert_int_equal(
+		    vl_hpke_setup_receiver(&alg, &no_pks, pkr, s->kem_pub_len, skr, NULL, 0, &c),
+		    VL_ERR_ARG);
 	}
 }
 
@@ -510,9 +527,9 @@ static void test_hpke_export_only_and_unsupported(void **state)
 	    {0x0020, 1, 2}, /* AES-256-GCM */
 	};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
-		assert_int_equal(vl_hpke_setup_sender(&unknown[i], NULL, pk, 32, NULL, 0, NULL, 0,
-		                                      enc, &snd),
-		                 VL_ERR_UNSUPPORTED);
+		assert_int_equal(
+		    vl_hpke_setup_sender(&unknown[i], NULL, pk, 32, NULL, 0, NULL, 0, enc, &snd),
+		    VL_ERR_UNSUPPORTED);
 }
 
 static void test_hpke_single_shot(void **state)
@@ -524,7 +541,8 @@ static void test_hpke_single_shot(void **state)
 		assert_int_equal(vl_kem_generate(s, sk, pk), VL_OK);
 		assert_int_equal(vl_random(pt, sizeof pt), VL_OK);
 		const size_t n = s->kem_pub_len;
-		assert_int_equal(vl_hpke_seal(s, pk, n, "info", 4, "aad", 3, pt, 100, enc, ct), VL_OK);
+		assert_int_equal(vl_hpke_seal(s, pk, n, "info", 4, "aad", 3, pt, 100, enc, ct),
+		                 VL_OK);
 		assert_int_equal(vl_hpke_open(s, sk, enc, n, "info", 4, "aad", 3, ct, 116, back),
 		                 VL_OK);
 		assert_memory_equal(pt, back, 100);
@@ -570,25 +588,25 @@ static void test_mls_helpers(void **state)
 
 		assert_int_equal(vl_sig_generate(s, priv, pub), VL_OK);
 		const size_t pl = s->sig_pub_len;
-		assert_int_equal(vl_mls_sign_with_label(s, priv, "LeafNodeTBS", content, big, sig,
-		                                        &sig_len),
-		                 VL_OK);
-		assert_int_equal(vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBS", content, big, sig,
-		                                          sig_len),
-		                 VL_OK);
-		assert_int_equal(vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBs", content, big, sig,
-		                                          sig_len),
-		                 VL_ERR_CRYPTO);
-		assert_int_equal(vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBS", content, big - 1,
-		                                          sig, sig_len),
+		assert_int_equal(
+		    vl_mls_sign_with_label(s, priv, "LeafNodeTBS", content, big, sig, &sig_len),
+		    VL_OK);
+		assert_int_equal(
+		    vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBS", content, big, sig, sig_len),
+		    VL_OK);
+		assert_int_equal(
+		    vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBs", content, big, sig, sig_len),
+		    VL_ERR_CRYPTO);
+		assert_int_equal(vl_mls_verify_with_label(s, pub, pl, "LeafNodeTBS", content,
+		                                          big - 1, sig, sig_len),
 		                 VL_ERR_CRYPTO);
 		/* SignWithLabel is not a plain signature of the content. */
 		assert_int_equal(vl_verify(s, pub, pl, content, big, sig, sig_len), VL_ERR_CRYPTO);
 		struct vl_sig_key *k;
 		assert_int_equal(vl_sig_key_from_private(s, priv, &k), VL_OK);
-		assert_int_equal(vl_mls_verify_with_label_key(k, "LeafNodeTBS", content, big, sig,
-		                                              sig_len),
-		                 VL_OK);
+		assert_int_equal(
+		    vl_mls_verify_with_label_key(k, "LeafNodeTBS", content, big, sig, sig_len),
+		    VL_OK);
 		assert_int_equal(vl_mls_sign_with_label_key(k, "X", "", 0, sig, &sig_len), VL_OK);
 		assert_int_equal(vl_mls_verify_with_label(s, pub, pl, "X", NULL, 0, sig, sig_len),
 		                 VL_OK);
@@ -601,19 +619,19 @@ static void test_mls_helpers(void **state)
 		assert_int_equal(vl_mls_encrypt_with_label(s, kpk, kn, "Welcome", content, 1000,
 		                                           content, big, kem_out, ct),
 		                 VL_OK);
-		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcome", content, 1000, kem_out,
-		                                           kn, ct, big + 16, pt),
+		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcome", content, 1000,
+		                                           kem_out, kn, ct, big + 16, pt),
 		                 VL_OK);
 		assert_memory_equal(pt, content, big);
-		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcomf", content, 1000, kem_out,
-		                                           kn, ct, big + 16, pt),
+		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcomf", content, 1000,
+		                                           kem_out, kn, ct, big + 16, pt),
 		                 VL_ERR_CRYPTO);
 		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcome", content, 999, kem_out,
 		                                           kn, ct, big + 16, pt),
 		                 VL_ERR_CRYPTO);
 		kem_out[1] ^= 1;
-		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcome", content, 1000, kem_out,
-		                                           kn, ct, big + 16, pt),
+		assert_int_equal(vl_mls_decrypt_with_label(s, ksk, "Welcome", content, 1000,
+		                                           kem_out, kn, ct, big + 16, pt),
 		                 VL_ERR_CRYPTO);
 
 		/* Derivations differ by label, generation and length prefix. */
@@ -622,11 +640,11 @@ static void test_mls_helpers(void **state)
 		assert_int_equal(vl_mls_derive_tree_secret(s, secret, "key", 0, a, 16), VL_OK);
 		assert_int_equal(vl_mls_derive_tree_secret(s, secret, "key", 1, b, 16), VL_OK);
 		assert_memory_not_equal(a, b, 16);
-		assert_int_equal(vl_mls_expand_with_label(s, secret, 32, "key", "\0\0\0\0", 4, b, 16),
-		                 VL_OK);
+		assert_int_equal(
+		    vl_mls_expand_with_label(s, secret, 32, "key", "\0\0\0\0", 4, b, 16), VL_OK);
 		assert_memory_equal(a, b, 16);
-		assert_int_equal(vl_mls_expand_with_label(s, secret, 32, "key", "\0\0\0\0", 4, b, 17),
-		                 VL_OK);
+		assert_int_equal(
+		    vl_mls_expand_with_label(s, secret, 32, "key", "\0\0\0\0", 4, b, 17), VL_OK);
 		assert_memory_not_equal(a, b, 16); /* the length is in the label */
 		assert_int_equal(vl_mls_key_package_ref(s, "x", 1, a), VL_OK);
 		assert_int_equal(vl_mls_proposal_ref(s, "x", 1, b), VL_OK);

@@ -330,8 +330,7 @@ static void test_extensions_rules(void **state)
 	assert_int_equal(vl_mls_extension_list_parse(cut, sizeof cut, &a, &l), VL_ERR_DECODE);
 	/* Non-minimal vector length (0x40 0x08 for 8). */
 	static const uint8_t nonmin[] = {0x40, 8, 0, 5, 1, 'a', 0, 6, 1, 'b'};
-	assert_int_equal(vl_mls_extension_list_parse(nonmin, sizeof nonmin, &a, &l),
-	                 VL_ERR_DECODE);
+	assert_int_equal(vl_mls_extension_list_parse(nonmin, sizeof nonmin, &a, &l), VL_ERR_DECODE);
 
 	/* Limit: VL_MLS_MAX_EXTENSIONS + 1 distinct extensions. */
 	size_t n = VL_MLS_MAX_EXTENSIONS + 1;
@@ -428,9 +427,8 @@ static void test_proposals(void **state)
 	p[2].type = VL_MLS_PROPOSAL_REMOVE;
 	p[2].remove = 0xdeadbeef;
 	p[3].type = VL_MLS_PROPOSAL_PSK;
-	p[3].psk = (struct vl_mls_psk_id){.type = VL_MLS_PSK_EXTERNAL,
-	                                  .psk_id = B("ext psk"),
-	                                  .psk_nonce = B("nonce")};
+	p[3].psk = (struct vl_mls_psk_id){
+	    .type = VL_MLS_PSK_EXTERNAL, .psk_id = B("ext psk"), .psk_nonce = B("nonce")};
 	p[4].type = VL_MLS_PROPOSAL_PSK;
 	p[4].psk = (struct vl_mls_psk_id){.type = VL_MLS_PSK_RESUMPTION,
 	                                  .usage = VL_MLS_RESUMPTION_BRANCH,
@@ -438,8 +436,8 @@ static void test_proposals(void **state)
 	                                  .psk_epoch = 99,
 	                                  .psk_nonce = B("nonce")};
 	p[5].type = VL_MLS_PROPOSAL_REINIT;
-	p[5].reinit = (struct vl_mls_reinit){.group_id = B("new group"), .version = 1,
-	                                     .cipher_suite = 3};
+	p[5].reinit =
+	    (struct vl_mls_reinit){.group_id = B("new group"), .version = 1, .cipher_suite = 3};
 	p[6].type = VL_MLS_PROPOSAL_EXTERNAL_INIT;
 	p[6].external_init = B("kem output");
 	static const struct vl_mls_extension gce[] = {{VL_MLS_EXT_APPLICATION_ID, {NULL, 0}}};
@@ -590,8 +588,8 @@ static void test_public_messages(void **state)
 				assert_int_equal(c->path.node_count, 2);
 				assert_int_equal(c->path.nodes[0].encrypted_path_secret_count, 2);
 				assert_memory_equal(
-				    c->path.nodes[0].encrypted_path_secret[1].ciphertext.data, "ct1",
-				    3);
+				    c->path.nodes[0].encrypted_path_secret[1].ciphertext.data,
+				    "ct1", 3);
 			}
 
 			struct vl_mls_peek pk;
@@ -632,8 +630,8 @@ static void test_public_messages(void **state)
 			vl_writer_cleanup(&w);
 			/* AuthenticatedContentTBM = TBS || auth. */
 			vl_writer_init_heap(&w, 1 << 16);
-			assert_int_equal(vl_mls_content_tbm_encode(&w, &pm->content, &pm->auth, &gc),
-			                 VL_OK);
+			assert_int_equal(
+			    vl_mls_content_tbm_encode(&w, &pm->content, &pm->auth, &gc), VL_OK);
 			size_t auth_len = 4 + (types[t] == VL_MLS_CONTENT_COMMIT ? 5 : 0);
 			assert_int_equal(w.len, want + auth_len);
 			vl_writer_cleanup(&w);
@@ -650,10 +648,10 @@ static void test_public_messages(void **state)
 			free(acb);
 			/* ConfirmedTranscriptHashInput = wire format, content, signature. */
 			vl_writer_init_heap(&w, 1 << 16);
-			assert_int_equal(vl_mls_confirmed_transcript_input_encode(
-			                     &w, VL_MLS_WIRE_PUBLIC_MESSAGE, &pm->content,
-			                     &pm->auth.signature),
-			                 VL_OK);
+			assert_int_equal(
+			    vl_mls_confirmed_transcript_input_encode(
+			        &w, VL_MLS_WIRE_PUBLIC_MESSAGE, &pm->content, &pm->auth.signature),
+			    VL_OK);
 			assert_int_equal(w.len, 2 + wc.len + 4);
 			vl_writer_cleanup(&w);
 			vl_writer_cleanup(&wc);

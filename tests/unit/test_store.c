@@ -107,7 +107,8 @@ static void test_open_migrate(void **state)
 	vl_store_free(st);
 	assert_int_equal(sqlite3_open(p1, &db), SQLITE_OK);
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT blob_bytes FROM users WHERE address = 'x@y'",
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT blob_bytes FROM users WHERE address = 'x@y'",
 	                                    -1, &s, NULL),
 	                 SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
@@ -131,11 +132,12 @@ static void test_register(void **state)
 	struct vl_store_device d;
 	const uint8_t *k = (const uint8_t *)"code-1";
 	/* Unknown invite. */
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32, 32, 2, NOW, &d),
-	    VL_ERR_AUTH);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_AUTH);
 	invite(f, "code-1", "alice@ex.org");
-	assert_int_equal(vl_store_invite_create(f->st, k, 6, "bob@ex.org", NOW, NOW), VL_ERR_EXISTS);
+	assert_int_equal(vl_store_invite_create(f->st, k, 6, "bob@ex.org", NOW, NOW),
+	                 VL_ERR_EXISTS);
 	/* Invite for another address. */
 	assert_int_equal(
 	    vl_store_device_register(f->st, k, 6, "bob@ex.org", "laptop", 1, KEY32, 32, 2, NOW, &d),
@@ -144,9 +146,9 @@ static void test_register(void **state)
 	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
 	                                          32, 2, NOW + 7200, &d),
 	                 VL_ERR_AUTH);
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 2, KEY32, 32, 2, NOW, &d),
-	    VL_OK);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 2, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
 	assert_string_equal(d.user, "alice@ex.org");
 	assert_string_equal(d.name, "laptop");
 	assert_int_equal(d.suite, 2);
@@ -154,35 +156,36 @@ static void test_register(void **state)
 	assert_memory_equal(d.sig_pub, KEY32, 32);
 	assert_false(d.revoked);
 	/* Used. */
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32, 32, 2, NOW, &d),
-	    VL_ERR_AUTH);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_AUTH);
 	/* Name taken: the invite stays usable. */
 	invite(f, "code-2", "alice@ex.org");
 	k = (const uint8_t *)"code-2";
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32, 32, 2, NOW, &d),
-	    VL_ERR_EXISTS);
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32, 32, 2, NOW, &d),
-	    VL_OK);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_EXISTS);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
 	/* Device limit (2). */
 	invite(f, "code-3", "alice@ex.org");
 	k = (const uint8_t *)"code-3";
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32, 32, 2, NOW, &d),
-	    VL_ERR_LIMIT);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_LIMIT);
 	/* Revoking frees a slot but not the name. */
 	int64_t rid;
 	assert_int_equal(vl_store_device_revoke(f->st, d.user_id, "phone", &rid), VL_OK);
 	assert_int_equal(rid, d.id);
-	assert_int_equal(vl_store_device_revoke(f->st, d.user_id, "nosuch", NULL), VL_ERR_NOT_FOUND);
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32, 32, 2, NOW, &d),
-	    VL_ERR_EXISTS);
-	assert_int_equal(
-	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32, 32, 2, NOW, &d),
-	    VL_OK);
+	assert_int_equal(vl_store_device_revoke(f->st, d.user_id, "nosuch", NULL),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_EXISTS);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
 
 	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "phone", &d), VL_OK);
 	assert_true(d.revoked);
@@ -279,7 +282,8 @@ static void test_key_packages(void **state)
 	/* A claim that fails midway changes nothing. */
 	memset(&cl, 0, sizeof cl);
 	cl.fail_at = 1;
-	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl), VL_ERR_NOMEM);
+	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl),
+	                 VL_ERR_NOMEM);
 	assert_int_equal(vl_store_kp_count(f->st, l.id, &stock), VL_OK);
 	assert_int_equal(stock, 1);
 
@@ -518,9 +522,9 @@ static void test_send_and_queue(void **state)
 	/* Non-members may not send; unknown groups are not found. */
 	assert_int_equal(vl_store_send(f->st, GID, GL, c.id, m1, msg0, 1, NULL, NULL, &dup),
 	                 VL_ERR_PERMISSION);
-	assert_int_equal(vl_store_send(f->st, (const uint8_t *)"zz", 2, a.id, m1, msg0, 1, NULL,
-	                               NULL, &dup),
-	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(
+	    vl_store_send(f->st, (const uint8_t *)"zz", 2, a.id, m1, msg0, 1, NULL, NULL, &dup),
+	    VL_ERR_NOT_FOUND);
 
 	struct fetched fe = {0};
 	assert_int_equal(vl_store_queue_fetch(f->st, b.id, 0, 100, on_entry, &fe), VL_OK);
@@ -630,8 +634,8 @@ static void done_send(struct vl_store_job *job)
 	pthread_mutex_unlock(j->mu);
 }
 
-#define THREADS     4
-#define PER_THREAD  250
+#define THREADS    4
+#define PER_THREAD 250
 struct submitter {
 	struct vl_store_exec *x;
 	struct send_job *jobs;

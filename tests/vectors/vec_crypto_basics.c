@@ -64,11 +64,11 @@ static bool check_expand(const struct vl_suite *s, json_t *o)
 	uint8_t *out = hex(&f, "out", &ol);
 	const char *label = str(o, "label");
 	uint8_t *got = malloc(ol + 1);
-	bool ok = secret && ctx && out && label && got && tu_json_uint(o, "length", &len) &&
-	          len == ol && len <= UINT16_MAX &&
-	          vl_mls_expand_with_label(s, secret, sl, label, ctx, cl, got, (uint16_t)len) ==
-	              VL_OK &&
-	          memcmp(got, out, ol) == 0;
+	bool ok =
+	    secret && ctx && out && label && got && tu_json_uint(o, "length", &len) && len == ol &&
+	    len <= UINT16_MAX &&
+	    vl_mls_expand_with_label(s, secret, sl, label, ctx, cl, got, (uint16_t)len) == VL_OK &&
+	    memcmp(got, out, ol) == 0;
 	free(got);
 	fields_free(&f);
 	return ok;
@@ -141,16 +141,15 @@ static bool check_encrypt(const struct vl_suite *s, json_t *o)
 	const char *label = str(o, "label");
 	uint8_t *got = malloc(tl + 1), *fresh = malloc(tl + VL_AEAD_TAG_LEN);
 	uint8_t kem2[VL_KEM_PUB_MAX];
-	bool ok = priv && pub && ctx && pt && kem && ct && label && got && fresh &&
-	          xl == tl + VL_AEAD_TAG_LEN &&
-	          vl_mls_decrypt_with_label(s, priv, label, ctx, cl, kem, kl, ct, xl, got) ==
-	              VL_OK &&
-	          memcmp(got, pt, tl) == 0 &&
-	          vl_mls_encrypt_with_label(s, pub, ul, label, ctx, cl, pt, tl, kem2, fresh) ==
-	              VL_OK &&
-	          vl_mls_decrypt_with_label(s, priv, label, ctx, cl, kem2, s->kem_pub_len, fresh,
-	                                    xl, got) == VL_OK &&
-	          memcmp(got, pt, tl) == 0;
+	bool ok =
+	    priv && pub && ctx && pt && kem && ct && label && got && fresh &&
+	    xl == tl + VL_AEAD_TAG_LEN &&
+	    vl_mls_decrypt_with_label(s, priv, label, ctx, cl, kem, kl, ct, xl, got) == VL_OK &&
+	    memcmp(got, pt, tl) == 0 &&
+	    vl_mls_encrypt_with_label(s, pub, ul, label, ctx, cl, pt, tl, kem2, fresh) == VL_OK &&
+	    vl_mls_decrypt_with_label(s, priv, label, ctx, cl, kem2, s->kem_pub_len, fresh, xl,
+	                              got) == VL_OK &&
+	    memcmp(got, pt, tl) == 0;
 	free(got);
 	free(fresh);
 	fields_free(&f);
@@ -170,12 +169,9 @@ int main(int argc, char **argv)
 		const char *key;
 		bool (*check)(const struct vl_suite *, json_t *);
 	} cases[] = {
-	    {"ref_hash", check_ref_hash},
-	    {"expand_with_label", check_expand},
-	    {"derive_secret", check_derive_secret},
-	    {"derive_tree_secret", check_tree_secret},
-	    {"sign_with_label", check_sign},
-	    {"encrypt_with_label", check_encrypt},
+	    {"ref_hash", check_ref_hash},           {"expand_with_label", check_expand},
+	    {"derive_secret", check_derive_secret}, {"derive_tree_secret", check_tree_secret},
+	    {"sign_with_label", check_sign},        {"encrypt_with_label", check_encrypt},
 	};
 	const size_t n_cases = sizeof cases / sizeof cases[0];
 	struct tu_tally t[MAX_SUITES];

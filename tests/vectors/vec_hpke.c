@@ -52,8 +52,8 @@ static bool eq(const uint8_t *a, size_t a_len, const struct field *f)
 }
 
 /* DeriveKeyPair(ikm) must give (sk, pk). */
-static bool check_derive(const struct vl_suite *s, const struct field *ikm,
-                         const struct field *sk, const struct field *pk)
+static bool check_derive(const struct vl_suite *s, const struct field *ikm, const struct field *sk,
+                         const struct field *pk)
 {
 	uint8_t priv[VL_KEM_PRIV_MAX], pub[VL_KEM_PUB_MAX];
 	if (!ikm->v)
@@ -67,12 +67,29 @@ static void run_entry(json_t *e, size_t idx, struct tu_tally *t, uint64_t kem, u
                       uint64_t mode)
 {
 	struct field f[] = {
-	    {"info", 0, 0},  {"ikmR", 0, 0},  {"ikmE", 0, 0},       {"ikmS", 0, 0},
-	    {"skRm", 0, 0},  {"skEm", 0, 0},  {"skSm", 0, 0},       {"pkRm", 0, 0},
-	    {"pkEm", 0, 0},  {"pkSm", 0, 0},  {"enc", 0, 0},        {"psk", 0, 0},
-	    {"psk_id", 0, 0}, {"key", 0, 0}, {"base_nonce", 0, 0}, {"exporter_secret", 0, 0},
+	    {"info", 0, 0},   {"ikmR", 0, 0}, {"ikmE", 0, 0},       {"ikmS", 0, 0},
+	    {"skRm", 0, 0},   {"skEm", 0, 0}, {"skSm", 0, 0},       {"pkRm", 0, 0},
+	    {"pkEm", 0, 0},   {"pkSm", 0, 0}, {"enc", 0, 0},        {"psk", 0, 0},
+	    {"psk_id", 0, 0}, {"key", 0, 0},  {"base_nonce", 0, 0}, {"exporter_secret", 0, 0},
 	};
-	enum { INFO, IKMR, IKME, IKMS, SKR, SKE, SKS, PKR, PKE, PKS, ENC, PSK, PSKID, KEY, NONCE, EXP };
+	enum {
+		INFO,
+		IKMR,
+		IKME,
+		IKMS,
+		SKR,
+		SKE,
+		SKS,
+		PKR,
+		PKE,
+		PKS,
+		ENC,
+		PSK,
+		PSKID,
+		KEY,
+		NONCE,
+		EXP
+	};
 	const size_t nf = sizeof f / sizeof f[0];
 	for (size_t i = 0; i < nf; i++)
 		f[i].v = tu_json_hex(e, f[i].name, &f[i].len);
@@ -159,8 +176,8 @@ static void run_entry(json_t *e, size_t idx, struct tu_tally *t, uint64_t kem, u
 		uint8_t *ctx = tu_json_hex(x, "exporter_context", &ctx_len);
 		uint8_t *want = tu_json_hex(x, "exported_value", &want_len);
 		uint8_t *got = malloc(want_len + 1);
-		bool c_ok = snd && rcv && ctx && want && got && tu_json_uint(x, "L", &l) &&
-		            l == want_len;
+		bool c_ok =
+		    snd && rcv && ctx && want && got && tu_json_uint(x, "L", &l) && l == want_len;
 		for (int side = 0; c_ok && side < 2; side++)
 			c_ok = vl_hpke_ctx_export(side ? rcv : snd, ctx, ctx_len, got, want_len) ==
 			           VL_OK &&
@@ -181,7 +198,8 @@ static void run_entry(json_t *e, size_t idx, struct tu_tally *t, uint64_t kem, u
 
 int main(int argc, char **argv)
 {
-	const char *path = tu_vector_path(argc > 1 ? argv[1] : NULL, "hpke/rfc9180-mls-suites.json");
+	const char *path =
+	    tu_vector_path(argc > 1 ? argv[1] : NULL, "hpke/rfc9180-mls-suites.json");
 	const char *file = tu_basename(path);
 	json_t *root = tu_load_json(path);
 	if (!root) {

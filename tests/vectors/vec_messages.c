@@ -56,8 +56,7 @@ static int rt_pub_app(const uint8_t *b, size_t n, struct vl_mls_arena *a, struct
 	return message_expect(b, n, a, w, VL_MLS_WIRE_PUBLIC_MESSAGE, VL_MLS_CONTENT_APPLICATION);
 }
 
-static int rt_pub_proposal(const uint8_t *b, size_t n, struct vl_mls_arena *a,
-                           struct vl_writer *w)
+static int rt_pub_proposal(const uint8_t *b, size_t n, struct vl_mls_arena *a, struct vl_writer *w)
 {
 	return message_expect(b, n, a, w, VL_MLS_WIRE_PUBLIC_MESSAGE, VL_MLS_CONTENT_PROPOSAL);
 }
@@ -79,8 +78,7 @@ static int rt_tree(const uint8_t *b, size_t n, struct vl_mls_arena *a, struct vl
 	return rc ? rc : vl_mls_ratchet_tree_encode(w, &t);
 }
 
-static int rt_group_secrets(const uint8_t *b, size_t n, struct vl_mls_arena *a,
-                            struct vl_writer *w)
+static int rt_group_secrets(const uint8_t *b, size_t n, struct vl_mls_arena *a, struct vl_writer *w)
 {
 	struct vl_mls_group_secrets gs;
 	int rc = vl_mls_group_secrets_parse(b, n, a, &gs);
@@ -108,7 +106,7 @@ static int proposal_body(const uint8_t *b, size_t n, struct vl_mls_arena *a, str
 }
 
 #define PROPOSAL_RT(NAME, TYPE)                                                                    \
-	static int rt_##NAME(const uint8_t *b, size_t n, struct vl_mls_arena *a,                  \
+	static int rt_##NAME(const uint8_t *b, size_t n, struct vl_mls_arena *a,                   \
 	                     struct vl_writer *w)                                                  \
 	{                                                                                          \
 		return proposal_body(b, n, a, w, TYPE);                                            \
@@ -173,10 +171,12 @@ int main(int argc, char **argv)
 			vl_writer_init_heap(&w, VL_MLS_MAX_ENCODED);
 			int rc = kinds[k].fn(buf, n, &a, &w);
 			if (rc) {
-				snprintf(what, sizeof what, "%s: %s", kinds[k].key, vl_strerror(rc));
+				snprintf(what, sizeof what, "%s: %s", kinds[k].key,
+				         vl_strerror(rc));
 				tu_fail(&t, i, what);
 			} else if (w.len != n || memcmp(w.buf, buf, n) != 0) {
-				snprintf(what, sizeof what, "%s: re-encoding differs", kinds[k].key);
+				snprintf(what, sizeof what, "%s: re-encoding differs",
+				         kinds[k].key);
 				tu_fail(&t, i, what);
 			} else {
 				t.passed++;

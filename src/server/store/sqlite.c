@@ -67,7 +67,7 @@ static const char *const migrations[] = {
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
 #define DEVICE_COLS                                                                                \
-	"d.id, d.user_id, u.address, d.name, d.suite, d.sig_pub, d.created, d.revoked, "         \
+	"d.id, d.user_id, u.address, d.name, d.suite, d.sig_pub, d.created, d.revoked, "           \
 	"d.acked_seq FROM devices d JOIN users u ON u.id = d.user_id "
 
 enum stmt {
@@ -320,7 +320,8 @@ static int migrate(sqlite3 *db, unsigned target, unsigned *version)
 		return VL_ERR_STORE; /* written by a newer valised */
 	while (*version < target) {
 		char bump[64];
-		snprintf(bump, sizeof bump, "UPDATE schema_version SET version = %u;", *version + 1);
+		snprintf(bump, sizeof bump, "UPDATE schema_version SET version = %u;",
+		         *version + 1);
 		if (exec_sql(db, "BEGIN IMMEDIATE"))
 			return VL_ERR_STORE;
 		if (exec_sql(db, migrations[*version]) || exec_sql(db, bump) ||
@@ -354,10 +355,10 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 	q->base.be = &vl_store_sqlite_backend;
 	int rc = VL_ERR_STORE;
 	unsigned target = cfg->max_version && cfg->max_version < LATEST ? cfg->max_version : LATEST;
-	if (!cfg->path || sqlite3_open_v2(cfg->path, &q->db,
-	                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                                      SQLITE_OPEN_NOMUTEX,
-	                                  NULL) != SQLITE_OK)
+	if (!cfg->path ||
+	    sqlite3_open_v2(cfg->path, &q->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK)
 		goto cleanup;
 	sqlite3_busy_timeout(q->db, 5000);
 	/* WAL with synchronous=FULL: a commit returns once the WAL is
@@ -493,7 +494,8 @@ static int register_in_tx(struct sq *q, const uint8_t *key, size_t key_len, cons
 	if (rc == VL_OK) {
 		const unsigned char *iu = sqlite3_column_text(s, 0);
 		bool ok = iu && strcmp((const char *)iu, user) == 0 &&
-		          (uint64_t)sqlite3_column_int64(s, 1) >= now && sqlite3_column_int(s, 2) == 0;
+		          (uint64_t)sqlite3_column_int64(s, 1) >= now &&
+		          sqlite3_column_int(s, 2) == 0;
 		rc = ok ? VL_OK : VL_ERR_AUTH;
 	} else if (rc == VL_ERR_NOT_FOUND) {
 		rc = VL_ERR_AUTH;
@@ -772,8 +774,7 @@ static int sq_kp_claim(struct vl_store *st, const char *user, vl_store_claim_fn 
 
 /* --- groups ------------------------------------------------------------------ */
 
-static int group_get(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t *id,
-                     uint64_t *epoch)
+static int group_get(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t *id, uint64_t *epoch)
 {
 	sqlite3_stmt *s = q->s[S_GROUP_GET];
 	bind_blob(s, 1, gid, gid_len);
@@ -803,8 +804,8 @@ static int member_insert(struct sq *q, int64_t group, int64_t device)
 	return run(q, S_MEMBER_INSERT);
 }
 
-static int sq_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len,
-                           int64_t creator, uint64_t now)
+static int sq_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t creator,
+                           uint64_t now)
 {
 	struct sq *q = SQ(st);
 	NEED_STMTS(q);
@@ -1075,7 +1076,8 @@ static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int6
 	int rc = op_begin(q);
 	if (rc)
 		return rc;
-	return op_end(q, send_in_tx(q, gid, gid_len, sender, cmid, msg, msg_len, fn, ctx, duplicate));
+	return op_end(q,
+	              send_in_tx(q, gid, gid_len, sender, cmid, msg, msg_len, fn, ctx, duplicate));
 }
 
 /* --- queues ------------------------------------------------------------------ */

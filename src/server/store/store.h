@@ -39,9 +39,9 @@
 
 #include "valise/status.h"
 
-#define VL_STORE_ADDRESS_MAX 255
-#define VL_STORE_DEVICE_MAX  64
-#define VL_STORE_KEY_MAX     133
+#define VL_STORE_ADDRESS_MAX  255
+#define VL_STORE_DEVICE_MAX   64
+#define VL_STORE_KEY_MAX      133
 #define VL_STORE_GROUP_ID_MAX 255
 
 struct vl_store;

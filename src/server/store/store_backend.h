@@ -34,8 +34,8 @@ struct vl_store_backend {
 	              size_t n, uint32_t *stock);
 	int (*kp_count)(struct vl_store *st, int64_t device_id, uint32_t *stock);
 	int (*kp_claim)(struct vl_store *st, const char *user, vl_store_claim_fn fn, void *ctx);
-	int (*group_create)(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t creator,
-	                    uint64_t now);
+	int (*group_create)(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+	                    int64_t creator, uint64_t now);
 	int (*group_epoch)(struct vl_store *st, const uint8_t *gid, size_t gid_len,
 	                   uint64_t *epoch);
 	int (*group_is_member)(struct vl_store *st, const uint8_t *gid, size_t gid_len,
