@@ -34,11 +34,11 @@ struct vl_conn {
 	unsigned malformed;
 	unsigned pending_requests; /* jobs of this connection in flight */
 	/* delivery (invariants 2 and 3) */
-	uint64_t pushed_to;  /* highest seq pushed */
-	uint64_t *inflight;  /* ring of unacknowledged pushed seqs, lazily allocated */
+	uint64_t pushed_to; /* highest seq pushed */
+	uint64_t *inflight; /* ring of unacknowledged pushed seqs, lazily allocated */
 	unsigned in_head, in_count;
-	bool fetching;       /* a queue fetch is in flight */
-	bool backlog;        /* entries may wait in the queue beyond pushed_to */
+	bool fetching; /* a queue fetch is in flight */
+	bool backlog;  /* entries may wait in the queue beyond pushed_to */
 	/* registry and list of all connections */
 	struct vl_conn *hnext;
 	struct vl_conn *prev, *next;
@@ -546,8 +546,8 @@ void vl_core_conn_input(struct vl_conn *c, const uint8_t *buf, size_t len)
 		vl_conn_error(c, f.request_id, VL_PERR_INTERNAL, "shutting down");
 		return;
 	}
-	bool pre_auth = f.type == VL_FRAME_REGISTER || f.type == VL_FRAME_AUTH ||
-	                f.type == VL_FRAME_PING;
+	bool pre_auth =
+	    f.type == VL_FRAME_REGISTER || f.type == VL_FRAME_AUTH || f.type == VL_FRAME_PING;
 	if (!c->authed && !pre_auth) {
 		vl_conn_error(c, f.request_id, VL_PERR_NOT_AUTHENTICATED, "authenticate first");
 		return;
@@ -774,7 +774,7 @@ struct fetch_job {
 		char *user, *name;
 		uint8_t *msg;
 		size_t msg_len;
-	} *items;
+	} * items;
 	size_t n;
 };
 
@@ -852,8 +852,8 @@ static void pump(struct vl_conn *c)
 {
 	if (!vl_conn_alive(c) || !c->authed || c->fetching || !c->backlog || window_full(c))
 		return;
-	struct fetch_job *fj = (struct fetch_job *)vl_core_job_new(
-	    c, sizeof *fj, 0, NULL, 0, fetch_run, fetch_complete);
+	struct fetch_job *fj = (struct fetch_job *)vl_core_job_new(c, sizeof *fj, 0, NULL, 0,
+	                                                           fetch_run, fetch_complete);
 	if (!fj)
 		return;
 	fj->device_id = c->dev.id;

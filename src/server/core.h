@@ -44,12 +44,12 @@ struct vl_core_config {
 	const char *server_name; /* domain in CHALLENGE and AuthTBS */
 	size_t max_frame;
 	unsigned max_devices;
-	double rate;          /* requests per second per connection */
-	double burst;         /* token bucket size */
-	unsigned window;      /* unacknowledged pushes per connection */
-	unsigned kp_low;      /* KP_LOW below this many ordinary packages */
+	double rate;            /* requests per second per connection */
+	double burst;           /* token bucket size */
+	unsigned window;        /* unacknowledged pushes per connection */
+	unsigned kp_low;        /* KP_LOW below this many ordinary packages */
 	unsigned max_malformed; /* malformed frames before closing */
-	uint64_t invite_ttl;  /* seconds an invite stays valid */
+	uint64_t invite_ttl;    /* seconds an invite stays valid */
 };
 /* Fills the documented defaults (docs/protocol.md §6). */
 void vl_core_config_defaults(struct vl_core_config *cfg);
@@ -96,9 +96,8 @@ struct vl_core_clock {
  * vl_core_run_completions on the core's thread). clock NULL: system
  * clocks. */
 VL_MUST_CHECK int vl_core_new(const struct vl_core_config *cfg, struct vl_store *st,
-                              struct vl_store_exec *exec, void (*wake)(void *ctx),
-                              void *wake_ctx, const struct vl_core_clock *clock,
-                              struct vl_core **out);
+                              struct vl_store_exec *exec, void (*wake)(void *ctx), void *wake_ctx,
+                              const struct vl_core_clock *clock, struct vl_core **out);
 /* Frees the core; every connection must be gone and every job done. */
 void vl_core_free(struct vl_core *core);
 /* Runs the completions of finished store jobs (core's thread). */

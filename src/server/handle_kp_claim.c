@@ -101,7 +101,7 @@ void vl_handle_kp_claim(struct vl_conn *c, const struct vl_frame *f)
 		return;
 	}
 	struct claim_job *j = (struct claim_job *)vl_core_job_new(c, sizeof *j, f->request_id, NULL,
-	                                                         0, claim_run, claim_complete);
+	                                                          0, claim_run, claim_complete);
 	if (!j) {
 		vl_conn_error(c, f->request_id, VL_PERR_INTERNAL, NULL);
 		return;

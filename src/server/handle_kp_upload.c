@@ -70,8 +70,8 @@ void vl_handle_kp_upload(struct vl_conn *c, const struct vl_frame *f)
 			vl_conn_error(c, f->request_id, VL_PERR_INVALID, "bad KeyPackage");
 			goto fail;
 		}
-		j->kps[j->n++] = (struct vl_store_kp){it.last_resort, it.key_package.p,
-		                                      it.key_package.len};
+		j->kps[j->n++] =
+		    (struct vl_store_kp){it.last_resort, it.key_package.p, it.key_package.len};
 	}
 	j->device_id = dev->id;
 	vl_core_job_submit(&j->job);

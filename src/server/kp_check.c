@@ -17,7 +17,8 @@ static int verify_tbs(const struct vl_suite *s, const uint8_t *pub, size_t pub_l
 {
 	if (w->err)
 		return VL_ERR_INVALID;
-	return vl_mls_verify_with_label(s, pub, pub_len, label, w->buf, w->len, sig->data, sig->len);
+	return vl_mls_verify_with_label(s, pub, pub_len, label, w->buf, w->len, sig->data,
+	                                sig->len);
 }
 
 int vl_server_kp_check(const struct vl_store_device *dev, const uint8_t *buf, size_t len,

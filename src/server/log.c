@@ -35,10 +35,10 @@ void vl_log(enum vl_log_level level, const char *event, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	struct tm tm;
 	gmtime_r(&tv.tv_sec, &tm);
-	int n = snprintf(line, sizeof line,
-	                 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=%s",
-	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	                 tm.tm_sec, (int)(tv.tv_usec / 1000), names[level], event);
+	int n =
+	    snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03dZ level=%s event=%s",
+	             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	             (int)(tv.tv_usec / 1000), names[level], event);
 	if (n < 0 || (size_t)n >= sizeof line)
 		return;
 	if (fmt && fmt[0]) {

@@ -22,6 +22,17 @@ int vtc_device_init(struct vtc_device *d, const char *user, const char *name, ui
 	return vl_sig_generate(s, d->priv, d->pub);
 }
 
+int vtc_device_init_seed(struct vtc_device *d, const char *user, const char *name, uint16_t suite,
+                         const uint8_t seed[32])
+{
+	int rc = vtc_device_init(d, user, name, suite);
+	if (rc)
+		return rc;
+	const struct vl_suite *s = vl_suite_get(suite);
+	memcpy(d->priv, seed, s->sig_priv_len);
+	return vl_sig_public_from_private(s, d->priv, d->pub);
+}
+
 void vtc_device_cleanup(struct vtc_device *d)
 {
 	vl_wipe(d->priv, sizeof d->priv);
@@ -210,8 +221,8 @@ int vtc_private_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, size
 
 int vtc_welcome_message(uint16_t suite, uint8_t **out, size_t *out_len)
 {
-	struct vl_mls_encrypted_group_secrets egs = {
-	    {placeholder, 32}, {{placeholder, 32}, {placeholder, 48}}};
+	struct vl_mls_encrypted_group_secrets egs = {{placeholder, 32},
+	                                             {{placeholder, 32}, {placeholder, 48}}};
 	struct vl_mls_message m;
 	memset(&m, 0, sizeof m);
 	m.version = VL_MLS_VERSION_MLS10;

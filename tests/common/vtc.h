@@ -28,6 +28,10 @@ struct vtc_device {
 
 /* A fresh signature key pair for user#name in suite. */
 int vtc_device_init(struct vtc_device *d, const char *user, const char *name, uint16_t suite);
+/* The same with a key derived from seed (reproducible test inputs): the
+ * Ed25519 seed, or the P-256 scalar (seed must be a valid scalar). */
+int vtc_device_init_seed(struct vtc_device *d, const char *user, const char *name, uint16_t suite,
+                         const uint8_t seed[32]);
 void vtc_device_cleanup(struct vtc_device *d);
 
 /* The challenge and server name of a CHALLENGE frame. */

@@ -189,8 +189,8 @@ static void make_invite(struct fx *f, const char *code, const char *user)
 {
 	uint8_t key[32];
 	assert_int_equal(vl_core_invite_key((const uint8_t *)code, strlen(code), key), VL_OK);
-	assert_int_equal(vl_store_invite_create(f->st, key, 32, user, 1700000000u + 86400, 1700000000u),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_store_invite_create(f->st, key, 32, user, 1700000000u + 86400, 1700000000u), VL_OK);
 }
 
 /* Registers d on a fresh connection and returns it authenticated. */
