@@ -74,8 +74,7 @@ static void reg(struct vl_core *core, struct vl_store *st, struct fconn *fc, int
 	static const char *const codes[2] = {"SEED-A", "SEED-B"};
 	uint8_t key[32];
 	CHECK(vl_core_invite_key((const uint8_t *)codes[i], 6, key) == VL_OK);
-	CHECK(vl_store_invite_create(st, key, 32, devs[i].user, 1800000000u, 1700000000u) ==
-	      VL_OK);
+	CHECK(vl_store_invite_create(st, key, 32, devs[i].user, 1800000000u, 1700000000u) == VL_OK);
 	fc->c = vl_core_conn_open(core, &fops, fc, "fuzz");
 	CHECK(fc->c);
 	struct vtc_challenge ch;

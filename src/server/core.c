@@ -121,6 +121,11 @@ struct vl_store *vl_core_store(struct vl_core *core)
 	return core->st;
 }
 
+struct vl_store_exec *vl_core_exec(struct vl_core *core)
+{
+	return core->exec;
+}
+
 size_t vl_core_conn_count(struct vl_core *core)
 {
 	return core->n_conns;

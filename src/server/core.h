@@ -106,6 +106,8 @@ void vl_core_run_completions(struct vl_core *core);
 size_t vl_core_jobs_inflight(struct vl_core *core);
 const struct vl_core_metrics *vl_core_metrics(struct vl_core *core);
 struct vl_store *vl_core_store(struct vl_core *core);
+/* The executor given to vl_core_new, or NULL. */
+struct vl_store_exec *vl_core_exec(struct vl_core *core);
 /* Number of open connections. */
 size_t vl_core_conn_count(struct vl_core *core);
 

@@ -165,7 +165,15 @@ struct vl_store_exec {
 	pthread_cond_t cv;
 	struct vl_store_job *head, *tail; /* FIFO of submitted jobs */
 	bool stopping;
+	struct vl_store_exec_stats stats; /* under mu */
 };
+
+void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out)
+{
+	pthread_mutex_lock(&x->mu);
+	*out = x->stats;
+	pthread_mutex_unlock(&x->mu);
+}
 
 /* Takes up to batch_max jobs off the queue (in order); NULL when stopping
  * with nothing left. */
@@ -196,14 +204,25 @@ static void *exec_main(void *arg)
 	struct vl_store_job *batch;
 	while ((batch = exec_take(x)) != NULL) {
 		int brc = vl_store_batch_begin(x->st);
-		for (struct vl_store_job *j = batch; j; j = j->next)
+		uint64_t n = 0;
+		for (struct vl_store_job *j = batch; j; j = j->next, n++)
 			j->status = brc ? brc : j->run(x->st, j);
+		bool failed = brc != VL_OK;
 		if (brc == VL_OK && vl_store_batch_commit(x->st) != VL_OK) {
 			/* Nothing of the batch is durable: every job failed. */
 			vl_store_batch_rollback(x->st);
 			for (struct vl_store_job *j = batch; j; j = j->next)
 				j->status = VL_ERR_STORE;
+			failed = true;
 		}
+		pthread_mutex_lock(&x->mu);
+		x->stats.batches++;
+		x->stats.jobs += n;
+		if (n > x->stats.max_batch)
+			x->stats.max_batch = n;
+		if (failed)
+			x->stats.failed_batches++;
+		pthread_mutex_unlock(&x->mu);
 		while (batch) {
 			struct vl_store_job *next = batch->next;
 			batch->next = NULL;

@@ -261,6 +261,14 @@ VL_MUST_CHECK int vl_store_exec_new(struct vl_store *st, size_t batch_max,
                                     struct vl_store_exec **out);
 /* Queues a job (thread-safe). VL_ERR_STATE after vl_store_exec_free began. */
 VL_MUST_CHECK int vl_store_exec_submit(struct vl_store_exec *x, struct vl_store_job *job);
+struct vl_store_exec_stats {
+	uint64_t batches;   /* group commits (each one fsync when it wrote) */
+	uint64_t jobs;      /* jobs completed */
+	uint64_t max_batch; /* largest batch so far */
+	uint64_t failed_batches;
+};
+/* A consistent snapshot (thread-safe). */
+void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);
 /* Runs every job already submitted, then stops the thread. Accepts NULL. */
 void vl_store_exec_free(struct vl_store_exec *x);
 
