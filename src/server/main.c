@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The valised command:
+ *   valised run [--dev] [--config FILE] [--data DIR] [--listen HOST:PORT]
+ *               [--plain] [--set KEY=VALUE]...
+ *   valised admin invite USER@DOMAIN [--data DIR] [--config FILE]
+ *   valised version
+ * `run` serves until SIGTERM or SIGINT, then stops accepting, answers what
+ * is in flight, closes every connection and exits 0 with everything it
+ * acknowledged on disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/core.h"
+#include "server/log.h"
+#include "server/transport.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: valised run [--dev] [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
+	           "                   [--plain] [--set KEY=VALUE]...\n"
+	           "       valised admin invite USER@DOMAIN [--data DIR] [--config FILE]\n"
+	           "       valised version\n"
+	           "Configuration keys: docs/operations.md.\n");
+}
+
+/* A diagnostic that quotes the bad value; returns the exit code. */
+__attribute__((format(printf, 1, 2))) static int die(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "valised: %s\n", msg);
+	return 2;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[VL_CONFIG_PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) && errno != EEXIST ? -1 : 0;
+}
+
+/* Parses the options shared by run and admin. Returns 0, or the exit code. */
+static int parse_options(int argc, char **argv, int first, struct vl_server_config *cfg,
+                         bool *dev, bool admin)
+{
+	char err[600];
+	/* --dev and --config first: they set the base the other flags change. */
+	for (int i = first; i < argc; i++) {
+		if (strcmp(argv[i], "--dev") == 0) {
+			*dev = true;
+			strcpy(cfg->listen_host, "127.0.0.1");
+			cfg->port = 8443;
+			strcpy(cfg->data_dir, "data");
+		}
+	}
+	for (int i = first; i < argc; i++)
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc)
+				return die("%s needs a file", "--config");
+			if (vl_server_config_load(cfg, argv[i + 1], err, sizeof err))
+				return die("%s", err);
+		}
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i];
+		char msg[600];
+		if (strcmp(a, "--dev") == 0)
+			continue;
+		if (strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 ||
+		    strcmp(a, "--set") == 0) {
+			if (i + 1 >= argc)
+				return die("%s needs a value", a);
+			const char *v = argv[++i];
+			int rc;
+			if (strcmp(a, "--data") == 0)
+				rc = vl_server_config_set(cfg, "data_dir", v, msg, sizeof msg);
+			else if (strcmp(a, "--listen") == 0)
+				rc = vl_server_config_set(cfg, "listen", v, msg, sizeof msg);
+			else {
+				char key[64];
+				const char *eq = strchr(v, '=');
+				if (!eq || (size_t)(eq - v) >= sizeof key)
+					return die("--set \"%s\": expected KEY=VALUE", v);
+				memcpy(key, v, (size_t)(eq - v));
+				key[eq - v] = 0;
+				rc = vl_server_config_set(cfg, key, eq + 1, msg, sizeof msg);
+			}
+			if (rc)
+				return die("%s", msg);
+			continue;
+		}
+		if (!admin && strcmp(a, "--plain") == 0) {
+			cfg->tls = false;
+			continue;
+		}
+		return die("unknown option \"%s\"", a);
+	}
+	return 0;
+}
+
+/* --- development certificate ------------------------------------------------ */
+
+/* Makes a self-signed certificate for localhost with the openssl command
+ * (the same OpenSSL the server links; nothing here handles key bytes). */
+static int make_dev_cert(const char *cert, const char *key)
+{
+	char *args[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+	                "ec_paramgen_curve:P-256", "-nodes", "-days", "365", "-subj",
+	                "/CN=localhost", "-addext",
+	                "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", (char *)key,
+	                "-out", (char *)cert, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	pid_t pid;
+	mode_t old = umask(077);
+	int rc = posix_spawnp(&pid, "openssl", &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	int status = 0;
+	if (rc == 0 && waitpid(pid, &status, 0) < 0)
+		rc = errno;
+	umask(old);
+	if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+/* --- run ------------------------------------------------------------------------ */
+
+struct server {
+	struct vl_server_config cfg;
+	uv_loop_t loop;
+	uv_async_t wake;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t drain_timer;
+	struct vl_store *st;
+	struct vl_store_exec *exec;
+	struct vl_core *core;
+	struct vl_transport *transport;
+	uint64_t drain_deadline;
+	bool stopping;
+};
+
+static void on_wake(uv_async_t *h)
+{
+	struct server *s = h->data;
+	vl_core_run_completions(s->core);
+}
+
+/* Called from the executor thread. */
+static void wake_loop(void *ctx)
+{
+	struct server *s = ctx;
+	uv_async_send(&s->wake);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void finish(struct server *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	vl_log(VL_LOG_INFO, "drain_done", "connections=%zu jobs=%zu", vl_core_conn_count(s->core),
+	       vl_core_jobs_inflight(s->core));
+	uv_timer_stop(&s->drain_timer);
+	vl_transport_free(s->transport); /* closes what is left */
+	s->transport = NULL;
+	close_handle((uv_handle_t *)&s->drain_timer);
+	/* Completions still to come are run after the loop (cmd_run). */
+	close_handle((uv_handle_t *)&s->wake);
+	close_handle((uv_handle_t *)&s->sigterm);
+	close_handle((uv_handle_t *)&s->sigint);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+	struct server *s = t->data;
+	vl_core_run_completions(s->core);
+	bool idle = vl_core_conn_count(s->core) == 0 && vl_core_jobs_inflight(s->core) == 0;
+	if (idle || uv_now(&s->loop) >= s->drain_deadline)
+		finish(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *s = h->data;
+	if (vl_core_draining(s->core))
+		return;
+	vl_log(VL_LOG_INFO, "signal", "signal=%s", signum == SIGTERM ? "TERM" : "INT");
+	vl_transport_stop_accepting(s->transport);
+	vl_core_drain(s->core);
+	s->drain_deadline = uv_now(&s->loop) + (uint64_t)s->cfg.drain_seconds * 1000u;
+	uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
+}
+
+static void print_connect(const struct server *s, int port, bool dev)
+{
+	const char *ws = s->cfg.tls ? "wss" : "ws", *http = s->cfg.tls ? "https" : "http";
+	char abs[VL_CONFIG_PATH_MAX];
+	if (!realpath(s->cfg.data_dir, abs))
+		snprintf(abs, sizeof abs, "%s", s->cfg.data_dir);
+	printf("valised %s%s\n", "0.1.0", dev ? " (development mode)" : "");
+	printf("  connect      %s://%s:%d/  (WebSocket subprotocol %s%s)\n", ws, s->cfg.listen_host,
+	       port, VL_PROTO_SUBPROTOCOL, s->cfg.tls ? ", TLS 1.3" : ", plain, loopback only");
+	printf("  health       %s://%s:%d/healthz\n", http, s->cfg.listen_host, port);
+	printf("  metrics      %s://%s:%d/metrics\n", http, s->cfg.listen_host, port);
+	printf("  data         %s\n", abs);
+	if (s->cfg.tls)
+		printf("  certificate  %s%s\n", s->cfg.tls_cert,
+		       dev ? "  (self-signed for localhost, made on first run)" : "");
+	printf("  domain       %s  (addresses are user@%s)\n", s->cfg.server_name,
+	       s->cfg.server_name);
+	printf("  first invite valised admin invite alice@%s --data %s\n", s->cfg.server_name,
+	       s->cfg.data_dir);
+	printf("Stop with Ctrl-C or SIGTERM: valised drains and exits with nothing lost.\n");
+	fflush(stdout);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct server *s = calloc(1, sizeof *s);
+	if (!s)
+		return 1;
+	vl_server_config_defaults(&s->cfg);
+	bool dev = false;
+	int rc = parse_options(argc, argv, 2, &s->cfg, &dev, false);
+	if (rc) {
+		free(s);
+		return rc;
+	}
+	vl_log_set_level(s->cfg.log_level);
+	s->cfg.core.server_name = s->cfg.server_name;
+	if (!s->cfg.tls && !vl_server_host_is_loopback(s->cfg.listen_host)) {
+		free(s);
+		return die("plain WebSocket only on a loopback address, not \"%s\"",
+		           s->cfg.listen_host);
+	}
+	if (mkdir_p(s->cfg.data_dir, 0700)) {
+		free(s);
+		return die("cannot create data folder \"%s\": %s", s->cfg.data_dir, strerror(errno));
+	}
+	if (s->cfg.tls && !s->cfg.tls_cert[0]) {
+		char tlsdir[VL_CONFIG_PATH_MAX + 8];
+		snprintf(tlsdir, sizeof tlsdir, "%s/tls", s->cfg.data_dir);
+		snprintf(s->cfg.tls_cert, sizeof s->cfg.tls_cert, "%s/tls/cert.pem", s->cfg.data_dir);
+		snprintf(s->cfg.tls_key, sizeof s->cfg.tls_key, "%s/tls/key.pem", s->cfg.data_dir);
+		if (access(s->cfg.tls_cert, R_OK) || access(s->cfg.tls_key, R_OK)) {
+			if (mkdir_p(tlsdir, 0700) || make_dev_cert(s->cfg.tls_cert, s->cfg.tls_key)) {
+				free(s);
+				return die("cannot make a development certificate in \"%s\"",
+				           tlsdir);
+			}
+			vl_log(VL_LOG_INFO, "dev_certificate", "path=%s", s->cfg.tls_cert);
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", s->cfg.data_dir);
+	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
+	int exit_code = 1;
+	if (vl_store_open(&sc, &s->st) != VL_OK) {
+		fprintf(stderr, "valised: cannot open the store \"%s\"\n", dbpath);
+		goto cleanup;
+	}
+	if (vl_store_exec_new(s->st, s->cfg.batch_max, &s->exec) != VL_OK)
+		goto cleanup;
+	if (uv_loop_init(&s->loop))
+		goto cleanup;
+	uv_async_init(&s->loop, &s->wake, on_wake);
+	s->wake.data = s;
+	if (vl_core_new(&s->cfg.core, s->st, s->exec, wake_loop, s, NULL, &s->core) != VL_OK)
+		goto cleanup_loop;
+	rc = vl_transport_new(&s->loop, &s->cfg, s->core, &s->transport);
+	if (rc) {
+		fprintf(stderr, "valised: cannot listen on %s:%u (%s)\n", s->cfg.listen_host,
+		        s->cfg.port, vl_strerror(rc));
+		goto cleanup_loop;
+	}
+	int port = vl_transport_port(s->transport);
+	/* Tests start valised on port 0 and read the port from here. */
+	char portfile[VL_CONFIG_PATH_MAX + 16];
+	snprintf(portfile, sizeof portfile, "%s/valised.port", s->cfg.data_dir);
+	FILE *pf = fopen(portfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", port);
+		fclose(pf);
+	}
+	uv_signal_init(&s->loop, &s->sigterm);
+	uv_signal_init(&s->loop, &s->sigint);
+	s->sigterm.data = s->sigint.data = s;
+	uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&s->sigint, on_signal, SIGINT);
+	uv_timer_init(&s->loop, &s->drain_timer);
+	s->drain_timer.data = s;
+	vl_log(VL_LOG_INFO, "listening", "host=%s port=%d tls=%s data=%s", s->cfg.listen_host, port,
+	       s->cfg.tls ? "on" : "off", s->cfg.data_dir);
+	print_connect(s, port, dev);
+
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	/* Stopped: make the last jobs durable and answer them. */
+	vl_store_exec_free(s->exec);
+	s->exec = NULL;
+	vl_core_run_completions(s->core);
+	exit_code = 0;
+	vl_log(VL_LOG_INFO, "stopped", "%s", "");
+cleanup_loop:
+	if (s->transport) {
+		vl_transport_free(s->transport);
+		s->transport = NULL;
+	}
+	vl_store_exec_free(s->exec);
+	s->exec = NULL;
+	if (s->core)
+		vl_core_run_completions(s->core);
+	close_handle((uv_handle_t *)&s->wake);
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&s->loop);
+	vl_core_free(s->core);
+cleanup:
+	vl_store_exec_free(s->exec);
+	vl_store_free(s->st);
+	free(s);
+	return exit_code;
+}
+
+/* --- admin --------------------------------------------------------------------- */
+
+static int cmd_admin(int argc, char **argv)
+{
+	if (argc < 4 || strcmp(argv[2], "invite") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	const char *user = argv[3];
+	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
+		return die("\"%s\" is not an address (lower-case user@domain)", user);
+	struct vl_server_config cfg;
+	vl_server_config_defaults(&cfg);
+	bool dev = false;
+	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	if (rc)
+		return rc;
+	if (mkdir_p(cfg.data_dir, 0700))
+		return die("cannot create data folder \"%s\": %s", cfg.data_dir, strerror(errno));
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
+	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
+	struct vl_store *st;
+	if (vl_store_open(&sc, &st) != VL_OK)
+		return die("cannot open the store \"%s\"", dbpath);
+	char code[20];
+	uint8_t key[32];
+	uint64_t now = (uint64_t)time(NULL);
+	rc = vl_core_invite_code(code);
+	if (rc == VL_OK)
+		rc = vl_core_invite_key((const uint8_t *)code, strlen(code), key);
+	if (rc == VL_OK)
+		rc = vl_store_invite_create(st, key, sizeof key, user, now + cfg.core.invite_ttl, now);
+	vl_store_free(st);
+	if (rc) {
+		vl_wipe(code, sizeof code);
+		return die("could not record the invite: %s", vl_strerror(rc));
+	}
+	/* The code goes to stdout only, for the administrator to pass on. */
+	printf("%s\n", code);
+	vl_wipe(code, sizeof code);
+	fprintf(stderr, "valised: one-time invite for %s, valid %llu hours\n", user,
+	        (unsigned long long)(cfg.core.invite_ttl / 3600));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc, argv);
+	if (strcmp(argv[1], "admin") == 0)
+		return cmd_admin(argc, argv);
+	if (strcmp(argv[1], "version") == 0) {
+		printf("valised 0.1.0 (protocol %d)\n", VL_PROTO_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* /metrics: the core's counters and the store executor's, in the
+ * Prometheus text exposition format. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/transport.h"
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct sbuf *b, const char *fmt, ...)
+{
+	if (b->failed)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap * 2 + (size_t)n;
+		char *q = realloc(b->p, cap);
+		if (!q) {
+			b->failed = true;
+			return;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+}
+
+static void counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+	put(b, "# HELP valised_%s %s\n# TYPE valised_%s counter\nvalised_%s %llu\n", name, help,
+	    name, name, (unsigned long long)v);
+}
+
+static void gauge(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+	put(b, "# HELP valised_%s %s\n# TYPE valised_%s gauge\nvalised_%s %llu\n", name, help, name,
+	    name, (unsigned long long)v);
+}
+
+char *vl_server_metrics_text(struct vl_core *core, size_t *len)
+{
+	struct sbuf b = {malloc(8192), 0, 8192, false};
+	if (!b.p)
+		return NULL;
+	const struct vl_core_metrics *m = vl_core_metrics(core);
+	gauge(&b, "connections", "Open WebSocket connections.", m->conns_open);
+	gauge(&b, "connections_authenticated", "Authenticated connections.", m->conns_authed);
+	counter(&b, "connections_total", "WebSocket connections accepted.", m->conns_total);
+	counter(&b, "frames_received_total", "Frames received.", m->frames_in);
+	counter(&b, "frames_sent_total", "Frames sent.", m->frames_out);
+	counter(&b, "bytes_received_total", "Frame bytes received.", m->bytes_in);
+	counter(&b, "bytes_sent_total", "Frame bytes sent.", m->bytes_out);
+	counter(&b, "malformed_frames_total", "Frames or bodies that did not decode.", m->malformed);
+	counter(&b, "oversized_frames_total", "Frames over the frame limit.", m->too_large);
+	counter(&b, "unknown_type_frames_total", "Frames of an unknown type.", m->unknown_type);
+	counter(&b, "bad_version_frames_total", "Frames of an unsupported version.",
+	        m->bad_version);
+	counter(&b, "rate_limited_total", "Requests refused by the rate limit.", m->rate_limited);
+	counter(&b, "auth_ok_total", "Successful authentications.", m->auth_ok);
+	counter(&b, "auth_failed_total", "Failed authentications.", m->auth_failed);
+	counter(&b, "devices_registered_total", "Devices registered.", m->registered);
+	counter(&b, "devices_revoked_total", "Devices revoked.", m->revoked);
+	counter(&b, "queued_total", "Queue entries created (fan-out).", m->queued);
+	counter(&b, "pushed_live_total", "Messages pushed as they were queued.", m->pushed_live);
+	counter(&b, "pushed_fetched_total", "Messages pushed from the durable queue.",
+	        m->pushed_fetched);
+	counter(&b, "acks_total", "Acknowledgements.", m->acks);
+	counter(&b, "commits_total", "Commits accepted.", m->commits_ok);
+	counter(&b, "commits_stale_total", "Commits refused with stale_epoch.", m->commits_stale);
+	counter(&b, "sends_total", "Application messages accepted.", m->sends_ok);
+	counter(&b, "duplicates_total", "Retried sends answered from the first outcome.",
+	        m->duplicates);
+	counter(&b, "key_packages_uploaded_total", "KeyPackages stored.", m->kp_uploaded);
+	counter(&b, "key_packages_rejected_total", "KeyPackage uploads refused.", m->kp_rejected);
+	counter(&b, "key_packages_claimed_total", "KeyPackages handed out.", m->kp_claimed);
+	gauge(&b, "store_jobs_inflight", "Store jobs submitted and not completed.",
+	      m->jobs_inflight);
+	put(&b, "# HELP valised_errors_total ERROR frames sent, by code.\n"
+	        "# TYPE valised_errors_total counter\n");
+	for (unsigned i = 1; i < sizeof m->errors_sent / sizeof m->errors_sent[0]; i++)
+		if (m->errors_sent[i])
+			put(&b, "valised_errors_total{code=\"%s\"} %llu\n", vl_proto_error_name(i),
+			    (unsigned long long)m->errors_sent[i]);
+	put(&b, "# HELP valised_requests_total Requests, by type.\n"
+	        "# TYPE valised_requests_total counter\n");
+	for (unsigned i = 0; i < 256; i++)
+		if (m->requests[i])
+			put(&b, "valised_requests_total{type=\"%s\"} %llu\n", vl_proto_type_name(i),
+			    (unsigned long long)m->requests[i]);
+	struct vl_store_exec *x = vl_core_exec(core);
+	if (x) {
+		struct vl_store_exec_stats s;
+		vl_store_exec_stats_get(x, &s);
+		counter(&b, "store_batches_total", "Group commits (one fsync each when writing).",
+		        s.batches);
+		counter(&b, "store_jobs_total", "Store jobs run.", s.jobs);
+		counter(&b, "store_failed_batches_total", "Group commits that failed.",
+		        s.failed_batches);
+		gauge(&b, "store_max_batch", "Largest group commit so far (jobs).", s.max_batch);
+	}
+	if (b.failed) {
+		free(b.p);
+		return NULL;
+	}
+	*len = b.len;
+	return b.p;
+}

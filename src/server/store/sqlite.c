@@ -1,0 +1,1175 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The SQLite backend of the store (store.h): one database file in WAL mode
+ * with synchronous=FULL, so a commit is durable once it returns and costs
+ * one fsync of the WAL. Every statement is prepared once, at open. The
+ * schema is created and upgraded by the migrations table below, one step
+ * per version, each in its own transaction.
+ *
+ * Operations run in their own transaction when no batch is open, and
+ * inside a savepoint of the batch's transaction otherwise, so a failing
+ * operation never takes the rest of its batch with it (store.h, 1-2).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/store/store_backend.h"
+
+/* Migration N brings the schema from version N-1 to N. Never edit a
+ * released step: add a new one. */
+static const char *const migrations[] = {
+    /* 1: accounts, devices, directory, groups, queues. */
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY, address TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"
+    "CREATE TABLE invites ("
+    " key BLOB PRIMARY KEY, user TEXT NOT NULL, created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE TABLE devices ("
+    " id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " name TEXT NOT NULL, suite INTEGER NOT NULL, sig_pub BLOB NOT NULL,"
+    " created INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,"
+    " acked_seq INTEGER NOT NULL DEFAULT 0, UNIQUE (user_id, name));"
+    "CREATE TABLE key_packages ("
+    " id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),"
+    " last_resort INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);"
+    "CREATE TABLE groups ("
+    " id INTEGER PRIMARY KEY, gid BLOB NOT NULL UNIQUE, epoch INTEGER NOT NULL,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE members ("
+    " group_id INTEGER NOT NULL REFERENCES groups(id),"
+    " device_id INTEGER NOT NULL REFERENCES devices(id),"
+    " PRIMARY KEY (group_id, device_id)) WITHOUT ROWID;"
+    /* AUTOINCREMENT: a message id is a queue sequence number and must
+     * never be reused, even after the newest message is deleted. */
+    "CREATE TABLE messages ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, group_id INTEGER NOT NULL,"
+    " sender INTEGER NOT NULL, kind INTEGER NOT NULL, data BLOB NOT NULL,"
+    " refs INTEGER NOT NULL);"
+    "CREATE TABLE queue ("
+    " device_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " PRIMARY KEY (device_id, seq)) WITHOUT ROWID;"
+    "CREATE TRIGGER queue_unref AFTER DELETE ON queue BEGIN"
+    " UPDATE messages SET refs = refs - 1 WHERE id = OLD.seq;"
+    " DELETE FROM messages WHERE id = OLD.seq AND refs <= 0;"
+    " END;"
+    "CREATE TABLE sent ("
+    " device_id INTEGER NOT NULL, client_msg_id BLOB NOT NULL, epoch INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, PRIMARY KEY (device_id, client_msg_id)) WITHOUT ROWID;",
+    /* 2: blob metadata and per-user quota accounting. */
+    "CREATE TABLE blobs ("
+    " id BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " size INTEGER NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+    "ALTER TABLE users ADD COLUMN blob_bytes INTEGER NOT NULL DEFAULT 0;",
+};
+#define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
+
+#define DEVICE_COLS                                                                                \
+	"d.id, d.user_id, u.address, d.name, d.suite, d.sig_pub, d.created, d.revoked, "           \
+	"d.acked_seq FROM devices d JOIN users u ON u.id = d.user_id "
+
+enum stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
+	S_INVITE_INSERT,
+	S_INVITE_GET,
+	S_INVITE_USE,
+	S_USER_GET,
+	S_USER_INSERT,
+	S_DEVICE_COUNT_ACTIVE,
+	S_DEVICE_EXISTS,
+	S_DEVICE_INSERT,
+	S_DEVICE_GET,
+	S_DEVICE_GET_ID,
+	S_DEVICE_LIST,
+	S_DEVICE_REVOKE,
+	S_KP_DELETE_DEVICE,
+	S_QUEUE_DELETE_DEVICE,
+	S_KP_DELETE_LR,
+	S_KP_INSERT,
+	S_KP_COUNT,
+	S_KP_PICK,
+	S_KP_DELETE,
+	S_GROUP_INSERT,
+	S_GROUP_GET,
+	S_GROUP_SET_EPOCH,
+	S_MEMBER_INSERT,
+	S_MEMBER_DELETE,
+	S_MEMBER_IS,
+	S_MEMBER_LIST,
+	S_MSG_INSERT,
+	S_MSG_SET_REFS,
+	S_MSG_DELETE,
+	S_QUEUE_INSERT,
+	S_QUEUE_FETCH,
+	S_QUEUE_ACK,
+	S_DEVICE_SET_ACK,
+	S_QUEUE_COUNT,
+	S_SENT_GET,
+	S_SENT_INSERT,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT op",
+    [S_RELEASE] = "RELEASE op",
+    [S_ROLLBACK_TO] = "ROLLBACK TO op",
+    [S_INVITE_INSERT] = "INSERT INTO invites (key, user, expires, created) VALUES (?, ?, ?, ?)",
+    [S_INVITE_GET] = "SELECT user, expires, used FROM invites WHERE key = ?",
+    [S_INVITE_USE] = "UPDATE invites SET used = 1 WHERE key = ?",
+    [S_USER_GET] = "SELECT id FROM users WHERE address = ?",
+    [S_USER_INSERT] = "INSERT INTO users (address, created) VALUES (?, ?)",
+    [S_DEVICE_COUNT_ACTIVE] = "SELECT count(*) FROM devices WHERE user_id = ? AND revoked = 0",
+    [S_DEVICE_EXISTS] = "SELECT 1 FROM devices WHERE user_id = ? AND name = ?",
+    [S_DEVICE_INSERT] = "INSERT INTO devices (user_id, name, suite, sig_pub, created)"
+                        " VALUES (?, ?, ?, ?, ?)",
+    [S_DEVICE_GET] = "SELECT " DEVICE_COLS "WHERE u.address = ? AND d.name = ?",
+    [S_DEVICE_GET_ID] = "SELECT " DEVICE_COLS "WHERE d.id = ?",
+    [S_DEVICE_LIST] = "SELECT " DEVICE_COLS "WHERE d.user_id = ? ORDER BY d.id",
+    [S_DEVICE_REVOKE] = "UPDATE devices SET revoked = 1 WHERE id = ?",
+    [S_KP_DELETE_DEVICE] = "DELETE FROM key_packages WHERE device_id = ?",
+    [S_QUEUE_DELETE_DEVICE] = "DELETE FROM queue WHERE device_id = ?",
+    [S_KP_DELETE_LR] = "DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1",
+    [S_KP_INSERT] = "INSERT INTO key_packages (device_id, last_resort, data) VALUES (?, ?, ?)",
+    [S_KP_COUNT] = "SELECT count(*) FROM key_packages WHERE device_id = ? AND last_resort = 0",
+    [S_KP_PICK] = "SELECT id, last_resort, data FROM key_packages WHERE device_id = ?"
+                  " ORDER BY last_resort, id LIMIT 1",
+    [S_KP_DELETE] = "DELETE FROM key_packages WHERE id = ?",
+    [S_GROUP_INSERT] = "INSERT INTO groups (gid, epoch, created) VALUES (?, 0, ?)",
+    [S_GROUP_GET] = "SELECT id, epoch FROM groups WHERE gid = ?",
+    [S_GROUP_SET_EPOCH] = "UPDATE groups SET epoch = ? WHERE id = ?",
+    [S_MEMBER_INSERT] = "INSERT INTO members (group_id, device_id) VALUES (?, ?)",
+    [S_MEMBER_DELETE] = "DELETE FROM members WHERE group_id = ? AND device_id = ?",
+    [S_MEMBER_IS] = "SELECT 1 FROM members WHERE group_id = ? AND device_id = ?",
+    [S_MEMBER_LIST] = "SELECT m.device_id FROM members m JOIN devices d ON d.id = m.device_id"
+                      " WHERE m.group_id = ? AND d.revoked = 0 ORDER BY m.device_id",
+    [S_MSG_INSERT] = "INSERT INTO messages (group_id, sender, kind, data, refs)"
+                     " VALUES (?, ?, ?, ?, 0)",
+    [S_MSG_SET_REFS] = "UPDATE messages SET refs = ? WHERE id = ?",
+    [S_MSG_DELETE] = "DELETE FROM messages WHERE id = ?",
+    [S_QUEUE_INSERT] = "INSERT INTO queue (device_id, seq) VALUES (?, ?)",
+    [S_QUEUE_FETCH] = "SELECT q.seq, m.kind, g.gid, u.address, d.name, m.data FROM queue q"
+                      " JOIN messages m ON m.id = q.seq JOIN groups g ON g.id = m.group_id"
+                      " JOIN devices d ON d.id = m.sender JOIN users u ON u.id = d.user_id"
+                      " WHERE q.device_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?",
+    [S_QUEUE_ACK] = "DELETE FROM queue WHERE device_id = ? AND seq <= ?",
+    [S_DEVICE_SET_ACK] = "UPDATE devices SET acked_seq = max(acked_seq, ?) WHERE id = ?",
+    [S_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE device_id = ?",
+    [S_SENT_GET] = "SELECT epoch FROM sent WHERE device_id = ? AND client_msg_id = ?",
+    [S_SENT_INSERT] = "INSERT INTO sent (device_id, client_msg_id, epoch, created)"
+                      " VALUES (?, ?, ?, strftime('%s', 'now'))",
+};
+
+struct sq {
+	struct vl_store base; /* first: store.c sees only this */
+	sqlite3 *db;
+	sqlite3_stmt *s[S_COUNT];
+	unsigned version;
+	bool in_batch;
+};
+
+static struct sq *SQ(struct vl_store *st)
+{
+	return (struct sq *)st;
+}
+
+/* Binds, steps once and resets a statement that returns no row. */
+static int run(struct sq *q, enum stmt which)
+{
+	sqlite3_stmt *s = q->s[which];
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return VL_OK;
+	if (rc == SQLITE_CONSTRAINT)
+		return VL_ERR_EXISTS;
+	return VL_ERR_STORE;
+}
+
+static void done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Steps a query: VL_OK with a row, VL_ERR_NOT_FOUND at the end, else
+ * VL_ERR_STORE. The caller resets with done(). */
+static int step_row(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		return VL_OK;
+	return rc == SQLITE_DONE ? VL_ERR_NOT_FOUND : VL_ERR_STORE;
+}
+
+static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
+{
+	/* A zero-length blob must not bind as NULL. */
+	sqlite3_bind_blob64(s, i, n ? p : "", n, SQLITE_STATIC);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+}
+
+/* --- transactions ---------------------------------------------------------- */
+
+static int op_begin(struct sq *q)
+{
+	q->base.stats.operations++;
+	return run(q, q->in_batch ? S_SAVEPOINT : S_BEGIN);
+}
+
+/* Ends an operation: keeps its effect if rc is VL_OK, else undoes it. */
+static int op_end(struct sq *q, int rc)
+{
+	if (q->in_batch) {
+		if (rc != VL_OK && run(q, S_ROLLBACK_TO) != VL_OK)
+			rc = VL_ERR_STORE;
+		if (run(q, S_RELEASE) != VL_OK && rc == VL_OK)
+			rc = VL_ERR_STORE;
+		return rc;
+	}
+	if (rc != VL_OK) {
+		(void)run(q, S_ROLLBACK);
+		return rc;
+	}
+	if (run(q, S_COMMIT) != VL_OK) {
+		(void)run(q, S_ROLLBACK);
+		return VL_ERR_STORE;
+	}
+	q->base.stats.commits++;
+	return VL_OK;
+}
+
+static int sq_batch_begin(struct vl_store *st)
+{
+	struct sq *q = SQ(st);
+	if (q->in_batch)
+		return VL_ERR_STATE;
+	int rc = run(q, S_BEGIN);
+	if (rc == VL_OK)
+		q->in_batch = true;
+	return rc;
+}
+
+static int sq_batch_commit(struct vl_store *st)
+{
+	struct sq *q = SQ(st);
+	if (!q->in_batch)
+		return VL_ERR_STATE;
+	int rc = run(q, S_COMMIT);
+	if (rc != VL_OK)
+		return rc; /* still in the batch: the caller rolls back */
+	q->in_batch = false;
+	q->base.stats.commits++;
+	return VL_OK;
+}
+
+static void sq_batch_rollback(struct vl_store *st)
+{
+	struct sq *q = SQ(st);
+	if (!q->in_batch)
+		return;
+	(void)run(q, S_ROLLBACK);
+	q->in_batch = false;
+}
+
+/* --- open, migrate, free ------------------------------------------------ */
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? VL_OK : VL_ERR_STORE;
+}
+
+static int read_version(sqlite3 *db, unsigned *version)
+{
+	sqlite3_stmt *s;
+	*version = 0;
+	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &s, NULL) != SQLITE_OK)
+		return VL_ERR_STORE;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*version = (unsigned)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VL_OK : VL_ERR_STORE;
+}
+
+/* Runs each missing migration step in its own transaction, recording the
+ * new version with it, so a crash leaves the schema at some whole step. */
+static int migrate(sqlite3 *db, unsigned target, unsigned *version)
+{
+	if (exec_sql(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+	                 "INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS"
+	                 " (SELECT 1 FROM schema_version);"))
+		return VL_ERR_STORE;
+	if (read_version(db, version))
+		return VL_ERR_STORE;
+	if (*version > LATEST)
+		return VL_ERR_STORE; /* written by a newer valised */
+	while (*version < target) {
+		char bump[64];
+		snprintf(bump, sizeof bump, "UPDATE schema_version SET version = %u;",
+		         *version + 1);
+		if (exec_sql(db, "BEGIN IMMEDIATE"))
+			return VL_ERR_STORE;
+		if (exec_sql(db, migrations[*version]) || exec_sql(db, bump) ||
+		    exec_sql(db, "COMMIT")) {
+			(void)exec_sql(db, "ROLLBACK");
+			return VL_ERR_STORE;
+		}
+		(*version)++;
+	}
+	return VL_OK;
+}
+
+static void sq_free(struct vl_store *st)
+{
+	struct sq *q = SQ(st);
+	if (!q)
+		return;
+	sq_batch_rollback(st);
+	for (size_t i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(q->s[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
+{
+	*out = NULL;
+	struct sq *q = calloc(1, sizeof *q);
+	if (!q)
+		return VL_ERR_NOMEM;
+	q->base.be = &vl_store_sqlite_backend;
+	int rc = VL_ERR_STORE;
+	unsigned target = cfg->max_version && cfg->max_version < LATEST ? cfg->max_version : LATEST;
+	if (!cfg->path ||
+	    sqlite3_open_v2(cfg->path, &q->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_busy_timeout(q->db, 5000);
+	/* WAL with synchronous=FULL: a commit returns once the WAL is
+	 * fsynced. foreign_keys guards the references between tables. */
+	if (exec_sql(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                    " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"))
+		goto cleanup;
+	if (migrate(q->db, target, &q->version))
+		goto cleanup;
+	if (q->version == LATEST) {
+		for (size_t i = 0; i < S_COUNT; i++)
+			if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+			                       &q->s[i], NULL) != SQLITE_OK)
+				goto cleanup;
+	}
+	*out = &q->base;
+	return VL_OK;
+cleanup:
+	sq_free(&q->base);
+	return rc;
+}
+
+static unsigned sq_schema_version(struct vl_store *st)
+{
+	return SQ(st)->version;
+}
+
+unsigned vl_store_sqlite_latest(void)
+{
+	return LATEST;
+}
+
+/* A store opened below the latest version (migration tests) has no
+ * statements; every operation refuses it. */
+#define NEED_STMTS(q)                                                                              \
+	do {                                                                                       \
+		if ((q)->version != LATEST)                                                        \
+			return VL_ERR_STATE;                                                       \
+	} while (0)
+
+/* --- accounts and devices ------------------------------------------------ */
+
+static void copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	size_t n = t ? (size_t)sqlite3_column_bytes(s, col) : 0;
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(dst, t, n);
+	dst[n] = 0;
+}
+
+static void row_device(sqlite3_stmt *s, struct vl_store_device *d)
+{
+	memset(d, 0, sizeof *d);
+	d->id = sqlite3_column_int64(s, 0);
+	d->user_id = sqlite3_column_int64(s, 1);
+	copy_text(d->user, sizeof d->user, s, 2);
+	copy_text(d->name, sizeof d->name, s, 3);
+	d->suite = (uint16_t)sqlite3_column_int(s, 4);
+	size_t n = (size_t)sqlite3_column_bytes(s, 5);
+	if (n > sizeof d->sig_pub)
+		n = sizeof d->sig_pub;
+	if (n)
+		memcpy(d->sig_pub, sqlite3_column_blob(s, 5), n);
+	d->sig_pub_len = n;
+	d->created = (uint64_t)sqlite3_column_int64(s, 6);
+	d->revoked = sqlite3_column_int(s, 7) != 0;
+	d->acked_seq = (uint64_t)sqlite3_column_int64(s, 8);
+}
+
+static int sq_invite_create(struct vl_store *st, const uint8_t *key, size_t key_len,
+                            const char *user, uint64_t expires, uint64_t now)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = q->s[S_INVITE_INSERT];
+	bind_blob(s, 1, key, key_len);
+	bind_text(s, 2, user);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)expires);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+	rc = run(q, S_INVITE_INSERT);
+	return op_end(q, rc);
+}
+
+static int user_id_of(struct sq *q, const char *user, int64_t *id)
+{
+	sqlite3_stmt *s = q->s[S_USER_GET];
+	bind_text(s, 1, user);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		*id = sqlite3_column_int64(s, 0);
+	done(s);
+	return rc;
+}
+
+static int device_by_id(struct sq *q, int64_t id, struct vl_store_device *d)
+{
+	sqlite3_stmt *s = q->s[S_DEVICE_GET_ID];
+	sqlite3_bind_int64(s, 1, id);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		row_device(s, d);
+	done(s);
+	return rc;
+}
+
+static int device_by_name(struct sq *q, const char *user, const char *name,
+                          struct vl_store_device *d)
+{
+	sqlite3_stmt *s = q->s[S_DEVICE_GET];
+	bind_text(s, 1, user);
+	bind_text(s, 2, name);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		row_device(s, d);
+	done(s);
+	return rc;
+}
+
+static int register_in_tx(struct sq *q, const uint8_t *key, size_t key_len, const char *user,
+                          const char *name, uint16_t suite, const uint8_t *sig_pub,
+                          size_t sig_pub_len, unsigned max_devices, uint64_t now,
+                          struct vl_store_device *out)
+{
+	sqlite3_stmt *s = q->s[S_INVITE_GET];
+	bind_blob(s, 1, key, key_len);
+	int rc = step_row(s);
+	if (rc == VL_OK) {
+		const unsigned char *iu = sqlite3_column_text(s, 0);
+		bool ok = iu && strcmp((const char *)iu, user) == 0 &&
+		          (uint64_t)sqlite3_column_int64(s, 1) >= now &&
+		          sqlite3_column_int(s, 2) == 0;
+		rc = ok ? VL_OK : VL_ERR_AUTH;
+	} else if (rc == VL_ERR_NOT_FOUND) {
+		rc = VL_ERR_AUTH;
+	}
+	done(s);
+	if (rc)
+		return rc;
+
+	int64_t uid;
+	rc = user_id_of(q, user, &uid);
+	if (rc == VL_ERR_NOT_FOUND) {
+		s = q->s[S_USER_INSERT];
+		bind_text(s, 1, user);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+		if ((rc = run(q, S_USER_INSERT)))
+			return rc == VL_ERR_EXISTS ? VL_ERR_STORE : rc;
+		uid = sqlite3_last_insert_rowid(q->db);
+	} else if (rc) {
+		return rc;
+	}
+
+	s = q->s[S_DEVICE_EXISTS];
+	sqlite3_bind_int64(s, 1, uid);
+	bind_text(s, 2, name);
+	rc = step_row(s);
+	done(s);
+	if (rc == VL_OK)
+		return VL_ERR_EXISTS;
+	if (rc != VL_ERR_NOT_FOUND)
+		return rc;
+
+	s = q->s[S_DEVICE_COUNT_ACTIVE];
+	sqlite3_bind_int64(s, 1, uid);
+	rc = step_row(s);
+	int64_t active = rc == VL_OK ? sqlite3_column_int64(s, 0) : 0;
+	done(s);
+	if (rc)
+		return rc;
+	if (active >= (int64_t)max_devices)
+		return VL_ERR_LIMIT;
+
+	s = q->s[S_DEVICE_INSERT];
+	sqlite3_bind_int64(s, 1, uid);
+	bind_text(s, 2, name);
+	sqlite3_bind_int(s, 3, suite);
+	bind_blob(s, 4, sig_pub, sig_pub_len);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
+	if ((rc = run(q, S_DEVICE_INSERT)))
+		return rc;
+	int64_t did = sqlite3_last_insert_rowid(q->db);
+
+	s = q->s[S_INVITE_USE];
+	bind_blob(s, 1, key, key_len);
+	if ((rc = run(q, S_INVITE_USE)))
+		return rc;
+	return device_by_id(q, did, out);
+}
+
+static int sq_device_register(struct vl_store *st, const uint8_t *key, size_t key_len,
+                              const char *user, const char *name, uint16_t suite,
+                              const uint8_t *sig_pub, size_t sig_pub_len, unsigned max_devices,
+                              uint64_t now, struct vl_store_device *out)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	if (sig_pub_len > VL_STORE_KEY_MAX || strlen(name) > VL_STORE_DEVICE_MAX ||
+	    strlen(user) > VL_STORE_ADDRESS_MAX)
+		return VL_ERR_LIMIT;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	rc = register_in_tx(q, key, key_len, user, name, suite, sig_pub, sig_pub_len, max_devices,
+	                    now, out);
+	return op_end(q, rc);
+}
+
+static int sq_device_get(struct vl_store *st, const char *user, const char *name,
+                         struct vl_store_device *out)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	/* A single SELECT: consistent without a transaction of its own. */
+	q->base.stats.operations++;
+	return device_by_name(q, user, name, out);
+}
+
+static int sq_device_list(struct vl_store *st, int64_t user_id, vl_store_device_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_DEVICE_LIST];
+	sqlite3_bind_int64(s, 1, user_id);
+	int rc;
+	struct vl_store_device d;
+	while ((rc = step_row(s)) == VL_OK) {
+		row_device(s, &d);
+		if ((rc = fn(ctx, &d)))
+			break;
+	}
+	done(s);
+	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
+}
+
+static int revoke_in_tx(struct sq *q, int64_t user_id, const char *name, int64_t *device_id)
+{
+	sqlite3_stmt *g = q->s[S_DEVICE_LIST];
+	int64_t id = 0;
+	int rc;
+	/* Find the device among the user's (names are unique per user). */
+	sqlite3_bind_int64(g, 1, user_id);
+	while ((rc = step_row(g)) == VL_OK) {
+		const unsigned char *n = sqlite3_column_text(g, 3);
+		if (n && strcmp((const char *)n, name) == 0) {
+			id = sqlite3_column_int64(g, 0);
+			break;
+		}
+	}
+	done(g);
+	if (rc)
+		return rc;
+	if (device_id)
+		*device_id = id;
+	sqlite3_bind_int64(q->s[S_DEVICE_REVOKE], 1, id);
+	if ((rc = run(q, S_DEVICE_REVOKE)))
+		return rc;
+	sqlite3_bind_int64(q->s[S_KP_DELETE_DEVICE], 1, id);
+	if ((rc = run(q, S_KP_DELETE_DEVICE)))
+		return rc;
+	sqlite3_bind_int64(q->s[S_QUEUE_DELETE_DEVICE], 1, id);
+	return run(q, S_QUEUE_DELETE_DEVICE);
+}
+
+static int sq_device_revoke(struct vl_store *st, int64_t user_id, const char *name,
+                            int64_t *device_id)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, revoke_in_tx(q, user_id, name, device_id));
+}
+
+/* --- KeyPackages ----------------------------------------------------------- */
+
+static int kp_count(struct sq *q, int64_t device_id, uint32_t *stock)
+{
+	sqlite3_stmt *s = q->s[S_KP_COUNT];
+	sqlite3_bind_int64(s, 1, device_id);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		*stock = (uint32_t)sqlite3_column_int64(s, 0);
+	done(s);
+	return rc;
+}
+
+static int kp_add_in_tx(struct sq *q, int64_t device_id, const struct vl_store_kp *kps, size_t n,
+                        uint32_t *stock)
+{
+	int rc;
+	for (size_t i = 0; i < n; i++) {
+		if (kps[i].last_resort) {
+			sqlite3_bind_int64(q->s[S_KP_DELETE_LR], 1, device_id);
+			if ((rc = run(q, S_KP_DELETE_LR)))
+				return rc;
+		}
+		sqlite3_stmt *s = q->s[S_KP_INSERT];
+		sqlite3_bind_int64(s, 1, device_id);
+		sqlite3_bind_int(s, 2, kps[i].last_resort ? 1 : 0);
+		bind_blob(s, 3, kps[i].data, kps[i].len);
+		if ((rc = run(q, S_KP_INSERT)))
+			return rc == VL_ERR_EXISTS ? VL_ERR_NOT_FOUND : rc; /* no such device */
+	}
+	return kp_count(q, device_id, stock);
+}
+
+static int sq_kp_add(struct vl_store *st, int64_t device_id, const struct vl_store_kp *kps,
+                     size_t n, uint32_t *stock)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, kp_add_in_tx(q, device_id, kps, n, stock));
+}
+
+static int sq_kp_count(struct vl_store *st, int64_t device_id, uint32_t *stock)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	return kp_count(q, device_id, stock);
+}
+
+/* Collects a user's non-revoked device ids (bounded by the device limit
+ * in practice; capped here). */
+#define CLAIM_DEVICES_MAX 256
+
+static int claim_in_tx(struct sq *q, const char *user, vl_store_claim_fn fn, void *ctx)
+{
+	int64_t uid;
+	int rc = user_id_of(q, user, &uid);
+	if (rc)
+		return rc;
+	struct vl_store_device *devs = calloc(CLAIM_DEVICES_MAX, sizeof *devs);
+	if (!devs)
+		return VL_ERR_NOMEM;
+	size_t n = 0;
+	sqlite3_stmt *s = q->s[S_DEVICE_LIST];
+	sqlite3_bind_int64(s, 1, uid);
+	while (n < CLAIM_DEVICES_MAX && (rc = step_row(s)) == VL_OK) {
+		row_device(s, &devs[n]);
+		if (!devs[n].revoked)
+			n++;
+	}
+	done(s);
+	if (rc == VL_ERR_NOT_FOUND)
+		rc = VL_OK;
+	size_t handed = 0;
+	for (size_t i = 0; i < n && rc == VL_OK; i++) {
+		s = q->s[S_KP_PICK];
+		sqlite3_bind_int64(s, 1, devs[i].id);
+		rc = step_row(s);
+		if (rc == VL_ERR_NOT_FOUND) {
+			done(s);
+			rc = VL_OK;
+			continue;
+		}
+		if (rc) {
+			done(s);
+			break;
+		}
+		int64_t kp_id = sqlite3_column_int64(s, 0);
+		bool last_resort = sqlite3_column_int(s, 1) != 0;
+		size_t len = (size_t)sqlite3_column_bytes(s, 2);
+		uint8_t *copy = malloc(len ? len : 1);
+		if (!copy) {
+			done(s);
+			rc = VL_ERR_NOMEM;
+			break;
+		}
+		if (len)
+			memcpy(copy, sqlite3_column_blob(s, 2), len);
+		done(s);
+		/* RFC 9420 §16.8: a KeyPackage is used once, except the
+		 * last-resort one, kept so a device can always be added. */
+		if (!last_resort) {
+			sqlite3_bind_int64(q->s[S_KP_DELETE], 1, kp_id);
+			rc = run(q, S_KP_DELETE);
+		}
+		uint32_t left = 0;
+		if (rc == VL_OK)
+			rc = kp_count(q, devs[i].id, &left);
+		if (rc == VL_OK)
+			rc = fn(ctx, &devs[i], copy, len, left);
+		free(copy);
+		handed++;
+	}
+	free(devs);
+	if (rc == VL_OK && handed == 0)
+		rc = VL_ERR_NOT_FOUND;
+	return rc;
+}
+
+static int sq_kp_claim(struct vl_store *st, const char *user, vl_store_claim_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, claim_in_tx(q, user, fn, ctx));
+}
+
+/* --- groups ------------------------------------------------------------------ */
+
+static int group_get(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t *id, uint64_t *epoch)
+{
+	sqlite3_stmt *s = q->s[S_GROUP_GET];
+	bind_blob(s, 1, gid, gid_len);
+	int rc = step_row(s);
+	if (rc == VL_OK) {
+		*id = sqlite3_column_int64(s, 0);
+		*epoch = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	done(s);
+	return rc;
+}
+
+static int is_member(struct sq *q, int64_t group, int64_t device)
+{
+	sqlite3_stmt *s = q->s[S_MEMBER_IS];
+	sqlite3_bind_int64(s, 1, group);
+	sqlite3_bind_int64(s, 2, device);
+	int rc = step_row(s);
+	done(s);
+	return rc;
+}
+
+static int member_insert(struct sq *q, int64_t group, int64_t device)
+{
+	sqlite3_bind_int64(q->s[S_MEMBER_INSERT], 1, group);
+	sqlite3_bind_int64(q->s[S_MEMBER_INSERT], 2, device);
+	return run(q, S_MEMBER_INSERT);
+}
+
+static int sq_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t creator,
+                           uint64_t now)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = q->s[S_GROUP_INSERT];
+	bind_blob(s, 1, gid, gid_len);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	rc = run(q, S_GROUP_INSERT);
+	if (rc == VL_OK)
+		rc = member_insert(q, sqlite3_last_insert_rowid(q->db), creator);
+	return op_end(q, rc);
+}
+
+static int sq_group_epoch(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t *epoch)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int64_t id;
+	q->base.stats.operations++;
+	return group_get(q, gid, gid_len, &id, epoch);
+}
+
+static int sq_group_is_member(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                              int64_t device_id)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int64_t id;
+	uint64_t epoch;
+	q->base.stats.operations++;
+	int rc = group_get(q, gid, gid_len, &id, &epoch);
+	if (rc)
+		return rc;
+	return is_member(q, id, device_id);
+}
+
+/* Idempotency record of (device, client message id): VL_OK with *epoch if
+ * seen before, VL_ERR_NOT_FOUND if not. */
+static int sent_get(struct sq *q, int64_t device, const uint8_t *cmid, uint64_t *epoch)
+{
+	sqlite3_stmt *s = q->s[S_SENT_GET];
+	sqlite3_bind_int64(s, 1, device);
+	bind_blob(s, 2, cmid, 16);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		*epoch = (uint64_t)sqlite3_column_int64(s, 0);
+	done(s);
+	return rc;
+}
+
+static int sent_put(struct sq *q, int64_t device, const uint8_t *cmid, uint64_t epoch)
+{
+	sqlite3_stmt *s = q->s[S_SENT_INSERT];
+	sqlite3_bind_int64(s, 1, device);
+	bind_blob(s, 2, cmid, 16);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)epoch);
+	return run(q, S_SENT_INSERT);
+}
+
+/* Stores one message and queues it for each device of to[n] except skip;
+ * a message with no recipient is not kept. */
+static int fan_out(struct sq *q, int64_t group, int64_t sender, uint8_t kind, const uint8_t *data,
+                   size_t len, const int64_t *to, size_t n, int64_t skip, vl_store_queued_fn fn,
+                   void *ctx)
+{
+	sqlite3_stmt *s = q->s[S_MSG_INSERT];
+	sqlite3_bind_int64(s, 1, group);
+	sqlite3_bind_int64(s, 2, sender);
+	sqlite3_bind_int(s, 3, kind);
+	bind_blob(s, 4, data, len);
+	int rc = run(q, S_MSG_INSERT);
+	if (rc)
+		return rc;
+	int64_t seq = sqlite3_last_insert_rowid(q->db);
+	int64_t refs = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (to[i] == skip)
+			continue;
+		sqlite3_bind_int64(q->s[S_QUEUE_INSERT], 1, to[i]);
+		sqlite3_bind_int64(q->s[S_QUEUE_INSERT], 2, seq);
+		if ((rc = run(q, S_QUEUE_INSERT)))
+			return rc;
+		refs++;
+		if (fn)
+			fn(ctx, to[i], (uint64_t)seq, kind);
+	}
+	if (refs == 0) {
+		sqlite3_bind_int64(q->s[S_MSG_DELETE], 1, seq);
+		return run(q, S_MSG_DELETE);
+	}
+	sqlite3_bind_int64(q->s[S_MSG_SET_REFS], 1, refs);
+	sqlite3_bind_int64(q->s[S_MSG_SET_REFS], 2, seq);
+	return run(q, S_MSG_SET_REFS);
+}
+
+/* The group's members that are not revoked, into a growing array. */
+static int member_list(struct sq *q, int64_t group, int64_t **out, size_t *n)
+{
+	size_t cap = 16;
+	int64_t *ids = malloc(cap * sizeof *ids);
+	if (!ids)
+		return VL_ERR_NOMEM;
+	*n = 0;
+	sqlite3_stmt *s = q->s[S_MEMBER_LIST];
+	sqlite3_bind_int64(s, 1, group);
+	int rc;
+	while ((rc = step_row(s)) == VL_OK) {
+		if (*n == cap) {
+			int64_t *more = realloc(ids, 2 * cap * sizeof *ids);
+			if (!more) {
+				rc = VL_ERR_NOMEM;
+				break;
+			}
+			ids = more;
+			cap *= 2;
+		}
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	done(s);
+	if (rc != VL_ERR_NOT_FOUND) {
+		free(ids);
+		return rc;
+	}
+	*out = ids;
+	return VL_OK;
+}
+
+static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_queued_fn fn,
+                        void *ctx, uint64_t *new_epoch, bool *duplicate)
+{
+	uint64_t epoch;
+	int64_t group;
+	int rc = sent_get(q, c->sender, c->client_msg_id, &epoch);
+	if (rc == VL_OK) {
+		*new_epoch = epoch;
+		*duplicate = true;
+		return VL_OK;
+	}
+	if (rc != VL_ERR_NOT_FOUND)
+		return rc;
+	if ((rc = group_get(q, c->gid, c->gid_len, &group, &epoch)))
+		return rc;
+	rc = is_member(q, group, c->sender);
+	if (rc)
+		return rc == VL_ERR_NOT_FOUND ? VL_ERR_PERMISSION : rc;
+	/* The delivery service's one rule for commits: exactly one per
+	 * epoch, the first to arrive (ARCHITECTURE, MLS profile). */
+	if (c->epoch != epoch)
+		return VL_ERR_STALE_EPOCH;
+
+	int64_t *added = calloc(c->n_added ? c->n_added : 1, sizeof *added);
+	int64_t *removed = calloc(c->n_removed ? c->n_removed : 1, sizeof *removed);
+	int64_t *roster = NULL;
+	size_t n_roster = 0;
+	if (!added || !removed) {
+		rc = VL_ERR_NOMEM;
+		goto cleanup;
+	}
+	struct vl_store_device d;
+	for (size_t i = 0; i < c->n_added; i++) {
+		rc = device_by_name(q, c->added[i].user, c->added[i].name, &d);
+		if (rc == VL_ERR_NOT_FOUND || (rc == VL_OK && d.revoked))
+			rc = VL_ERR_INVALID;
+		if (rc == VL_OK && is_member(q, group, d.id) == VL_OK)
+			rc = VL_ERR_INVALID;
+		for (size_t j = 0; rc == VL_OK && j < i; j++)
+			if (added[j] == d.id)
+				rc = VL_ERR_INVALID;
+		if (rc)
+			goto cleanup;
+		added[i] = d.id;
+	}
+	for (size_t i = 0; i < c->n_removed; i++) {
+		rc = device_by_name(q, c->removed[i].user, c->removed[i].name, &d);
+		if (rc == VL_ERR_NOT_FOUND)
+			rc = VL_ERR_INVALID;
+		if (rc == VL_OK && is_member(q, group, d.id) != VL_OK)
+			rc = VL_ERR_INVALID;
+		if (rc)
+			goto cleanup;
+		removed[i] = d.id;
+	}
+	if ((rc = member_list(q, group, &roster, &n_roster)))
+		goto cleanup;
+	/* The commit goes to the old roster (removed members learn of their
+	 * removal from it), the Welcome to the added devices. */
+	if ((rc = fan_out(q, group, c->sender, 2, c->commit, c->commit_len, roster, n_roster,
+	                  c->sender, fn, ctx)))
+		goto cleanup;
+	for (size_t i = 0; i < c->n_removed; i++) {
+		sqlite3_bind_int64(q->s[S_MEMBER_DELETE], 1, group);
+		sqlite3_bind_int64(q->s[S_MEMBER_DELETE], 2, removed[i]);
+		if ((rc = run(q, S_MEMBER_DELETE)))
+			goto cleanup;
+	}
+	for (size_t i = 0; i < c->n_added; i++)
+		if ((rc = member_insert(q, group, added[i])))
+			goto cleanup;
+	if (c->welcome && c->n_added &&
+	    (rc = fan_out(q, group, c->sender, 3, c->welcome, c->welcome_len, added, c->n_added, 0,
+	                  fn, ctx)))
+		goto cleanup;
+	sqlite3_bind_int64(q->s[S_GROUP_SET_EPOCH], 1, (sqlite3_int64)(epoch + 1));
+	sqlite3_bind_int64(q->s[S_GROUP_SET_EPOCH], 2, group);
+	if ((rc = run(q, S_GROUP_SET_EPOCH)))
+		goto cleanup;
+	if ((rc = sent_put(q, c->sender, c->client_msg_id, epoch + 1)))
+		goto cleanup;
+	*new_epoch = epoch + 1;
+cleanup:
+	free(added);
+	free(removed);
+	free(roster);
+	return rc;
+}
+
+static int sq_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
+                           vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch, bool *duplicate)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*duplicate = false;
+	*new_epoch = 0;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, commit_in_tx(q, c, fn, ctx, new_epoch, duplicate));
+}
+
+static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t sender,
+                      const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
+                      vl_store_queued_fn fn, void *ctx, bool *duplicate)
+{
+	uint64_t epoch;
+	int64_t group;
+	int rc = sent_get(q, sender, cmid, &epoch);
+	if (rc == VL_OK) {
+		*duplicate = true;
+		return VL_OK;
+	}
+	if (rc != VL_ERR_NOT_FOUND)
+		return rc;
+	if ((rc = group_get(q, gid, gid_len, &group, &epoch)))
+		return rc;
+	rc = is_member(q, group, sender);
+	if (rc)
+		return rc == VL_ERR_NOT_FOUND ? VL_ERR_PERMISSION : rc;
+	int64_t *roster = NULL;
+	size_t n = 0;
+	if ((rc = member_list(q, group, &roster, &n)))
+		return rc;
+	rc = fan_out(q, group, sender, 1, msg, msg_len, roster, n, sender, fn, ctx);
+	free(roster);
+	if (rc)
+		return rc;
+	return sent_put(q, sender, cmid, 0);
+}
+
+static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t sender,
+                   const uint8_t *cmid, const uint8_t *msg, size_t msg_len, vl_store_queued_fn fn,
+                   void *ctx, bool *duplicate)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*duplicate = false;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q,
+	              send_in_tx(q, gid, gid_len, sender, cmid, msg, msg_len, fn, ctx, duplicate));
+}
+
+/* --- queues ------------------------------------------------------------------ */
+
+static int sq_queue_fetch(struct vl_store *st, int64_t device_id, uint64_t after, size_t limit,
+                          vl_store_entry_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_QUEUE_FETCH];
+	sqlite3_bind_int64(s, 1, device_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(after > INT64_MAX ? INT64_MAX : after));
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+	int rc;
+	while ((rc = step_row(s)) == VL_OK) {
+		struct vl_store_entry e = {
+		    .seq = (uint64_t)sqlite3_column_int64(s, 0),
+		    .kind = (uint8_t)sqlite3_column_int(s, 1),
+		    .gid = sqlite3_column_blob(s, 2),
+		    .gid_len = (size_t)sqlite3_column_bytes(s, 2),
+		    .sender_user = (const char *)sqlite3_column_text(s, 3),
+		    .sender_name = (const char *)sqlite3_column_text(s, 4),
+		    .msg = sqlite3_column_blob(s, 5),
+		    .msg_len = (size_t)sqlite3_column_bytes(s, 5),
+		};
+		if (!e.sender_user || !e.sender_name) {
+			rc = VL_ERR_STORE;
+			break;
+		}
+		if ((rc = fn(ctx, &e)))
+			break;
+	}
+	done(s);
+	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
+}
+
+static int sq_queue_ack(struct vl_store *st, int64_t device_id, uint64_t seq)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	sqlite3_int64 v = (sqlite3_int64)(seq > INT64_MAX ? INT64_MAX : seq);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(q->s[S_QUEUE_ACK], 1, device_id);
+	sqlite3_bind_int64(q->s[S_QUEUE_ACK], 2, v);
+	rc = run(q, S_QUEUE_ACK);
+	if (rc == VL_OK) {
+		sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 1, v);
+		sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 2, device_id);
+		rc = run(q, S_DEVICE_SET_ACK);
+	}
+	return op_end(q, rc);
+}
+
+static int sq_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_QUEUE_COUNT];
+	sqlite3_bind_int64(s, 1, device_id);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		*count = (uint64_t)sqlite3_column_int64(s, 0);
+	done(s);
+	return rc;
+}
+
+const struct vl_store_backend vl_store_sqlite_backend = {
+    .name = "sqlite",
+    .open = sq_open,
+    .free = sq_free,
+    .schema_version = sq_schema_version,
+    .batch_begin = sq_batch_begin,
+    .batch_commit = sq_batch_commit,
+    .batch_rollback = sq_batch_rollback,
+    .invite_create = sq_invite_create,
+    .device_register = sq_device_register,
+    .device_get = sq_device_get,
+    .device_list = sq_device_list,
+    .device_revoke = sq_device_revoke,
+    .kp_add = sq_kp_add,
+    .kp_count = sq_kp_count,
+    .kp_claim = sq_kp_claim,
+    .group_create = sq_group_create,
+    .group_epoch = sq_group_epoch,
+    .group_is_member = sq_group_is_member,
+    .commit_apply = sq_commit_apply,
+    .send = sq_send,
+    .queue_fetch = sq_queue_fetch,
+    .queue_ack = sq_queue_ack,
+    .queue_count = sq_queue_count,
+};

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Backend selection, dispatch of store operations, and the batch executor
+ * that gives group commit: one thread takes every job waiting, runs them
+ * inside one batch, commits once (one fsync), then reports each job.
+ */
+#include "server/store/store.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/store/store_backend.h"
+
+static const struct vl_store_backend *const backends[] = {&vl_store_sqlite_backend};
+
+int vl_store_open(const struct vl_store_config *cfg, struct vl_store **out)
+{
+	*out = NULL;
+	const char *name = cfg->backend ? cfg->backend : "sqlite";
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i]->open(cfg, out);
+	return VL_ERR_UNSUPPORTED;
+}
+
+void vl_store_free(struct vl_store *st)
+{
+	if (st)
+		st->be->free(st);
+}
+
+unsigned vl_store_schema_version(struct vl_store *st)
+{
+	return st->be->schema_version(st);
+}
+
+unsigned vl_store_schema_latest(void)
+{
+	return vl_store_sqlite_latest();
+}
+
+int vl_store_batch_begin(struct vl_store *st)
+{
+	return st->be->batch_begin(st);
+}
+
+int vl_store_batch_commit(struct vl_store *st)
+{
+	return st->be->batch_commit(st);
+}
+
+void vl_store_batch_rollback(struct vl_store *st)
+{
+	st->be->batch_rollback(st);
+}
+
+void vl_store_stats_get(struct vl_store *st, struct vl_store_stats *out)
+{
+	*out = st->stats;
+}
+
+int vl_store_invite_create(struct vl_store *st, const uint8_t *key, size_t key_len,
+                           const char *user, uint64_t expires, uint64_t now)
+{
+	return st->be->invite_create(st, key, key_len, user, expires, now);
+}
+
+int vl_store_device_register(struct vl_store *st, const uint8_t *key, size_t key_len,
+                             const char *user, const char *name, uint16_t suite,
+                             const uint8_t *sig_pub, size_t sig_pub_len, unsigned max_devices,
+                             uint64_t now, struct vl_store_device *out)
+{
+	return st->be->device_register(st, key, key_len, user, name, suite, sig_pub, sig_pub_len,
+	                               max_devices, now, out);
+}
+
+int vl_store_device_get(struct vl_store *st, const char *user, const char *name,
+                        struct vl_store_device *out)
+{
+	return st->be->device_get(st, user, name, out);
+}
+
+int vl_store_device_list(struct vl_store *st, int64_t user_id, vl_store_device_fn fn, void *ctx)
+{
+	return st->be->device_list(st, user_id, fn, ctx);
+}
+
+int vl_store_device_revoke(struct vl_store *st, int64_t user_id, const char *name,
+                           int64_t *device_id)
+{
+	return st->be->device_revoke(st, user_id, name, device_id);
+}
+
+int vl_store_kp_add(struct vl_store *st, int64_t device_id, const struct vl_store_kp *kps, size_t n,
+                    uint32_t *stock)
+{
+	return st->be->kp_add(st, device_id, kps, n, stock);
+}
+
+int vl_store_kp_count(struct vl_store *st, int64_t device_id, uint32_t *stock)
+{
+	return st->be->kp_count(st, device_id, stock);
+}
+
+int vl_store_kp_claim(struct vl_store *st, const char *user, vl_store_claim_fn fn, void *ctx)
+{
+	return st->be->kp_claim(st, user, fn, ctx);
+}
+
+int vl_store_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t creator,
+                          uint64_t now)
+{
+	return st->be->group_create(st, gid, gid_len, creator, now);
+}
+
+int vl_store_group_epoch(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t *epoch)
+{
+	return st->be->group_epoch(st, gid, gid_len, epoch);
+}
+
+int vl_store_group_is_member(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                             int64_t device_id)
+{
+	return st->be->group_is_member(st, gid, gid_len, device_id);
+}
+
+int vl_store_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
+                          vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch, bool *duplicate)
+{
+	return st->be->commit_apply(st, c, fn, ctx, new_epoch, duplicate);
+}
+
+int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t sender,
+                  const uint8_t *client_msg_id, const uint8_t *msg, size_t msg_len,
+                  vl_store_queued_fn fn, void *ctx, bool *duplicate)
+{
+	return st->be->send(st, gid, gid_len, sender, client_msg_id, msg, msg_len, fn, ctx,
+	                    duplicate);
+}
+
+int vl_store_queue_fetch(struct vl_store *st, int64_t device_id, uint64_t after, size_t limit,
+                         vl_store_entry_fn fn, void *ctx)
+{
+	return st->be->queue_fetch(st, device_id, after, limit, fn, ctx);
+}
+
+int vl_store_queue_ack(struct vl_store *st, int64_t device_id, uint64_t seq)
+{
+	return st->be->queue_ack(st, device_id, seq);
+}
+
+int vl_store_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count)
+{
+	return st->be->queue_count(st, device_id, count);
+}
+
+/* --- batch executor ------------------------------------------------------ */
+
+struct vl_store_exec {
+	struct vl_store *st;
+	size_t batch_max;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct vl_store_job *head, *tail; /* FIFO of submitted jobs */
+	bool stopping;
+	struct vl_store_exec_stats stats; /* under mu */
+};
+
+void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out)
+{
+	pthread_mutex_lock(&x->mu);
+	*out = x->stats;
+	pthread_mutex_unlock(&x->mu);
+}
+
+/* Takes up to batch_max jobs off the queue (in order); NULL when stopping
+ * with nothing left. */
+static struct vl_store_job *exec_take(struct vl_store_exec *x)
+{
+	pthread_mutex_lock(&x->mu);
+	while (!x->head && !x->stopping)
+		pthread_cond_wait(&x->cv, &x->mu);
+	struct vl_store_job *first = x->head, *last = x->head;
+	size_t n = first ? 1 : 0;
+	while (last && last->next && n < x->batch_max) {
+		last = last->next;
+		n++;
+	}
+	if (first) {
+		x->head = last->next;
+		if (!x->head)
+			x->tail = NULL;
+		last->next = NULL;
+	}
+	pthread_mutex_unlock(&x->mu);
+	return first;
+}
+
+static void *exec_main(void *arg)
+{
+	struct vl_store_exec *x = arg;
+	struct vl_store_job *batch;
+	while ((batch = exec_take(x)) != NULL) {
+		int brc = vl_store_batch_begin(x->st);
+		uint64_t n = 0;
+		for (struct vl_store_job *j = batch; j; j = j->next, n++)
+			j->status = brc ? brc : j->run(x->st, j);
+		bool failed = brc != VL_OK;
+		if (brc == VL_OK && vl_store_batch_commit(x->st) != VL_OK) {
+			/* Nothing of the batch is durable: every job failed. */
+			vl_store_batch_rollback(x->st);
+			for (struct vl_store_job *j = batch; j; j = j->next)
+				j->status = VL_ERR_STORE;
+			failed = true;
+		}
+		pthread_mutex_lock(&x->mu);
+		x->stats.batches++;
+		x->stats.jobs += n;
+		if (n > x->stats.max_batch)
+			x->stats.max_batch = n;
+		if (failed)
+			x->stats.failed_batches++;
+		pthread_mutex_unlock(&x->mu);
+		while (batch) {
+			struct vl_store_job *next = batch->next;
+			batch->next = NULL;
+			batch->done(batch);
+			batch = next;
+		}
+	}
+	return NULL;
+}
+
+int vl_store_exec_new(struct vl_store *st, size_t batch_max, struct vl_store_exec **out)
+{
+	*out = NULL;
+	struct vl_store_exec *x = calloc(1, sizeof *x);
+	if (!x)
+		return VL_ERR_NOMEM;
+	x->st = st;
+	x->batch_max = batch_max ? batch_max : 1;
+	pthread_mutex_init(&x->mu, NULL);
+	pthread_cond_init(&x->cv, NULL);
+	if (pthread_create(&x->thread, NULL, exec_main, x) != 0) {
+		pthread_cond_destroy(&x->cv);
+		pthread_mutex_destroy(&x->mu);
+		free(x);
+		return VL_ERR_NOMEM;
+	}
+	*out = x;
+	return VL_OK;
+}
+
+int vl_store_exec_submit(struct vl_store_exec *x, struct vl_store_job *job)
+{
+	job->next = NULL;
+	job->status = VL_OK;
+	pthread_mutex_lock(&x->mu);
+	if (x->stopping) {
+		pthread_mutex_unlock(&x->mu);
+		return VL_ERR_STATE;
+	}
+	if (x->tail)
+		x->tail->next = job;
+	else
+		x->head = job;
+	x->tail = job;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	return VL_OK;
+}
+
+void vl_store_exec_free(struct vl_store_exec *x)
+{
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->mu);
+	x->stopping = true;
+	pthread_cond_signal(&x->cv);
+	pthread_mutex_unlock(&x->mu);
+	pthread_join(x->thread, NULL);
+	pthread_cond_destroy(&x->cv);
+	pthread_mutex_destroy(&x->mu);
+	free(x);
+}

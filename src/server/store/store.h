@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's storage interface: accounts and devices, invites, the
+ * KeyPackage directory, groups with their epoch and roster, per-device
+ * delivery queues, and blob metadata. Delivery code calls only these
+ * functions; a backend (sqlite.c today, a PostgreSQL one later) implements
+ * them behind struct vl_store_backend (store_backend.h).
+ *
+ * Design:
+ *  1. Every operation is atomic on its own: it either has its whole effect
+ *     or none. Inside a batch (below) a failed operation is rolled back
+ *     alone; the others of the batch still commit.
+ *  2. Durability comes in batches (group commit). A batch is opened with
+ *     vl_store_batch_begin and made durable by vl_store_batch_commit: one
+ *     fsync for every operation of the batch, whatever connection asked.
+ *     An operation called outside a batch commits (and syncs) by itself.
+ *  3. The batch executor (struct vl_store_exec) runs submitted jobs on its
+ *     own thread, as many per batch as are waiting, and reports each job
+ *     only after its batch is durable. So the event loop never waits for
+ *     the disk, and a reply that depends on a write is sent only once that
+ *     write is on disk.
+ *  4. A store handle is used by one thread at a time: the executor's
+ *     thread while an executor runs on it, else its opener.
+ *  5. Queue sequence numbers are the ids of stored messages: they only
+ *     grow (never reused, even after deletion), so each device's queue is
+ *     ordered, with gaps.
+ *  6. Revoked devices never receive queue entries, cannot authenticate
+ *     and hold no KeyPackages; their names stay taken.
+ *
+ * Strings (addresses, device names) are NUL-terminated; the protocol
+ * layer has checked their syntax. Byte arrays come with their length.
+ */
+#ifndef VL_STORE_H
+#define VL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "valise/status.h"
+
+#define VL_STORE_ADDRESS_MAX  255
+#define VL_STORE_DEVICE_MAX   64
+#define VL_STORE_KEY_MAX      133
+#define VL_STORE_GROUP_ID_MAX 255
+
+struct vl_store;
+
+struct vl_store_config {
+	const char *backend; /* "sqlite" (the only one so far) */
+	const char *path;    /* sqlite: database file */
+	/* sqlite: migrate only up to this schema version (0: the latest).
+	 * For migration tests. */
+	unsigned max_version;
+};
+
+/* Opens (creating and migrating as needed) a store. VL_ERR_UNSUPPORTED for
+ * an unknown backend, VL_ERR_STORE if the database cannot be opened or is
+ * newer than this program. *out is owned by the caller (vl_store_free). */
+VL_MUST_CHECK int vl_store_open(const struct vl_store_config *cfg, struct vl_store **out);
+void vl_store_free(struct vl_store *st);
+/* Schema version of the open database. */
+unsigned vl_store_schema_version(struct vl_store *st);
+/* The latest schema version this program knows. */
+unsigned vl_store_schema_latest(void);
+
+/* Group commit. begin opens a batch (VL_ERR_STATE if one is open);
+ * commit makes everything since begin durable with one sync; rollback
+ * drops it. */
+VL_MUST_CHECK int vl_store_batch_begin(struct vl_store *st);
+VL_MUST_CHECK int vl_store_batch_commit(struct vl_store *st);
+void vl_store_batch_rollback(struct vl_store *st);
+
+struct vl_store_stats {
+	uint64_t commits;    /* durable commits (each one fsync) */
+	uint64_t operations; /* operations run */
+};
+void vl_store_stats_get(struct vl_store *st, struct vl_store_stats *out);
+
+/* --- accounts and devices ------------------------------------------------ */
+
+struct vl_store_device {
+	int64_t id;
+	int64_t user_id;
+	char user[VL_STORE_ADDRESS_MAX + 1];
+	char name[VL_STORE_DEVICE_MAX + 1];
+	uint16_t suite;
+	uint8_t sig_pub[VL_STORE_KEY_MAX];
+	size_t sig_pub_len;
+	uint64_t created; /* Unix seconds */
+	bool revoked;
+	uint64_t acked_seq;
+};
+
+/* Records a one-time invite for user. key is what identifies the code
+ * (the server passes a hash of it, never the code). VL_ERR_EXISTS if the
+ * key is taken. */
+VL_MUST_CHECK int vl_store_invite_create(struct vl_store *st, const uint8_t *key, size_t key_len,
+                                         const char *user, uint64_t expires, uint64_t now);
+
+/* Consumes the invite and registers device `name` of `user` (creating the
+ * user on its first device) with its signature key. Returns VL_ERR_AUTH if
+ * the invite is unknown, used, expired or for another user; VL_ERR_EXISTS
+ * if the device name is taken (revoked names included); VL_ERR_LIMIT if the
+ * user has max_devices devices that are not revoked. On success *out is
+ * the new device. On failure nothing changes (the invite stays usable). */
+VL_MUST_CHECK int vl_store_device_register(struct vl_store *st, const uint8_t *key, size_t key_len,
+                                           const char *user, const char *name, uint16_t suite,
+                                           const uint8_t *sig_pub, size_t sig_pub_len,
+                                           unsigned max_devices, uint64_t now,
+                                           struct vl_store_device *out);
+
+/* Looks up a device by names. VL_ERR_NOT_FOUND if absent (revoked devices
+ * are found; check ->revoked). */
+VL_MUST_CHECK int vl_store_device_get(struct vl_store *st, const char *user, const char *name,
+                                      struct vl_store_device *out);
+
+/* Calls fn for every device of user (revoked included), in creation order.
+ * A non-zero return from fn stops the walk and is returned. */
+typedef int (*vl_store_device_fn)(void *ctx, const struct vl_store_device *d);
+VL_MUST_CHECK int vl_store_device_list(struct vl_store *st, int64_t user_id, vl_store_device_fn fn,
+                                       void *ctx);
+
+/* Revokes device `name` of the user: deletes its KeyPackages and queue.
+ * VL_ERR_NOT_FOUND if no such device; VL_OK if it was already revoked.
+ * *device_id (if not NULL) is set to the revoked device's id. */
+VL_MUST_CHECK int vl_store_device_revoke(struct vl_store *st, int64_t user_id, const char *name,
+                                         int64_t *device_id);
+
+/* --- KeyPackage directory ------------------------------------------------ */
+
+struct vl_store_kp {
+	bool last_resort;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Stores KeyPackages of a device (already checked by the caller). A
+ * last-resort package replaces the device's previous one. *stock is set to
+ * the device's count of ordinary packages afterwards. */
+VL_MUST_CHECK int vl_store_kp_add(struct vl_store *st, int64_t device_id,
+                                  const struct vl_store_kp *kps, size_t n, uint32_t *stock);
+
+/* Count of a device's ordinary (not last-resort) packages. */
+VL_MUST_CHECK int vl_store_kp_count(struct vl_store *st, int64_t device_id, uint32_t *stock);
+
+/* Claims one package for every non-revoked device of user, atomically: an
+ * ordinary one (deleted) if any, else the last-resort one (kept). fn is
+ * called per device with the package and that device's remaining ordinary
+ * stock; the data pointer is valid only during the call. VL_ERR_NOT_FOUND
+ * if the user does not exist or no device had a package. */
+typedef int (*vl_store_claim_fn)(void *ctx, const struct vl_store_device *d, const uint8_t *kp,
+                                 size_t kp_len, uint32_t stock_left);
+VL_MUST_CHECK int vl_store_kp_claim(struct vl_store *st, const char *user, vl_store_claim_fn fn,
+                                    void *ctx);
+
+/* --- groups and delivery ----------------------------------------------- */
+
+/* Called for every queue entry an operation creates: the recipient device
+ * and the entry's sequence number. */
+typedef void (*vl_store_queued_fn)(void *ctx, int64_t device_id, uint64_t seq, uint8_t kind);
+
+/* Creates a group at epoch 0 with creator as its only member.
+ * VL_ERR_EXISTS if the group id is taken. */
+VL_MUST_CHECK int vl_store_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                        int64_t creator, uint64_t now);
+
+/* Current epoch of a group; VL_ERR_NOT_FOUND if unknown. */
+VL_MUST_CHECK int vl_store_group_epoch(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                       uint64_t *epoch);
+/* True (VL_OK) if device is a member of the group, VL_ERR_NOT_FOUND if
+ * not (or no such group). */
+VL_MUST_CHECK int vl_store_group_is_member(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                           int64_t device_id);
+
+struct vl_store_device_name {
+	const char *user, *name;
+};
+
+struct vl_store_commit {
+	const uint8_t *gid;
+	size_t gid_len;
+	uint64_t epoch;
+	int64_t sender;
+	const uint8_t *client_msg_id; /* 16 octets */
+	const uint8_t *commit;
+	size_t commit_len;
+	const struct vl_store_device_name *added;
+	size_t n_added;
+	const struct vl_store_device_name *removed;
+	size_t n_removed;
+	const uint8_t *welcome; /* NULL if none */
+	size_t welcome_len;
+};
+
+/* Accepts a commit if its epoch is the group's current one, in one atomic
+ * step: the epoch advances, added devices become members and removed ones
+ * stop being members, the commit is queued for every other member of the
+ * old roster and the Welcome for every added device. *new_epoch is set.
+ * A retry (same sender and client_msg_id) of an accepted commit returns
+ * VL_OK with the epoch it produced and *duplicate set, queueing nothing.
+ * Errors: VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender not
+ * a member), VL_ERR_STALE_EPOCH, VL_ERR_INVALID (an added device that does
+ * not exist, is revoked or already a member; a removed device that is not
+ * a member; the sender removing itself while adding others). */
+VL_MUST_CHECK int vl_store_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
+                                        vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch,
+                                        bool *duplicate);
+
+/* Queues an application message for every member of the group but the
+ * sender. A retry with the same client_msg_id queues nothing and sets
+ * *duplicate. VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender
+ * not a member). */
+VL_MUST_CHECK int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg,
+                                size_t msg_len, vl_store_queued_fn fn, void *ctx, bool *duplicate);
+
+struct vl_store_entry {
+	uint64_t seq;
+	uint8_t kind; /* enum vl_delivery_kind */
+	const uint8_t *gid;
+	size_t gid_len;
+	const char *sender_user, *sender_name;
+	const uint8_t *msg;
+	size_t msg_len;
+};
+/* Calls fn for up to limit entries of the device's queue with seq > after,
+ * in order; pointers are valid only during the call. A non-zero return
+ * from fn stops the walk and is returned. */
+typedef int (*vl_store_entry_fn)(void *ctx, const struct vl_store_entry *e);
+VL_MUST_CHECK int vl_store_queue_fetch(struct vl_store *st, int64_t device_id, uint64_t after,
+                                       size_t limit, vl_store_entry_fn fn, void *ctx);
+/* Deletes the device's entries up to and including seq and records seq as
+ * acknowledged (it never moves backwards). */
+VL_MUST_CHECK int vl_store_queue_ack(struct vl_store *st, int64_t device_id, uint64_t seq);
+/* Number of entries in the device's queue. */
+VL_MUST_CHECK int vl_store_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count);
+
+/* --- batch executor (group commit off the caller's thread) -------------- */
+
+struct vl_store_job;
+/* Runs on the executor thread inside an open batch; its status becomes
+ * the job's status. */
+typedef int (*vl_store_job_run_fn)(struct vl_store *st, struct vl_store_job *job);
+/* Runs on the executor thread once the job's batch is durable (or failed
+ * to commit: then status is VL_ERR_STORE). The job is the caller's again. */
+typedef void (*vl_store_job_done_fn)(struct vl_store_job *job);
+
+struct vl_store_job {
+	vl_store_job_run_fn run;
+	vl_store_job_done_fn done;
+	void *ctx;
+	int status;
+	struct vl_store_job *next; /* executor's use */
+};
+
+struct vl_store_exec;
+/* Starts an executor thread on st (which it uses exclusively until
+ * vl_store_exec_free). batch_max bounds the jobs of one batch. */
+VL_MUST_CHECK int vl_store_exec_new(struct vl_store *st, size_t batch_max,
+                                    struct vl_store_exec **out);
+/* Queues a job (thread-safe). VL_ERR_STATE after vl_store_exec_free began. */
+VL_MUST_CHECK int vl_store_exec_submit(struct vl_store_exec *x, struct vl_store_job *job);
+struct vl_store_exec_stats {
+	uint64_t batches;   /* group commits (each one fsync when it wrote) */
+	uint64_t jobs;      /* jobs completed */
+	uint64_t max_batch; /* largest batch so far */
+	uint64_t failed_batches;
+};
+/* A consistent snapshot (thread-safe). */
+void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);
+/* Runs every job already submitted, then stops the thread. Accepts NULL. */
+void vl_store_exec_free(struct vl_store_exec *x);
+
+#endif

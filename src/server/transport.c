@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libwebsockets glue (see transport.h). Each WebSocket session owns a
+ * bounded queue of outgoing frames (the core's window bounds pushes; the
+ * byte cap catches a reader that stops reading, which the core then closes
+ * as too slow) and a reassembly buffer for fragmented messages, capped at
+ * the frame limit.
+ */
+#include "server/transport.h"
+
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "server/log.h"
+
+struct out {
+	struct out *next;
+	size_t len;
+	uint8_t data[]; /* LWS_PRE bytes of room, then the frame */
+};
+
+struct vl_transport;
+
+struct ws_sess {
+	struct vl_transport *t;
+	struct lws *wsi;
+	struct vl_conn *conn;
+	struct out *head, *tail;
+	size_t queued;
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	bool rx_bad;
+	bool close_pending;
+};
+
+struct http_sess {
+	char *body;
+	size_t len, sent;
+};
+
+struct vl_transport {
+	struct lws_context *ctx;
+	struct lws_vhost *vhost;
+	struct vl_core *core;
+	const struct vl_server_config *cfg;
+	bool accepting;
+};
+
+static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
+{
+	struct ws_sess *s = tctx;
+	if (s->queued + len > s->t->cfg->send_buffer + s->t->cfg->core.max_frame)
+		return false;
+	struct out *o = malloc(sizeof *o + LWS_PRE + len);
+	if (!o)
+		return false;
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->data + LWS_PRE, frame, len);
+	if (s->tail)
+		s->tail->next = o;
+	else
+		s->head = o;
+	s->tail = o;
+	s->queued += len;
+	lws_callback_on_writable(s->wsi);
+	return true;
+}
+
+static void ws_close(void *tctx)
+{
+	struct ws_sess *s = tctx;
+	s->close_pending = true;
+	lws_callback_on_writable(s->wsi);
+	/* A peer that never reads must not hold the connection open. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 10);
+}
+
+static const struct vl_conn_ops ws_ops = {ws_send, ws_close};
+
+static void sess_free_queue(struct ws_sess *s)
+{
+	while (s->head) {
+		struct out *n = s->head->next;
+		free(s->head);
+		s->head = n;
+	}
+	s->tail = NULL;
+	s->queued = 0;
+	free(s->rx);
+	s->rx = NULL;
+	s->rx_len = s->rx_cap = 0;
+}
+
+static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
+{
+	struct vl_transport *t = s->t;
+	bool first = lws_is_first_fragment(s->wsi), last = lws_is_final_fragment(s->wsi);
+	if (first) {
+		s->rx_len = 0;
+		s->rx_bad = !lws_frame_is_binary(s->wsi);
+	}
+	if (first && last && !s->rx_bad) {
+		/* The common case: a whole message, no copy. */
+		vl_core_conn_input(s->conn, in, len);
+		return 0;
+	}
+	if (!s->rx_bad) {
+		if (s->rx_len + len > t->cfg->core.max_frame) {
+			s->rx_bad = true;
+			free(s->rx);
+			s->rx = NULL;
+			s->rx_cap = s->rx_len = 0;
+			vl_core_conn_input_bad(s->conn, VL_PERR_TOO_LARGE, "frame too large");
+		} else {
+			if (s->rx_len + len > s->rx_cap) {
+				size_t cap = s->rx_cap ? s->rx_cap : 4096;
+				while (cap < s->rx_len + len)
+					cap *= 2;
+				uint8_t *n = realloc(s->rx, cap);
+				if (!n)
+					return -1;
+				s->rx = n;
+				s->rx_cap = cap;
+			}
+			memcpy(s->rx + s->rx_len, in, len);
+			s->rx_len += len;
+		}
+	}
+	if (last) {
+		if (!s->rx_bad)
+			vl_core_conn_input(s->conn, s->rx, s->rx_len);
+		else if (!lws_frame_is_binary(s->wsi))
+			vl_core_conn_input_bad(s->conn, VL_PERR_MALFORMED, "text message");
+		/* Idle connections keep no reassembly buffer. */
+		free(s->rx);
+		s->rx = NULL;
+		s->rx_len = s->rx_cap = 0;
+	}
+	return 0;
+}
+
+static int ws_writeable(struct ws_sess *s)
+{
+	/* One frame per callback, as libwebsockets requires. */
+	struct out *o = s->head;
+	if (o) {
+		int n = lws_write(s->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_BINARY);
+		if (n < (int)o->len)
+			return -1;
+		s->head = o->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->queued -= o->len;
+		free(o);
+	}
+	if (s->head) {
+		lws_callback_on_writable(s->wsi);
+		return 0;
+	}
+	if (s->close_pending) {
+		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+	struct ws_sess *s = user;
+	struct vl_transport *t = lws_context_user(lws_get_context(wsi));
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED: {
+		char peer[64] = "-";
+		lws_get_peer_simple(wsi, peer, sizeof peer);
+		memset(s, 0, sizeof *s);
+		s->t = t;
+		s->wsi = wsi;
+		s->conn = vl_core_conn_open(t->core, &ws_ops, s, peer);
+		return s->conn ? 0 : -1;
+	}
+	case LWS_CALLBACK_RECEIVE:
+		if (!s->conn)
+			return -1;
+		return ws_receive(s, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!s->conn)
+			return -1;
+		return ws_writeable(s);
+	case LWS_CALLBACK_CLOSED:
+		if (s->conn) {
+			vl_core_conn_closed(s->conn);
+			s->conn = NULL;
+		}
+		sess_free_queue(s);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+static int http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
+                      char *body, size_t len)
+{
+	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+	h->body = body;
+	h->len = len;
+	h->sent = 0;
+	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static char *dupstr(const char *s, size_t *len)
+{
+	*len = strlen(s);
+	return strdup(s);
+}
+
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
+{
+	struct http_sess *h = user;
+	struct vl_transport *t = lws_context_user(lws_get_context(wsi));
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* Draining: new connections are refused at once. */
+		return t && !t->accepting ? -1 : 0;
+	case LWS_CALLBACK_HTTP: {
+		const char *uri = in;
+		size_t n;
+		char *body;
+		memset(h, 0, sizeof *h);
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+			body = dupstr("method not allowed\n", &n);
+			return body ? http_reply(wsi, h, 405, "text/plain", body, n) : -1;
+		}
+		if (strcmp(uri, "/healthz") == 0) {
+			bool ok = t->accepting;
+			body = dupstr(ok ? "ok\n" : "draining\n", &n);
+			return body ? http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n) : -1;
+		}
+		if (strcmp(uri, "/metrics") == 0) {
+			body = vl_server_metrics_text(t->core, &n);
+			return body ? http_reply(wsi, h, 200, "text/plain; version=0.0.4", body, n)
+			            : -1;
+		}
+		body = dupstr("not found\n", &n);
+		return body ? http_reply(wsi, h, 404, "text/plain", body, n) : -1;
+	}
+	case LWS_CALLBACK_HTTP_WRITEABLE: {
+		if (!h->body)
+			return 0;
+		size_t chunk = h->len - h->sent;
+		if (chunk > 4096)
+			chunk = 4096;
+		uint8_t buf[LWS_PRE + 4096];
+		memcpy(buf + LWS_PRE, h->body + h->sent, chunk);
+		bool final = h->sent + chunk == h->len;
+		if (lws_write(wsi, buf + LWS_PRE, chunk,
+		              final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
+			return -1;
+		h->sent += chunk;
+		if (!final) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+		free(h->body);
+		h->body = NULL;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (h) {
+			free(h->body);
+			h->body = NULL;
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", cb_http, sizeof(struct http_sess), 0, 0, NULL, 0},
+    /* rx_buffer_size small: whole messages are reassembled by us, and the
+     * per-connection buffer costs memory on every idle connection. */
+    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 2048, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_to_logfmt(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	vl_log(level & LLL_ERR ? VL_LOG_ERROR : VL_LOG_WARN, "lws", "msg=\"%.*s\"", (int)n, line);
+}
+
+int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct vl_core *core,
+                     struct vl_transport **out)
+{
+	*out = NULL;
+	if (!cfg->tls && !vl_server_host_is_loopback(cfg->listen_host))
+		return VL_ERR_INVALID;
+	struct vl_transport *t = calloc(1, sizeof *t);
+	if (!t)
+		return VL_ERR_NOMEM;
+	t->core = core;
+	t->cfg = cfg;
+	t->accepting = true;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_logfmt);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	void *loops[] = {loop};
+	info.foreign_loops = loops;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+	               LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls)
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.user = t;
+	info.pt_serv_buf_size = 32 * 1024;
+	t->ctx = lws_create_context(&info);
+	if (!t->ctx) {
+		free(t);
+		return VL_ERR_NET;
+	}
+	struct lws_context_creation_info vi;
+	memset(&vi, 0, sizeof vi);
+	vi.port = (int)cfg->port;
+	vi.iface = cfg->listen_host;
+	vi.protocols = protocols;
+	vi.vhost_name = "valised";
+	vi.alpn = "http/1.1";
+	vi.keepalive_timeout = 30;
+	vi.timeout_secs = 30;
+	vi.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (cfg->tls) {
+		vi.ssl_cert_filepath = cfg->tls_cert;
+		vi.ssl_private_key_filepath = cfg->tls_key;
+		/* TLS 1.3 only. */
+		vi.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2 |
+		                     SSL_OP_NO_COMPRESSION;
+		vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	}
+	t->vhost = lws_create_vhost(t->ctx, &vi);
+	if (!t->vhost) {
+		lws_context_destroy(t->ctx);
+		free(t);
+		return VL_ERR_NET;
+	}
+	*out = t;
+	return VL_OK;
+}
+
+int vl_transport_port(const struct vl_transport *t)
+{
+	return lws_get_vhost_listen_port(t->vhost);
+}
+
+void vl_transport_stop_accepting(struct vl_transport *t)
+{
+	t->accepting = false;
+}
+
+void vl_transport_free(struct vl_transport *t)
+{
+	if (!t)
+		return;
+	lws_context_destroy(t->ctx);
+	free(t);
+}

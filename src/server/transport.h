@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The network side of valised: one port serving WebSocket (subprotocol
+ * valise.v1, binary messages, one frame each) and plain HTTP (/healthz,
+ * /metrics), over TLS 1.3, or in the clear on a loopback address only.
+ * Built on libwebsockets running on the caller's libuv loop; every
+ * connection is handed to the server core.
+ */
+#ifndef VL_SERVER_TRANSPORT_H
+#define VL_SERVER_TRANSPORT_H
+
+#include <uv.h>
+
+#include "server/config.h"
+#include "server/core.h"
+
+struct vl_transport;
+
+/* Starts listening on cfg->listen_host:cfg->port (0: an ephemeral port).
+ * VL_ERR_INVALID if TLS is off on an address that is not loopback;
+ * VL_ERR_NET if libwebsockets cannot start. */
+VL_MUST_CHECK int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg,
+                                   struct vl_core *core, struct vl_transport **out);
+/* The port actually listened on. */
+int vl_transport_port(const struct vl_transport *t);
+/* From now on new connections are refused and /healthz answers 503. */
+void vl_transport_stop_accepting(struct vl_transport *t);
+/* Closes every connection and frees the transport; the loop must then
+ * run until its handles are closed. Accepts NULL. */
+void vl_transport_free(struct vl_transport *t);
+
+/* Prometheus text of the core's metrics and the store's counters into a
+ * heap string (free()). */
+char *vl_server_metrics_text(struct vl_core *core, size_t *len);
+
+#endif

@@ -1,0 +1,746 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the server core without sockets: a fake transport records
+ * the frames each connection is sent, and the tests play devices with the
+ * transport-free test client (tests/common/vtc.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "server/core.h"
+#include "server/log.h"
+#include "vtc.h"
+
+/* --- fake transport ---------------------------------------------------- */
+
+struct sent {
+	uint8_t *buf;
+	size_t len;
+};
+
+struct fconn {
+	struct vl_conn *c;
+	struct sent q[4096];
+	size_t head, n;
+	bool close_requested;
+	bool full; /* simulate a full send buffer */
+	struct vtc_challenge ch;
+	uint32_t next_id;
+};
+
+static bool f_send(void *t, const uint8_t *b, size_t len)
+{
+	struct fconn *fc = t;
+	if (fc->full || fc->n == 4096)
+		return false;
+	struct sent *s = &fc->q[(fc->head + fc->n) % 4096];
+	s->buf = malloc(len);
+	assert_non_null(s->buf);
+	memcpy(s->buf, b, len);
+	s->len = len;
+	fc->n++;
+	return true;
+}
+
+static void f_close(void *t)
+{
+	struct fconn *fc = t;
+	fc->close_requested = true;
+}
+
+static const struct vl_conn_ops fops = {f_send, f_close};
+
+static uint64_t fake_ms;
+static uint64_t clk_ms(void *ctx)
+{
+	(void)ctx;
+	return fake_ms;
+}
+static uint64_t clk_s(void *ctx)
+{
+	(void)ctx;
+	return 1700000000u + fake_ms / 1000;
+}
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct vl_store *st;
+	struct vl_core *core;
+	struct vl_core_config cfg;
+};
+
+static int setup(void **state)
+{
+	vl_log_set_level(VL_LOG_ERROR);
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/vl_server_XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/valise.db", f->dir);
+	struct vl_store_config sc = {.backend = "sqlite", .path = f->path};
+	assert_int_equal(vl_store_open(&sc, &f->st), VL_OK);
+	vl_core_config_defaults(&f->cfg);
+	f->cfg.server_name = "example.org";
+	fake_ms = 1000;
+	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
+	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	*state = f;
+	return 0;
+}
+
+static void drain_frames(struct fconn *fc)
+{
+	while (fc->n) {
+		free(fc->q[fc->head].buf);
+		fc->head = (fc->head + 1) % 4096;
+		fc->n--;
+	}
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(vl_core_conn_count(f->core), 0);
+	vl_core_free(f->core);
+	vl_store_free(f->st);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* Pops the next frame; its bytes stay valid until the next pop. */
+static uint8_t *last_buf;
+static struct vl_frame pop(struct fconn *fc)
+{
+	assert_true(fc->n > 0);
+	free(last_buf);
+	struct sent s = fc->q[fc->head];
+	fc->head = (fc->head + 1) % 4096;
+	fc->n--;
+	last_buf = s.buf;
+	struct vl_frame fr;
+	assert_int_equal(vl_frame_decode(s.buf, s.len, VL_PROTO_FRAME_MAX, &fr), VL_OK);
+	return fr;
+}
+
+static struct fconn *open_conn(struct fx *f)
+{
+	struct fconn *fc = calloc(1, sizeof *fc);
+	assert_non_null(fc);
+	fc->c = vl_core_conn_open(f->core, &fops, fc, "test");
+	assert_non_null(fc->c);
+	assert_true(fc->n == 1);
+	assert_int_equal(vtc_challenge_parse(fc->q[fc->head].buf, fc->q[fc->head].len, &fc->ch),
+	                 VL_OK);
+	assert_string_equal(fc->ch.server_name, "example.org");
+	(void)pop(fc);
+	fc->next_id = 1;
+	return fc;
+}
+
+static void close_conn(struct fconn *fc)
+{
+	vl_core_conn_closed(fc->c);
+	drain_frames(fc);
+	free(fc);
+}
+
+static void input_writer(struct fconn *fc, struct vl_writer *w)
+{
+	assert_int_equal(w->err, VL_OK);
+	vl_core_conn_input(fc->c, w->buf, w->len);
+	vl_writer_cleanup(w);
+}
+
+/* Expects the next frame to be ERROR code for request id. */
+static void expect_error(struct fconn *fc, uint32_t id, unsigned code)
+{
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_ERROR);
+	assert_int_equal(fr.request_id, id);
+	struct vl_msg_error e;
+	assert_int_equal(vl_msg_error_decode(&fr.body, &e), VL_OK);
+	assert_int_equal(e.code, code);
+}
+
+static void expect_reply(struct fconn *fc, uint8_t type, uint32_t id)
+{
+	struct vl_frame fr = pop(fc);
+	if (fr.type == VL_FRAME_ERROR) {
+		struct vl_msg_error e;
+		assert_int_equal(vl_msg_error_decode(&fr.body, &e), VL_OK);
+		fail_msg("ERROR %s instead of %s", vl_proto_error_name(e.code),
+		         vl_proto_type_name(type | VL_FRAME_REPLY));
+	}
+	assert_int_equal(fr.type, type | VL_FRAME_REPLY);
+	assert_int_equal(fr.request_id, id);
+}
+
+static void make_invite(struct fx *f, const char *code, const char *user)
+{
+	uint8_t key[32];
+	assert_int_equal(vl_core_invite_key((const uint8_t *)code, strlen(code), key), VL_OK);
+	assert_int_equal(
+	    vl_store_invite_create(f->st, key, 32, user, 1700000000u + 86400, 1700000000u), VL_OK);
+}
+
+/* Registers d on a fresh connection and returns it authenticated. */
+static struct fconn *registered(struct fx *f, struct vtc_device *d, const char *user,
+                                const char *name, uint16_t suite)
+{
+	assert_int_equal(vtc_device_init(d, user, name, suite), VL_OK);
+	char code[160];
+	snprintf(code, sizeof code, "INV-%s-%s", user, name);
+	make_invite(f, code, user);
+	struct fconn *fc = open_conn(f);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 4096);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vtc_register_frame(&w, id, d, code, &fc->ch), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_REGISTER, id);
+	return fc;
+}
+
+static struct fconn *authed(struct fx *f, const struct vtc_device *d)
+{
+	struct fconn *fc = open_conn(f);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 4096);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vtc_auth_frame(&w, id, d, &fc->ch), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_AUTH, id);
+	/* A device without KeyPackages is told so right after. */
+	if (fc->n && fc->q[fc->head].buf[1] == VL_FRAME_KP_LOW)
+		(void)pop(fc);
+	return fc;
+}
+
+/* --- tests ------------------------------------------------------------- */
+
+static void test_register_auth(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	close_conn(fa);
+
+	/* Unknown invite, a used invite. */
+	assert_int_equal(vtc_device_init(&b, "bob@example.org", "phone", 2), VL_OK);
+	struct fconn *fb = open_conn(f);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_register_frame(&w, 5, &b, "NOPE", &fb->ch), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 5, VL_PERR_INVALID_INVITE);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_register_frame(&w, 6, &b, "INV-alice@example.org-laptop", &fb->ch),
+	                 VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 6, VL_PERR_INVALID_INVITE);
+	/* Requests before authentication. */
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_LIST, 7), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 7, VL_PERR_NOT_AUTHENTICATED);
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_PING, 8), VL_OK);
+	input_writer(fb, &w);
+	expect_reply(fb, VL_FRAME_PING, 8);
+	/* AUTH of a device with the wrong key, of an unknown device. */
+	struct vtc_device mallory;
+	assert_int_equal(vtc_device_init(&mallory, "alice@example.org", "laptop", 1), VL_OK);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 9, &mallory, &fb->ch), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 9, VL_PERR_AUTH_FAILED);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 10, &b, &fb->ch), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 10, VL_PERR_AUTH_FAILED);
+	/* A signature over another connection's challenge does not work. */
+	struct fconn *other = open_conn(f);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 11, &a, &other->ch), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 11, VL_PERR_AUTH_FAILED);
+	close_conn(other);
+	/* The right one. */
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 12, &a, &fb->ch), VL_OK);
+	input_writer(fb, &w);
+	struct vl_frame fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_AUTH | VL_FRAME_REPLY);
+	struct vl_msg_auth_ok ok;
+	assert_int_equal(vl_msg_auth_ok_decode(&fr.body, &ok), VL_OK);
+	assert_int_equal(ok.key_packages, 0);
+	/* No packages yet: KP_LOW follows. */
+	fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_KP_LOW);
+	/* Authenticating twice on one connection is refused. */
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 13, &a, &fb->ch), VL_OK);
+	input_writer(fb, &w);
+	expect_error(fb, 13, VL_PERR_FORBIDDEN);
+	/* A second connection of the same device replaces the first. */
+	struct fconn *fb2 = authed(f, &a);
+	fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_CLOSING);
+	assert_true(fb->close_requested);
+	close_conn(fb);
+	close_conn(fb2);
+	assert_true(vl_core_metrics(f->core)->auth_failed >= 3);
+}
+
+static void test_malformed(void **state)
+{
+	struct fx *f = *state;
+	struct fconn *fc = open_conn(f);
+	static const uint8_t junk[] = {1, 0x24, 0, 0, 0, 9, 1, 2};
+	vl_core_conn_input(fc->c, junk, sizeof junk);
+	expect_error(fc, 9, VL_PERR_MALFORMED);
+	/* A body that does not decode. */
+	static const uint8_t badbody[] = {1, VL_FRAME_AUTH, 0, 0, 0, 3, 1, 0x40};
+	vl_core_conn_input(fc->c, badbody, sizeof badbody);
+	expect_error(fc, 3, VL_PERR_MALFORMED);
+	/* Unknown type: not counted against the connection. */
+	static const uint8_t unknown[] = {1, 0x60, 0, 0, 0, 4, 0};
+	vl_core_conn_input(fc->c, unknown, sizeof unknown);
+	expect_error(fc, 4, VL_PERR_UNKNOWN_TYPE);
+	/* Too large. */
+	uint8_t *big = calloc(1, f->cfg.max_frame + 1);
+	assert_non_null(big);
+	big[0] = 1;
+	big[1] = VL_FRAME_SEND;
+	big[5] = 7;
+	vl_core_conn_input(fc->c, big, f->cfg.max_frame + 1);
+	expect_error(fc, 7, VL_PERR_TOO_LARGE);
+	free(big);
+	/* Enough garbage closes the connection. */
+	for (unsigned i = 3; i < f->cfg.max_malformed; i++) {
+		vl_core_conn_input(fc->c, junk, sizeof junk);
+		expect_error(fc, 9, VL_PERR_MALFORMED);
+	}
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_CLOSING);
+	assert_true(fc->close_requested);
+	/* Nothing more is processed. */
+	vl_core_conn_input(fc->c, junk, sizeof junk);
+	assert_int_equal(fc->n, 0);
+	close_conn(fc);
+	assert_true(vl_core_metrics(f->core)->malformed >= f->cfg.max_malformed);
+
+	/* Another version: answered, then closed. */
+	fc = open_conn(f);
+	static const uint8_t v2[] = {2, 0x24, 0, 0, 0, 5, 0};
+	vl_core_conn_input(fc->c, v2, sizeof v2);
+	expect_error(fc, 5, VL_PERR_UNSUPPORTED_VERSION);
+	fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_CLOSING);
+	assert_true(fc->close_requested);
+	close_conn(fc);
+}
+
+static void upload(struct fconn *fc, const struct vtc_device *d, size_t n, bool last_resort,
+                   const char *identity, unsigned expect_code, uint32_t expect_stock)
+{
+	struct vl_kp_upload_item items[8];
+	uint8_t *bufs[8];
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		assert_int_equal(vtc_key_package(d, identity, &bufs[i], &len), VL_OK);
+		items[i] = (struct vl_kp_upload_item){last_resort && i == 0, {bufs[i], len}};
+	}
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_kp_upload_encode(&w, id, items, n), VL_OK);
+	input_writer(fc, &w);
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+	if (expect_code) {
+		expect_error(fc, id, expect_code);
+		return;
+	}
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_KP_UPLOAD | VL_FRAME_REPLY);
+	struct vl_msg_kp_count m;
+	assert_int_equal(vl_msg_kp_count_decode(&fr.body, &m), VL_OK);
+	assert_int_equal(m.key_packages, expect_stock);
+}
+
+static void test_key_packages(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b, b2;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 2);
+	upload(fb, &b, 3, true, NULL, 0, 2);
+	/* Someone else's identity, or another key: the batch is refused. */
+	upload(fb, &b, 2, false, "bob@example.org#tablet", VL_PERR_INVALID, 0);
+	upload(fb, &a, 1, false, "bob@example.org#phone", VL_PERR_INVALID, 0);
+	/* Bob's second device, through an invite from his first. */
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, 50), VL_OK);
+	input_writer(fb, &w);
+	struct vl_frame fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_DEVICE_INVITE | VL_FRAME_REPLY);
+	struct vl_msg_device_invite_ok inv;
+	assert_int_equal(vl_msg_device_invite_ok_decode(&fr.body, &inv), VL_OK);
+	char code[64] = {0};
+	memcpy(code, inv.invite.p, inv.invite.len);
+	assert_int_equal(vtc_device_init(&b2, "bob@example.org", "tablet", 1), VL_OK);
+	struct fconn *fb2 = open_conn(f);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_register_frame(&w, 1, &b2, code, &fb2->ch), VL_OK);
+	input_writer(fb2, &w);
+	expect_reply(fb2, VL_FRAME_REGISTER, 1);
+	fb2->next_id = 2;
+	upload(fb2, &b2, 1, false, NULL, 0, 1);
+
+	/* Alice claims Bob: one package per device. */
+	struct vl_msg_kp_claim cl = {{(const uint8_t *)"bob@example.org", 15}};
+	vl_writer_init_heap(&w, 256);
+	assert_int_equal(vl_msg_kp_claim_encode(&w, 60, &cl), VL_OK);
+	input_writer(fa, &w);
+	fr = pop(fa);
+	assert_int_equal(fr.type, VL_FRAME_KP_CLAIM | VL_FRAME_REPLY);
+	struct vl_msg_kp_claim_ok ok;
+	assert_int_equal(vl_msg_kp_claim_ok_decode(&fr.body, &ok), VL_OK);
+	assert_int_equal(ok.key_packages.count, 2);
+	/* Both of Bob's devices are now low and told so. */
+	fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_KP_LOW);
+	fr = pop(fb2);
+	assert_int_equal(fr.type, VL_FRAME_KP_LOW);
+	struct vl_msg_kp_count low;
+	assert_int_equal(vl_msg_kp_count_decode(&fr.body, &low), VL_OK);
+	assert_int_equal(low.key_packages, 0);
+	/* Unknown user. */
+	struct vl_msg_kp_claim cl2 = {{(const uint8_t *)"nobody@example.org", 18}};
+	vl_writer_init_heap(&w, 256);
+	assert_int_equal(vl_msg_kp_claim_encode(&w, 61, &cl2), VL_OK);
+	input_writer(fa, &w);
+	expect_error(fa, 61, VL_PERR_NOT_FOUND);
+
+	/* Device list, and revocation. */
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_LIST, 70), VL_OK);
+	input_writer(fb, &w);
+	fr = pop(fb);
+	assert_int_equal(fr.type, VL_FRAME_DEVICE_LIST | VL_FRAME_REPLY);
+	struct vl_msg_device_list_ok dl;
+	assert_int_equal(vl_msg_device_list_ok_decode(&fr.body, &dl), VL_OK);
+	assert_int_equal(dl.devices.count, 2);
+	struct vl_msg_device_revoke rv = {{(const uint8_t *)"tablet", 6}};
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_msg_device_revoke_encode(&w, 71, &rv), VL_OK);
+	input_writer(fb, &w);
+	expect_reply(fb, VL_FRAME_DEVICE_REVOKE, 71);
+	fr = pop(fb2);
+	assert_int_equal(fr.type, VL_FRAME_CLOSING);
+	struct vl_msg_closing cg;
+	assert_int_equal(vl_msg_closing_decode(&fr.body, &cg), VL_OK);
+	assert_int_equal(cg.code, VL_PERR_REVOKED);
+	assert_true(fb2->close_requested);
+	close_conn(fb2);
+	/* The revoked device can no longer authenticate. */
+	struct fconn *again = open_conn(f);
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_auth_frame(&w, 1, &b2, &again->ch), VL_OK);
+	input_writer(again, &w);
+	expect_error(again, 1, VL_PERR_AUTH_FAILED);
+	close_conn(again);
+	close_conn(fa);
+	close_conn(fb);
+}
+
+static const uint8_t GID[32] = {0x47, 1, 2, 3};
+
+static void create_group(struct fconn *fc)
+{
+	struct vl_msg_group_create g = {{GID, sizeof GID}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_group_create_encode(&w, id, &g), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_GROUP_CREATE, id);
+}
+
+/* Sends a COMMIT for epoch adding `add` (may be NULL); returns the reply
+ * type or error code through the expectations. */
+static void commit(struct fconn *fc, uint64_t epoch, const struct vtc_device *add,
+                   unsigned expect_code, uint8_t cmid_tag)
+{
+	uint8_t *cm, *wel;
+	size_t cm_len, wel_len;
+	assert_int_equal(vtc_commit_message(GID, sizeof GID, epoch, &cm, &cm_len), VL_OK);
+	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
+	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
+	                          .epoch = epoch,
+	                          .commit = {cm, cm_len},
+	                          .has_welcome = add != NULL,
+	                          .welcome = {wel, wel_len}};
+	memset(m.client_msg_id, cmid_tag, sizeof m.client_msg_id);
+	struct vl_device_ref ref;
+	if (add)
+		ref = (struct vl_device_ref){{(const uint8_t *)add->user, strlen(add->user)},
+		                             {(const uint8_t *)add->name, strlen(add->name)}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_commit_encode(&w, id, &m, add ? &ref : NULL, add ? 1 : 0, NULL, 0),
+	                 VL_OK);
+	input_writer(fc, &w);
+	free(cm);
+	free(wel);
+	if (expect_code) {
+		expect_error(fc, id, expect_code);
+		return;
+	}
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_COMMIT | VL_FRAME_REPLY);
+	struct vl_msg_commit_ok ok;
+	assert_int_equal(vl_msg_commit_ok_decode(&fr.body, &ok), VL_OK);
+	assert_true(ok.epoch == epoch + 1);
+}
+
+static void send_msg(struct fconn *fc, uint8_t tag, unsigned expect_code)
+{
+	uint8_t *pm;
+	size_t pm_len;
+	assert_int_equal(vtc_private_message(GID, sizeof GID, 1, 40, &pm, &pm_len), VL_OK);
+	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {pm, pm_len}};
+	memset(m.client_msg_id, tag, sizeof m.client_msg_id);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_send_encode(&w, id, &m), VL_OK);
+	input_writer(fc, &w);
+	free(pm);
+	if (expect_code)
+		expect_error(fc, id, expect_code);
+	else
+		expect_reply(fc, VL_FRAME_SEND, id);
+}
+
+static uint64_t expect_deliver(struct fconn *fc, uint8_t kind)
+{
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.type, VL_FRAME_DELIVER);
+	struct vl_msg_deliver d;
+	assert_int_equal(vl_msg_deliver_decode(&fr.body, &d), VL_OK);
+	assert_int_equal(d.kind, kind);
+	return d.seq;
+}
+
+static void ack(struct fconn *fc, uint64_t seq)
+{
+	struct vl_msg_ack a = {seq};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_ack_encode(&w, id, &a), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_ACK, id);
+}
+
+static void test_delivery(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b, c;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	struct fconn *fc = registered(f, &c, "carol@example.org", "desk", 1);
+	create_group(fa);
+	/* Carol is not a member: may not send or commit. */
+	send_msg(fc, 0x11, VL_PERR_FORBIDDEN);
+	commit(fc, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
+	/* Alice adds Bob: Bob gets the Welcome live. */
+	commit(fa, 0, &b, 0, 0x21);
+	uint64_t s1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
+	/* The epoch has moved on. */
+	commit(fa, 0, NULL, VL_PERR_STALE_EPOCH, 0x22);
+	/* Two racing commits for epoch 1: the first wins. */
+	commit(fb, 1, &c, 0, 0x23);
+	expect_deliver(fa, VL_DELIVERY_COMMIT);
+	commit(fa, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
+	uint64_t cw = expect_deliver(fc, VL_DELIVERY_WELCOME);
+	/* Fan-out to everyone but the sender. */
+	send_msg(fa, 0x31, 0);
+	uint64_t s2 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_true(s2 > s1);
+	expect_deliver(fc, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fa->n, 0);
+	/* The same send again: acknowledged, not delivered twice. */
+	send_msg(fa, 0x31, 0);
+	assert_int_equal(fb->n, 0);
+	assert_int_equal(fc->n, 0);
+
+	/* Carol goes offline without acknowledging; messages wait. */
+	ack(fc, cw);
+	close_conn(fc);
+	send_msg(fa, 0x32, 0);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	send_msg(fb, 0x33, 0);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	/* Back online: catch-up from the last acknowledgement, in order. */
+	fc = authed(f, &c);
+	uint64_t r1 = expect_deliver(fc, VL_DELIVERY_APPLICATION);
+	uint64_t r2 = expect_deliver(fc, VL_DELIVERY_APPLICATION);
+	uint64_t r3 = expect_deliver(fc, VL_DELIVERY_APPLICATION);
+	assert_true(r1 < r2 && r2 < r3);
+	assert_int_equal(fc->n, 0);
+	/* Acknowledged up to r2: on the next connection only r3 comes. */
+	ack(fc, r2);
+	close_conn(fc);
+	fc = authed(f, &c);
+	assert_true(expect_deliver(fc, VL_DELIVERY_APPLICATION) == r3);
+	ack(fc, r3);
+	close_conn(fc);
+	fc = authed(f, &c);
+	assert_int_equal(fc->n, 0);
+	close_conn(fc);
+	close_conn(fa);
+	close_conn(fb);
+}
+
+static void test_window_and_limits(void **state)
+{
+	struct fx *f = *state;
+	vl_core_free(f->core);
+	f->cfg.window = 2;
+	f->cfg.burst = 40;
+	f->cfg.rate = 1;
+	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
+	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	struct vtc_device a, b;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	create_group(fa);
+	commit(fa, 0, &b, 0, 0x41);
+	uint64_t w1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
+	for (uint8_t i = 0; i < 5; i++)
+		send_msg(fa, (uint8_t)(0x50 + i), 0);
+	/* Window 2: the Welcome and one message, nothing more in memory. */
+	uint64_t m1 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+	ack(fb, w1);
+	uint64_t m2 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_true(m2 > m1);
+	assert_int_equal(fb->n, 0);
+	ack(fb, m2);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+
+	/* Rate limit: the bucket (40) runs dry, then refills with time. */
+	unsigned limited = 0;
+	for (uint32_t i = 0; i < 60; i++) {
+		struct vl_writer w;
+		vl_writer_init_heap(&w, 64);
+		assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_PING, 1000 + i), VL_OK);
+		input_writer(fa, &w);
+		struct vl_frame fr = pop(fa);
+		if (fr.type == VL_FRAME_ERROR)
+			limited++;
+	}
+	assert_true(limited >= 20);
+	fake_ms += 5000;
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_PING, 2000), VL_OK);
+	input_writer(fa, &w);
+	expect_reply(fa, VL_FRAME_PING, 2000);
+
+	/* A full send buffer closes the slow reader; its messages stay
+	 * queued. */
+	fb->full = true;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_PING, 1), VL_OK);
+	input_writer(fb, &w);
+	assert_true(fb->close_requested);
+	close_conn(fb);
+	close_conn(fa);
+}
+
+static void test_drain(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	vl_core_drain(f->core);
+	assert_true(vl_core_draining(f->core));
+	struct vl_frame fr = pop(fa);
+	assert_int_equal(fr.type, VL_FRAME_CLOSING);
+	assert_true(fa->close_requested);
+	close_conn(fa);
+	/* New connections are told at once. */
+	struct fconn *fb = calloc(1, sizeof *fb);
+	assert_non_null(fb);
+	fb->c = vl_core_conn_open(f->core, &fops, fb, "late");
+	assert_true(fb->close_requested);
+	close_conn(fb);
+}
+
+/* With the executor: completions arrive on another thread and are run
+ * by vl_core_run_completions. */
+static void test_executor(void **state)
+{
+	struct fx *f = *state;
+	vl_core_free(f->core);
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_new(f->st, 64, &x), VL_OK);
+	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
+	assert_int_equal(vl_core_new(&f->cfg, f->st, x, NULL, NULL, &clock, &f->core), VL_OK);
+	struct vtc_device a;
+	assert_int_equal(vtc_device_init(&a, "alice@example.org", "laptop", 3), VL_OK);
+	make_invite(f, "X1", "alice@example.org");
+	struct fconn *fa = open_conn(f);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 4096);
+	assert_int_equal(vtc_register_frame(&w, 1, &a, "X1", &fa->ch), VL_OK);
+	input_writer(fa, &w);
+	for (int i = 0; i < 1000 && fa->n == 0; i++) {
+		usleep(2000);
+		vl_core_run_completions(f->core);
+	}
+	expect_reply(fa, VL_FRAME_REGISTER, 1);
+	/* Then the queue fetch that starts delivery. */
+	for (int i = 0; i < 1000 && vl_core_jobs_inflight(f->core); i++) {
+		usleep(2000);
+		vl_core_run_completions(f->core);
+	}
+	assert_int_equal(vl_core_jobs_inflight(f->core), 0);
+	close_conn(fa);
+	vl_store_exec_free(x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_register_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_window_and_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	free(last_buf);
+	return rc;
+}

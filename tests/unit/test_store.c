@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of the store interface on its SQLite backend: migrations,
+ * invites and devices, the KeyPackage directory, commits (one per epoch),
+ * fan-out, idempotent sends, queues and acknowledgements, batches and the
+ * group-commit executor. Each test works in its own temporary folder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "server/store/store.h"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	struct vl_store *st;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/vl_store_XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/valise.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = f->path};
+	assert_int_equal(vl_store_open(&cfg, &f->st), VL_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	vl_store_free(f->st);
+	char cmd[160];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fx *f)
+{
+	vl_store_free(f->st);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = f->path};
+	assert_int_equal(vl_store_open(&cfg, &f->st), VL_OK);
+}
+
+#define NOW 1700000000u
+static const uint8_t KEY32[32] = {1, 2, 3};
+
+static void invite(struct fx *f, const char *code, const char *user)
+{
+	assert_int_equal(vl_store_invite_create(f->st, (const uint8_t *)code, strlen(code), user,
+	                                        NOW + 3600, NOW),
+	                 VL_OK);
+}
+
+/* Registers user#name through a fresh invite. */
+static struct vl_store_device add_device(struct fx *f, const char *user, const char *name)
+{
+	char code[128];
+	snprintf(code, sizeof code, "inv-%s-%s", user, name);
+	invite(f, code, user);
+	struct vl_store_device d;
+	assert_int_equal(vl_store_device_register(f->st, (const uint8_t *)code, strlen(code), user,
+	                                          name, 1, KEY32, 32, 16, NOW, &d),
+	                 VL_OK);
+	return d;
+}
+
+static void test_open_migrate(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(vl_store_schema_version(f->st), vl_store_schema_latest());
+	assert_true(vl_store_schema_latest() >= 2);
+
+	/* A database left at version 1 is brought up step by step, keeping
+	 * its rows. */
+	char p1[160];
+	snprintf(p1, sizeof p1, "%s/old.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = p1, .max_version = 1};
+	struct vl_store *st;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), 1);
+	/* Below the latest version the store refuses to operate. */
+	assert_int_equal(vl_store_invite_create(st, KEY32, 32, "a@b", NOW, NOW), VL_ERR_STATE);
+	vl_store_free(st);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p1, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO users (address, created) VALUES ('x@y', 1)",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	cfg.max_version = 0;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), vl_store_schema_latest());
+	vl_store_free(st);
+	assert_int_equal(sqlite3_open(p1, &db), SQLITE_OK);
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT blob_bytes FROM users WHERE address = 'x@y'",
+	                                    -1, &s, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(s, 0), 0);
+	sqlite3_finalize(s);
+	/* A database from a newer program is refused. */
+	assert_int_equal(
+	    sqlite3_exec(db, "UPDATE schema_version SET version = 999", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(vl_store_open(&cfg, &st), VL_ERR_STORE);
+	assert_null(st);
+
+	struct vl_store_config bad = {.backend = "postgres", .path = p1};
+	assert_int_equal(vl_store_open(&bad, &st), VL_ERR_UNSUPPORTED);
+}
+
+static void test_register(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device d;
+	const uint8_t *k = (const uint8_t *)"code-1";
+	/* Unknown invite. */
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_AUTH);
+	invite(f, "code-1", "alice@ex.org");
+	assert_int_equal(vl_store_invite_create(f->st, k, 6, "bob@ex.org", NOW, NOW),
+	                 VL_ERR_EXISTS);
+	/* Invite for another address. */
+	assert_int_equal(
+	    vl_store_device_register(f->st, k, 6, "bob@ex.org", "laptop", 1, KEY32, 32, 2, NOW, &d),
+	    VL_ERR_AUTH);
+	/* Expired. */
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
+	                                          32, 2, NOW + 7200, &d),
+	                 VL_ERR_AUTH);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 2, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
+	assert_string_equal(d.user, "alice@ex.org");
+	assert_string_equal(d.name, "laptop");
+	assert_int_equal(d.suite, 2);
+	assert_int_equal(d.sig_pub_len, 32);
+	assert_memory_equal(d.sig_pub, KEY32, 32);
+	assert_false(d.revoked);
+	/* Used. */
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_AUTH);
+	/* Name taken: the invite stays usable. */
+	invite(f, "code-2", "alice@ex.org");
+	k = (const uint8_t *)"code-2";
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "laptop", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_EXISTS);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
+	/* Device limit (2). */
+	invite(f, "code-3", "alice@ex.org");
+	k = (const uint8_t *)"code-3";
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_LIMIT);
+	/* Revoking frees a slot but not the name. */
+	int64_t rid;
+	assert_int_equal(vl_store_device_revoke(f->st, d.user_id, "phone", &rid), VL_OK);
+	assert_int_equal(rid, d.id);
+	assert_int_equal(vl_store_device_revoke(f->st, d.user_id, "nosuch", NULL),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "phone", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_ERR_EXISTS);
+	assert_int_equal(vl_store_device_register(f->st, k, 6, "alice@ex.org", "tablet", 1, KEY32,
+	                                          32, 2, NOW, &d),
+	                 VL_OK);
+
+	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "phone", &d), VL_OK);
+	assert_true(d.revoked);
+	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "desk", &d), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_device_get(f->st, "carol@ex.org", "phone", &d), VL_ERR_NOT_FOUND);
+
+	/* Persisted. */
+	reopen(f);
+	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "tablet", &d), VL_OK);
+	assert_false(d.revoked);
+}
+
+struct names {
+	char list[8][VL_STORE_DEVICE_MAX + 1];
+	bool revoked[8];
+	size_t n;
+};
+
+static int collect_device(void *ctx, const struct vl_store_device *d)
+{
+	struct names *n = ctx;
+	if (n->n == 8)
+		return VL_ERR_LIMIT;
+	strcpy(n->list[n->n], d->name);
+	n->revoked[n->n++] = d->revoked;
+	return VL_OK;
+}
+
+static void test_device_list(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	add_device(f, "alice@ex.org", "phone");
+	add_device(f, "bob@ex.org", "laptop");
+	assert_int_equal(vl_store_device_revoke(f->st, a.user_id, "phone", NULL), VL_OK);
+	struct names n = {0};
+	assert_int_equal(vl_store_device_list(f->st, a.user_id, collect_device, &n), VL_OK);
+	assert_int_equal(n.n, 2);
+	assert_string_equal(n.list[0], "laptop");
+	assert_false(n.revoked[0]);
+	assert_string_equal(n.list[1], "phone");
+	assert_true(n.revoked[1]);
+}
+
+struct claims {
+	char dev[8][VL_STORE_DEVICE_MAX + 1];
+	uint8_t first[8];
+	uint32_t left[8];
+	size_t n;
+	size_t fail_at; /* return an error at this call (1-based), 0: never */
+};
+
+static int collect_claim(void *ctx, const struct vl_store_device *d, const uint8_t *kp,
+                         size_t kp_len, uint32_t left)
+{
+	struct claims *c = ctx;
+	if (c->fail_at && c->n + 1 == c->fail_at)
+		return VL_ERR_NOMEM;
+	strcpy(c->dev[c->n], d->name);
+	c->first[c->n] = kp_len ? kp[0] : 0;
+	c->left[c->n++] = left;
+	return VL_OK;
+}
+
+static void test_key_packages(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device l = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device p = add_device(f, "alice@ex.org", "phone");
+	add_device(f, "alice@ex.org", "tablet"); /* uploads nothing */
+	uint8_t a[] = {0xa1}, b[] = {0xa2}, lr[] = {0xaf}, lr2[] = {0xae}, c[] = {0xb1};
+	struct vl_store_kp up[] = {{false, a, 1}, {true, lr, 1}, {false, b, 1}};
+	uint32_t stock;
+	assert_int_equal(vl_store_kp_add(f->st, l.id, up, 3, &stock), VL_OK);
+	assert_int_equal(stock, 2);
+	/* A new last-resort package replaces the old one. */
+	struct vl_store_kp up2[] = {{true, lr2, 1}};
+	assert_int_equal(vl_store_kp_add(f->st, l.id, up2, 1, &stock), VL_OK);
+	assert_int_equal(stock, 2);
+	struct vl_store_kp up3[] = {{false, c, 1}};
+	assert_int_equal(vl_store_kp_add(f->st, p.id, up3, 1, &stock), VL_OK);
+	assert_int_equal(stock, 1);
+
+	struct claims cl = {0};
+	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl), VL_OK);
+	assert_int_equal(cl.n, 2);
+	assert_string_equal(cl.dev[0], "laptop");
+	assert_int_equal(cl.first[0], 0xa1);
+	assert_int_equal(cl.left[0], 1);
+	assert_string_equal(cl.dev[1], "phone");
+	assert_int_equal(cl.first[1], 0xb1);
+	assert_int_equal(cl.left[1], 0);
+
+	/* A claim that fails midway changes nothing. */
+	memset(&cl, 0, sizeof cl);
+	cl.fail_at = 1;
+	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl),
+	                 VL_ERR_NOMEM);
+	assert_int_equal(vl_store_kp_count(f->st, l.id, &stock), VL_OK);
+	assert_int_equal(stock, 1);
+
+	memset(&cl, 0, sizeof cl);
+	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl), VL_OK);
+	assert_int_equal(cl.n, 1); /* phone has none left and no last resort */
+	assert_int_equal(cl.first[0], 0xa2);
+	/* Now only the last-resort package: handed out, never consumed. */
+	for (int i = 0; i < 3; i++) {
+		memset(&cl, 0, sizeof cl);
+		assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl),
+		                 VL_OK);
+		assert_int_equal(cl.n, 1);
+		assert_int_equal(cl.first[0], 0xae);
+		assert_int_equal(cl.left[0], 0);
+	}
+	/* Revoking deletes a device's packages. */
+	assert_int_equal(vl_store_device_revoke(f->st, l.user_id, "laptop", NULL), VL_OK);
+	memset(&cl, 0, sizeof cl);
+	assert_int_equal(vl_store_kp_claim(f->st, "alice@ex.org", collect_claim, &cl),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_kp_claim(f->st, "nobody@ex.org", collect_claim, &cl),
+	                 VL_ERR_NOT_FOUND);
+}
+
+struct queued {
+	int64_t dev[64];
+	uint64_t seq[64];
+	uint8_t kind[64];
+	size_t n;
+};
+
+static void on_queued(void *ctx, int64_t device_id, uint64_t seq, uint8_t kind)
+{
+	struct queued *q = ctx;
+	assert_true(q->n < 64);
+	q->dev[q->n] = device_id;
+	q->seq[q->n] = seq;
+	q->kind[q->n++] = kind;
+}
+
+struct fetched {
+	uint64_t seq[64];
+	uint8_t kind[64];
+	uint8_t first[64];
+	char sender[64][80];
+	size_t n;
+};
+
+static int on_entry(void *ctx, const struct vl_store_entry *e)
+{
+	struct fetched *fe = ctx;
+	assert_true(fe->n < 64);
+	fe->seq[fe->n] = e->seq;
+	fe->kind[fe->n] = e->kind;
+	fe->first[fe->n] = e->msg_len ? e->msg[0] : 0;
+	snprintf(fe->sender[fe->n], sizeof fe->sender[0], "%s#%s", e->sender_user, e->sender_name);
+	fe->n++;
+	return VL_OK;
+}
+
+static const uint8_t GID[] = "group-one";
+#define GL (sizeof GID - 1)
+
+static void test_commits(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	struct vl_store_device c = add_device(f, "carol@ex.org", "desk");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, b.id, NOW), VL_ERR_EXISTS);
+	uint64_t epoch;
+	assert_int_equal(vl_store_group_epoch(f->st, GID, GL, &epoch), VL_OK);
+	assert_true(epoch == 0);
+	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, a.id), VL_OK);
+	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, b.id), VL_ERR_NOT_FOUND);
+
+	uint8_t cmid[16] = {1}, commit[] = {0xc0}, welcome[] = {0x77};
+	struct vl_store_device_name add_b[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 0,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add_b,
+	                             .n_added = 1,
+	                             .welcome = welcome,
+	                             .welcome_len = 1};
+	struct queued q = {0};
+	bool dup;
+	uint64_t ne;
+	/* Not a member. */
+	cm.sender = c.id;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, on_queued, &q, &ne, &dup),
+	                 VL_ERR_PERMISSION);
+	cm.sender = a.id;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, on_queued, &q, &ne, &dup), VL_OK);
+	assert_false(dup);
+	assert_true(ne == 1);
+	/* Alice was alone: only the Welcome to Bob is queued. */
+	assert_int_equal(q.n, 1);
+	assert_int_equal(q.dev[0], b.id);
+	assert_int_equal(q.kind[0], 3);
+	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, b.id), VL_OK);
+
+	/* Retried: same outcome, nothing queued. */
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, on_queued, &q, &ne, &dup), VL_OK);
+	assert_true(dup);
+	assert_true(ne == 1);
+	assert_int_equal(q.n, 0);
+
+	/* Two commits for epoch 1: the first wins, the second is stale. */
+	uint8_t cmid_a[16] = {2}, cmid_b[16] = {3};
+	struct vl_store_device_name add_c[] = {{"carol@ex.org", "desk"}};
+	struct vl_store_commit ca = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 1,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid_a,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add_c,
+	                             .n_added = 1,
+	                             .welcome = welcome,
+	                             .welcome_len = 1};
+	struct vl_store_commit cb = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 1,
+	                             .sender = b.id,
+	                             .client_msg_id = cmid_b,
+	                             .commit = commit,
+	                             .commit_len = 1};
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_commit_apply(f->st, &cb, on_queued, &q, &ne, &dup), VL_OK);
+	assert_true(ne == 2);
+	assert_int_equal(q.n, 1);
+	assert_int_equal(q.dev[0], a.id);
+	assert_int_equal(q.kind[0], 2);
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_commit_apply(f->st, &ca, on_queued, &q, &ne, &dup),
+	                 VL_ERR_STALE_EPOCH);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, c.id), VL_ERR_NOT_FOUND);
+	/* Retried on the new epoch it wins. */
+	ca.epoch = 2;
+	assert_int_equal(vl_store_commit_apply(f->st, &ca, on_queued, &q, &ne, &dup), VL_OK);
+	assert_true(ne == 3);
+	assert_int_equal(q.n, 2); /* commit to Bob, Welcome to Carol */
+
+	/* Roster checks: adding a member again, removing a non-member. */
+	uint8_t cmid_x[16] = {4};
+	struct vl_store_commit cx = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 3,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid_x,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add_b,
+	                             .n_added = 1};
+	assert_int_equal(vl_store_commit_apply(f->st, &cx, NULL, NULL, &ne, &dup), VL_ERR_INVALID);
+	struct vl_store_device_name nobody[] = {{"dave@ex.org", "x"}};
+	cx.added = nobody;
+	assert_int_equal(vl_store_commit_apply(f->st, &cx, NULL, NULL, &ne, &dup), VL_ERR_INVALID);
+	cx.n_added = 0;
+	cx.removed = nobody;
+	cx.n_removed = 1;
+	assert_int_equal(vl_store_commit_apply(f->st, &cx, NULL, NULL, &ne, &dup), VL_ERR_INVALID);
+	/* Remove Carol: she gets the commit, then no longer a member. */
+	cx.removed = add_c;
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_commit_apply(f->st, &cx, on_queued, &q, &ne, &dup), VL_OK);
+	assert_int_equal(q.n, 2);
+	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, c.id), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_group_epoch(f->st, GID, GL, &epoch), VL_OK);
+	assert_true(epoch == 4);
+
+	uint8_t cmid_y[16] = {5};
+	cx.client_msg_id = cmid_y;
+	cx.epoch = 4;
+	cx.n_removed = 0;
+	cx.gid = (const uint8_t *)"nosuch";
+	cx.gid_len = 6;
+	assert_int_equal(vl_store_commit_apply(f->st, &cx, NULL, NULL, &ne, &dup),
+	                 VL_ERR_NOT_FOUND);
+}
+
+static void test_send_and_queue(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device a2 = add_device(f, "alice@ex.org", "phone");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	struct vl_store_device c = add_device(f, "carol@ex.org", "desk");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {9}, commit[] = {0xc0};
+	struct vl_store_device_name add[] = {{"alice@ex.org", "phone"}, {"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 0,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 2};
+	uint64_t ne;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+
+	struct queued q = {0};
+	uint8_t m1[16] = {1}, m2[16] = {2};
+	for (uint8_t i = 0; i < 5; i++) {
+		uint8_t id[16] = {0x10, i};
+		uint8_t msg[] = {(uint8_t)(0x50 + i)};
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
+		assert_false(dup);
+	}
+	assert_int_equal(q.n, 10); /* to a2 and b, five times */
+	/* Sequence numbers grow per device. */
+	for (size_t i = 2; i < q.n; i++)
+		assert_true(q.seq[i] > q.seq[i - 2]);
+	/* Idempotent resend. */
+	uint8_t id0[16] = {0x10, 0};
+	uint8_t msg0[] = {0x50};
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id0, msg0, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_true(dup);
+	assert_int_equal(q.n, 0);
+	/* Non-members may not send; unknown groups are not found. */
+	assert_int_equal(vl_store_send(f->st, GID, GL, c.id, m1, msg0, 1, NULL, NULL, &dup),
+	                 VL_ERR_PERMISSION);
+	assert_int_equal(
+	    vl_store_send(f->st, (const uint8_t *)"zz", 2, a.id, m1, msg0, 1, NULL, NULL, &dup),
+	    VL_ERR_NOT_FOUND);
+
+	struct fetched fe = {0};
+	assert_int_equal(vl_store_queue_fetch(f->st, b.id, 0, 100, on_entry, &fe), VL_OK);
+	assert_int_equal(fe.n, 5); /* added by the commit, Bob does not receive it */
+	assert_int_equal(fe.kind[0], 1);
+	assert_string_equal(fe.sender[0], "alice@ex.org#laptop");
+	for (size_t i = 1; i < fe.n; i++)
+		assert_true(fe.seq[i] > fe.seq[i - 1]);
+
+	/* Bob acknowledges the first three: they are gone for him only. */
+	uint64_t n;
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, fe.seq[2]), VL_OK);
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == 2);
+	assert_int_equal(vl_store_queue_count(f->st, a2.id, &n), VL_OK);
+	assert_true(n == 5);
+	struct fetched fe2 = {0};
+	assert_int_equal(vl_store_queue_fetch(f->st, b.id, 0, 2, on_entry, &fe2), VL_OK);
+	assert_int_equal(fe2.n, 2);
+	assert_true(fe2.seq[0] == fe.seq[3]);
+	assert_true(fe2.seq[1] == fe.seq[4]);
+	/* The ack mark never moves back. */
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, 1), VL_OK);
+	struct vl_store_device bd;
+	assert_int_equal(vl_store_device_get(f->st, "bob@ex.org", "phone", &bd), VL_OK);
+	assert_true(bd.acked_seq == fe.seq[2]);
+
+	/* A revoked device receives nothing more, and its queue is gone. */
+	assert_int_equal(vl_store_device_revoke(f->st, b.user_id, "phone", NULL), VL_OK);
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == 0);
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, m2, msg0, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_int_equal(q.n, 1);
+	assert_int_equal(q.dev[0], a2.id);
+
+	/* Survives a reopen. */
+	reopen(f);
+	assert_int_equal(vl_store_queue_count(f->st, a2.id, &n), VL_OK);
+	assert_true(n == 6);
+	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, m2, msg0, 1, NULL, NULL, &dup), VL_OK);
+	assert_true(dup);
+}
+
+static void test_batch(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	struct vl_store_stats s0, s1;
+	vl_store_stats_get(f->st, &s0);
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	assert_int_equal(vl_store_batch_begin(f->st), VL_ERR_STATE);
+	bool dup;
+	uint8_t id1[16] = {1}, id2[16] = {2}, msg[] = {1};
+	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id1, msg, 1, NULL, NULL, &dup), VL_OK);
+	/* A failing operation inside the batch is undone alone. */
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, b.id, NOW), VL_ERR_EXISTS);
+	assert_int_equal(vl_store_send(f->st, GID, GL, b.id, id2, msg, 1, NULL, NULL, &dup),
+	                 VL_ERR_PERMISSION);
+	assert_int_equal(vl_store_group_create(f->st, (const uint8_t *)"g2", 2, b.id, NOW), VL_OK);
+	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
+	vl_store_stats_get(f->st, &s1);
+	assert_true(s1.commits == s0.commits + 1);
+	assert_true(s1.operations == s0.operations + 4);
+	reopen(f);
+	assert_int_equal(vl_store_group_is_member(f->st, (const uint8_t *)"g2", 2, b.id), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id1, msg, 1, NULL, NULL, &dup), VL_OK);
+	assert_true(dup);
+
+	/* A rolled-back batch leaves nothing. */
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	assert_int_equal(vl_store_group_create(f->st, (const uint8_t *)"g3", 2, b.id, NOW), VL_OK);
+	vl_store_batch_rollback(f->st);
+	uint64_t e;
+	assert_int_equal(vl_store_group_epoch(f->st, (const uint8_t *)"g3", 2, &e),
+	                 VL_ERR_NOT_FOUND);
+}
+
+/* The executor: several threads submit sends at once; all complete, each
+ * reported only after a durable commit, in fewer commits than sends. */
+struct send_job {
+	struct vl_store_job job;
+	int64_t sender;
+	uint8_t cmid[16];
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	int *left;
+};
+
+static int run_send(struct vl_store *st, struct vl_store_job *job)
+{
+	struct send_job *j = (struct send_job *)job;
+	bool dup;
+	static const uint8_t msg[] = {0x42};
+	return vl_store_send(st, GID, GL, j->sender, j->cmid, msg, 1, NULL, NULL, &dup);
+}
+
+static void done_send(struct vl_store_job *job)
+{
+	struct send_job *j = (struct send_job *)job;
+	pthread_mutex_lock(j->mu);
+	(*j->left)--;
+	pthread_cond_signal(j->cv);
+	pthread_mutex_unlock(j->mu);
+}
+
+#define THREADS    4
+#define PER_THREAD 250
+struct submitter {
+	struct vl_store_exec *x;
+	struct send_job *jobs;
+};
+
+static void *submit_all(void *arg)
+{
+	struct submitter *s = arg;
+	for (size_t i = 0; i < PER_THREAD; i++)
+		assert_int_equal(vl_store_exec_submit(s->x, &s->jobs[i].job), VL_OK);
+	return NULL;
+}
+
+static void test_executor(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {7}, commit[] = {1};
+	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 1};
+	uint64_t ne;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+
+	struct vl_store_stats s0, s1;
+	vl_store_stats_get(f->st, &s0);
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_new(f->st, 512, &x), VL_OK);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int left = THREADS * PER_THREAD;
+	struct send_job *jobs = calloc(THREADS * PER_THREAD, sizeof *jobs);
+	assert_non_null(jobs);
+	for (size_t i = 0; i < THREADS * PER_THREAD; i++) {
+		jobs[i].job.run = run_send;
+		jobs[i].job.done = done_send;
+		jobs[i].sender = a.id;
+		jobs[i].cmid[0] = (uint8_t)(i >> 8);
+		jobs[i].cmid[1] = (uint8_t)i;
+		jobs[i].cmid[2] = 0xee;
+		jobs[i].mu = &mu;
+		jobs[i].cv = &cv;
+		jobs[i].left = &left;
+	}
+	pthread_t th[THREADS];
+	struct submitter sub[THREADS];
+	for (size_t t = 0; t < THREADS; t++) {
+		sub[t] = (struct submitter){x, jobs + t * PER_THREAD};
+		assert_int_equal(pthread_create(&th[t], NULL, submit_all, &sub[t]), 0);
+	}
+	for (size_t t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_lock(&mu);
+	while (left > 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	vl_store_exec_free(x);
+	for (size_t i = 0; i < THREADS * PER_THREAD; i++)
+		assert_int_equal(jobs[i].job.status, VL_OK);
+	vl_store_stats_get(f->st, &s1);
+	uint64_t commits = s1.commits - s0.commits;
+	assert_true(commits >= 1);
+	assert_true(commits < THREADS * PER_THREAD);
+	print_message("executor: %d sends in %llu commits\n", THREADS * PER_THREAD,
+	              (unsigned long long)commits);
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == THREADS * PER_THREAD + 0);
+	free(jobs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_open_migrate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_register, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_device_list, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_and_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
