@@ -20,11 +20,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct vl_group *sender;  /* member A */
-static uint8_t *receiver_state;  /* member B, exported */
+static struct vl_group *sender; /* member A */
+static uint8_t *receiver_state; /* member B, exported */
 static size_t receiver_state_len;
 
-static void fail(const char *what)
+__attribute__((noreturn)) static void fail(const char *what)
 {
 	fprintf(stderr, "fuzz_mls_process: %s\n", what);
 	abort();
@@ -34,12 +34,12 @@ static void setup(void)
 {
 	static const char gid[] = "fuzz-group";
 	static const char a[] = "a@fuzz#1", b[] = "b@fuzz#1", c[] = "c@fuzz#1";
-	struct vl_key_package *kb, *kc;
+	struct vl_key_package *kb = NULL, *kc = NULL;
 	const uint8_t *kp[2];
 	size_t kl[2];
 	uint8_t *commit, *welcome;
 	size_t commit_len, welcome_len;
-	struct vl_group *gb;
+	struct vl_group *gb = NULL;
 	if (vl_group_create(1, (const uint8_t *)gid, sizeof gid - 1, (const uint8_t *)a,
 	                    sizeof a - 1, NULL, NULL, &sender) != VL_OK ||
 	    vl_key_package_new(1, (const uint8_t *)b, sizeof b - 1, NULL, &kb) != VL_OK ||
