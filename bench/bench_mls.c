@@ -58,8 +58,8 @@ static double prim_commit(const struct vl_suite *s, size_t n_enc, size_t n_keys,
 	double t0 = now();
 	for (int r = 0; r < reps; r++) {
 		if (receive) {
-			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode", ikm, 32,
-			                                pt, s->hash_len, kem, ct),
+			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode",
+			                                ikm, 32, pt, s->hash_len, kem, ct),
 			      "enc");
 		}
 	}
@@ -70,10 +70,12 @@ static double prim_commit(const struct vl_suite *s, size_t n_enc, size_t n_keys,
 			check(vl_kem_derive_keypair(s, ikm, s->hash_len, priv, pub), "derive");
 		check(vl_mls_sign_with_label_key(sk, "X", pt, 64, sig, &sig_len), "sign");
 		if (receive) {
-			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len), "verify");
-			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len), "verify");
-			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode", ikm,
-			                                32, pt, s->hash_len, kem, ct),
+			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len),
+			      "verify");
+			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len),
+			      "verify");
+			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode",
+			                                ikm, 32, pt, s->hash_len, kem, ct),
 			      "enc");
 			check(vl_mls_decrypt_with_label(s, priv, "UpdatePathNode", ikm, 32, kem,
 			                                s->kem_pub_len, ct, s->hash_len + 16, pt),
@@ -91,7 +93,7 @@ static double prim_commit(const struct vl_suite *s, size_t n_enc, size_t n_keys,
 	/* The receiver's loop signed once and encrypted once to make its
 	 * input: take those back out. */
 	if (receive)
-		t -= enc_setup + (t / reps - t / reps) ;
+		t -= enc_setup + (t / reps - t / reps);
 	vl_sig_key_free(sk);
 	vl_sig_key_free(pk);
 	return t / reps;
@@ -168,7 +170,8 @@ static void bench_size(uint16_t suite, size_t n)
 	for (size_t i = 0; i < k; i++) {
 		char id[32];
 		snprintf(id, sizeof id, "member%zu", i);
-		check(vl_key_package_new(suite, (const uint8_t *)id, strlen(id), NULL, &kps[i]), "kp");
+		check(vl_key_package_new(suite, (const uint8_t *)id, strlen(id), NULL, &kps[i]),
+		      "kp");
 		vl_key_package_bytes(kps[i], &kb[i], &kl[i]);
 	}
 	struct vl_commit_args args = {.add = kb, .add_len = kl, .n_add = k};
@@ -284,11 +287,12 @@ int main(int argc, char **argv)
 			continue;
 		const struct vl_suite *s = vl_suite_get(suites[si]);
 		printf("\nsuite %u %s (times in ms; messages in us)\n", s->id, s->name);
-		printf("%6s %10s %9s | %8s %8s %5s | %8s %8s %5s | %8s | %7s %7s %5s | %7s %7s %5s | "
-		       "%9s %7s %7s\n",
-		       "N", "(a)add", "join", "(b)commit", "prim", "x", "(c)proc", "prim", "x",
-		       "(d)remove", "(e)100B", "prim", "x", "(e)64K", "prim", "x", "(f)bytes",
-		       "export", "import");
+		printf(
+		    "%6s %10s %9s | %8s %8s %5s | %8s %8s %5s | %8s | %7s %7s %5s | %7s %7s %5s | "
+		    "%9s %7s %7s\n",
+		    "N", "(a)add", "join", "(b)commit", "prim", "x", "(c)proc", "prim", "x",
+		    "(d)remove", "(e)100B", "prim", "x", "(e)64K", "prim", "x", "(f)bytes",
+		    "export", "import");
 		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0] && sizes[i] <= max_n; i++)
 			bench_size(suites[si], sizes[i]);
 	}
