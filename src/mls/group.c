@@ -26,6 +26,7 @@
 
 #include "crypto/crypto.h"
 #include "mls/framing.h"
+#include "mls/group_int.h"
 #include "mls/keyschedule.h"
 #include "mls/secrettree.h"
 #include "mls/struct/struct.h"
@@ -366,6 +367,39 @@ static int epoch_fork(struct epoch *dst, const struct epoch *src)
 	if (rc != VL_OK)
 		epoch_cleanup(dst);
 	return rc;
+}
+
+/* Like epoch_fork, but the tree moves from src to dst under an undo
+ * journal instead of being copied: processing a commit then costs what it
+ * changes, not the size of the group. src must not use its tree until
+ * epoch_unfork() or the swap. */
+static int epoch_fork_inplace(struct epoch *dst, struct epoch *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->epoch = src->epoch;
+	memcpy(dst->tree_hash, src->tree_hash, VL_HASH_MAX);
+	memcpy(dst->confirmed, src->confirmed, VL_HASH_MAX);
+	memcpy(dst->interim, src->interim, VL_HASH_MAX);
+	dst->th_empty = src->th_empty;
+	dst->priv = src->priv;
+	int rc = epoch_set_ext(dst, src->ext, src->ext_len);
+	if (rc != VL_OK) {
+		epoch_cleanup(dst);
+		return rc;
+	}
+	dst->tree = src->tree;
+	memset(&src->tree, 0, sizeof src->tree);
+	return mls_tree_journal_begin(&dst->tree);
+}
+
+/* Undoes epoch_fork_inplace after a failure: the tree goes back to src as
+ * it was. */
+static void epoch_unfork(struct epoch *dst, struct epoch *src)
+{
+	mls_tree_journal_rollback(&dst->tree);
+	src->tree = dst->tree;
+	memset(&dst->tree, 0, sizeof dst->tree);
+	epoch_cleanup(dst);
 }
 
 /* The GroupContext view of an epoch (pointers into g and e). */
@@ -893,9 +927,10 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			continue;
 		if (p->remove == next->priv.leaf)
 			out->removes_self = true;
-		/* Blank now, truncate after the adds have filled what they can. */
-		mls_tree_blank(&next->tree, 2 * p->remove);
-		mls_tree_blank_path(&next->tree, p->remove);
+		/* Blank now, truncate once every remove is done. */
+		rc = mls_tree_blank(&next->tree, 2 * p->remove);
+		if (rc == VL_OK)
+			rc = mls_tree_blank_path(&next->tree, p->remove);
 	}
 	if (rc == VL_OK)
 		mls_tree_truncate(&next->tree);
@@ -1200,16 +1235,19 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 		list[i] = (struct committed){&g->props[j].p, g->props[j].sender_type,
 		                             g->props[j].sender, &g->props[j]};
 	}
-	if (rc == VL_OK)
-		rc = epoch_fork(&next, &g->cur);
-	else
-		memset(&next, 0, sizeof next);
+	bool forked = false;
+	memset(&next, 0, sizeof next);
+	if (rc == VL_OK) {
+		rc = epoch_fork_inplace(&next, &g->cur);
+		forked = rc == VL_OK || next.tree.nodes;
+	}
 	if (rc == VL_OK)
 		rc = apply_proposals(g, &next, committer, list, c->proposal_count, &ap);
 	if (rc == VL_OK && ap.path_required && !c->has_path)
 		rc = VL_ERR_INVALID;
 	if (rc == VL_OK && ap.removes_self) {
 		/* Removed: nothing of the next epoch is ours to know. */
+		mls_tree_journal_commit(&next.tree);
 		epoch_cleanup(&next);
 		applied_cleanup(&ap);
 		free(list);
@@ -1253,7 +1291,10 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 			epoch_cleanup(&g->next);
 			g->pending = false;
 		}
+		mls_tree_journal_commit(&next.tree);
 		epoch_swap(g, &next);
+	} else if (forked) {
+		epoch_unfork(&next, &g->cur);
 	} else {
 		epoch_cleanup(&next);
 	}
@@ -2275,4 +2316,32 @@ int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config
 	g->active = active;
 	*out = g;
 	return VL_OK;
+}
+
+/* --- Internal entry points (group_int.h) --------------------------------- */
+
+int mls_group_send_raw(struct vl_group *g, const struct vl_mls_proposal *p,
+                       const struct vl_mls_commit *c, uint8_t **msg, size_t *msg_len)
+{
+	*msg = NULL;
+	*msg_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	uint8_t type = p ? VL_MLS_CONTENT_PROPOSAL : VL_MLS_CONTENT_COMMIT;
+	struct vl_mls_framed_content fc = own_content(g, type);
+	if (p)
+		fc.proposal = *p;
+	else
+		fc.commit = *c;
+	uint16_t wf = send_wire_format(g, type);
+	struct vl_mls_group_context gc = epoch_context(g, &g->cur);
+	struct mls_framing f = epoch_framing(g, &g->cur, &gc);
+	struct vl_mls_auth_data auth = {0};
+	uint8_t sig[VL_SIG_MAX], tag[VL_HASH_MAX] = {0};
+	if (!p)
+		auth.confirmation_tag = (struct vl_mls_bytes){tag, g->suite->hash_len};
+	int rc = mls_content_sign(&f, wf, &fc, g->signer, sig, &auth);
+	if (rc == VL_OK)
+		rc = send_encode(g, &fc, &auth, sig, msg, msg_len);
+	return rc;
 }

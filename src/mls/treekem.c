@@ -143,8 +143,7 @@ int mls_tree_apply_path(struct mls_tree *t, uint32_t leaf, const struct vl_mls_b
 	for (size_t i = 0; i < n; i++)
 		if (keys[i].len != t->suite->kem_pub_len)
 			return VL_ERR_INVALID;
-	mls_tree_blank_path(t, leaf);
-	int rc = VL_OK;
+	int rc = mls_tree_blank_path(t, leaf);
 	/* Root to leaf: each node's parent_hash is the parent hash of the
 	 * next node up (empty at the top). */
 	uint8_t ph[VL_HASH_MAX];

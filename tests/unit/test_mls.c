@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "mls/group_int.h"
 #include "mls/treemath.h"
 #include "valise/mls.h"
 
@@ -380,6 +381,68 @@ static void test_group_out_of_order(void **state)
 	world_free(&w);
 }
 
+/* A commit that fails its last check (confirmation tag) after its
+ * proposals and path were applied leaves the receiver exactly as before. */
+static void test_group_failed_commit_rollback(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 1);
+	add_clients(&w, 0, 4);
+	uint8_t *prop;
+	size_t prop_len;
+	assert_int_equal(vl_group_propose_update(w.g[3], &prop, &prop_len), VL_OK);
+	deliver(&w, 3, prop, prop_len);
+	free(prop);
+	uint32_t rm = vl_group_own_leaf(w.g[4]);
+	struct vl_key_package *kp;
+	assert_int_equal(vl_key_package_new(1, (const uint8_t *)"new", 3, NULL, &kp), VL_OK);
+	const uint8_t *kb;
+	size_t kl;
+	vl_key_package_bytes(kp, &kb, &kl);
+	struct vl_commit_args args = {
+	    .add = &kb, .add_len = &kl, .n_add = 1, .remove = &rm, .n_remove = 1};
+	uint8_t *commit, *welcome, *forged;
+	size_t commit_len, welcome_len, forged_len;
+	assert_int_equal(
+	    vl_group_commit(w.g[0], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	/* The same commit body, signed by its sender, with a zero tag. */
+	struct vl_mls_arena a;
+	struct vl_mls_message m;
+	vl_mls_arena_init(&a, 0);
+	assert_int_equal(vl_mls_message_parse(commit, commit_len, &a, &m), VL_OK);
+	assert_int_equal(mls_group_send_raw(w.g[0], NULL, &m.public_message.content.commit, &forged,
+	                                    &forged_len),
+	                 VL_OK);
+	for (size_t i = 1; i < 4; i++) {
+		uint8_t before[64], after[64];
+		size_t bl, al;
+		struct vl_group_msg out;
+		vl_group_epoch_authenticator(w.g[i], before, &bl);
+		assert_int_equal(vl_group_process(w.g[i], forged, forged_len, &out), VL_ERR_CRYPTO);
+		vl_group_epoch_authenticator(w.g[i], after, &al);
+		assert_memory_equal(before, after, bl);
+		assert_int_equal(vl_group_member_count(w.g[i]), 5);
+	}
+	free(forged);
+	vl_mls_arena_cleanup(&a);
+	/* The real commit still applies everywhere. */
+	for (size_t i = 1; i < w.n; i++) {
+		struct vl_group_msg out;
+		assert_int_equal(vl_group_process(w.g[i], commit, commit_len, &out), VL_OK);
+	}
+	assert_int_equal(vl_group_commit_merge(w.g[0]), VL_OK);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, NULL, 0, NULL, &w.g[w.n]), VL_OK);
+	w.n++;
+	assert_agree(&w);
+	say(&w, 3, "after the rollback");
+	say(&w, w.n - 1, "newcomer");
+	free(commit);
+	free(welcome);
+	vl_key_package_free(kp);
+	world_free(&w);
+}
+
 /* A small deterministic generator (xorshift64*) for the random test. */
 static uint64_t rnd_state;
 static uint32_t rnd(uint32_t n)
@@ -458,6 +521,7 @@ int main(void)
 	    cmocka_unit_test(test_group_removed_member_stale),
 	    cmocka_unit_test(test_group_concurrent_commits),
 	    cmocka_unit_test(test_group_out_of_order),
+	    cmocka_unit_test(test_group_failed_commit_rollback),
 	    cmocka_unit_test(test_group_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
