@@ -62,8 +62,8 @@ static double prim_commit(const struct vl_suite *s, size_t n_enc, size_t n_keys)
 		for (int i = 0; i < 2; i++)
 			check(vl_mls_sign_with_label_key(sk, "X", pt, 64, sig, &sig_len), "sign");
 		for (size_t i = 0; i < n_enc; i++)
-			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode", ikm,
-			                                32, pt, s->hash_len, kem, ct),
+			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode",
+			                                ikm, 32, pt, s->hash_len, kem, ct),
 			      "enc");
 	}
 	double t = (now() - t0) / reps;
@@ -94,7 +94,8 @@ static double prim_process(const struct vl_suite *s, size_t n_keys)
 		for (size_t i = 0; i < n_keys; i++)
 			check(vl_kem_derive_keypair(s, ikm, s->hash_len, dpriv, dpub), "derive");
 		for (int i = 0; i < 2; i++)
-			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len), "verify");
+			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len),
+			      "verify");
 		check(vl_mls_decrypt_with_label(s, priv, "UpdatePathNode", ikm, 32, kem,
 		                                s->kem_pub_len, ct, s->hash_len + 16, pt),
 		      "dec");

@@ -781,6 +781,8 @@ static int index_build(const struct mls_tree *t, struct member_index *ix)
 
 static void index_cleanup(struct member_index *ix)
 {
+	if (!ix->enc.slot)
+		return;
 	mls_keyset_cleanup(&ix->enc);
 	mls_keyset_cleanup(&ix->sig);
 }
@@ -816,7 +818,7 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 	struct vl_mls_bytes gid = {g->group_id, g->group_id_len};
 	struct vl_mls_arena a;
 	struct member_index ix = {0};
-	size_t n_add = 0, n_psk = 0, n_gce = 0, n_other = 0;
+	size_t n_add = 0, n_psk = 0, n_gce = 0, n_other = 0, n_upd = 0;
 	int rc = VL_OK;
 	memset(out, 0, sizeof *out);
 	vl_mls_arena_init(&a, 0);
@@ -832,6 +834,7 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			break;
 		case VL_MLS_PROPOSAL_UPDATE:
 			n_other++;
+			n_upd++;
 			/* §12.2: not from the committer, one per leaf. */
 			if (list[i].sender_type != VL_MLS_SENDER_MEMBER ||
 			    list[i].sender == committer || list[i].sender >= next->tree.n_leaves ||
@@ -934,13 +937,15 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 	}
 	if (rc == VL_OK)
 		mls_tree_truncate(&next->tree);
-	/* Uniqueness (§7.3) over the members left, then each Add in order. */
-	if (rc == VL_OK)
+	/* Uniqueness (§7.3) over the members left, then each Add in order.
+	 * A commit with neither adds nor updates brings no new leaf but the
+	 * committer's, which path_check() looks at. */
+	if (rc == VL_OK && (n_add || n_upd))
 		rc = index_build(&next->tree, &ix);
-	for (uint32_t l = 0; rc == VL_OK && l < next->tree.n_leaves; l++) {
+	for (size_t i = 0; rc == VL_OK && i < n; i++) {
 		/* Updated leaves must fit the credential rules of the others. */
-		const struct vl_mls_leaf_node *ln = mls_tree_leaf(&next->tree, l);
-		if (ln && ln->source == VL_MLS_LEAF_SOURCE_UPDATE && !cred_fits(&ix.cred, ln))
+		if (list[i].p->type == VL_MLS_PROPOSAL_UPDATE &&
+		    !cred_fits(&ix.cred, &list[i].p->update))
 			rc = VL_ERR_INVALID;
 	}
 	for (size_t i = 0; rc == VL_OK && i < n; i++) {
@@ -1049,39 +1054,63 @@ static int path_check(const struct vl_group *g, const struct epoch *next, uint32
 	vl_mls_arena_cleanup(&a);
 	if (rc != VL_OK)
 		return VL_ERR_INVALID;
+	/* The credential rules need a walk over the members only when the
+	 * committer's credential type or supported types change. */
+	bool cred_same =
+	    ln->credential.type == old->credential.type &&
+	    ln->capabilities.credentials.count == old->capabilities.credentials.count &&
+	    (ln->capabilities.credentials.count == 0 ||
+	     memcmp(ln->capabilities.credentials.items, old->capabilities.credentials.items,
+	            ln->capabilities.credentials.count * sizeof(uint16_t)) == 0);
+	bool sig_same =
+	    ln->signature_key.len == old->signature_key.len &&
+	    memcmp(ln->signature_key.data, old->signature_key.data, ln->signature_key.len) == 0;
 	/* Every key of the path is new to the tree; the signature key may
-	 * stay the committer's own. */
+	 * stay the committer's own. Keys are compared on their first eight
+	 * bytes before memcmp: this walk is the one part of processing a
+	 * commit that grows with the group. */
+	size_t nk = path->node_count + 1;
+	uint64_t heads[MLS_PATH_MAX + 1];
+	const struct vl_mls_bytes *keys[MLS_PATH_MAX + 1];
+	if (path->node_count > MLS_PATH_MAX)
+		return VL_ERR_INVALID;
+	keys[0] = &ln->encryption_key;
+	for (size_t i = 0; i < path->node_count; i++)
+		keys[i + 1] = &path->nodes[i].encryption_key;
+	for (size_t i = 0; i < nk; i++) {
+		if (keys[i]->len < 8)
+			return VL_ERR_INVALID;
+		memcpy(&heads[i], keys[i]->data, 8);
+	}
 	for (uint32_t x = 0; x < mls_tree_width(&next->tree); x++) {
 		const struct mls_tnode *n = &next->tree.nodes[x];
 		const uint8_t *k = NULL;
 		size_t k_len = 0;
 		if (n->type == VL_MLS_NODE_LEAF) {
-			k = n->leaf.ln.encryption_key.data;
-			k_len = n->leaf.ln.encryption_key.len;
-			if (x != 2 * committer &&
-			    n->leaf.ln.signature_key.len == ln->signature_key.len &&
-			    memcmp(n->leaf.ln.signature_key.data, ln->signature_key.data,
+			const struct vl_mls_leaf_node *m = &n->leaf.ln;
+			k = m->encryption_key.data;
+			k_len = m->encryption_key.len;
+			if (x != 2 * committer && !sig_same &&
+			    m->signature_key.len == ln->signature_key.len &&
+			    memcmp(m->signature_key.data, ln->signature_key.data,
 			           ln->signature_key.len) == 0)
 				return VL_ERR_INVALID;
-			if (x != 2 * committer && (!u16_listed(&n->leaf.ln.capabilities.credentials,
-			                                       ln->credential.type) ||
-			                           !u16_listed(&ln->capabilities.credentials,
-			                                       n->leaf.ln.credential.type)))
+			if (x != 2 * committer && !cred_same &&
+			    (!u16_listed(&m->capabilities.credentials, ln->credential.type) ||
+			     !u16_listed(&ln->capabilities.credentials, m->credential.type)))
 				return VL_ERR_INVALID;
 		} else if (n->type == VL_MLS_NODE_PARENT) {
 			k = n->parent.key;
 			k_len = n->parent.key_len;
 		}
-		if (!k)
+		if (!k || k_len < 8)
 			continue;
-		if (k_len == ln->encryption_key.len &&
-		    memcmp(k, ln->encryption_key.data, k_len) == 0)
-			return VL_ERR_INVALID;
-		for (size_t i = 0; i < path->node_count; i++) {
-			const struct vl_mls_bytes *pk = &path->nodes[i].encryption_key;
-			if (pk->len == k_len && memcmp(pk->data, k, k_len) == 0)
+		uint64_t head;
+		memcpy(&head, k, 8);
+		for (size_t i = 0; i < nk; i++)
+			if (head == heads[i] && keys[i]->len == k_len &&
+			    memcmp(keys[i]->data, k, k_len) == 0)
 				return VL_ERR_INVALID;
-		}
 	}
 	return mls_leaf_verify(s, ln, &gid, committer, NULL);
 }
@@ -1520,23 +1549,21 @@ int vl_group_join(const struct vl_key_package *kp, const uint8_t *welcome, size_
 	if (rc == VL_OK)
 		rc = mls_tree_validate(&e->tree, &gctx->group_id, rqx ? &req : NULL);
 	vl_mls_arena_cleanup(&ra);
-	/* Our leaf: the one identical to the KeyPackage's. */
+	/* Our leaf: the one identical to the KeyPackage's (encoded once,
+	 * compared with each leaf's stored encoding). */
 	if (rc == VL_OK) {
-		uint32_t l;
-		const struct vl_mls_leaf_node *mine = &kp->view.leaf_node;
-		for (l = 0; l < e->tree.n_leaves; l++) {
+		uint32_t l = e->tree.n_leaves;
+		uint8_t *enc = NULL;
+		size_t len = 0;
+		rc = vl_mls_leaf_node_encode_alloc(&kp->view.leaf_node, &enc, &len);
+		for (l = 0; rc == VL_OK && l < e->tree.n_leaves; l++) {
 			const struct mls_tnode *n = &e->tree.nodes[2 * l];
-			if (n->type != VL_MLS_NODE_LEAF)
-				continue;
-			uint8_t *enc = NULL;
-			size_t len = 0;
-			bool same = vl_mls_leaf_node_encode_alloc(mine, &enc, &len) == VL_OK &&
-			            len == n->leaf.enc_len && memcmp(enc, n->leaf.enc, len) == 0;
-			free(enc);
-			if (same)
+			if (n->type == VL_MLS_NODE_LEAF && len == n->leaf.enc_len &&
+			    memcmp(enc, n->leaf.enc, len) == 0)
 				break;
 		}
-		if (l == e->tree.n_leaves)
+		free(enc);
+		if (rc == VL_OK && l == e->tree.n_leaves)
 			rc = VL_ERR_INVALID;
 		e->priv.leaf = l;
 		memcpy(e->priv.leaf_priv, kp->enc_priv, VL_KEM_PRIV_MAX);
