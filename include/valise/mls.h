@@ -97,6 +97,19 @@ VL_MUST_CHECK int vl_group_propose_remove(struct vl_group *g, uint32_t leaf, uin
 /* An Update of the own leaf with a fresh encryption key. */
 VL_MUST_CHECK int vl_group_propose_update(struct vl_group *g, uint8_t **msg, size_t *msg_len);
 
+/* A PreSharedKey proposal (§12.1.4) for an external PSK (known to every
+ * member through its psk_lookup) or for the resumption PSK of one of this
+ * group's recent epochs. The nonce is drawn at random. VL_ERR_NOT_FOUND if
+ * this member cannot resolve the PSK itself. */
+VL_MUST_CHECK int vl_group_propose_external_psk(struct vl_group *g, const uint8_t *id,
+                                                size_t id_len, uint8_t **msg, size_t *msg_len);
+VL_MUST_CHECK int vl_group_propose_resumption_psk(struct vl_group *g, uint64_t epoch, uint8_t **msg,
+                                                  size_t *msg_len);
+/* A GroupContextExtensions proposal (§12.1.7): ext is an encoded
+ * extensions<V> list replacing the group's. */
+VL_MUST_CHECK int vl_group_propose_extensions(struct vl_group *g, const uint8_t *ext,
+                                              size_t ext_len, uint8_t **msg, size_t *msg_len);
+
 /* What a commit covers besides the proposals received in the epoch, which
  * it always includes by reference. */
 struct vl_commit_args {

@@ -1838,6 +1838,67 @@ int vl_group_propose_update(struct vl_group *g, uint8_t **msg, size_t *msg_len)
 	return rc;
 }
 
+static int propose_psk(struct vl_group *g, struct vl_mls_psk_id *id, uint8_t **msg, size_t *msg_len)
+{
+	uint8_t nonce[VL_HASH_MAX];
+	struct mls_psk resolved;
+	*msg = NULL;
+	*msg_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	int rc = vl_random(nonce, g->suite->hash_len);
+	id->psk_nonce = (struct vl_mls_bytes){nonce, g->suite->hash_len};
+	if (rc == VL_OK)
+		rc = psk_resolve(g, id, &resolved);
+	struct vl_mls_proposal p = {.type = VL_MLS_PROPOSAL_PSK};
+	p.psk = *id;
+	if (rc == VL_OK)
+		rc = send_proposal(g, &p, NULL, msg, msg_len);
+	return rc;
+}
+
+int vl_group_propose_external_psk(struct vl_group *g, const uint8_t *id, size_t id_len,
+                                  uint8_t **msg, size_t *msg_len)
+{
+	struct vl_mls_psk_id pid = {.type = VL_MLS_PSK_EXTERNAL, .psk_id = {id, id_len}};
+	return propose_psk(g, &pid, msg, msg_len);
+}
+
+int vl_group_propose_resumption_psk(struct vl_group *g, uint64_t epoch, uint8_t **msg,
+                                    size_t *msg_len)
+{
+	struct vl_mls_psk_id pid = {.type = VL_MLS_PSK_RESUMPTION,
+	                            .usage = VL_MLS_RESUMPTION_APPLICATION,
+	                            .psk_group_id = {g->group_id, g->group_id_len},
+	                            .psk_epoch = epoch};
+	return propose_psk(g, &pid, msg, msg_len);
+}
+
+int vl_group_propose_extensions(struct vl_group *g, const uint8_t *ext, size_t ext_len,
+                                uint8_t **msg, size_t *msg_len)
+{
+	struct vl_mls_arena a;
+	struct vl_mls_proposal p = {.type = VL_MLS_PROPOSAL_GROUP_CONTEXT_EXTENSIONS};
+	*msg = NULL;
+	*msg_len = 0;
+	vl_mls_arena_init(&a, 0);
+	int rc = vl_mls_extension_list_parse(ext, ext_len, &a, &p.group_context_extensions);
+	/* Refuse what the group could not apply (§12.1.7). */
+	struct vl_mls_required_capabilities req;
+	const struct vl_mls_extension *rx =
+	    rc == VL_OK ? vl_mls_extensions_find(&p.group_context_extensions,
+	                                         VL_MLS_EXT_REQUIRED_CAPABILITIES)
+	                : NULL;
+	if (rx)
+		rc = vl_mls_ext_required_capabilities_parse(rx, &a, &req);
+	if (rc == VL_OK)
+		rc = gce_supported(&g->cur.tree, &p.group_context_extensions, rx ? &req : NULL);
+	if (rc == VL_OK)
+		rc = send_proposal(g, &p, NULL, msg, msg_len);
+	vl_mls_arena_cleanup(&a);
+	return rc;
+}
+
 /* Builds the Welcome for the members a commit adds (§12.4.3.1). */
 static int make_welcome(struct vl_group *g, struct epoch *next, const struct applied *ap,
                         const struct mls_path_secrets *ps, const uint8_t *tag, uint8_t **out,
