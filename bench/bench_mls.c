@@ -4,7 +4,8 @@
  * (2, 10, 100, 1000, 10000 by default; `bench_mls MAX_N [SUITE]` limits
  * them). Columns:
  *   (a) one member creates a group and adds N-1 members in one commit
- *   join: a new member joins that group from the Welcome
+ *       (the ratchet tree sent beside the Welcome, not inside it)
+ *   join: a new member joins that group from the Welcome and the tree
  *   (b) a commit with an update path in the full group
  *   (c) another member processes it
  *   (d) a commit removing one member
@@ -181,7 +182,10 @@ static void bench_size(uint16_t suite, size_t n)
 		      "kp");
 		vl_key_package_bytes(kps[i], &kb[i], &kl[i]);
 	}
-	struct vl_commit_args args = {.add = kb, .add_len = kl, .n_add = k};
+	/* The tree travels beside the Welcome (see vl_commit_args): inside
+	 * it, every new member's HPKE context would be the whole tree. */
+	struct vl_commit_args args = {
+	    .add = kb, .add_len = kl, .n_add = k, .tree_out_of_band = true};
 	uint8_t *commit, *welcome;
 	size_t commit_len, welcome_len;
 	double t0 = now();
@@ -190,10 +194,14 @@ static void bench_size(uint16_t suite, size_t n)
 	check(vl_group_commit_merge(creator), "merge");
 	double t_add = now() - t0;
 	free(commit);
+	uint8_t *tree;
+	size_t tree_len;
+	check(vl_group_ratchet_tree(creator, &tree, &tree_len), "tree");
 	t0 = now();
-	check(vl_group_join(kps[0], welcome, welcome_len, NULL, 0, NULL, &joiner), "join");
+	check(vl_group_join(kps[0], welcome, welcome_len, tree, tree_len, NULL, &joiner), "join");
 	double t_join = now() - t0;
 	free(welcome);
+	free(tree);
 
 	/* (b) and (c): the joiner (leaf 1) commits, the creator (leaf 0)
 	 * processes; best of a few rounds. */

@@ -118,6 +118,12 @@ struct vl_commit_args {
 	size_t n_add;
 	const uint32_t *remove; /* leaves removed by value */
 	size_t n_remove;
+	/* Leave the ratchet tree out of the Welcome: the joiners get it from
+	 * vl_group_ratchet_tree() (after the merge) through another channel.
+	 * For large groups: RFC 9420 §12.4.3.1 makes every new member's HPKE
+	 * context the whole encrypted GroupInfo, so a tree inside it costs
+	 * hashing it once per new member. */
+	bool tree_out_of_band;
 };
 
 /* Builds a commit (always with an update path) and, if it adds members, a
@@ -160,6 +166,10 @@ VL_MUST_CHECK int vl_group_process(struct vl_group *g, const uint8_t *msg, size_
 VL_MUST_CHECK int vl_group_encrypt(struct vl_group *g, const uint8_t *data, size_t len,
                                    const uint8_t *aad, size_t aad_len, uint8_t **msg,
                                    size_t *msg_len);
+
+/* The current ratchet tree, encoded as the ratchet_tree extension carries
+ * it (heap buffer, free() it). */
+VL_MUST_CHECK int vl_group_ratchet_tree(const struct vl_group *g, uint8_t **out, size_t *out_len);
 
 /* --- Persistence ------------------------------------------------------- */
 

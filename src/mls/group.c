@@ -81,7 +81,8 @@ static int kp_load(struct vl_key_package *kp, const uint8_t *msg, size_t msg_len
 	kp->msg = malloc(msg_len ? msg_len : 1);
 	if (!kp->msg)
 		return VL_ERR_NOMEM;
-	memcpy(kp->msg, msg, msg_len);
+	if (msg_len)
+		memcpy(kp->msg, msg, msg_len);
 	kp->msg_len = msg_len;
 	vl_mls_arena_init(&kp->arena, 0);
 	int rc = vl_mls_message_parse(kp->msg, msg_len, &kp->arena, &m);
@@ -320,7 +321,8 @@ static int epoch_set_ext(struct epoch *e, const uint8_t *ext, size_t ext_len)
 	uint8_t *copy = malloc(ext_len ? ext_len : 1);
 	if (!copy)
 		return VL_ERR_NOMEM;
-	memcpy(copy, ext, ext_len);
+	if (ext_len)
+		memcpy(copy, ext, ext_len);
 	struct vl_mls_arena a;
 	struct vl_mls_extension_list view;
 	vl_mls_arena_init(&a, 0);
@@ -518,7 +520,8 @@ static int group_alloc(const struct vl_suite *s, const uint8_t *group_id, size_t
 	g->group_id = malloc(group_id_len ? group_id_len : 1);
 	int rc = g->group_id ? VL_OK : VL_ERR_NOMEM;
 	if (rc == VL_OK) {
-		memcpy(g->group_id, group_id, group_id_len);
+		if (group_id_len)
+			memcpy(g->group_id, group_id, group_id_len);
 		g->group_id_len = group_id_len;
 		memcpy(g->sig_priv, sig_priv, s->sig_priv_len);
 		rc = vl_sig_key_from_private(s, g->sig_priv, &g->signer);
@@ -594,6 +597,15 @@ int vl_group_export_secret(const struct vl_group *g, const char *label, const ui
 		return VL_ERR_ARG;
 	return mls_ks_export(g->suite, g->cur.sec.exporter, (const uint8_t *)label, strlen(label),
 	                     context, context_len, out, (uint16_t)out_len);
+}
+
+int vl_group_ratchet_tree(const struct vl_group *g, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	return mls_tree_encode_alloc(&g->cur.tree, out, out_len);
 }
 
 bool vl_group_commit_pending(const struct vl_group *g)
@@ -1150,7 +1162,8 @@ static int incoming_open(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 	in->buf = malloc(msg_len ? msg_len : 1);
 	if (!in->buf)
 		return VL_ERR_NOMEM;
-	memcpy(in->buf, msg, msg_len);
+	if (msg_len)
+		memcpy(in->buf, msg, msg_len);
 	struct vl_mls_message m;
 	int rc = vl_mls_message_parse(in->buf, msg_len, &in->arena, &m);
 	if (rc != VL_OK)
@@ -1352,7 +1365,7 @@ int vl_group_process(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 			out->data = malloc(out->data_len ? out->data_len : 1);
 			if (!out->data)
 				rc = VL_ERR_NOMEM;
-			else
+			else if (out->data_len)
 				memcpy(out->data, in.content.application_data.data, out->data_len);
 			break;
 		case VL_MLS_CONTENT_PROPOSAL:
@@ -1901,8 +1914,8 @@ int vl_group_propose_extensions(struct vl_group *g, const uint8_t *ext, size_t e
 
 /* Builds the Welcome for the members a commit adds (§12.4.3.1). */
 static int make_welcome(struct vl_group *g, struct epoch *next, const struct applied *ap,
-                        const struct mls_path_secrets *ps, const uint8_t *tag, uint8_t **out,
-                        size_t *out_len)
+                        const struct mls_path_secrets *ps, const uint8_t *tag, bool with_tree,
+                        uint8_t **out, size_t *out_len)
 {
 	const struct vl_suite *s = g->suite;
 	struct vl_mls_arena a;
@@ -1910,7 +1923,7 @@ static int make_welcome(struct vl_group *g, struct epoch *next, const struct app
 	uint8_t key[VL_AEAD_KEY_MAX], nonce[VL_AEAD_NONCE_MAX], sig[VL_SIG_MAX];
 	size_t tree_len = 0, gi_len = 0;
 	vl_mls_arena_init(&a, 0);
-	int rc = mls_tree_encode_alloc(&next->tree, &tree, &tree_len);
+	int rc = with_tree ? mls_tree_encode_alloc(&next->tree, &tree, &tree_len) : VL_OK;
 	if (rc == VL_OK)
 		rc = mls_ks_external_keypair(s, next->sec.external, NULL, ext_pub);
 	/* external_pub is an opaque<V>: encode its extension_data. */
@@ -1921,12 +1934,12 @@ static int make_welcome(struct vl_group *g, struct epoch *next, const struct app
 	if (rc == VL_OK)
 		rc = vl_mls_ext_opaque_encode(&xw, &epb);
 	struct vl_mls_extension gi_ext[2] = {
-	    {VL_MLS_EXT_RATCHET_TREE, {tree, tree_len}},
 	    {VL_MLS_EXT_EXTERNAL_PUB, {ext_pub_data, xw.len}},
+	    {VL_MLS_EXT_RATCHET_TREE, {tree, tree_len}},
 	};
 	struct vl_mls_group_info gi = {
 	    .group_context = epoch_context(g, next),
-	    .extensions = {gi_ext, 2},
+	    .extensions = {gi_ext, with_tree ? 2 : 1},
 	    .confirmation_tag = {tag, s->hash_len},
 	    .signer = next->priv.leaf,
 	};
@@ -2124,7 +2137,8 @@ int vl_group_commit(struct vl_group *g, const struct vl_commit_args *args, uint8
 	if (rc == VL_OK)
 		rc = send_encode(g, &c, &auth, sig, commit, commit_len);
 	if (rc == VL_OK && ap.n_added)
-		rc = make_welcome(g, &next, &ap, ps, tag, welcome, welcome_len);
+		rc = make_welcome(g, &next, &ap, ps, tag, !args->tree_out_of_band, welcome,
+		                  welcome_len);
 	if (rc == VL_OK) {
 		g->next = next;
 		g->pending = true;

@@ -120,9 +120,12 @@ static int journal_save(struct mls_tree *t, uint32_t x, bool take)
 			free(c.unmerged);
 			return VL_ERR_NOMEM;
 		}
-		memcpy(c.key, p->key, p->key_len);
-		memcpy(c.parent_hash, p->parent_hash, p->parent_hash_len);
-		memcpy(c.unmerged, p->unmerged, p->n_unmerged * sizeof *c.unmerged);
+		if (p->key_len)
+			memcpy(c.key, p->key, p->key_len);
+		if (p->parent_hash_len)
+			memcpy(c.parent_hash, p->parent_hash, p->parent_hash_len);
+		if (p->n_unmerged)
+			memcpy(c.unmerged, p->unmerged, p->n_unmerged * sizeof *c.unmerged);
 		e->old = *n;
 		e->old.parent = c;
 	}

@@ -278,6 +278,32 @@ static void test_group_psk_gce_private(void **state)
 	say(&w, 3, "after psk and extensions");
 	add_clients(&w, 2, 1);
 	say(&w, 4, "newcomer sees the extensions too");
+	/* A Welcome without the tree, the tree passed beside it. */
+	struct vl_key_package *kp;
+	assert_int_equal(vl_key_package_new(2, (const uint8_t *)"oob", 3, NULL, &kp), VL_OK);
+	const uint8_t *kb;
+	size_t kl;
+	vl_key_package_bytes(kp, &kb, &kl);
+	struct vl_commit_args args = {
+	    .add = &kb, .add_len = &kl, .n_add = 1, .tree_out_of_band = true};
+	uint8_t *commit, *welcome, *tree;
+	size_t commit_len, welcome_len, tree_len;
+	assert_int_equal(
+	    vl_group_commit(w.g[1], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	deliver(&w, 1, commit, commit_len);
+	assert_int_equal(vl_group_commit_merge(w.g[1]), VL_OK);
+	assert_int_equal(vl_group_ratchet_tree(w.g[1], &tree, &tree_len), VL_OK);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, NULL, 0, &w.cfg, &w.g[w.n]),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, tree, tree_len, &w.cfg, &w.g[w.n]),
+	                 VL_OK);
+	w.n++;
+	assert_agree(&w);
+	say(&w, w.n - 1, "joined with the tree apart");
+	free(commit);
+	free(welcome);
+	free(tree);
+	vl_key_package_free(kp);
 	world_free(&w);
 }
 
