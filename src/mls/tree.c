@@ -170,6 +170,7 @@ static void resize_raw(struct mls_tree *t, uint32_t n_leaves)
 
 void mls_tree_journal_rollback(struct mls_tree *t)
 {
+	t->blank_hint = 0;
 	if (t->n_leaves < t->j_n_leaves)
 		resize_raw(t, t->j_n_leaves);
 	for (size_t i = t->j_len; i-- > 0;) {
@@ -497,6 +498,8 @@ int mls_tree_blank(struct mls_tree *t, uint32_t node)
 		return rc;
 	node_clear(&t->nodes[node]);
 	dirty(t, node);
+	if (mls_tm_is_leaf(node) && node / 2 < t->blank_hint)
+		t->blank_hint = node / 2;
 	return VL_OK;
 }
 
@@ -530,7 +533,8 @@ static int unmerged_add(struct mls_parent *p, uint32_t leaf)
 
 int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t *leaf)
 {
-	uint32_t l = 0;
+	/* blank_hint keeps a run of adds linear in the group's size. */
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
 	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
 		l++;
 	int rc = mls_tree_set_leaf(t, l, ln);
@@ -548,6 +552,7 @@ int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t
 		}
 	}
 	*leaf = l;
+	t->blank_hint = l + 1;
 	return rc;
 }
 

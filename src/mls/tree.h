@@ -63,6 +63,7 @@ struct mls_tree {
 	struct mls_tnode *nodes;
 	struct vl_mls_arena arena; /* leaf views */
 	size_t arena_live;         /* estimate of live arena bytes, for compaction */
+	uint32_t blank_hint;       /* no blank leaf below this index */
 	/* Undo journal (mls_tree_journal_begin): the old version of every
 	 * node changed since, so that a failed commit costs only what it
 	 * touched instead of a copy of the whole tree. */
