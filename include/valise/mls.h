@@ -171,6 +171,26 @@ VL_MUST_CHECK int vl_group_encrypt(struct vl_group *g, const uint8_t *data, size
  * it (heap buffer, free() it). */
 VL_MUST_CHECK int vl_group_ratchet_tree(const struct vl_group *g, uint8_t **out, size_t *out_len);
 
+/* --- External joins (§12.4.3.2) ---------------------------------------- */
+
+/* A signed GroupInfo (MLSMessage) of the current epoch with external_pub,
+ * and the ratchet tree if with_tree, for clients joining by external
+ * commit. VL_ERR_STATE at epoch 0 (no commit has confirmed it yet). */
+VL_MUST_CHECK int vl_group_group_info(struct vl_group *g, bool with_tree, uint8_t **out,
+                                      size_t *out_len);
+/* Joins by external commit: validates the GroupInfo as a Welcome joiner
+ * would (tree from its extension or ratchet_tree), takes the leftmost free
+ * leaf with a basic credential holding identity (sig_priv may be NULL to
+ * generate a key) and builds the commit to send. The group returned is
+ * already in the new epoch; if the delivery service rejects the commit,
+ * free it and try again from a fresh GroupInfo. */
+VL_MUST_CHECK int vl_group_join_external(const uint8_t *group_info, size_t gi_len,
+                                         const uint8_t *ratchet_tree, size_t rt_len,
+                                         const uint8_t *identity, size_t identity_len,
+                                         const uint8_t *sig_priv, const struct vl_group_config *cfg,
+                                         uint8_t **commit, size_t *commit_len,
+                                         struct vl_group **out);
+
 /* --- Persistence ------------------------------------------------------- */
 
 /* Serialises the group state (heap buffer, free() it). The bytes hold every

@@ -556,6 +556,24 @@ int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t
 	return rc;
 }
 
+uint32_t mls_tree_leftmost_blank(const struct mls_tree *t)
+{
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
+	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
+		l++;
+	return l;
+}
+
+int mls_tree_ensure_leaf(struct mls_tree *t, uint32_t leaf)
+{
+	if (leaf >= TREE_MAX_LEAVES)
+		return VL_ERR_LIMIT;
+	uint32_t full = t->n_leaves;
+	while (full <= leaf)
+		full <<= 1;
+	return full != t->n_leaves ? tree_extend(t, full) : VL_OK;
+}
+
 int mls_tree_update(struct mls_tree *t, uint32_t leaf, const struct vl_mls_leaf_node *ln)
 {
 	if (mls_tree_leaf_blank(t, leaf))

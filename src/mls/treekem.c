@@ -166,7 +166,9 @@ int mls_tree_merge_path(struct mls_tree *t, uint32_t sender, const struct vl_mls
 	struct vl_mls_bytes keys[MLS_PATH_MAX];
 	uint8_t ph[VL_HASH_MAX];
 	size_t ph_len;
-	if (path->node_count > MLS_PATH_MAX || mls_tree_leaf_blank(t, sender))
+	/* The sender's leaf may be blank: an external joiner takes a free
+	 * leaf (§12.4.2); the caller sized the tree. */
+	if (path->node_count > MLS_PATH_MAX || sender >= t->n_leaves)
 		return VL_ERR_INVALID;
 	for (size_t i = 0; i < path->node_count; i++)
 		keys[i] = path->nodes[i].encryption_key;

@@ -527,6 +527,44 @@ static void test_group_failed_commit_rollback(void **state)
 	world_free(&w);
 }
 
+/* Joining by external commit, with the tree inside the GroupInfo and
+ * beside it; the members process the new member's commit. */
+static void test_group_external_join(void **state)
+{
+	(void)state;
+	static const uint16_t suites[] = {1, 2, 3};
+	for (size_t si = 0; si < 3; si++) {
+		struct world w;
+		start_world(&w, suites[si]);
+		uint8_t *gi, *commit, *tree;
+		size_t gi_len, commit_len, tree_len;
+		assert_int_equal(vl_group_group_info(w.g[0], true, &gi, &gi_len), VL_ERR_STATE);
+		add_clients(&w, 0, 2);
+		for (int with_tree = 1; with_tree >= 0; with_tree--) {
+			assert_int_equal(vl_group_group_info(w.g[1], with_tree, &gi, &gi_len),
+			                 VL_OK);
+			assert_int_equal(vl_group_ratchet_tree(w.g[1], &tree, &tree_len), VL_OK);
+			assert_true(w.n < MAX_CLIENTS);
+			assert_int_equal(
+			    vl_group_join_external(gi, gi_len, with_tree ? NULL : tree,
+			                           with_tree ? 0 : tree_len, (const uint8_t *)"ext",
+			                           3, NULL, NULL, &commit, &commit_len, &w.g[w.n]),
+			    VL_OK);
+			w.n++;
+			assert_int_equal(deliver(&w, w.n - 1, commit, commit_len), w.n - 1);
+			assert_agree(&w);
+			say(&w, w.n - 1, "joined from outside");
+			say(&w, 0, "welcome, outsider");
+			free(gi);
+			free(commit);
+			free(tree);
+		}
+		assert_int_equal(vl_group_member_count(w.g[0]), 5);
+		commit_all(&w, w.n - 1, NULL, 0);
+		world_free(&w);
+	}
+}
+
 /* A small deterministic generator (xorshift64*) for the random test. */
 static uint64_t rnd_state;
 static uint32_t rnd(uint32_t n)
@@ -607,6 +645,7 @@ int main(void)
 	    cmocka_unit_test(test_group_out_of_order),
 	    cmocka_unit_test(test_group_failed_commit_rollback),
 	    cmocka_unit_test(test_group_psk_gce_private),
+	    cmocka_unit_test(test_group_external_join),
 	    cmocka_unit_test(test_group_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
