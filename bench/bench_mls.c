@@ -4,7 +4,8 @@
  * (2, 10, 100, 1000, 10000 by default; `bench_mls MAX_N [SUITE]` limits
  * them). Columns:
  *   (a) one member creates a group and adds N-1 members in one commit
- *   join: a new member joins that group from the Welcome
+ *       (the ratchet tree sent beside the Welcome, not inside it)
+ *   join: a new member joins that group from the Welcome and the tree
  *   (b) a commit with an update path in the full group
  *   (c) another member processes it
  *   (d) a commit removing one member
@@ -62,8 +63,8 @@ static double prim_commit(const struct vl_suite *s, size_t n_enc, size_t n_keys)
 		for (int i = 0; i < 2; i++)
 			check(vl_mls_sign_with_label_key(sk, "X", pt, 64, sig, &sig_len), "sign");
 		for (size_t i = 0; i < n_enc; i++)
-			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode", ikm,
-			                                32, pt, s->hash_len, kem, ct),
+			check(vl_mls_encrypt_with_label(s, pub, s->kem_pub_len, "UpdatePathNode",
+			                                ikm, 32, pt, s->hash_len, kem, ct),
 			      "enc");
 	}
 	double t = (now() - t0) / reps;
@@ -94,7 +95,8 @@ static double prim_process(const struct vl_suite *s, size_t n_keys)
 		for (size_t i = 0; i < n_keys; i++)
 			check(vl_kem_derive_keypair(s, ikm, s->hash_len, dpriv, dpub), "derive");
 		for (int i = 0; i < 2; i++)
-			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len), "verify");
+			check(vl_mls_verify_with_label_key(pk, "X", pt, 64, sig, sig_len),
+			      "verify");
 		check(vl_mls_decrypt_with_label(s, priv, "UpdatePathNode", ikm, 32, kem,
 		                                s->kem_pub_len, ct, s->hash_len + 16, pt),
 		      "dec");
@@ -180,7 +182,10 @@ static void bench_size(uint16_t suite, size_t n)
 		      "kp");
 		vl_key_package_bytes(kps[i], &kb[i], &kl[i]);
 	}
-	struct vl_commit_args args = {.add = kb, .add_len = kl, .n_add = k};
+	/* The tree travels beside the Welcome (see vl_commit_args): inside
+	 * it, every new member's HPKE context would be the whole tree. */
+	struct vl_commit_args args = {
+	    .add = kb, .add_len = kl, .n_add = k, .tree_out_of_band = true};
 	uint8_t *commit, *welcome;
 	size_t commit_len, welcome_len;
 	double t0 = now();
@@ -189,10 +194,14 @@ static void bench_size(uint16_t suite, size_t n)
 	check(vl_group_commit_merge(creator), "merge");
 	double t_add = now() - t0;
 	free(commit);
+	uint8_t *tree;
+	size_t tree_len;
+	check(vl_group_ratchet_tree(creator, &tree, &tree_len), "tree");
 	t0 = now();
-	check(vl_group_join(kps[0], welcome, welcome_len, NULL, 0, NULL, &joiner), "join");
+	check(vl_group_join(kps[0], welcome, welcome_len, tree, tree_len, NULL, &joiner), "join");
 	double t_join = now() - t0;
 	free(welcome);
+	free(tree);
 
 	/* (b) and (c): the joiner (leaf 1) commits, the creator (leaf 0)
 	 * processes; best of a few rounds. */

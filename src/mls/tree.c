@@ -7,8 +7,10 @@
  */
 #include "mls/tree.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mls/treemath.h"
 #include "wire/wire.h"
@@ -118,9 +120,12 @@ static int journal_save(struct mls_tree *t, uint32_t x, bool take)
 			free(c.unmerged);
 			return VL_ERR_NOMEM;
 		}
-		memcpy(c.key, p->key, p->key_len);
-		memcpy(c.parent_hash, p->parent_hash, p->parent_hash_len);
-		memcpy(c.unmerged, p->unmerged, p->n_unmerged * sizeof *c.unmerged);
+		if (p->key_len)
+			memcpy(c.key, p->key, p->key_len);
+		if (p->parent_hash_len)
+			memcpy(c.parent_hash, p->parent_hash, p->parent_hash_len);
+		if (p->n_unmerged)
+			memcpy(c.unmerged, p->unmerged, p->n_unmerged * sizeof *c.unmerged);
 		e->old = *n;
 		e->old.parent = c;
 	}
@@ -165,6 +170,7 @@ static void resize_raw(struct mls_tree *t, uint32_t n_leaves)
 
 void mls_tree_journal_rollback(struct mls_tree *t)
 {
+	t->blank_hint = 0;
 	if (t->n_leaves < t->j_n_leaves)
 		resize_raw(t, t->j_n_leaves);
 	for (size_t i = t->j_len; i-- > 0;) {
@@ -492,6 +498,8 @@ int mls_tree_blank(struct mls_tree *t, uint32_t node)
 		return rc;
 	node_clear(&t->nodes[node]);
 	dirty(t, node);
+	if (mls_tm_is_leaf(node) && node / 2 < t->blank_hint)
+		t->blank_hint = node / 2;
 	return VL_OK;
 }
 
@@ -525,7 +533,8 @@ static int unmerged_add(struct mls_parent *p, uint32_t leaf)
 
 int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t *leaf)
 {
-	uint32_t l = 0;
+	/* blank_hint keeps a run of adds linear in the group's size. */
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
 	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
 		l++;
 	int rc = mls_tree_set_leaf(t, l, ln);
@@ -543,7 +552,26 @@ int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t
 		}
 	}
 	*leaf = l;
+	t->blank_hint = l + 1;
 	return rc;
+}
+
+uint32_t mls_tree_leftmost_blank(const struct mls_tree *t)
+{
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
+	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
+		l++;
+	return l;
+}
+
+int mls_tree_ensure_leaf(struct mls_tree *t, uint32_t leaf)
+{
+	if (leaf >= TREE_MAX_LEAVES)
+		return VL_ERR_LIMIT;
+	uint32_t full = t->n_leaves;
+	while (full <= leaf)
+		full <<= 1;
+	return full != t->n_leaves ? tree_extend(t, full) : VL_OK;
 }
 
 int mls_tree_update(struct mls_tree *t, uint32_t leaf, const struct vl_mls_leaf_node *ln)
@@ -1038,6 +1066,66 @@ int mls_leaf_validate(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
 	return VL_OK;
 }
 
+/* One thread's share of the leaf signatures: leaves [lo, hi). Each leaf is
+ * touched by one thread only (its cached key included). */
+struct verify_job {
+	struct mls_tree *t;
+	const struct vl_mls_bytes *group_id;
+	uint32_t lo, hi;
+	int rc;
+};
+
+static void *verify_range(void *arg)
+{
+	struct verify_job *j = arg;
+	j->rc = VL_OK;
+	for (uint32_t l = j->lo; l < j->hi && j->rc == VL_OK; l++) {
+		const struct vl_mls_leaf_node *ln = mls_tree_leaf(j->t, l);
+		const struct vl_sig_key *key = NULL;
+		if (!ln)
+			continue;
+		j->rc = mls_tree_leaf_sig_key(j->t, l, &key) == VL_OK ? VL_OK : VL_ERR_CRYPTO;
+		if (j->rc == VL_OK)
+			j->rc = mls_leaf_verify(j->t->suite, ln, j->group_id, l, key);
+	}
+	return NULL;
+}
+
+/* Verifies every leaf's signature, on several threads for large trees:
+ * verification dominates the cost of joining a big group. */
+static int verify_leaves(struct mls_tree *t, const struct vl_mls_bytes *group_id)
+{
+	enum { MAX_THREADS = 8, MIN_PER_THREAD = 128 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t n = cpus > 1 ? (uint32_t)(cpus < MAX_THREADS ? cpus : MAX_THREADS) : 1;
+	while (n > 1 && t->n_leaves / n < MIN_PER_THREAD)
+		n--;
+	struct verify_job jobs[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	bool started[MAX_THREADS] = {false};
+	uint32_t per = (t->n_leaves + n - 1) / n;
+	for (uint32_t i = 0; i < n; i++) {
+		jobs[i] = (struct verify_job){
+		    t, group_id, i * per, (i + 1) * per < t->n_leaves ? (i + 1) * per : t->n_leaves,
+		    VL_OK};
+		/* Thread 0 is this one; if a thread cannot start, its share is
+		 * done here too. */
+		if (i > 0)
+			started[i] = pthread_create(&th[i], NULL, verify_range, &jobs[i]) == 0;
+	}
+	verify_range(&jobs[0]);
+	int rc = jobs[0].rc;
+	for (uint32_t i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			verify_range(&jobs[i]);
+		if (rc == VL_OK)
+			rc = jobs[i].rc;
+	}
+	return rc;
+}
+
 int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
                       const struct vl_mls_required_capabilities *required)
 {
@@ -1082,12 +1170,10 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
 		    (mls_keyset_insert(&enc, ln->encryption_key.data, ln->encryption_key.len) ||
 		     mls_keyset_insert(&sig, ln->signature_key.data, ln->signature_key.len)))
 			rc = VL_ERR_INVALID;
-		const struct vl_sig_key *key = NULL;
-		if (rc == VL_OK)
-			rc = mls_tree_leaf_sig_key(t, l, &key) == VL_OK ? VL_OK : VL_ERR_CRYPTO;
-		if (rc == VL_OK)
-			rc = mls_leaf_verify(t->suite, ln, group_id, l, key);
 	}
+	/* The signatures last: they are most of the cost of joining. */
+	if (rc == VL_OK)
+		rc = verify_leaves(t, group_id);
 	for (uint32_t x = 1; rc == VL_OK && x < w; x += 2) {
 		const struct mls_tnode *n = node_at(t, x);
 		if (n->type != VL_MLS_NODE_PARENT)

@@ -63,6 +63,7 @@ struct mls_tree {
 	struct mls_tnode *nodes;
 	struct vl_mls_arena arena; /* leaf views */
 	size_t arena_live;         /* estimate of live arena bytes, for compaction */
+	uint32_t blank_hint;       /* no blank leaf below this index */
 	/* Undo journal (mls_tree_journal_begin): the old version of every
 	 * node changed since, so that a failed commit costs only what it
 	 * touched instead of a copy of the whole tree. */
@@ -128,6 +129,11 @@ VL_MUST_CHECK int mls_tree_blank_path(struct mls_tree *t, uint32_t leaf);
  * parent on its direct path. */
 VL_MUST_CHECK int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
                                uint32_t *leaf);
+/* The leftmost blank leaf, or n_leaves if there is none. */
+uint32_t mls_tree_leftmost_blank(const struct mls_tree *t);
+/* Extends the tree until it holds leaf. */
+VL_MUST_CHECK int mls_tree_ensure_leaf(struct mls_tree *t, uint32_t leaf);
+
 /* Update (§12.1.2): replaces the leaf and blanks its direct path. */
 VL_MUST_CHECK int mls_tree_update(struct mls_tree *t, uint32_t leaf,
                                   const struct vl_mls_leaf_node *ln);
