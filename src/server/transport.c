@@ -399,10 +399,23 @@ void vl_transport_stop_accepting(struct vl_transport *t)
 	t->accepting = false;
 }
 
+void vl_transport_close(struct vl_transport *t)
+{
+	if (t && !t->closing) {
+		t->closing = true;
+		lws_context_destroy(t->ctx);
+	}
+}
+
 void vl_transport_free(struct vl_transport *t)
 {
 	if (!t)
 		return;
+	/* On a foreign loop the first destroy only starts closing handles;
+	 * this second one, after the loop has run, frees the rest (the TLS
+	 * contexts among it). */
+	if (!t->closing)
+		lws_context_destroy(t->ctx);
 	lws_context_destroy(t->ctx);
 	vl_blob_cleanup(t);
 	free(t);

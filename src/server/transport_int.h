@@ -25,6 +25,7 @@ struct vl_transport {
 	struct vl_core *core;
 	const struct vl_server_config *cfg;
 	bool accepting;
+	bool closing; /* lws_context_destroy has been called once */
 	char blob_dir[VL_CONFIG_PATH_MAX + 16];
 	struct blob_challenge *challenges;
 	size_t next_challenge;
