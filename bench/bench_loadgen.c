@@ -42,6 +42,7 @@
 
 #include "proto/proto.h"
 #include "vtc.h"
+#include "wsc.h"
 
 #define SRC_ADDRS 8 /* 127.0.0.1 .. 127.0.0.8 */
 
@@ -127,6 +128,43 @@ static long server_rss_kib(const struct server *s)
 	return v;
 }
 
+/* Server CPU time (user + system) in seconds. */
+static double server_cpu_s(const struct server *s)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)s->pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	/* fields after the command: state is 3rd; utime 14th, stime 15th */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A counter from the server's /metrics. */
+static double server_metric(const struct server *s, const char *name)
+{
+	char *body = NULL;
+	double v = -1;
+	if (wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body) == 200 && body) {
+		char key[128];
+		snprintf(key, sizeof key, "\n%s ", name);
+		char *p = strstr(body, key);
+		if (p)
+			v = atof(p + strlen(key));
+	}
+	free(body);
+	return v;
+}
+
 static void server_stop(struct server *s)
 {
 	kill(s->pid, SIGTERM);
@@ -186,6 +224,7 @@ struct conn {
 	uint64_t last_seq, acked;
 	unsigned outstanding;
 	uint64_t sent, received;
+	uint64_t sent_base; /* sent when the paced phase began */
 	uint64_t next_send_ns;
 };
 
@@ -232,7 +271,8 @@ static void flush(struct loop *l, struct conn *c)
 	while (c->wlen) {
 		ssize_t n;
 		if (c->ssl) {
-			int r = SSL_write(c->ssl, c->wbuf, (int)(c->wlen > INT_MAX ? INT_MAX : c->wlen));
+			int r = SSL_write(c->ssl, c->wbuf,
+			                  (int)(c->wlen > INT_MAX ? INT_MAX : c->wlen));
 			if (r <= 0) {
 				int e = SSL_get_error(c->ssl, r);
 				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
@@ -346,20 +386,23 @@ static void on_message(struct loop *l, struct conn *c, const uint8_t *p, size_t 
 		}
 		struct vl_writer w;
 		vl_writer_init_heap(&w, 4096);
-		if (vtc_register_frame(&w, c->next_id++, &c->dev, c->invite, &ch) != VL_OK)
-			die("register frame");
+		/* With an invite: register; without: authenticate. */
+		if (c->invite ? vtc_register_frame(&w, c->next_id++, &c->dev, c->invite, &ch)
+		              : vtc_auth_frame(&w, c->next_id++, &c->dev, &ch))
+			die("register/auth frame");
 		put_writer(l, c, &w);
 		c->st = C_REGISTERING;
 		return;
 	}
 	if (c->st == C_REGISTERING) {
-		if (f.type == (VL_FRAME_REGISTER | VL_FRAME_REPLY)) {
+		if (f.type == (VL_FRAME_REGISTER | VL_FRAME_REPLY) ||
+		    f.type == (VL_FRAME_AUTH | VL_FRAME_REPLY)) {
 			c->st = C_READY;
 			l->ready++;
 			if (l->on_ready)
 				l->on_ready(l, c);
 		} else if (f.type == VL_FRAME_ERROR) {
-			conn_fail(l, c, "REGISTER refused");
+			conn_fail(l, c, "REGISTER/AUTH refused");
 		}
 		return;
 	}
@@ -473,7 +516,7 @@ static void conn_open(struct loop *l, const struct server *s, size_t i, const ch
 	c->idx = (int)i;
 	c->next_id = 1;
 	c->invite = invite;
-	if (vtc_device_init(&c->dev, user, "bench", 1) != VL_OK)
+	if (invite && vtc_device_init(&c->dev, user, "bench", 1) != VL_OK)
 		die("keys");
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
@@ -547,6 +590,55 @@ static bool all_ready(struct loop *l)
 	return l->ready + l->dead >= l->n;
 }
 
+/* Round 1 of `conns`: a device registers, then hangs up at once, so the
+ * server never holds more than a few of these: its memory high-water mark
+ * before round 2 does not already include the connections measured. */
+static void close_on_ready(struct loop *l, struct conn *c)
+{
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->st = C_DEAD;
+}
+
+/* Closes every connection, keeping the device keys, for a second round. */
+static void loop_reset(struct loop *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct conn *c = &l->conns[i];
+		if (c->st != C_DEAD) {
+			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+			if (c->ssl)
+				SSL_free(c->ssl);
+			close(c->fd);
+		}
+		struct vtc_device dev = c->dev;
+		free(c->rbuf);
+		free(c->wbuf);
+		memset(c, 0, sizeof *c);
+		c->dev = dev;
+	}
+	l->ready = l->dead = 0;
+}
+
+/* Opens connections first..first+n-1 (users PREFIX<first+i+1>) with at
+ * most `inflight` handshakes at a time, so the server's listen backlog and
+ * TLS handshakes are not flooded: what is measured is the held state. */
+static void open_paced(struct loop *l, const struct server *s, unsigned first, unsigned n,
+                       const char *prefix, char **codes, unsigned inflight)
+{
+	for (unsigned i = 0; i < n; i++) {
+		while (i - (l->ready + l->dead) >= inflight)
+			loop_run(l, 5, NULL, NULL);
+		char user[64];
+		snprintf(user, sizeof user, "%s%u@example.org", prefix, first + i + 1);
+		conn_open(l, s, i, user, codes ? codes[first + i] : NULL);
+	}
+	loop_run(l, 600000, all_ready, NULL);
+}
+
 static void loop_free(struct loop *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
@@ -598,10 +690,9 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 	struct server s;
 	server_start(&s, tls);
 	char **codes = invites(&s, "c", total);
-	usleep(300000);
-	long rss0 = server_rss_kib(&s);
-	int ready_pipe[2], stop_pipe[2];
-	if (pipe(ready_pipe) || pipe(stop_pipe))
+	long rss0;
+	int ready_pipe[2], stop_pipe[2], go_pipe[2];
+	if (pipe(ready_pipe) || pipe(stop_pipe) || pipe(go_pipe))
 		die("pipe");
 	unsigned per = (total + procs - 1) / procs;
 	uint64_t t0 = now_ns();
@@ -610,23 +701,27 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 		if ((kids[p] = fork()) == 0) {
 			close(ready_pipe[0]);
 			close(stop_pipe[1]);
+			close(go_pipe[1]);
 			unsigned first = p * per, n = first + per > total ? total - first : per;
 			struct loop l;
 			loop_init(&l, n, tls);
-			char user[64];
-			/* Open in waves so the listen backlog is not overrun. */
-			for (unsigned i = 0; i < n; i++) {
-				snprintf(user, sizeof user, "c%u@example.org", first + i + 1);
-				conn_open(&l, &s, i, user, codes[first + i]);
-				if (i % 256 == 255)
-					loop_run(&l, 50, NULL, NULL);
-			}
-			loop_run(&l, 600000, all_ready, NULL);
+			/* Round 1 registers the devices; round 2, measured, holds
+			 * them authenticated with AUTH, as devices normally are. */
+			l.on_ready = close_on_ready;
+			open_paced(&l, &s, first, n, "c", codes, 16);
 			unsigned ok = (unsigned)l.ready;
+			loop_reset(&l);
+			l.on_ready = NULL;
+			if (write(ready_pipe[1], &ok, sizeof ok) != sizeof ok)
+				_exit(1);
+			char b;
+			while (read(go_pipe[0], &b, 1) < 0 && errno == EINTR)
+				;
+			open_paced(&l, &s, first, n, "c", NULL, 32);
+			ok = (unsigned)l.ready;
 			if (write(ready_pipe[1], &ok, sizeof ok) != sizeof ok)
 				_exit(1);
 			/* Hold until the parent has measured. */
-			char b;
 			while (read(stop_pipe[0], &b, 1) < 0 && errno == EINTR)
 				;
 			_exit(0);
@@ -634,6 +729,20 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 	}
 	close(ready_pipe[1]);
 	close(stop_pipe[0]);
+	close(go_pipe[0]);
+	unsigned registered = 0;
+	for (unsigned p = 0; p < procs; p++) {
+		unsigned ok = 0;
+		if (read(ready_pipe[0], &ok, sizeof ok) == sizeof ok)
+			registered += ok;
+	}
+	double reg_secs = (double)(now_ns() - t0) / 1e9;
+	sleep(3);
+	rss0 = server_rss_kib(&s);
+	t0 = now_ns();
+	for (unsigned p = 0; p < procs; p++)
+		if (write(go_pipe[1], "g", 1) != 1)
+			die("pipe");
 	unsigned held = 0;
 	for (unsigned p = 0; p < procs; p++) {
 		unsigned ok = 0;
@@ -641,15 +750,17 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 			held += ok;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
-	usleep(500000);
+	/* Let in-flight work settle before measuring. */
+	sleep(3);
 	long rss1 = server_rss_kib(&s);
 	close(stop_pipe[1]);
+	close(go_pipe[1]);
 	for (unsigned p = 0; p < procs; p++)
 		waitpid(kids[p], NULL, 0);
 	free(kids);
-	printf("| conns  | %-5s | %6u held of %u, %u procs | setup %.1f s | server RSS %ld -> %ld "
-	       "KiB | %.2f KiB per connection |\n",
-	       tls ? "TLS" : "plain", held, total, procs, secs, rss0, rss1,
+	printf("| conns  | %-5s | %u registered (%.0f s), %u held authenticated of %u, %u procs "
+	       "(%.0f s) | server RSS %ld -> %ld KiB: %.2f KiB per idle connection | |\n",
+	       tls ? "TLS" : "plain", registered, reg_secs, held, total, procs, secs, rss0, rss1,
 	       held ? (double)(rss1 - rss0) / held : 0.0);
 	fflush(stdout);
 	for (unsigned i = 0; i < total; i++)
@@ -798,7 +909,7 @@ static void pace_tick(struct loop *l)
 	uint64_t due = (uint64_t)(elapsed * pace_per_sender);
 	for (size_t i = 0; i < n_pairs; i++) {
 		struct conn *c = &l->conns[2 * i];
-		while (c->st == C_READY && c->sent < due)
+		while (c->st == C_READY && c->sent - c->sent_base < due)
 			send_app(l, c, c->sent);
 	}
 }
@@ -816,14 +927,7 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	struct loop l;
 	loop_init(&l, 2 * pairs, tls);
 	n_pairs = pairs;
-	for (unsigned i = 0; i < 2 * pairs; i++) {
-		char user[64];
-		snprintf(user, sizeof user, "p%u@example.org", i + 1);
-		conn_open(&l, &s, i, user, codes[i]);
-		if (i % 256 == 255)
-			loop_run(&l, 50, NULL, NULL);
-	}
-	loop_run(&l, 300000, all_ready, NULL);
+	open_paced(&l, &s, 0, 2 * pairs, "p", codes, 64);
 	if (l.dead)
 		die("connections failed during setup");
 	l.on_frame = pairs_frame;
@@ -840,6 +944,7 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	 * flight (each acknowledged only once durable). */
 	pace_per_sender = 0;
 	l.measuring = true;
+	double cpu0 = server_cpu_s(&s), b0 = server_metric(&s, "valised_store_batches_total");
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < pairs; i++)
 		for (unsigned k = 0; k < pipeline_depth; k++)
@@ -847,33 +952,48 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	loop_run(&l, seconds * 1000, NULL, NULL);
 	double secs = (double)(now_ns() - t0) / 1e9;
 	l.measuring = false;
+	double cpu1 = server_cpu_s(&s), b1 = server_metric(&s, "valised_store_batches_total");
 	double rate = (double)l.delivered / secs;
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end | "
+	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end; server "
+	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s | "
 	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
-	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, pct_ms(l.lat, l.n_lat, 0.5),
-	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
+	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, 100 * (cpu1 - cpu0) / secs,
+	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, (b1 - b0) / secs,
+	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
+	       pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);
 	/* Let the pipeline drain before the paced run. */
-	loop_run(&l, 2000, NULL, NULL);
+	for (int i = 0; i < 60; i++) {
+		unsigned busy = 0;
+		for (unsigned k = 0; k < pairs; k++)
+			busy += l.conns[2 * k].outstanding;
+		if (!busy)
+			break;
+		loop_run(&l, 500, NULL, NULL);
+	}
+	loop_run(&l, 500, NULL, NULL);
 
 	/* 2. Paced at half that rate, spread evenly over the senders. */
 	l.n_lat = 0;
 	l.delivered = 0;
 	pace_per_sender = rate / 2 / pairs;
+	/* Counters go on: client message ids must stay unique. */
 	for (unsigned i = 0; i < pairs; i++)
-		l.conns[2 * i].sent = 0;
+		l.conns[2 * i].sent_base = l.conns[2 * i].sent;
 	pace_start = now_ns();
 	l.measuring = true;
+	cpu0 = server_cpu_s(&s);
 	loop_run(&l, seconds * 1000, NULL, pace_tick);
 	secs = (double)(now_ns() - pace_start) / 1e9;
 	l.measuring = false;
+	cpu1 = server_cpu_s(&s);
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered | "
-	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
+	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered; server %.0f%% "
+	       "CPU | p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
 	       tls ? "TLS" : "plain", rate / 2, (double)l.delivered / secs,
-	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
-	       pct_ms(l.lat, l.n_lat, 0.999));
+	       100 * (cpu1 - cpu0) / secs, pct_ms(l.lat, l.n_lat, 0.5),
+	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);
 	loop_free(&l);
 	for (unsigned i = 0; i < 2 * pairs; i++)
@@ -939,14 +1059,7 @@ static void run_fanout(bool tls, unsigned size, int seconds)
 	char **codes = invites(&s, "g", size);
 	struct loop l;
 	loop_init(&l, size, tls);
-	for (unsigned i = 0; i < size; i++) {
-		char user[64];
-		snprintf(user, sizeof user, "g%u@example.org", i + 1);
-		conn_open(&l, &s, i, user, codes[i]);
-		if (i % 256 == 255)
-			loop_run(&l, 50, NULL, NULL);
-	}
-	loop_run(&l, 300000, all_ready, NULL);
+	open_paced(&l, &s, 0, size, "g", codes, 64);
 	if (l.dead)
 		die("connections failed during setup");
 	l.on_frame = fan_frame;
@@ -990,6 +1103,7 @@ int main(int argc, char **argv)
 	unsigned conns = 2000, procs = 2, pairs = 1000;
 	int seconds = 10;
 	const char *only = NULL;
+	unsigned group = 0; /* 0: 10, 100 and 1000 */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--tls") == 0)
 			tls = true;
@@ -1003,12 +1117,16 @@ int main(int argc, char **argv)
 			seconds = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--depth") == 0 && i + 1 < argc)
 			pipeline_depth = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
+			group = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] "
-			                "[--seconds S] [--depth D] [--only conns|pairs|fanout]\n",
-			        argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] "
+			    "[--seconds S] [--depth D] [--group N] [--only conns|pairs|fanout]\n",
+			    argv[0]);
 			return 2;
 		}
 	}
@@ -1029,9 +1147,13 @@ int main(int argc, char **argv)
 	if (!only || strcmp(only, "pairs") == 0)
 		run_pairs(tls, pairs, seconds);
 	if (!only || strcmp(only, "fanout") == 0) {
-		run_fanout(tls, 10, seconds);
-		run_fanout(tls, 100, seconds);
-		run_fanout(tls, 1000, seconds);
+		if (group) {
+			run_fanout(tls, group, seconds);
+		} else {
+			run_fanout(tls, 10, seconds);
+			run_fanout(tls, 100, seconds);
+			run_fanout(tls, 1000, seconds);
+		}
 	}
 	return 0;
 }

@@ -216,8 +216,7 @@ static void finish(struct server *s)
 	vl_log(VL_LOG_INFO, "drain_done", "connections=%zu jobs=%zu", vl_core_conn_count(s->core),
 	       vl_core_jobs_inflight(s->core));
 	uv_timer_stop(&s->drain_timer);
-	vl_transport_free(s->transport); /* closes what is left */
-	s->transport = NULL;
+	vl_transport_close(s->transport); /* closes what is left */
 	close_handle((uv_handle_t *)&s->drain_timer);
 	/* Completions still to come are run after the loop (cmd_run). */
 	close_handle((uv_handle_t *)&s->wake);
@@ -246,7 +245,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
 }
 
-static void print_connect(const struct server *s, int port, bool dev)
+static void print_connect(const struct server *s, int port, bool dev, const char *exe)
 {
 	const char *ws = s->cfg.tls ? "wss" : "ws", *http = s->cfg.tls ? "https" : "http";
 	char abs[VL_CONFIG_PATH_MAX];
@@ -263,7 +262,7 @@ static void print_connect(const struct server *s, int port, bool dev)
 		       dev ? "  (self-signed for localhost, made on first run)" : "");
 	printf("  domain       %s  (addresses are user@%s)\n", s->cfg.server_name,
 	       s->cfg.server_name);
-	printf("  first invite valised admin invite alice@%s --data %s\n", s->cfg.server_name,
+	printf("  first invite %s admin invite alice@%s --data %s\n", exe, s->cfg.server_name,
 	       s->cfg.data_dir);
 	printf("Stop with Ctrl-C or SIGTERM: valised drains and exits with nothing lost.\n");
 	fflush(stdout);
@@ -284,14 +283,15 @@ static int cmd_run(int argc, char **argv)
 	vl_log_set_level(s->cfg.log_level);
 	s->cfg.core.server_name = s->cfg.server_name;
 	if (!s->cfg.tls && !vl_server_host_is_loopback(s->cfg.listen_host)) {
+		rc = die("plain WebSocket only on a loopback address, not \"%s\"",
+		         s->cfg.listen_host);
 		free(s);
-		return die("plain WebSocket only on a loopback address, not \"%s\"",
-		           s->cfg.listen_host);
+		return rc;
 	}
 	if (mkdir_p(s->cfg.data_dir, 0700)) {
+		rc = die("cannot create data folder \"%s\": %s", s->cfg.data_dir, strerror(errno));
 		free(s);
-		return die("cannot create data folder \"%s\": %s", s->cfg.data_dir,
-		           strerror(errno));
+		return rc;
 	}
 	if (s->cfg.tls && !s->cfg.tls_cert[0]) {
 		char tlsdir[VL_CONFIG_PATH_MAX + 8];
@@ -302,9 +302,9 @@ static int cmd_run(int argc, char **argv)
 		if (access(s->cfg.tls_cert, R_OK) || access(s->cfg.tls_key, R_OK)) {
 			if (mkdir_p(tlsdir, 0700) ||
 			    make_dev_cert(s->cfg.tls_cert, s->cfg.tls_key)) {
+				rc = die("cannot make a development certificate in \"%s\"", tlsdir);
 				free(s);
-				return die("cannot make a development certificate in \"%s\"",
-				           tlsdir);
+				return rc;
 			}
 			vl_log(VL_LOG_INFO, "dev_certificate", "path=%s", s->cfg.tls_cert);
 		}
@@ -350,7 +350,7 @@ static int cmd_run(int argc, char **argv)
 	s->drain_timer.data = s;
 	vl_log(VL_LOG_INFO, "listening", "host=%s port=%d tls=%s data=%s", s->cfg.listen_host, port,
 	       s->cfg.tls ? "on" : "off", s->cfg.data_dir);
-	print_connect(s, port, dev);
+	print_connect(s, port, dev, argv[0]);
 
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	/* Stopped: make the last jobs durable and answer them. */
@@ -361,6 +361,8 @@ static int cmd_run(int argc, char **argv)
 	vl_log(VL_LOG_INFO, "stopped", "%s", "");
 cleanup_loop:
 	if (s->transport) {
+		vl_transport_close(s->transport);
+		uv_run(&s->loop, UV_RUN_DEFAULT);
 		vl_transport_free(s->transport);
 		s->transport = NULL;
 	}
