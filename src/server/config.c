@@ -72,7 +72,8 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 	uint64_t v;
 	if (strcmp(key, "listen") == 0) {
 		const char *colon = strrchr(value, ':');
-		if (!colon || colon == value || (size_t)(colon - value) >= sizeof cfg->listen_host ||
+		if (!colon || colon == value ||
+		    (size_t)(colon - value) >= sizeof cfg->listen_host ||
 		    !parse_u64(colon + 1, 0, 65535, &v))
 			return bad(err, err_len, key, value, "expected HOST:PORT");
 		memcpy(cfg->listen_host, value, (size_t)(colon - value));
@@ -159,8 +160,7 @@ static char *trim(char *s)
 	return s;
 }
 
-int vl_server_config_load(struct vl_server_config *cfg, const char *path, char *err,
-                          size_t err_len)
+int vl_server_config_load(struct vl_server_config *cfg, const char *path, char *err, size_t err_len)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {

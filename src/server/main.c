@@ -69,8 +69,8 @@ static int mkdir_p(const char *path, mode_t mode)
 }
 
 /* Parses the options shared by run and admin. Returns 0, or the exit code. */
-static int parse_options(int argc, char **argv, int first, struct vl_server_config *cfg,
-                         bool *dev, bool admin)
+static int parse_options(int argc, char **argv, int first, struct vl_server_config *cfg, bool *dev,
+                         bool admin)
 {
 	char err[600];
 	/* --dev and --config first: they set the base the other flags change. */
@@ -136,11 +136,25 @@ static int parse_options(int argc, char **argv, int first, struct vl_server_conf
  * (the same OpenSSL the server links; nothing here handles key bytes). */
 static int make_dev_cert(const char *cert, const char *key)
 {
-	char *args[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	                "ec_paramgen_curve:P-256", "-nodes", "-days", "365", "-subj",
-	                "/CN=localhost", "-addext",
-	                "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", (char *)key,
-	                "-out", (char *)cert, NULL};
+	char *args[] = {"openssl",
+	                "req",
+	                "-x509",
+	                "-newkey",
+	                "ec",
+	                "-pkeyopt",
+	                "ec_paramgen_curve:P-256",
+	                "-nodes",
+	                "-days",
+	                "365",
+	                "-subj",
+	                "/CN=localhost",
+	                "-addext",
+	                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+	                "-keyout",
+	                (char *)key,
+	                "-out",
+	                (char *)cert,
+	                NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
@@ -275,15 +289,18 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (mkdir_p(s->cfg.data_dir, 0700)) {
 		free(s);
-		return die("cannot create data folder \"%s\": %s", s->cfg.data_dir, strerror(errno));
+		return die("cannot create data folder \"%s\": %s", s->cfg.data_dir,
+		           strerror(errno));
 	}
 	if (s->cfg.tls && !s->cfg.tls_cert[0]) {
 		char tlsdir[VL_CONFIG_PATH_MAX + 8];
 		snprintf(tlsdir, sizeof tlsdir, "%s/tls", s->cfg.data_dir);
-		snprintf(s->cfg.tls_cert, sizeof s->cfg.tls_cert, "%s/tls/cert.pem", s->cfg.data_dir);
+		snprintf(s->cfg.tls_cert, sizeof s->cfg.tls_cert, "%s/tls/cert.pem",
+		         s->cfg.data_dir);
 		snprintf(s->cfg.tls_key, sizeof s->cfg.tls_key, "%s/tls/key.pem", s->cfg.data_dir);
 		if (access(s->cfg.tls_cert, R_OK) || access(s->cfg.tls_key, R_OK)) {
-			if (mkdir_p(tlsdir, 0700) || make_dev_cert(s->cfg.tls_cert, s->cfg.tls_key)) {
+			if (mkdir_p(tlsdir, 0700) ||
+			    make_dev_cert(s->cfg.tls_cert, s->cfg.tls_key)) {
 				free(s);
 				return die("cannot make a development certificate in \"%s\"",
 				           tlsdir);
@@ -393,7 +410,8 @@ static int cmd_admin(int argc, char **argv)
 	if (rc == VL_OK)
 		rc = vl_core_invite_key((const uint8_t *)code, strlen(code), key);
 	if (rc == VL_OK)
-		rc = vl_store_invite_create(st, key, sizeof key, user, now + cfg.core.invite_ttl, now);
+		rc = vl_store_invite_create(st, key, sizeof key, user, now + cfg.core.invite_ttl,
+		                            now);
 	vl_store_free(st);
 	if (rc) {
 		vl_wipe(code, sizeof code);

@@ -67,7 +67,8 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "frames_sent_total", "Frames sent.", m->frames_out);
 	counter(&b, "bytes_received_total", "Frame bytes received.", m->bytes_in);
 	counter(&b, "bytes_sent_total", "Frame bytes sent.", m->bytes_out);
-	counter(&b, "malformed_frames_total", "Frames or bodies that did not decode.", m->malformed);
+	counter(&b, "malformed_frames_total", "Frames or bodies that did not decode.",
+	        m->malformed);
 	counter(&b, "oversized_frames_total", "Frames over the frame limit.", m->too_large);
 	counter(&b, "unknown_type_frames_total", "Frames of an unknown type.", m->unknown_type);
 	counter(&b, "bad_version_frames_total", "Frames of an unsupported version.",

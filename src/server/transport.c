@@ -209,7 +209,8 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 static int http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
                       char *body, size_t len)
 {
-	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	                             *end = buf + sizeof buf - 1;
 	h->body = body;
 	h->len = len;
 	h->sent = 0;
@@ -249,7 +250,8 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		if (strcmp(uri, "/healthz") == 0) {
 			bool ok = t->accepting;
 			body = dupstr(ok ? "ok\n" : "draining\n", &n);
-			return body ? http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n) : -1;
+			return body ? http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n)
+			            : -1;
 		}
 		if (strcmp(uri, "/metrics") == 0) {
 			body = vl_server_metrics_text(t->core, &n);
@@ -350,8 +352,8 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 		vi.ssl_cert_filepath = cfg->tls_cert;
 		vi.ssl_private_key_filepath = cfg->tls_key;
 		/* TLS 1.3 only. */
-		vi.ssl_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2 |
-		                     SSL_OP_NO_COMPRESSION;
+		vi.ssl_options_set =
+		    SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2 | SSL_OP_NO_COMPRESSION;
 		vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	}
 	t->vhost = lws_create_vhost(t->ctx, &vi);

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* End-to-end: registration with invites, challenge-signature
+ * authentication, second devices, device list and revocation, and the
+ * KeyPackage directory, against a real valised over real sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+
+static const char *valised_path;
+
+static int setup(void **state)
+{
+	struct srv *s = calloc(1, sizeof *s);
+	assert_non_null(s);
+	assert_int_equal(srv_start(s, valised_path, false), 0);
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct srv *s = *state;
+	srv_cleanup(s);
+	free(s);
+	return 0;
+}
+
+#define OK(t) ((t) | VL_FRAME_REPLY)
+
+static void test_register_and_auth(void **state)
+{
+	struct srv *s = *state;
+	struct cli a, b;
+	uint16_t code = 0;
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+
+	/* Bad invites. */
+	assert_int_equal(vtc_device_init(&b.dev, "bob@example.org", "phone", 2), VL_OK);
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_register(&b, "NOT-AN-INVITE", &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_INVALID_INVITE);
+	char *alice_inv = srv_invite(s, "alice@example.org");
+	assert_non_null(alice_inv);
+	assert_int_equal(cli_register(&b, alice_inv, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_INVALID_INVITE);
+	free(alice_inv);
+	char *inv = srv_invite(s, "bob@example.org");
+	assert_non_null(inv);
+	assert_int_equal(cli_register(&b, inv, &code), OK(VL_FRAME_REGISTER));
+	cli_close(&b);
+	/* A used invite cannot be used again. */
+	struct cli b2;
+	assert_int_equal(vtc_device_init(&b2.dev, "bob@example.org", "tablet", 1), VL_OK);
+	assert_int_equal(cli_open(&b2, s), 0);
+	assert_int_equal(cli_register(&b2, inv, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_INVALID_INVITE);
+	cli_close(&b2);
+	free(inv);
+
+	/* Authentication on a new connection; a stranger's key fails. */
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
+	struct cli m;
+	assert_int_equal(vtc_device_init(&m.dev, "bob@example.org", "phone", 2), VL_OK);
+	assert_int_equal(cli_open(&m, s), 0);
+	assert_int_equal(cli_auth(&m, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&m);
+	cli_close(&a);
+	cli_close(&b);
+}
+
+static void test_devices_and_revocation(void **state)
+{
+	struct srv *s = *state;
+	struct cli a, p;
+	uint16_t code = 0;
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+	/* The first device invites the second. */
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	uint32_t id = a.next_id++;
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, id), VL_OK);
+	assert_int_equal(cli_send_writer(&a, &w), 0);
+	struct rframe r;
+	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_INVITE));
+	struct vl_msg_device_invite_ok io;
+	assert_int_equal(vl_msg_device_invite_ok_decode(&r.f.body, &io), VL_OK);
+	char inv[80] = {0};
+	memcpy(inv, io.invite.p, io.invite.len);
+	rframe_free(&r);
+	assert_int_equal(vtc_device_init(&p.dev, "alice@example.org", "phone", 3), VL_OK);
+	assert_int_equal(cli_open(&p, s), 0);
+	assert_int_equal(cli_register(&p, inv, &code), OK(VL_FRAME_REGISTER));
+
+	vl_writer_init_heap(&w, 64);
+	id = a.next_id++;
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_LIST, id), VL_OK);
+	assert_int_equal(cli_send_writer(&a, &w), 0);
+	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_LIST));
+	struct vl_msg_device_list_ok dl;
+	assert_int_equal(vl_msg_device_list_ok_decode(&r.f.body, &dl), VL_OK);
+	assert_int_equal(dl.devices.count, 2);
+	rframe_free(&r);
+
+	/* Revoke the phone while it is connected. */
+	struct vl_msg_device_revoke rv = {{(const uint8_t *)"phone", 5}};
+	vl_writer_init_heap(&w, 64);
+	id = a.next_id++;
+	assert_int_equal(vl_msg_device_revoke_encode(&w, id, &rv), VL_OK);
+	assert_int_equal(cli_send_writer(&a, &w), 0);
+	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_REVOKE));
+	rframe_free(&r);
+	assert_int_equal(cli_wait(&p, VL_FRAME_CLOSING, 0, 5000, &r), 1);
+	struct vl_msg_closing cl;
+	assert_int_equal(vl_msg_closing_decode(&r.f.body, &cl), VL_OK);
+	assert_int_equal(cl.code, VL_PERR_REVOKED);
+	rframe_free(&r);
+	/* The server closes the socket. */
+	uint8_t *msg;
+	size_t n;
+	int op;
+	assert_int_equal(wsc_recv(&p.ws, &msg, &n, &op, 5000), 0);
+	cli_close(&p);
+	/* And the device cannot come back. */
+	assert_int_equal(cli_open(&p, s), 0);
+	assert_int_equal(cli_auth(&p, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&p);
+	cli_close(&a);
+}
+
+static uint32_t upload(struct cli *c, size_t n, const char *identity, uint16_t *code)
+{
+	struct vl_kp_upload_item items[4];
+	uint8_t *bufs[4];
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		assert_int_equal(vtc_key_package(&c->dev, identity, &bufs[i], &len), VL_OK);
+		items[i] = (struct vl_kp_upload_item){i == 0, {bufs[i], len}};
+	}
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = c->next_id++;
+	assert_int_equal(vl_msg_kp_upload_encode(&w, id, items, n), VL_OK);
+	assert_int_equal(cli_send_writer(c, &w), 0);
+	for (size_t i = 0; i < n; i++)
+		free(bufs[i]);
+	struct rframe r;
+	int t = cli_reply(c, id, code, &r, 5000);
+	uint32_t stock = UINT32_MAX;
+	if (t == OK(VL_FRAME_KP_UPLOAD)) {
+		struct vl_msg_kp_count m;
+		assert_int_equal(vl_msg_kp_count_decode(&r.f.body, &m), VL_OK);
+		stock = m.key_packages;
+	}
+	rframe_free(&r);
+	return stock;
+}
+
+static void test_key_packages(void **state)
+{
+	struct srv *s = *state;
+	struct cli a, b;
+	uint16_t code = 0;
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 2), 0);
+	/* One last-resort and two ordinary packages. */
+	assert_int_equal(upload(&b, 3, NULL, &code), 2);
+	/* A package naming another device is refused, and nothing stored. */
+	assert_int_equal(upload(&b, 2, "bob@example.org#other", &code), UINT32_MAX);
+	assert_int_equal(code, VL_PERR_INVALID);
+
+	for (int round = 0; round < 4; round++) {
+		struct vl_msg_kp_claim cl = {{(const uint8_t *)"bob@example.org", 15}};
+		struct vl_writer w;
+		vl_writer_init_heap(&w, 256);
+		uint32_t id = a.next_id++;
+		assert_int_equal(vl_msg_kp_claim_encode(&w, id, &cl), VL_OK);
+		assert_int_equal(cli_send_writer(&a, &w), 0);
+		struct rframe r;
+		assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_KP_CLAIM));
+		struct vl_msg_kp_claim_ok ok;
+		assert_int_equal(vl_msg_kp_claim_ok_decode(&r.f.body, &ok), VL_OK);
+		/* Rounds 3 and 4 get the last-resort package, never consumed. */
+		assert_int_equal(ok.key_packages.count, 1);
+		struct vl_claimed_kp ck;
+		assert_true(vl_claimed_kp_next(&ok.key_packages, &ck));
+		assert_memory_equal(ck.device.p, "phone", 5);
+		rframe_free(&r);
+		/* Bob is told his stock is low. */
+		assert_int_equal(cli_wait(&b, VL_FRAME_KP_LOW, 0, 5000, &r), 1);
+		rframe_free(&r);
+	}
+	cli_close(&a);
+	cli_close(&b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PATH-TO-VALISED\n", argv[0]);
+		return 2;
+	}
+	valised_path = argv[1];
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_register_and_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_devices_and_revocation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
