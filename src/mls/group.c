@@ -26,6 +26,7 @@
 
 #include "crypto/crypto.h"
 #include "mls/framing.h"
+#include "mls/group_int.h"
 #include "mls/keyschedule.h"
 #include "mls/secrettree.h"
 #include "mls/struct/struct.h"
@@ -2275,4 +2276,32 @@ int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config
 	g->active = active;
 	*out = g;
 	return VL_OK;
+}
+
+/* --- Internal entry points (group_int.h) --------------------------------- */
+
+int mls_group_send_raw(struct vl_group *g, const struct vl_mls_proposal *p,
+                       const struct vl_mls_commit *c, uint8_t **msg, size_t *msg_len)
+{
+	*msg = NULL;
+	*msg_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	uint8_t type = p ? VL_MLS_CONTENT_PROPOSAL : VL_MLS_CONTENT_COMMIT;
+	struct vl_mls_framed_content fc = own_content(g, type);
+	if (p)
+		fc.proposal = *p;
+	else
+		fc.commit = *c;
+	uint16_t wf = send_wire_format(g, type);
+	struct vl_mls_group_context gc = epoch_context(g, &g->cur);
+	struct mls_framing f = epoch_framing(g, &g->cur, &gc);
+	struct vl_mls_auth_data auth = {0};
+	uint8_t sig[VL_SIG_MAX], tag[VL_HASH_MAX] = {0};
+	if (!p)
+		auth.confirmation_tag = (struct vl_mls_bytes){tag, g->suite->hash_len};
+	int rc = mls_content_sign(&f, wf, &fc, g->signer, sig, &auth);
+	if (rc == VL_OK)
+		rc = send_encode(g, &fc, &auth, sig, msg, msg_len);
+	return rc;
 }
