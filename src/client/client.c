@@ -600,6 +600,11 @@ int vl_client_connect(struct vl_client *c)
 		rc = cl_resend_pending(c);
 	if (!rc && c->kp_stock < c->kp_target)
 		rc = cl_kp_replenish(c, c->kp_target, NULL);
+	/* Multi-device: add this user's devices that joined while we were
+	 * away. Not fatal: the connection is good, and the next sync (or the
+	 * user's other devices) will do it. */
+	if (!rc && vl_client_sync(c) != VL_OK && !c->connected)
+		rc = cl_fail(c, VL_ERR_NET, "connection lost");
 	if (rc && c->connected) {
 		cl_net_close(&c->net);
 		c->connected = false;
