@@ -86,6 +86,10 @@ struct vl_client_opts {
 	bool tls_insecure;
 	/* KeyPackages kept in stock at the server; 0: 20. */
 	uint32_t key_package_target;
+	/* Optional: receives a one-line reason when vl_client_register or
+	 * vl_client_open fails (there is then no client to ask). */
+	char *errbuf;
+	size_t errbuf_len;
 };
 
 /* Sets up a new account or a new device of an existing account: creates
