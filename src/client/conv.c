@@ -35,6 +35,7 @@ static int drain(struct vl_client *c);
 static void learn_tree(struct vl_client *c, const struct cl_conv *cv);
 
 unsigned long cl_stat_encryptions, cl_stat_sends;
+bool cl_test_crash_after_commit_send;
 
 /* --- in-memory list and persisted metadata ------------------------------- */
 
@@ -503,6 +504,13 @@ static int commit_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *r
 		if (rc) {
 			vl_writer_cleanup(&w);
 			rc = cl_fail(c, rc, "commit too large for one frame");
+		} else if (cl_test_crash_after_commit_send && c->connected) {
+			/* Test hook: the frame leaves, then the client "dies"
+			 * before it reads the answer. */
+			cl_test_crash_after_commit_send = false;
+			(void)!cl_net_send(&c->net, w.buf, w.len);
+			vl_writer_cleanup(&w);
+			rc = cl_fail(c, VL_ERR_NET, "simulated crash after sending a commit");
 		} else {
 			rc = cl_request(c, &w, id, NULL, NULL);
 		}
