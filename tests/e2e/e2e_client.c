@@ -63,6 +63,8 @@ static int teardown(void **state)
 	return 0;
 }
 
+static bool tls_insecure;
+
 static struct vl_client_opts opts_for(const char *dir)
 {
 	struct vl_client_opts o = {
@@ -71,6 +73,7 @@ static struct vl_client_opts opts_for(const char *dir)
 	    .passphrase_len = 28,
 	    .argon2_m_kib = 8 * 1024, /* the store's minimum: tests stay fast */
 	    .timeout_ms = 10000,
+	    .tls_insecure = tls_insecure,
 	};
 	return o;
 }
@@ -630,6 +633,45 @@ static void test_crash_during_commit(void **state)
 	dev_close(&d);
 }
 
+static int setup_tls(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(srv_start(&e->s, valised_path, true), 0);
+	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
+	assert_non_null(mkdtemp(e->root));
+	snprintf(e->url, sizeof e->url, "wss://127.0.0.1:%d", e->s.port);
+	*state = e;
+	return 0;
+}
+
+static void test_tls(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	/* The development certificate is self-signed: verification is off
+	 * here, and refused when asked for. */
+	snprintf(a.dir, sizeof a.dir, "%s/strict", e->root);
+	char *inv = srv_invite(&e->s, "alice@example.org");
+	assert_non_null(inv);
+	struct vl_client_opts o = opts_for(a.dir);
+	assert_int_equal(vl_client_register(&o, e->url, "alice@example.org", "laptop", inv, &a.c),
+	                 VL_ERR_NET);
+	free(inv);
+	tls_insecure = true;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	tls_insecure = false;
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	send_and_expect(&a, conv, "over TLS 1.3", (struct dev *[]){&b}, 1);
+	send_and_expect(&b, conv, "and back", (struct dev *[]){&a}, 1);
+	dev_close(&a);
+	dev_close(&b);
+}
+
 /* Searches every file under dir for needle; true if found. */
 static bool dir_contains(const char *dir, const uint8_t *needle, size_t nl)
 {
@@ -772,6 +814,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_during_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
