@@ -99,6 +99,34 @@ static void dev_close(struct dev *d)
 	d->c = NULL;
 }
 
+/* A device whose store key is a key file (mode 0600) instead of a
+ * passphrase. */
+static void dev_new_keyfile(struct env *e, struct dev *d, const char *user, const char *device)
+{
+	snprintf(d->dir, sizeof d->dir, "%s/%s-%s", e->root, user, device);
+	char kf[200];
+	snprintf(kf, sizeof kf, "%s/%s-%s.key", e->root, user, device);
+	char *inv = srv_invite(&e->s, user);
+	assert_non_null(inv);
+	struct vl_client_opts o = opts_for(d->dir);
+	o.passphrase = NULL;
+	o.passphrase_len = 0;
+	o.key_file = kf;
+	assert_int_equal(vl_client_register(&o, e->url, user, device, inv, &d->c), VL_OK);
+	free(inv);
+	struct stat sb;
+	assert_int_equal(stat(kf, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* Reopen with the key file; a passphrase does not open it. */
+	vl_client_close(d->c);
+	assert_int_equal(vl_client_open(&o, &d->c), VL_OK);
+	vl_client_close(d->c);
+	struct vl_client_opts wrong = opts_for(d->dir);
+	assert_int_not_equal(vl_client_open(&wrong, &d->c), VL_OK);
+	assert_int_equal(vl_client_open(&o, &d->c), VL_OK);
+	assert_int_equal(vl_client_connect(d->c), VL_OK);
+}
+
 static void dev_reopen(struct dev *d)
 {
 	struct vl_client_opts o = opts_for(d->dir);
@@ -215,7 +243,7 @@ static void test_direct_both_ways(void **state)
 	struct env *e = *state;
 	struct dev a, b;
 	dev_new(e, &a, "alice@example.org", "laptop", NULL);
-	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new_keyfile(e, &b, "bob@example.org", "phone");
 	const char *peer = "bob@example.org";
 	char conv[VL_CLIENT_ID_MAX + 1];
 	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
