@@ -97,6 +97,16 @@ const char *vl_client_store_errmsg(const struct vl_client_store *s);
 /* Wipes and frees a buffer returned by a getter. Accepts NULL. */
 void vl_client_store_free(void *buf, size_t len);
 
+/* Groups the calls made until vl_client_store_batch_end() into one
+ * transaction: one durable write (one fsync) instead of one per call, and
+ * all or nothing after a crash. A failing call inside the batch undoes
+ * only itself. VL_ERR_STATE if a batch is already open; VL_ERR_STORE. */
+VL_MUST_CHECK int vl_client_store_batch_begin(struct vl_client_store *s);
+/* Commits the batch (commit true) or rolls all of it back. VL_ERR_STATE
+ * without an open batch; VL_ERR_STORE if the commit fails (nothing of the
+ * batch is then stored). */
+VL_MUST_CHECK int vl_client_store_batch_end(struct vl_client_store *s, bool commit);
+
 /* Common returns of the calls below: VL_OK; VL_ERR_NOT_FOUND (getters,
  * accept, discard); VL_ERR_CRYPTO if a sealed value does not open (tampered
  * or moved); VL_ERR_LIMIT for a value over VL_CLIENT_STORE_MAX_VALUE or a
@@ -108,6 +118,12 @@ VL_MUST_CHECK int vl_client_store_secret_put(struct vl_client_store *s, const ch
 VL_MUST_CHECK int vl_client_store_secret_get(struct vl_client_store *s, const char *name,
                                              uint8_t **value, size_t *len);
 VL_MUST_CHECK int vl_client_store_secret_delete(struct vl_client_store *s, const char *name);
+
+/* Names of the secrets starting with prefix, in byte order (names only:
+ * nothing is unsealed). *names is released with vl_client_store_names_free. */
+VL_MUST_CHECK int vl_client_store_secret_list(struct vl_client_store *s, const char *prefix,
+                                              char ***names, size_t *n);
+void vl_client_store_names_free(char **names, size_t n);
 
 /* The current state of an MLS group (an opaque serialisation) at an
  * epoch. Putting replaces it. */
@@ -155,10 +171,15 @@ VL_MUST_CHECK int vl_client_store_message_put(struct vl_client_store *s, const u
 VL_MUST_CHECK int vl_client_store_message_get(struct vl_client_store *s,
                                               const uint8_t message_id[32], uint8_t **body,
                                               size_t *body_len);
+/* The group a stored message belongs to (heap, vl_client_store_free). */
+VL_MUST_CHECK int vl_client_store_message_group(struct vl_client_store *s,
+                                                const uint8_t message_id[32], uint8_t **group_id,
+                                                size_t *group_id_len);
 VL_MUST_CHECK int vl_client_store_message_delete(struct vl_client_store *s,
                                                  const uint8_t message_id[32]);
 /* Message ids of a group in timestamp order (then insertion order), at
- * most max of them after skipping `offset`. *ids holds *n * 32 octets. */
+ * most max (up to 100000: VL_ERR_LIMIT beyond) of them after skipping
+ * `offset`. *ids holds *n * 32 octets. */
 VL_MUST_CHECK int vl_client_store_message_list(struct vl_client_store *s, const uint8_t *group_id,
                                                size_t group_id_len, size_t offset, size_t max,
                                                uint8_t **ids, size_t *n);
