@@ -65,8 +65,8 @@ static bool args_name_eq(const char *key, const char *s, size_t n)
 	return true;
 }
 
-const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table, size_t n, int argc,
-                                   char **argv, int *used)
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table, size_t n, int argc, char **argv,
+                                   int *used)
 {
 	*used = 0;
 	if (argc < 1)
@@ -97,8 +97,7 @@ const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table, size_t n, int ar
 	return NULL;
 }
 
-const struct cli_cmd *cli_cmd_by_method(const struct cli_cmd *table, size_t n,
-                                        const char *method)
+const struct cli_cmd *cli_cmd_by_method(const struct cli_cmd *table, size_t n, const char *method)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!(table[i].flags & CLI_C_NO_RPC) && strcmp(table[i].method, method) == 0)
@@ -114,10 +113,10 @@ static const struct {
 	char short_name;
 	bool takes_value;
 } args_globals[G_N] = {
-	[G_DIR] = {"dir", 'd', true},
-	[G_PASS] = {"passphrase-file", 0, true}, [G_KEYFILE] = {"key-file", 0, true},
-	[G_JSON] = {"json", 'j', false},       [G_HELP] = {"help", 'h', false},
-	[G_VERSION] = {"version", 0, false},   [G_QUIET] = {"quiet", 'q', false},
+    [G_DIR] = {"dir", 'd', true},        [G_PASS] = {"passphrase-file", 0, true},
+    [G_KEYFILE] = {"key-file", 0, true}, [G_JSON] = {"json", 'j', false},
+    [G_HELP] = {"help", 'h', false},     [G_VERSION] = {"version", 0, false},
+    [G_QUIET] = {"quiet", 'q', false},
 };
 
 static int args_global_long(const char *s, size_t n)
@@ -198,8 +197,8 @@ static enum vl_status args_store(json_t *obj, const struct cli_param *p, const c
 	switch (p->type) {
 	case CLI_T_STRING: {
 		if (json_object_get(obj, p->name) != NULL && !(p->flags & CLI_P_REST))
-			return cli_err_set(err, VL_ERR_ARG, "%s given twice (second: \"%s\")", shown,
-			                   args_quote(q, v));
+			return cli_err_set(err, VL_ERR_ARG, "%s given twice (second: \"%s\")",
+			                   shown, args_quote(q, v));
 		json_t *old = json_object_get(obj, p->name);
 		if (old != NULL) {
 			size_t a = json_string_length(old), b = strlen(v);
@@ -225,8 +224,8 @@ static enum vl_status args_store(json_t *obj, const struct cli_param *p, const c
 	}
 	case CLI_T_INT: {
 		if (json_object_get(obj, p->name) != NULL)
-			return cli_err_set(err, VL_ERR_ARG, "%s given twice (second: \"%s\")", shown,
-			                   args_quote(q, v));
+			return cli_err_set(err, VL_ERR_ARG, "%s given twice (second: \"%s\")",
+			                   shown, args_quote(q, v));
 		int64_t x = 0;
 		enum vl_status st = args_parse_int(p, shown, v, &x, err);
 		if (st != VL_OK)
@@ -315,8 +314,7 @@ static enum vl_status args_required(const struct cli_cmd *cmd, json_t *obj, bool
 }
 
 enum vl_status cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv,
-                              struct cli_global *g, json_t **params, int *stop,
-                              struct cli_err *err)
+                              struct cli_global *g, json_t **params, int *stop, struct cli_err *err)
 {
 	char q[ARGS_QUOTE_MAX + 4];
 	enum vl_status st = VL_OK;
@@ -357,7 +355,8 @@ enum vl_status cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv,
 				} else if (i + 1 < argc) {
 					v = argv[++i];
 				} else {
-					st = cli_err_set(err, VL_ERR_ARG, "%s needs a value", shown);
+					st =
+					    cli_err_set(err, VL_ERR_ARG, "%s needs a value", shown);
 					goto cleanup;
 				}
 			} else if (eq != NULL) {
@@ -383,12 +382,13 @@ enum vl_status cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv,
 				if (p == NULL && gi < 0) {
 					if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
 						shown[1] = '?';
-					st = cli_err_set(err, VL_ERR_ARG, "unknown option \"%s\" in \"%s\"",
-					                 shown, args_quote(q, a));
+					st = cli_err_set(err, VL_ERR_ARG,
+					                 "unknown option \"%s\" in \"%s\"", shown,
+					                 args_quote(q, a));
 					goto cleanup;
 				}
 				bool takes =
-					p ? p->type != CLI_T_BOOL : args_globals[gi].takes_value;
+				    p ? p->type != CLI_T_BOOL : args_globals[gi].takes_value;
 				const char *v = NULL;
 				if (takes) {
 					if (c[1] != '\0') {
@@ -396,13 +396,14 @@ enum vl_status cli_args_parse(const struct cli_cmd *cmd, int argc, char **argv,
 					} else if (i + 1 < argc) {
 						v = argv[++i];
 					} else {
-						st = cli_err_set(err, VL_ERR_ARG, "%s needs a value",
-						                 shown);
+						st = cli_err_set(err, VL_ERR_ARG,
+						                 "%s needs a value", shown);
 						goto cleanup;
 					}
 				}
 				if (p != NULL) {
-					if ((st = args_store(obj, p, shown, v ? v : "", err)) != VL_OK)
+					if ((st = args_store(obj, p, shown, v ? v : "", err)) !=
+					    VL_OK)
 						goto cleanup;
 				} else {
 					args_global_set(g, gi, v);
@@ -540,10 +541,10 @@ enum vl_status cli_params_check(const struct cli_cmd *cmd, json_t *in, json_t **
 		}
 		if (!ok) {
 			static const char *const what[] = {
-				[CLI_T_STRING] = "a string without NUL",
-				[CLI_T_INT] = "an integer",
-				[CLI_T_BOOL] = "true or false",
-				[CLI_T_LIST] = "an array of strings",
+			    [CLI_T_STRING] = "a string without NUL",
+			    [CLI_T_INT] = "an integer",
+			    [CLI_T_BOOL] = "true or false",
+			    [CLI_T_LIST] = "an array of strings",
 			};
 			st = cli_err_set(err, VL_ERR_ARG, "parameter \"%s\" must be %s", key,
 			                 what[p->type]);
@@ -629,8 +630,9 @@ void cli_help_cmd(FILE *out, const char *prog, const struct cli_cmd *cmd)
 			fprintf(out, " (%lld..%lld)", (long long)p->min, (long long)p->max);
 		fputc('\n', out);
 	}
-	fprintf(out, "\nGlobal options: --dir DIR, --json, --quiet, --passphrase-file FILE,\n"
-	             "--key-file FILE, --help (see `%s --help`).\n",
+	fprintf(out,
+	        "\nGlobal options: --dir DIR, --json, --quiet, --passphrase-file FILE,\n"
+	        "--key-file FILE, --help (see `%s --help`).\n",
 	        prog);
 	if (!(cmd->flags & CLI_C_NO_RPC))
 		fprintf(out, "JSON-RPC method in `%s daemon`: \"%s\".\n", prog, cmd->method);

@@ -69,7 +69,7 @@ struct cli_err {
 /* Sets err (printf-like); returns status so callers can `return
  * cli_err_set(...)`. */
 enum vl_status cli_err_set(struct cli_err *err, enum vl_status status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 enum cli_type {
 	CLI_T_STRING, /* JSON string */
@@ -121,7 +121,7 @@ struct cli_cmd {
 	const char *name;   /* "send", "group create" */
 	const char *method; /* "send", "group.create" */
 	const char *summary;
-	const char *help; /* longer text for --help, may be NULL */
+	const char *help;               /* longer text for --help, may be NULL */
 	const struct cli_param *params; /* NULL-name terminated; may be NULL */
 	cli_run_fn run;
 	cli_human_fn human; /* NULL: print the JSON result */
@@ -142,11 +142,10 @@ struct cli_global {
 /* Finds the command named by argv (one or two words: "send", "group
  * add"). *used receives how many words matched. NULL if none: then *used
  * is 1 if argv[0] is a group prefix ("group" alone), else 0. */
-const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table, size_t n, int argc,
-                                   char **argv, int *used);
+const struct cli_cmd *cli_cmd_find(const struct cli_cmd *table, size_t n, int argc, char **argv,
+                                   int *used);
 /* The command whose JSON-RPC method is method, or NULL. */
-const struct cli_cmd *cli_cmd_by_method(const struct cli_cmd *table, size_t n,
-                                        const char *method);
+const struct cli_cmd *cli_cmd_by_method(const struct cli_cmd *table, size_t n, const char *method);
 
 /* Parses a subcommand's arguments (argv after the command words) into a
  * new JSON object of parameters, and the global options into g (which the

@@ -46,8 +46,8 @@ void cli_progress_render(char *buf, size_t len, const char *label, unsigned widt
 		cli_size_human(r, sizeof r, (uint64_t)((double)done / elapsed_s));
 		snprintf(rate, sizeof rate, "  %s/s", r);
 	}
-	snprintf(buf, len, "%s [%s] %3u%%  %s / %s%s", label ? label : "", bar, permille / 10, a,
-	         b, rate);
+	snprintf(buf, len, "%s [%s] %3u%%  %s / %s%s", label ? label : "", bar, permille / 10, a, b,
+	         rate);
 }
 
 void cli_progress_init(struct cli_progress *p, FILE *out, bool enabled, const char *label,
@@ -78,8 +78,10 @@ void cli_progress_update(struct cli_progress *p, uint64_t done)
 {
 	if (!p->enabled)
 		return;
-	int pm = p->total == 0 ? 1000 : (int)((double)(done > p->total ? p->total : done) * 1000.0 /
-	                                      (double)p->total);
+	int pm =
+	    p->total == 0
+	        ? 1000
+	        : (int)((double)(done > p->total ? p->total : done) * 1000.0 / (double)p->total);
 	if (pm == p->last_permille)
 		return;
 	p->last_permille = pm;
