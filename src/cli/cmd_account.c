@@ -29,6 +29,14 @@ static enum vl_status account_save_tls(struct cli_ctx *ctx, const char *ca_file,
 CLI_RUN(cmd_register)
 {
 	const char *ca_file = cli_param_str(params, "ca_file");
+	/* Later runs may start in another folder: keep an absolute path. */
+	char ca_abs[PATH_MAX];
+	if (ca_file != NULL) {
+		if (realpath(ca_file, ca_abs) == NULL)
+			return cli_err_set(err, VL_ERR_IO, "--ca-file: cannot read \"%s\"",
+			                   ca_file);
+		ca_file = ca_abs;
+	}
 	bool insecure = cli_param_bool(params, "insecure");
 	const char *device = cli_param_str(params, "device");
 	if (device == NULL)

@@ -292,9 +292,6 @@ CLI_RUN(cmd_download)
 	if (dest == NULL)
 		dest = name;
 	uint64_t size = m.attachment.size;
-	char sha[65];
-	for (size_t i = 0; i < 32; i++)
-		snprintf(sha + 2 * i, 3, "%02x", m.attachment.hash[i]);
 	vl_message_cleanup(&m);
 
 	struct cli_progress p;
@@ -311,7 +308,7 @@ CLI_RUN(cmd_download)
 		                   "the file failed its integrity check; nothing was written");
 	if (r != VL_OK)
 		return cli_client_err(ctx, r, err, "downloading");
-	*result = json_pack("{s:s,s:I,s:s}", "path", dest, "size", (json_int_t)size, "sha256", sha);
+	*result = json_pack("{s:s,s:I}", "path", dest, "size", (json_int_t)size);
 	return *result ? VL_OK : cli_err_set(err, VL_ERR_NOMEM, "out of memory");
 }
 

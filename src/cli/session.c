@@ -396,11 +396,12 @@ json_t *cli_json_message(const struct vl_message *m)
 		json_object_set_new(o, "deleted", json_true());
 	if (m->kind == VL_MSG_ATTACHMENT) {
 		const struct vl_attachment_info *a = &m->attachment;
-		json_object_set_new(
-		    o, "attachment",
-		    json_pack("{s:s,s:o,s:o,s:I,s:o}", "blob_id", a->blob_id, "file_name",
-		              session_str(a->file_name), "media_type", session_str(a->media_type),
-		              "size", (json_int_t)a->size, "sha256", session_hex(a->hash, 32)));
+		json_object_set_new(o, "attachment",
+		                    json_pack("{s:s,s:o,s:o,s:I,s:o}", "blob_id", a->blob_id,
+		                              "file_name", session_str(a->file_name), "media_type",
+		                              session_str(a->media_type), "size",
+		                              (json_int_t)a->size, "content_hash",
+		                              session_hex(a->hash, 32)));
 	}
 	if (m->n_reactions > 0) {
 		json_t *arr = json_array();
