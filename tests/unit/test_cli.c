@@ -19,26 +19,26 @@
 /* ---- a small command table ---- */
 
 static const struct cli_param p_send[] = {
-	{"chat", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REQUIRED, "CHAT", "chat", 0, 0},
-	{"text", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REST, "TEXT", "text", 0, 0},
-	{"reply_to", 'r', CLI_T_STRING, 0, "MSG", "reply", 0, 0},
-	{"markdown", 'm', CLI_T_BOOL, 0, NULL, "markdown", 0, 0},
-	{"limit", 'n', CLI_T_INT, 0, "N", "limit", 1, 100},
-	{NULL, 0, 0, 0, NULL, NULL, 0, 0},
+    {"chat", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REQUIRED, "CHAT", "chat", 0, 0},
+    {"text", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REST, "TEXT", "text", 0, 0},
+    {"reply_to", 'r', CLI_T_STRING, 0, "MSG", "reply", 0, 0},
+    {"markdown", 'm', CLI_T_BOOL, 0, NULL, "markdown", 0, 0},
+    {"limit", 'n', CLI_T_INT, 0, "N", "limit", 1, 100},
+    {NULL, 0, 0, 0, NULL, NULL, 0, 0},
 };
 static const struct cli_param p_add[] = {
-	{"chat", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REQUIRED, "CHAT", "chat", 0, 0},
-	{"members", 0, CLI_T_LIST, CLI_P_POSITIONAL | CLI_P_REQUIRED | CLI_P_REST, "ADDRESS",
-	 "who", 0, 0},
-	{NULL, 0, 0, 0, NULL, NULL, 0, 0},
+    {"chat", 0, CLI_T_STRING, CLI_P_POSITIONAL | CLI_P_REQUIRED, "CHAT", "chat", 0, 0},
+    {"members", 0, CLI_T_LIST, CLI_P_POSITIONAL | CLI_P_REQUIRED | CLI_P_REST, "ADDRESS", "who", 0,
+     0},
+    {NULL, 0, 0, 0, NULL, NULL, 0, 0},
 };
 
 static const struct cli_cmd table[] = {
-	{"send", "send", "Send", NULL, p_send, NULL, NULL, 0},
-	{"group add", "group.add", "Add", NULL, p_add, NULL, NULL, 0},
-	{"group leave", "group.leave", "Leave", NULL, NULL, NULL, NULL, 0},
-	{"daemon", "daemon", "Daemon", NULL, NULL, NULL, NULL, CLI_C_NO_RPC},
-	{"ping", "ping", "Ping", NULL, NULL, NULL, NULL, CLI_C_NO_CLI},
+    {"send", "send", "Send", NULL, p_send, NULL, NULL, 0},
+    {"group add", "group.add", "Add", NULL, p_add, NULL, NULL, 0},
+    {"group leave", "group.leave", "Leave", NULL, NULL, NULL, NULL, 0},
+    {"daemon", "daemon", "Daemon", NULL, NULL, NULL, NULL, CLI_C_NO_RPC},
+    {"ping", "ping", "Ping", NULL, NULL, NULL, NULL, CLI_C_NO_CLI},
 };
 #define NCMD (sizeof table / sizeof table[0])
 
@@ -69,8 +69,8 @@ static void test_cmd_find(void **state)
 }
 
 /* Parses argv for cmd; returns the status and leaves the error in err. */
-static enum vl_status parse(const struct cli_cmd *cmd, int argc, char **argv,
-                            struct cli_global *g, json_t **out, struct cli_err *err)
+static enum vl_status parse(const struct cli_cmd *cmd, int argc, char **argv, struct cli_global *g,
+                            json_t **out, struct cli_err *err)
 {
 	memset(err, 0, sizeof *err);
 	return cli_args_parse(cmd, argc, argv, g, out, NULL, err);
@@ -204,14 +204,14 @@ static void test_params_check(void **state)
 		const char *json;
 		const char *want;
 	} bad[] = {
-		{"{\"chat\":\"c\",\"bogus\":1}", "unknown parameter \"bogus\""},
-		{"{\"chat\":5}", "parameter \"chat\" must be a string"},
-		{"{\"chat\":\"c\",\"limit\":\"5\"}", "\"limit\" must be an integer"},
-		{"{\"chat\":\"c\",\"limit\":0}", "0 is out of range (1..100)"},
-		{"{\"chat\":\"c\",\"markdown\":1}", "must be true or false"},
-		{"{\"text\":\"x\"}", "missing parameter \"chat\""},
-		{"[\"a\",\"b\",\"c\"]", "too many parameters"},
-		{"{\"chat\":\"a\\u0000b\"}", "must be a string without NUL"},
+	    {"{\"chat\":\"c\",\"bogus\":1}", "unknown parameter \"bogus\""},
+	    {"{\"chat\":5}", "parameter \"chat\" must be a string"},
+	    {"{\"chat\":\"c\",\"limit\":\"5\"}", "\"limit\" must be an integer"},
+	    {"{\"chat\":\"c\",\"limit\":0}", "0 is out of range (1..100)"},
+	    {"{\"chat\":\"c\",\"markdown\":1}", "must be true or false"},
+	    {"{\"text\":\"x\"}", "missing parameter \"chat\""},
+	    {"[\"a\",\"b\",\"c\"]", "too many parameters"},
+	    {"{\"chat\":\"a\\u0000b\"}", "must be a string without NUL"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		json_error_t je;
@@ -431,9 +431,9 @@ static void test_rpc_lines(void **state)
 	memset(huge, ' ', CLI_RPC_MAX_REQUEST + 1);
 	huge[CLI_RPC_MAX_REQUEST + 1] = '\0';
 	r = cli_rpc_handle(huge, CLI_RPC_MAX_REQUEST + 1, handler, NULL);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r, "error"),
-	                                                         "message")),
-	                       "larger than"));
+	assert_non_null(
+	    strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	           "larger than"));
 	json_decref(r);
 	free(huge);
 }
@@ -589,7 +589,9 @@ static void test_output(void **state)
 	char *s = capture_safe("hi\x1b[31m red\n\tok \xc3\xa9 \xf0\x9f\x91\x8d", true);
 	assert_string_equal(s, "hi\\x1b[31m red\n\tok \xc3\xa9 \xf0\x9f\x91\x8d");
 	free(s);
-	s = capture_safe("a\nb\xff\xc2\x9b" "c\xed\xa0\x80", false);
+	s = capture_safe("a\nb\xff\xc2\x9b"
+	                 "c\xed\xa0\x80",
+	                 false);
 	assert_string_equal(s, "a\\x0ab\xef\xbf\xbd\\u009bc\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	free(s);
 
@@ -637,14 +639,44 @@ static void test_output(void **state)
 	cli_table_cleanup(&t);
 }
 
+static void test_help(void **state)
+{
+	(void)state;
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&mem, &len);
+	cli_help_cmd(f, "valise", &table[0]);
+	fclose(f);
+	assert_non_null(strstr(mem, "usage: valise send CHAT [TEXT...] [options]\n"));
+	assert_non_null(strstr(mem, "-r, --reply-to MSG"));
+	assert_non_null(strstr(mem, "--limit N"));
+	assert_non_null(strstr(mem, "(1..100)"));
+	assert_non_null(strstr(mem, "JSON-RPC method in `valise daemon`: \"send\""));
+	free(mem);
+	f = open_memstream(&mem, &len);
+	cli_help_cmd(f, "valise", &table[1]);
+	fclose(f);
+	assert_non_null(strstr(mem, "usage: valise group add CHAT ADDRESS...\n"));
+	assert_non_null(strstr(mem, "(repeatable)"));
+	free(mem);
+	f = open_memstream(&mem, &len);
+	cli_help_all(f, "valise", table, NCMD);
+	fclose(f);
+	assert_non_null(strstr(mem, "  group add "));
+	assert_non_null(strstr(mem, "  daemon "));
+	assert_null(strstr(mem, "  ping ")); /* RPC only */
+	assert_non_null(strstr(mem, "Exit codes:"));
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cmd_find),     cmocka_unit_test(test_args_ok),
-		cmocka_unit_test(test_args_errors),  cmocka_unit_test(test_params_check),
-		cmocka_unit_test(test_rpc_dispatch), cmocka_unit_test(test_rpc_lines),
-		cmocka_unit_test(test_progress_render), cmocka_unit_test(test_qr),
-		cmocka_unit_test(test_output),
+	    cmocka_unit_test(test_cmd_find),        cmocka_unit_test(test_args_ok),
+	    cmocka_unit_test(test_args_errors),     cmocka_unit_test(test_params_check),
+	    cmocka_unit_test(test_rpc_dispatch),    cmocka_unit_test(test_rpc_lines),
+	    cmocka_unit_test(test_progress_render), cmocka_unit_test(test_qr),
+	    cmocka_unit_test(test_output),          cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
