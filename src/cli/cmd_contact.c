@@ -101,8 +101,8 @@ CLI_RUN(cmd_safety)
 	int r = vl_client_safety_number(ctx->client, addr, number, &qr);
 	if (r == VL_ERR_NOT_FOUND)
 		return cli_err_set(err, VL_ERR_NOT_FOUND,
-		                   "no key of \"%s\" is known: `valise contact add %s` first", addr,
-		                   addr);
+		                   "%s (is \"%s\" a contact? `valise contact add`)",
+		                   vl_client_errmsg(ctx->client), addr);
 	if (r != VL_OK)
 		return cli_client_err(ctx, r, err, "computing the safety number");
 	/* Whether the contact is verified, and whether their devices changed,

@@ -302,6 +302,12 @@ enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char
 	if (len < 4 || len > VL_CLIENT_MSG_ID_LEN || !session_is_hex(spec))
 		return cli_err_set(err, VL_ERR_ARG,
 		                   "\"%s\" is not a message id (4 to 64 hex digits)", spec);
+	if (len == VL_CLIENT_MSG_ID_LEN) {
+		/* A whole id needs no search; the library checks it. */
+		for (size_t i = 0; i <= len; i++)
+			id[i] = (char)tolower((unsigned char)spec[i]);
+		return VL_OK;
+	}
 	struct vl_message *list = NULL;
 	size_t n = 0;
 	int r = vl_client_messages(ctx->client, conv, 0, 0, &list, &n);

@@ -90,7 +90,7 @@ class Rpc:
 
 
 def main():
-    valised, valise = sys.argv[1], sys.argv[2]
+    valised, valise = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     t = Checks("cli_e2e_daemon")
     srv = Server(valised)
     users = []
@@ -195,8 +195,8 @@ def main():
         t.ok(rc == 0 and not os.path.exists(sock_path), "SIGTERM: clean exit, socket removed",
              rc)
         daemon = None
-    except Failed as e:
-        t.ok(False, "aborted", str(e))
+    except Exception as e:  # a failed check or a crash of the driver itself
+        t.ok(False, "aborted", repr(e))
     finally:
         if daemon is not None:
             daemon.kill()
