@@ -15,7 +15,9 @@
 
 CLI_RUN(cmd_chats)
 {
-	enum vl_status st = cli_session_open(ctx, err);
+	bool online;
+	enum vl_status st =
+	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
 	if (st != VL_OK)
 		return st;
 	struct vl_conv_info *list = NULL;
@@ -179,21 +181,10 @@ CLI_RUN(cmd_delete)
 
 CLI_RUN(cmd_read)
 {
-	enum vl_status st;
-	bool online = !cli_param_bool(params, "offline");
-	if (online) {
-		st = cli_session_connect(ctx, err);
-		if (st == VL_ERR_NET || st == VL_ERR_TIMEOUT) {
-			/* Stored messages are readable without the server. */
-			if (!ctx->daemon)
-				fprintf(stderr, "%s: offline (%s); showing stored messages\n",
-				        ctx->prog, err->msg);
-			online = false;
-		} else if (st != VL_OK) {
-			return st;
-		}
-	}
-	if ((st = cli_session_open(ctx, err)) != VL_OK)
+	bool online;
+	enum vl_status st =
+	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
+	if (st != VL_OK)
 		return st;
 	char conv[VL_CLIENT_ID_MAX + 1];
 	if ((st = cli_chat_resolve(ctx, cli_param_str(params, "chat"), false, conv, err)) != VL_OK)
@@ -330,7 +321,9 @@ CLI_RUN(cmd_typing)
 
 CLI_RUN(cmd_export)
 {
-	enum vl_status st = cli_session_open(ctx, err);
+	bool online;
+	enum vl_status st =
+	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
 	if (st != VL_OK)
 		return st;
 	char conv[VL_CLIENT_ID_MAX + 1];

@@ -111,7 +111,9 @@ CLI_RUN(cmd_group_leave)
 
 CLI_RUN(cmd_group_info)
 {
-	enum vl_status st = cli_session_open(ctx, err);
+	bool online;
+	enum vl_status st =
+	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
 	if (st != VL_OK)
 		return st;
 	char conv[VL_CLIENT_ID_MAX + 1];

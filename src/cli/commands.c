@@ -81,7 +81,17 @@ static const struct cli_param p_download[] = {
      "where to write it (default: its file name, in the current folder)", 0, 0},
     END,
 };
+static const struct cli_param p_offline[] = {
+    {"offline", 0, CLI_T_BOOL, 0, NULL, "do not contact the server", 0, 0},
+    END,
+};
+static const struct cli_param p_group_info[] = {
+    {"chat", 0, CLI_T_STRING, POS_REQ, "CHAT", "the chat", 0, 0},
+    {"offline", 0, CLI_T_BOOL, 0, NULL, "do not contact the server", 0, 0},
+    END,
+};
 static const struct cli_param p_export[] = {
+    {"offline", 0, CLI_T_BOOL, 0, NULL, "do not contact the server", 0, 0},
     {"chat", 0, CLI_T_STRING, POS_REQ, "CHAT", "the chat", 0, 0},
     {"output", 'o', CLI_T_STRING, 0, "PATH", "write to this file (mode 0600)", 0, 0},
     END,
@@ -155,7 +165,8 @@ const struct cli_cmd cli_commands[] = {
      "Compare it with the contact's, in person or on a trusted channel; --qr draws it for\n"
      "scanning. Then `valise contact verify ADDRESS`.",
      p_safety, cmd_safety, human_safety, 0},
-    {"chats", "chats.list", "List chats, most recent first", NULL, NULL, cmd_chats, human_chats, 0},
+    {"chats", "chats.list", "List chats, most recent first", NULL, p_offline, cmd_chats,
+     human_chats, 0},
     {"send", "send", "Send a message, a reply, a reaction or a file",
      "CHAT may be a contact's address: the one-to-one chat with them is started if needed.\n"
      "Examples:\n"
@@ -187,7 +198,7 @@ const struct cli_cmd cli_commands[] = {
     {"group remove", "group.remove", "Remove members from a group (admins)", NULL, p_group_members,
      cmd_group_remove, human_done, 0},
     {"group leave", "group.leave", "Leave a group", NULL, p_chat, cmd_group_leave, human_done, 0},
-    {"group info", "group.info", "Show a chat's members, admins and state", NULL, p_chat,
+    {"group info", "group.info", "Show a chat's members, admins and state", NULL, p_group_info,
      cmd_group_info, human_group_info, 0},
     {"group rename", "group.rename", "Rename a group (admins)", NULL, p_group_rename,
      cmd_group_rename, human_done, 0},

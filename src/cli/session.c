@@ -221,6 +221,23 @@ enum vl_status cli_session_connect(struct cli_ctx *ctx, struct cli_err *err)
 	return VL_OK;
 }
 
+enum vl_status cli_session_refresh(struct cli_ctx *ctx, bool offline, bool *online,
+                                   struct cli_err *err)
+{
+	*online = false;
+	if (offline)
+		return cli_session_open(ctx, err);
+	enum vl_status st = cli_session_connect(ctx, err);
+	if (st == VL_ERR_NET || st == VL_ERR_TIMEOUT) {
+		if (!ctx->daemon && !ctx->g.quiet)
+			fprintf(stderr, "%s: offline (%s); showing stored state\n", ctx->prog,
+			        err->msg);
+		return cli_session_open(ctx, err);
+	}
+	*online = st == VL_OK;
+	return st;
+}
+
 void cli_session_close(struct cli_ctx *ctx)
 {
 	vl_client_close(ctx->client);

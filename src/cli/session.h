@@ -39,6 +39,11 @@ enum vl_status cli_session_open(struct cli_ctx *ctx, struct cli_err *err);
 /* Opens, connects and processes what the server queued meanwhile. */
 enum vl_status cli_session_connect(struct cli_ctx *ctx, struct cli_err *err);
 void cli_session_close(struct cli_ctx *ctx);
+/* For commands that show local state: connects and catches up when the
+ * server is reachable, so the output is current, and otherwise goes on
+ * with what is stored (a note on stderr). *online tells which. */
+enum vl_status cli_session_refresh(struct cli_ctx *ctx, bool offline, bool *online,
+                                   struct cli_err *err);
 
 /* A failed client call as an error: its status and vl_client_errmsg. */
 enum vl_status cli_client_err(struct cli_ctx *ctx, int st, struct cli_err *err, const char *what);
