@@ -111,6 +111,6 @@ int main(int argc, char **argv)
 	}
 	json_decref(result);
 	if (fflush(stdout) != 0)
-		return CLI_EXIT_STORE;
+		return CLI_EXIT_FAILED;
 	return CLI_EXIT_OK;
 }

@@ -141,6 +141,26 @@ def main():
         code, _, err = bob.run("download", alice.address, sf["id"], "-o", "got.bin")
         t.ok(code == 1 and "exists" in err, "download refuses to overwrite", err)
 
+        # --- a second device of alice's ---
+        inv = alice.json("device", "invite")["invite"]
+        tablet = User(valise, srv, "alice", device="tablet")
+        users.append(tablet)
+        r = tablet.register(invite=inv)
+        t.ok(r["address"] == alice.address and r["device"] == "tablet",
+             "second device registers with a device invite", r)
+        names = sorted(d["name"] for d in alice.json("device", "list"))
+        t.ok(names == ["cli", "tablet"], "device list shows both devices", names)
+        alice.json("sync")
+        two = bob.json("send", alice.address, "to both of alice's devices")
+        r = tablet.json("read", bob.address)
+        t.ok("to both of alice's devices" in texts(r), "the new device reads new messages", r)
+        r = alice.json("read", bob.address)
+        t.ok(two["id"] in [m["id"] for m in r["messages"]], "the first device too")
+        tablet.json("send", bob.address, "from the tablet")
+        r = bob.json("read", alice.address)
+        t.ok(any(m["text"] == "from the tablet" and m["sender_device"] == "tablet"
+                 for m in r["messages"]), "bob reads the tablet's message", r)
+
         # --- watch (live) ---
         watcher = bob.popen("--json", "watch", "--count", "1", "--timeout", "60")
         time.sleep(1.0)
