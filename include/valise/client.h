@@ -216,6 +216,9 @@ void vl_client_contacts_free(struct vl_contact *list, size_t n);
  * docs/internals/client.md). out receives VL_CLIENT_SAFETY_NUMBER_LEN
  * characters and a NUL. qr (may be NULL) receives the same value as a
  * heap string meant for a QR code ("valise-safety:1:" and the digits).
+ * When no key of the contact is on record (a member met in a group one
+ * was added to) and the client is connected, one KeyPackage per device of
+ * the contact is claimed to learn them, as vl_client_contact_add does.
  * VL_ERR_NOT_FOUND if no key of the contact is known. */
 VL_MUST_CHECK int vl_client_safety_number(struct vl_client *c, const char *address,
                                           char out[VL_CLIENT_SAFETY_NUMBER_LEN + 1], char **qr);
@@ -297,7 +300,8 @@ struct vl_attachment_info {
 	char *file_name;  /* heap */
 	char *media_type; /* heap */
 	uint64_t size;    /* plaintext octets */
-	uint8_t hash[32]; /* SHA-256 of the plaintext */
+	uint8_t hash[32]; /* SHA-256 of the encrypted blob (MIMI contentHash),
+	                   * checked before decrypting */
 };
 
 struct vl_reaction {
@@ -308,6 +312,12 @@ struct vl_reaction {
 enum vl_receipt_kind {
 	VL_RECEIPT_DELIVERED = 1,
 	VL_RECEIPT_READ = 2,
+};
+
+/* The best receipt seen from one user for a message. */
+struct vl_receipt {
+	char user[VL_CLIENT_ADDRESS_MAX + 1];
+	enum vl_receipt_kind kind;
 };
 
 struct vl_message {
@@ -328,6 +338,8 @@ struct vl_message {
 	/* Receipts from other users (outgoing messages): the best state seen
 	 * from every other member, and from at least one. */
 	enum vl_receipt_kind receipt_all, receipt_any; /* 0 when none */
+	struct vl_receipt *receipts;                   /* per user (heap) */
+	size_t n_receipts;
 };
 void vl_message_cleanup(struct vl_message *m);
 void vl_message_list_free(struct vl_message *list, size_t n);
@@ -357,7 +369,8 @@ VL_MUST_CHECK int vl_client_mark_read(struct vl_client *c, const char *conv, con
 VL_MUST_CHECK int vl_client_typing(struct vl_client *c, const char *conv, bool typing);
 
 /* Stored messages of a conversation in order, at most max after skipping
- * offset (max 0: all). Release with vl_message_list_free. */
+ * offset (max 0 or over 100000: 100000). Release with
+ * vl_message_list_free. */
 VL_MUST_CHECK int vl_client_messages(struct vl_client *c, const char *conv, size_t offset,
                                      size_t max, struct vl_message **list, size_t *n);
 /* One stored message; release with vl_message_cleanup. */

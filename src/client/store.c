@@ -725,6 +725,65 @@ int vl_client_store_secret_delete(struct vl_client_store *s, const char *name)
 	return delete_where(s, "DELETE FROM secrets WHERE name = ?", name, strlen(name), true);
 }
 
+int vl_client_store_secret_list(struct vl_client_store *s, const char *prefix, char ***names,
+                                size_t *n)
+{
+	*names = NULL;
+	*n = 0;
+	size_t plen = strlen(prefix);
+	int rc = check_key(plen);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st;
+	/* A range scan on the primary key: names from prefix up to (not
+	 * including) prefix followed by the highest octet. */
+	if ((rc = prepare(s, "SELECT name FROM secrets WHERE substr(name, 1, ?) = ? ORDER BY name",
+	                  &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)plen);
+	sqlite3_bind_text64(st, 2, prefix, plen, SQLITE_TRANSIENT, SQLITE_UTF8);
+	char **list = NULL;
+	size_t cnt = 0, cap = 0;
+	int r;
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		if (!name)
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **nl = realloc(list, ncap * sizeof *nl);
+			if (!nl) {
+				rc = VL_ERR_NOMEM;
+				break;
+			}
+			list = nl;
+			cap = ncap;
+		}
+		if (!(list[cnt] = strdup(name))) {
+			rc = VL_ERR_NOMEM;
+			break;
+		}
+		cnt++;
+	}
+	if (!rc && r != SQLITE_DONE)
+		rc = db_fail(s, "select");
+	sqlite3_finalize(st);
+	if (rc) {
+		vl_client_store_names_free(list, cnt);
+		return rc;
+	}
+	*names = list;
+	*n = cnt;
+	return VL_OK;
+}
+
+void vl_client_store_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; names && i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 int vl_client_store_attachment_put(struct vl_client_store *s, const char *blob_id,
                                    const void *secret, size_t len)
 {
@@ -1039,6 +1098,35 @@ int vl_client_store_message_put(struct vl_client_store *s, const uint8_t *group_
 	return rc;
 }
 
+int vl_client_store_message_group(struct vl_client_store *s, const uint8_t message_id[32],
+                                  uint8_t **group_id, size_t *group_id_len)
+{
+	*group_id = NULL;
+	*group_id_len = 0;
+	sqlite3_stmt *st;
+	int rc = prepare(s, "SELECT group_id FROM messages WHERE message_id = ?", &st);
+	if (rc)
+		return rc;
+	bind_blob(st, 1, message_id, 32);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		const void *gid = sqlite3_column_blob(st, 0);
+		if (check_key(len) || !gid) {
+			rc = VL_ERR_STORE;
+		} else if (!(*group_id = malloc(len))) {
+			rc = VL_ERR_NOMEM;
+		} else {
+			memcpy(*group_id, gid, len);
+			*group_id_len = len;
+		}
+	} else {
+		rc = r == SQLITE_DONE ? VL_ERR_NOT_FOUND : db_fail(s, "select");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int vl_client_store_message_get(struct vl_client_store *s, const uint8_t message_id[32],
                                 uint8_t **body, size_t *body_len)
 {
@@ -1087,7 +1175,9 @@ int vl_client_store_message_list(struct vl_client_store *s, const uint8_t *group
 		return VL_OK;
 	if (max > 100000 || offset > INT64_MAX)
 		return VL_ERR_LIMIT;
-	uint8_t *out = malloc(max * 32);
+	/* Grown as rows come: max is a cap, not a size hint. */
+	size_t cap = max < 64 ? max : 64;
+	uint8_t *out = malloc(cap * 32);
 	if (!out)
 		return VL_ERR_NOMEM;
 	sqlite3_stmt *st;
@@ -1107,6 +1197,16 @@ int vl_client_store_message_list(struct vl_client_store *s, const uint8_t *group
 		if (sqlite3_column_bytes(st, 0) != 32 || count == max) {
 			rc = VL_ERR_STORE;
 			break;
+		}
+		if (count == cap) {
+			size_t ncap = cap * 2 < max ? cap * 2 : max;
+			uint8_t *no = realloc(out, ncap * 32);
+			if (!no) {
+				rc = VL_ERR_NOMEM;
+				break;
+			}
+			out = no;
+			cap = ncap;
 		}
 		memcpy(out + 32 * count++, sqlite3_column_blob(st, 0), 32);
 	}

@@ -109,6 +109,12 @@ VL_MUST_CHECK int vl_client_store_secret_get(struct vl_client_store *s, const ch
                                              uint8_t **value, size_t *len);
 VL_MUST_CHECK int vl_client_store_secret_delete(struct vl_client_store *s, const char *name);
 
+/* Names of the secrets starting with prefix, in byte order (names only:
+ * nothing is unsealed). *names is released with vl_client_store_names_free. */
+VL_MUST_CHECK int vl_client_store_secret_list(struct vl_client_store *s, const char *prefix,
+                                              char ***names, size_t *n);
+void vl_client_store_names_free(char **names, size_t n);
+
 /* The current state of an MLS group (an opaque serialisation) at an
  * epoch. Putting replaces it. */
 VL_MUST_CHECK int vl_client_store_group_put(struct vl_client_store *s, const uint8_t *group_id,
@@ -155,10 +161,15 @@ VL_MUST_CHECK int vl_client_store_message_put(struct vl_client_store *s, const u
 VL_MUST_CHECK int vl_client_store_message_get(struct vl_client_store *s,
                                               const uint8_t message_id[32], uint8_t **body,
                                               size_t *body_len);
+/* The group a stored message belongs to (heap, vl_client_store_free). */
+VL_MUST_CHECK int vl_client_store_message_group(struct vl_client_store *s,
+                                                const uint8_t message_id[32], uint8_t **group_id,
+                                                size_t *group_id_len);
 VL_MUST_CHECK int vl_client_store_message_delete(struct vl_client_store *s,
                                                  const uint8_t message_id[32]);
 /* Message ids of a group in timestamp order (then insertion order), at
- * most max of them after skipping `offset`. *ids holds *n * 32 octets. */
+ * most max (up to 100000: VL_ERR_LIMIT beyond) of them after skipping
+ * `offset`. *ids holds *n * 32 octets. */
 VL_MUST_CHECK int vl_client_store_message_list(struct vl_client_store *s, const uint8_t *group_id,
                                                size_t group_id_len, size_t offset, size_t max,
                                                uint8_t **ids, size_t *n);

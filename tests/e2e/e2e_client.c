@@ -1,0 +1,657 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* End-to-end: real valised on loopback and several libvalise clients, each
+ * with its own data folder: one-to-one and group chat both ways, add and
+ * remove (the removed member reads nothing after), offline catch-up across
+ * a restart of the client, edits, deletes and reactions, two devices of one
+ * user, concurrent commits, attachments, safety numbers, and a scan of the
+ * server's files for plaintext. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crypto/crypto.h"
+#include "e2e.h"
+#include "valise/client.h"
+
+static const char *valised_path;
+
+struct env {
+	struct srv s;
+	char root[64]; /* client data folders live under here */
+	char url[64];
+};
+
+struct dev {
+	struct vl_client *c;
+	char dir[128];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(srv_start(&e->s, valised_path, false), 0);
+	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
+	assert_non_null(mkdtemp(e->root));
+	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", e->s.port);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	srv_cleanup(&e->s);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "e2e_client: could not remove %s\n", e->root);
+	free(e);
+	return 0;
+}
+
+static struct vl_client_opts opts_for(const char *dir)
+{
+	struct vl_client_opts o = {
+	    .data_dir = dir,
+	    .passphrase = "correct horse battery staple",
+	    .passphrase_len = 28,
+	    .argon2_m_kib = 8 * 1024, /* the store's minimum: tests stay fast */
+	    .timeout_ms = 10000,
+	};
+	return o;
+}
+
+/* A new device; invite NULL: one from the server's admin command. */
+static void dev_new(struct env *e, struct dev *d, const char *user, const char *device,
+                    const char *invite)
+{
+	snprintf(d->dir, sizeof d->dir, "%s/%s-%s", e->root, user, device);
+	char *inv = invite ? strdup(invite) : srv_invite(&e->s, user);
+	assert_non_null(inv);
+	struct vl_client_opts o = opts_for(d->dir);
+	int rc = vl_client_register(&o, e->url, user, device, inv, &d->c);
+	free(inv);
+	if (rc)
+		fprintf(stderr, "register %s#%s: %s\n", user, device, vl_strerror(rc));
+	assert_int_equal(rc, VL_OK);
+}
+
+static void dev_close(struct dev *d)
+{
+	vl_client_close(d->c);
+	d->c = NULL;
+}
+
+static void dev_reopen(struct dev *d)
+{
+	struct vl_client_opts o = opts_for(d->dir);
+	assert_int_equal(vl_client_open(&o, &d->c), VL_OK);
+	assert_int_equal(vl_client_connect(d->c), VL_OK);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Polls d until an event of type (for conv, if given; whose message text
+ * or event text equals text, if given) arrives. Other events are dropped.
+ * Returns true with *out filled (cleanup by caller) if out is not NULL. */
+static bool wait_event(struct dev *d, enum vl_event_type type, const char *conv, const char *text,
+                       int timeout_ms, struct vl_event *out)
+{
+	uint64_t end = now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		struct vl_event ev;
+		while (vl_client_next_event(d->c, &ev)) {
+			bool ok = ev.type == type && (!conv || strcmp(ev.conv, conv) == 0);
+			if (ok && text) {
+				const char *t = ev.has_msg ? ev.msg.text : ev.text;
+				ok = t && strcmp(t, text) == 0;
+			}
+			if (ok) {
+				if (out)
+					*out = ev;
+				else
+					vl_event_cleanup(&ev);
+				return true;
+			}
+			vl_event_cleanup(&ev);
+		}
+		uint64_t n = now_ms();
+		if (n >= end)
+			return false;
+		int rc = vl_client_poll(d->c, (int)(end - n > 100 ? 100 : end - n));
+		if (rc != VL_OK)
+			fprintf(stderr, "poll %s#%s: %s (%s)\n", vl_client_address(d->c),
+			        vl_client_device(d->c), vl_strerror(rc), vl_client_errmsg(d->c));
+		assert_int_equal(rc, VL_OK);
+	}
+}
+
+/* Polls for a while and fails if an event of this type with this text
+ * shows up. */
+static void expect_no_message(struct dev *d, const char *text, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	while (now_ms() < end) {
+		(void)!vl_client_poll(d->c, 50);
+		struct vl_event ev;
+		while (vl_client_next_event(d->c, &ev)) {
+			if (ev.type == VL_EVENT_MESSAGE && ev.has_msg && ev.msg.text)
+				assert_string_not_equal(ev.msg.text, text);
+			vl_event_cleanup(&ev);
+		}
+	}
+}
+
+/* True if the conversation's stored messages hold text. */
+static bool has_text(struct dev *d, const char *conv, const char *text)
+{
+	struct vl_message *list;
+	size_t n;
+	if (vl_client_messages(d->c, conv, 0, 0, &list, &n) != VL_OK)
+		return false;
+	bool found = false;
+	for (size_t i = 0; i < n; i++)
+		if (list[i].text && strcmp(list[i].text, text) == 0)
+			found = true;
+	vl_message_list_free(list, n);
+	return found;
+}
+
+static void send_and_expect(struct dev *from, const char *conv, const char *text,
+                            struct dev **to, size_t n_to)
+{
+	char id[VL_CLIENT_MSG_ID_LEN + 1];
+	int rc = vl_client_send_text(from->c, conv, text, false, NULL, id);
+	if (rc)
+		fprintf(stderr, "send: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(from->c));
+	assert_int_equal(rc, VL_OK);
+	for (size_t i = 0; i < n_to; i++) {
+		struct vl_event ev;
+		bool got = wait_event(to[i], VL_EVENT_MESSAGE, conv, text, 5000, &ev);
+		if (!got)
+			fprintf(stderr, "%s#%s did not get \"%s\"\n", vl_client_address(to[i]->c),
+			        vl_client_device(to[i]->c), text);
+		assert_true(got);
+		assert_string_equal(ev.msg.id, id);
+		assert_string_equal(ev.sender, vl_client_address(from->c));
+		vl_event_cleanup(&ev);
+	}
+}
+
+static void join(struct dev *d, char conv[VL_CLIENT_ID_MAX + 1])
+{
+	struct vl_event ev;
+	assert_true(wait_event(d, VL_EVENT_CONV_JOINED, conv && conv[0] ? conv : NULL, NULL, 5000,
+	                       &ev));
+	if (conv && !conv[0])
+		snprintf(conv, VL_CLIENT_ID_MAX + 1, "%s", ev.conv);
+	vl_event_cleanup(&ev);
+}
+
+static void test_direct_both_ways(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	/* Asking again gives the same conversation. */
+	char again[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, again), VL_OK);
+	assert_string_equal(conv, again);
+	join(&b, conv);
+	struct dev *tb[] = {&b}, *ta[] = {&a};
+	send_and_expect(&a, conv, "hello bob", tb, 1);
+	send_and_expect(&b, conv, "hello alice", ta, 1);
+	send_and_expect(&a, conv, "\xf0\x9f\x87\xab\xf0\x9f\x87\xb7 bonjour", tb, 1);
+	/* bob's client acknowledged delivery: alice sees the receipt. */
+	assert_true(wait_event(&a, VL_EVENT_RECEIPT, conv, NULL, 5000, NULL));
+	/* Conversation info on both sides. */
+	struct vl_conv_info info;
+	assert_int_equal(vl_client_conv_info(b.c, conv, &info), VL_OK);
+	assert_int_equal(info.kind, VL_CONV_DIRECT);
+	assert_int_equal(info.n_members, 2);
+	assert_string_equal(info.name, "alice@example.org");
+	vl_conv_info_cleanup(&info);
+	/* Typing is an event only. */
+	assert_int_equal(vl_client_typing(a.c, conv, true), VL_OK);
+	struct vl_event ev;
+	assert_true(wait_event(&b, VL_EVENT_TYPING, conv, NULL, 5000, &ev));
+	assert_true(ev.typing);
+	vl_event_cleanup(&ev);
+	/* Safety numbers agree. */
+	char sa[VL_CLIENT_SAFETY_NUMBER_LEN + 1], sb[VL_CLIENT_SAFETY_NUMBER_LEN + 1];
+	assert_int_equal(vl_client_safety_number(a.c, "bob@example.org", sa, NULL), VL_OK);
+	assert_int_equal(vl_client_safety_number(b.c, "alice@example.org", sb, NULL), VL_OK);
+	assert_string_equal(sa, sb);
+	assert_int_equal(strlen(sa), VL_CLIENT_SAFETY_NUMBER_LEN);
+	dev_close(&a);
+	dev_close(&b);
+}
+
+static void test_group_add_remove(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c, d;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	const char *members[] = {"bob@example.org", "carol@example.org"};
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "negotiation", members, 2, conv),
+	                 VL_OK);
+	join(&b, conv);
+	join(&c, conv);
+	struct dev *bc[] = {&b, &c}, *ab[] = {&a, &b}, *ac[] = {&a, &c};
+	send_and_expect(&a, conv, "agenda item 1", bc, 2);
+	send_and_expect(&c, conv, "carol agrees", ab, 2);
+	send_and_expect(&b, conv, "bob too", ac, 2);
+	/* The group's name reached the members with the meta message. */
+	struct vl_conv_info info;
+	assert_int_equal(vl_client_conv_info(c.c, conv, &info), VL_OK);
+	assert_string_equal(info.name, "negotiation");
+	assert_int_equal(info.n_members, 3);
+	assert_int_equal(info.n_admins, 1);
+	assert_string_equal(info.admins[0], "alice@example.org");
+	vl_conv_info_cleanup(&info);
+	/* Only admins add or remove. */
+	const char *dv = "dave@example.org";
+	assert_int_equal(vl_client_conv_add(b.c, conv, &dv, 1), VL_ERR_PERMISSION);
+	assert_int_equal(vl_client_conv_add(a.c, conv, &dv, 1), VL_OK);
+	join(&d, conv);
+	struct dev *bcd[] = {&b, &c, &d};
+	send_and_expect(&a, conv, "welcome dave", bcd, 3);
+	/* Remove carol: she learns it and reads nothing sent after. */
+	const char *cr = "carol@example.org";
+	assert_int_equal(vl_client_conv_remove(a.c, conv, &cr, 1), VL_OK);
+	assert_true(wait_event(&c, VL_EVENT_REMOVED, conv, NULL, 5000, NULL));
+	struct dev *bd[] = {&b, &d};
+	send_and_expect(&a, conv, "secret after removal", bd, 2);
+	send_and_expect(&b, conv, "bob secret after removal", (struct dev *[]){&a, &d}, 2);
+	expect_no_message(&c, "secret after removal", 300);
+	assert_false(has_text(&c, conv, "secret after removal"));
+	assert_false(has_text(&c, conv, "bob secret after removal"));
+	assert_int_equal(vl_client_conv_info(c.c, conv, &info), VL_OK);
+	assert_false(info.active);
+	vl_conv_info_cleanup(&info);
+	assert_int_equal(vl_client_send_text(c.c, conv, "still here?", false, NULL, NULL),
+	                 VL_ERR_STATE);
+	/* Rename and admins. */
+	assert_int_equal(vl_client_conv_rename(a.c, conv, "final round"), VL_OK);
+	struct vl_event ev;
+	assert_true(wait_event(&b, VL_EVENT_RENAMED, conv, "final round", 5000, &ev));
+	vl_event_cleanup(&ev);
+	/* bob leaves: the remaining member with the lowest leaf commits it. */
+	assert_int_equal(vl_client_conv_leave(b.c, conv), VL_OK);
+	/* alice (leaf 0) is the designated committer: she has to be online. */
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(vl_client_poll(a.c, 25), VL_OK);
+	assert_true(wait_event(&d, VL_EVENT_MEMBERS, conv, NULL, 5000, NULL));
+	assert_int_equal(vl_client_conv_info(d.c, conv, &info), VL_OK);
+	assert_int_equal(info.n_members, 2);
+	vl_conv_info_cleanup(&info);
+	send_and_expect(&d, conv, "just us", (struct dev *[]){&a}, 1);
+	expect_no_message(&b, "just us", 200);
+	dev_close(&a);
+	dev_close(&b);
+	dev_close(&c);
+	dev_close(&d);
+}
+
+static void test_offline_catch_up(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	/* bob is offline (his process gone) before he is even added. */
+	dev_close(&b);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "while you were out", &peer, 1,
+	                                       conv),
+	                 VL_OK);
+	char text[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(text, sizeof text, "queued %d", i);
+		assert_int_equal(vl_client_send_text(a.c, conv, text, false, NULL, NULL), VL_OK);
+	}
+	dev_reopen(&b);
+	assert_int_equal(vl_client_catch_up(b.c, 10000), VL_OK);
+	for (int i = 0; i < 5; i++) {
+		snprintf(text, sizeof text, "queued %d", i);
+		assert_true(has_text(&b, conv, text));
+	}
+	/* And after a restart the history and the group are still there. */
+	dev_close(&b);
+	dev_reopen(&b);
+	assert_true(has_text(&b, conv, "queued 4"));
+	send_and_expect(&b, conv, "back online", (struct dev *[]){&a}, 1);
+	dev_close(&a);
+	dev_close(&b);
+}
+
+static void test_edit_delete_react(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	char m1[VL_CLIENT_MSG_ID_LEN + 1], m2[VL_CLIENT_MSG_ID_LEN + 1], r1[VL_CLIENT_MSG_ID_LEN + 1];
+	assert_int_equal(vl_client_send_text(a.c, conv, "draft text", false, NULL, m1), VL_OK);
+	assert_int_equal(vl_client_send_text(a.c, conv, "regrettable", false, NULL, m2), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "regrettable", 5000, NULL));
+	/* bob replies and reacts; only the sender may edit or delete. */
+	assert_int_equal(vl_client_send_text(b.c, conv, "a reply", false, m1, r1), VL_OK);
+	assert_int_equal(vl_client_send_reaction(b.c, conv, m1, "\xf0\x9f\x91\x8d"), VL_OK);
+	assert_int_equal(vl_client_edit(b.c, conv, m1, "hijack"), VL_ERR_PERMISSION);
+	assert_int_equal(vl_client_delete(b.c, conv, m1), VL_ERR_PERMISSION);
+	struct vl_event ev;
+	assert_true(wait_event(&a, VL_EVENT_REACTION, conv, "\xf0\x9f\x91\x8d", 5000, &ev));
+	assert_string_equal(ev.target, m1);
+	vl_event_cleanup(&ev);
+	assert_int_equal(vl_client_edit(a.c, conv, m1, "final text"), VL_OK);
+	assert_int_equal(vl_client_delete(a.c, conv, m2), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_EDITED, conv, "final text", 5000, NULL));
+	assert_true(wait_event(&b, VL_EVENT_DELETED, conv, NULL, 5000, &ev));
+	assert_string_equal(ev.target, m2);
+	vl_event_cleanup(&ev);
+	struct vl_message m;
+	assert_int_equal(vl_client_message(b.c, m1, &m), VL_OK);
+	assert_string_equal(m.text, "final text");
+	assert_true(m.edited);
+	vl_message_cleanup(&m);
+	assert_int_equal(vl_client_message(b.c, m2, &m), VL_OK);
+	assert_true(m.deleted);
+	assert_string_equal(m.text, "");
+	vl_message_cleanup(&m);
+	assert_int_equal(vl_client_message(b.c, r1, &m), VL_OK);
+	assert_string_equal(m.in_reply_to, m1);
+	vl_message_cleanup(&m);
+	assert_int_equal(vl_client_message(a.c, m1, &m), VL_OK);
+	assert_int_equal(m.n_reactions, 1);
+	assert_string_equal(m.reactions[0].sender, "bob@example.org");
+	assert_string_equal(m.reactions[0].reaction, "\xf0\x9f\x91\x8d");
+	assert_string_equal(m.text, "final text");
+	vl_message_cleanup(&m);
+	/* A read receipt. */
+	assert_int_equal(vl_client_mark_read(b.c, conv, m1), VL_OK);
+	assert_true(wait_event(&a, VL_EVENT_RECEIPT, conv, NULL, 5000, NULL));
+	for (int i = 0; i < 20; i++)
+		(void)!vl_client_poll(a.c, 20);
+	assert_int_equal(vl_client_message(a.c, m1, &m), VL_OK);
+	assert_int_equal(m.receipt_all, VL_RECEIPT_READ);
+	vl_message_cleanup(&m);
+	dev_close(&a);
+	dev_close(&b);
+}
+
+static void test_two_devices(void **state)
+{
+	struct env *e = *state;
+	struct dev a1, a2, a3, b;
+	dev_new(e, &a1, "alice@example.org", "laptop", NULL);
+	char *inv = NULL;
+	assert_int_equal(vl_client_device_invite(a1.c, &inv), VL_OK);
+	dev_new(e, &a2, "alice@example.org", "phone", inv);
+	free(inv);
+	dev_new(e, &b, "bob@example.org", "desk", NULL);
+	struct vl_device_entry *devs;
+	size_t nd;
+	assert_int_equal(vl_client_devices(a2.c, &devs, &nd), VL_OK);
+	assert_int_equal(nd, 2);
+	vl_client_devices_free(devs);
+	const char *peer = "alice@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	/* bob starts the conversation: both of alice's devices join. */
+	assert_int_equal(vl_client_conv_create(b.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&a1, conv);
+	join(&a2, conv);
+	send_and_expect(&b, conv, "to all of alice", (struct dev *[]){&a1, &a2}, 2);
+	/* What one of alice's devices sends, the other shows as hers. */
+	send_and_expect(&a2, conv, "from the phone", (struct dev *[]){&b, &a1}, 2);
+	struct vl_message *list;
+	size_t n;
+	assert_int_equal(vl_client_messages(a1.c, conv, 0, 0, &list, &n), VL_OK);
+	bool mine = false;
+	for (size_t i = 0; i < n; i++)
+		if (list[i].text && strcmp(list[i].text, "from the phone") == 0)
+			mine = list[i].outgoing;
+	vl_message_list_free(list, n);
+	assert_true(mine);
+	/* A third device arrives later and is added by the laptop's sync. */
+	assert_int_equal(vl_client_device_invite(a1.c, &inv), VL_OK);
+	dev_new(e, &a3, "alice@example.org", "tablet", inv);
+	free(inv);
+	assert_int_equal(vl_client_sync(a1.c), VL_OK);
+	join(&a3, conv);
+	send_and_expect(&b, conv, "hello tablet", (struct dev *[]){&a1, &a2, &a3}, 3);
+	/* bob is warned that alice's devices changed. */
+	struct vl_event ev;
+	assert_true(wait_event(&b, VL_EVENT_DEVICES_CHANGED, NULL, NULL, 5000, &ev));
+	assert_string_equal(ev.sender, "alice@example.org");
+	assert_string_equal(ev.sender_device, "tablet");
+	vl_event_cleanup(&ev);
+	/* Revoking the phone removes it from the conversation. */
+	assert_int_equal(vl_client_device_revoke(a1.c, "phone"), VL_OK);
+	struct vl_conv_info info;
+	assert_int_equal(vl_client_conv_info(a1.c, conv, &info), VL_OK);
+	assert_int_equal(info.n_devices, 3);
+	vl_conv_info_cleanup(&info);
+	send_and_expect(&b, conv, "phone gone", (struct dev *[]){&a1, &a3}, 2);
+	dev_close(&a1);
+	dev_close(&a2);
+	dev_close(&a3);
+	dev_close(&b);
+}
+
+static void test_concurrent_commits(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c, d, f;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	dev_new(e, &f, "frank@example.org", "pc", NULL);
+	const char *members[] = {"bob@example.org", "carol@example.org"};
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "g", members, 2, conv), VL_OK);
+	join(&b, conv);
+	join(&c, conv);
+	assert_int_equal(vl_client_conv_set_admin(a.c, conv, "bob@example.org", true), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_ADMINS, conv, NULL, 5000, NULL));
+	/* alice commits first; bob, who has not seen her commit yet, commits
+	 * on the same epoch: his loses, he processes hers and retries. */
+	const char *dv = "dave@example.org", *fr = "frank@example.org";
+	assert_int_equal(vl_client_conv_add(a.c, conv, &dv, 1), VL_OK);
+	int rc = vl_client_conv_add(b.c, conv, &fr, 1);
+	if (rc)
+		fprintf(stderr, "bob's add: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(b.c));
+	assert_int_equal(rc, VL_OK);
+	join(&d, conv);
+	join(&f, conv);
+	struct dev *all[] = {&a, &b, &c, &d, &f};
+	for (size_t i = 0; i < 5; i++) {
+		struct dev *others[4];
+		size_t k = 0;
+		for (size_t j = 0; j < 5; j++)
+			if (j != i)
+				others[k++] = all[j];
+		char text[40];
+		snprintf(text, sizeof text, "in sync %zu", i);
+		send_and_expect(all[i], conv, text, others, 4);
+	}
+	for (size_t i = 0; i < 5; i++) {
+		struct vl_conv_info info;
+		assert_int_equal(vl_client_conv_info(all[i]->c, conv, &info), VL_OK);
+		assert_int_equal(info.n_members, 5);
+		vl_conv_info_cleanup(&info);
+		dev_close(all[i]);
+	}
+}
+
+/* Searches every file under dir for needle; true if found. */
+static bool dir_contains(const char *dir, const uint8_t *needle, size_t nl)
+{
+	DIR *dh = opendir(dir);
+	if (!dh)
+		return false;
+	bool found = false;
+	struct dirent *de;
+	while (!found && (de = readdir(dh))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char p[1024];
+		snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (lstat(p, &sb))
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			found = dir_contains(p, needle, nl);
+			continue;
+		}
+		if (!S_ISREG(sb.st_mode))
+			continue;
+		FILE *f = fopen(p, "rb");
+		if (!f)
+			continue;
+		uint8_t *buf = malloc((size_t)sb.st_size + 1);
+		size_t n = buf ? fread(buf, 1, (size_t)sb.st_size, f) : 0;
+		fclose(f);
+		for (size_t i = 0; buf && i + nl <= n && !found; i++)
+			found = memcmp(buf + i, needle, nl) == 0;
+		free(buf);
+	}
+	closedir(dh);
+	return found;
+}
+
+static bool progress_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	uint64_t *calls = ctx;
+	(*calls)++;
+	return done <= total;
+}
+
+static void test_attachment_and_no_plaintext(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	/* A canary message. */
+	uint8_t rnd[8];
+	assert_int_equal(vl_random(rnd, sizeof rnd), VL_OK);
+	char canary[64];
+	snprintf(canary, sizeof canary, "CANARY-%02x%02x%02x%02x%02x%02x%02x%02x-TEXT", rnd[0],
+	         rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	send_and_expect(&a, conv, canary, (struct dev *[]){&b}, 1);
+	/* A 5 MiB file with a canary inside. */
+	size_t size = (size_t)5 << 20;
+	uint8_t *data = malloc(size);
+	assert_non_null(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	char fcanary[64];
+	snprintf(fcanary, sizeof fcanary, "FILECANARY-%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+	         rnd[3]);
+	memcpy(data + size / 2, fcanary, strlen(fcanary));
+	char src[200], dst[200];
+	snprintf(src, sizeof src, "%s/report.bin", e->root);
+	snprintf(dst, sizeof dst, "%s/report.out", e->root);
+	FILE *f = fopen(src, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, size, f), size);
+	fclose(f);
+	uint64_t up_calls = 0, down_calls = 0;
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	int rc = vl_client_send_file(a.c, conv, src, NULL, NULL, progress_cb, &up_calls, mid);
+	bool blobs = rc != VL_ERR_UNSUPPORTED;
+	if (blobs) {
+		if (rc)
+			fprintf(stderr, "send_file: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(a.c));
+		assert_int_equal(rc, VL_OK);
+		assert_true(up_calls > 0);
+		struct vl_event ev;
+		assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "report.bin", 5000, &ev));
+		assert_int_equal(ev.msg.kind, VL_MSG_ATTACHMENT);
+		assert_int_equal(ev.msg.attachment.size, size);
+		assert_string_equal(ev.msg.id, mid);
+		vl_event_cleanup(&ev);
+		assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls), VL_OK);
+		assert_true(down_calls > 0);
+		uint8_t *back = malloc(size + 1);
+		assert_non_null(back);
+		f = fopen(dst, "rb");
+		assert_non_null(f);
+		assert_int_equal(fread(back, 1, size + 1, f), size);
+		fclose(f);
+		assert_memory_equal(back, data, size);
+		free(back);
+		/* Not replaced when it exists. */
+		assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_ERR_EXISTS);
+	} else {
+		fprintf(stderr, "e2e_client: this valised has no blob store (protocol.md §7): "
+		                "the attachment round trip was not run\n");
+	}
+	/* Give the server time to write everything, then stop it so its
+	 * files are complete, and scan its data folder (database, WAL, blob
+	 * folder, logs). */
+	for (int i = 0; i < 10; i++)
+		(void)!vl_client_poll(b.c, 20);
+	dev_close(&a);
+	dev_close(&b);
+	assert_true(srv_stop(&e->s, 5000) >= 0);
+	assert_false(dir_contains(e->s.dir, (const uint8_t *)canary, strlen(canary)));
+	assert_false(dir_contains(e->s.dir, (const uint8_t *)fcanary, strlen(fcanary)));
+	/* The clients' own stores are sealed too. */
+	assert_false(dir_contains(e->root, (const uint8_t *)canary, strlen(canary)));
+	free(data);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s VALISED\n", argv[0]);
+		return 2;
+	}
+	valised_path = argv[1];
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_direct_both_ways, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_group_add_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offline_catch_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_edit_delete_react, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_devices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
