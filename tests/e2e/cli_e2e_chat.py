@@ -125,21 +125,29 @@ def main():
         src = os.path.join(alice.home, "report.bin")
         with open(src, "wb") as f:
             f.write(data)
-        sf = alice.json("send", bob.address, "--file", src)
-        r = bob.json("read", alice.address)
-        fm = [m for m in r["messages"] if m["id"] == sf["id"]]
-        t.ok(fm and fm[0]["attachment"]["size"] == len(data)
-             and fm[0]["attachment"]["file_name"] == "report.bin"
-             and len(fm[0]["attachment"]["content_hash"]) == 64,
-             "file message: name, size and hash", fm)
-        dl = bob.json("download", alice.address, sf["id"], "-o", "got.bin")
-        with open(os.path.join(bob.home, "got.bin"), "rb") as f:
-            back = f.read()
-        t.ok(back == data and dl["size"] == len(data)
-             and hashlib.sha256(back).digest() == hashlib.sha256(data).digest(),
-             "5 MiB file round trip, hash checked")
-        code, _, err = bob.run("download", alice.address, sf["id"], "-o", "got.bin")
-        t.ok(code == 1 and "exists" in err, "download refuses to overwrite", err)
+        code, out, err = alice.run("--json", "send", bob.address, "--file", src)
+        sf = json.loads(out) if out.strip() else {}
+        if code != 0 and sf.get("error", {}).get("status") == "unsupported":
+            # Only a server without a blob store says this; the file
+            # checks then cannot run, and say so.
+            t.skip("5 MiB file round trip", sf["error"]["message"])
+        else:
+            t.must(code == 0 and len(sf.get("id", "")) == 64, "alice sends a 5 MiB file",
+                   f"{code} {out} {err}")
+            r = bob.json("read", alice.address)
+            fm = [m for m in r["messages"] if m["id"] == sf["id"]]
+            t.ok(fm and fm[0]["attachment"]["size"] == len(data)
+                 and fm[0]["attachment"]["file_name"] == "report.bin"
+                 and len(fm[0]["attachment"]["content_hash"]) == 64,
+                 "file message: name, size and hash", fm)
+            dl = bob.json("download", alice.address, sf["id"], "-o", "got.bin")
+            with open(os.path.join(bob.home, "got.bin"), "rb") as f:
+                back = f.read()
+            t.ok(back == data and dl["size"] == len(data)
+                 and hashlib.sha256(back).digest() == hashlib.sha256(data).digest(),
+                 "5 MiB file round trip, hash checked")
+            code, _, err = bob.run("download", alice.address, sf["id"], "-o", "got.bin")
+            t.ok(code == 1 and "exists" in err, "download refuses to overwrite", err)
 
         # --- a second device of alice's ---
         inv = alice.json("device", "invite")["invite"]

@@ -25,6 +25,7 @@ class Checks:
         self.name = name
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
 
     def ok(self, cond, what, detail=""):
         if cond:
@@ -36,12 +37,18 @@ class Checks:
         sys.stdout.flush()
         return cond
 
+    def skip(self, what, why):
+        self.skipped += 1
+        print(f"SKIP {what}: {why}")
+        sys.stdout.flush()
+
     def must(self, cond, what, detail=""):
         if not self.ok(cond, what, detail):
             raise Failed(what)
 
     def finish(self):
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed")
+        print(f"{self.name}: {self.passed} passed, {self.failed} failed, "
+              f"{self.skipped} skipped")
         return 0 if self.failed == 0 else 1
 
 
