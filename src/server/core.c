@@ -452,11 +452,14 @@ void vl_conn_push_kp_low(struct vl_conn *c, uint32_t stock)
 		conn_send(c, buf, w.len);
 }
 
-void vl_core_conn_input_bad(struct vl_conn *c, unsigned code, const char *detail)
+void vl_core_conn_input_bad(struct vl_conn *c, uint32_t request_id, unsigned code,
+                            const char *detail)
 {
 	if (!vl_conn_alive(c))
 		return;
-	malformed(c, 0, code, detail);
+	if (code == VL_PERR_TOO_LARGE)
+		c->core->m.too_large++;
+	malformed(c, request_id, code, detail);
 }
 
 /* Token bucket: rate per second, burst deep. */

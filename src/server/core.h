@@ -124,8 +124,11 @@ struct vl_conn *vl_core_conn_open(struct vl_core *core, const struct vl_conn_ops
 /* One received WebSocket binary message (len may exceed max_frame: it is
  * answered with ERROR too_large). The bytes are only read during the call. */
 void vl_core_conn_input(struct vl_conn *c, const uint8_t *buf, size_t len);
-/* A text message, or a message the transport could not assemble. */
-void vl_core_conn_input_bad(struct vl_conn *c, unsigned code, const char *detail);
+/* A text message, or a message the transport could not assemble (too
+ * large): answered with ERROR code for request_id (0 if unknown) and
+ * counted as malformed. */
+void vl_core_conn_input_bad(struct vl_conn *c, uint32_t request_id, unsigned code,
+                            const char *detail);
 /* The transport has lost the connection: no more ops calls for it. */
 void vl_core_conn_closed(struct vl_conn *c);
 

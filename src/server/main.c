@@ -36,6 +36,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: valised run [--dev] [--config FILE] [--data DIR] [--listen HOST:PORT]\n"
 	           "                   [--plain] [--set KEY=VALUE]...\n"
 	           "       valised admin invite USER@DOMAIN [--data DIR] [--config FILE]\n"
+	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
 }
@@ -380,19 +381,62 @@ cleanup:
 
 /* --- admin --------------------------------------------------------------------- */
 
+/* `admin invites PREFIX@DOMAIN COUNT`: COUNT invites for PREFIX1@DOMAIN
+ * .. PREFIXCOUNT@DOMAIN in one transaction, printed as "address code"
+ * lines (load tests and bulk enrolment). */
+static int admin_invite_range(struct vl_store *st, const struct vl_server_config *cfg,
+                              const char *pattern, unsigned long count)
+{
+	const char *at = strchr(pattern, '@');
+	uint64_t now = (uint64_t)time(NULL);
+	int rc = vl_store_batch_begin(st);
+	for (unsigned long i = 1; rc == VL_OK && i <= count; i++) {
+		char user[VL_PROTO_ADDRESS_MAX + 1], code[20];
+		uint8_t key[32];
+		snprintf(user, sizeof user, "%.*s%lu%s", (int)(at - pattern), pattern, i, at);
+		if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
+			rc = VL_ERR_ARG;
+		if (rc == VL_OK)
+			rc = vl_core_invite_code(code);
+		if (rc == VL_OK)
+			rc = vl_core_invite_key((const uint8_t *)code, strlen(code), key);
+		if (rc == VL_OK)
+			rc = vl_store_invite_create(st, key, sizeof key, user,
+			                            now + cfg->core.invite_ttl, now);
+		if (rc == VL_OK)
+			printf("%s %s\n", user, code);
+		vl_wipe(code, sizeof code);
+	}
+	if (rc == VL_OK)
+		rc = vl_store_batch_commit(st);
+	if (rc != VL_OK)
+		vl_store_batch_rollback(st);
+	return rc;
+}
+
 static int cmd_admin(int argc, char **argv)
 {
-	if (argc < 4 || strcmp(argv[2], "invite") != 0) {
+	bool range = argc >= 5 && strcmp(argv[2], "invites") == 0;
+	if (argc < 4 || (!range && strcmp(argv[2], "invite") != 0)) {
 		usage(stderr);
 		return 2;
 	}
 	const char *user = argv[3];
-	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
+	unsigned long count = 0;
+	if (range) {
+		char *end;
+		count = strtoul(argv[4], &end, 10);
+		if (*end || count == 0 || count > 1000000)
+			return die("invites: \"%s\" is not a count (1..1000000)", argv[4]);
+		if (!strchr(user, '@') || strchr(user, '@') == user)
+			return die("invites: \"%s\" is not PREFIX@DOMAIN", user);
+	} else if (!vl_proto_address_valid((const uint8_t *)user, strlen(user))) {
 		return die("\"%s\" is not an address (lower-case user@domain)", user);
+	}
 	struct vl_server_config cfg;
 	vl_server_config_defaults(&cfg);
 	bool dev = false;
-	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	int rc = parse_options(argc, argv, range ? 5 : 4, &cfg, &dev, true);
 	if (rc)
 		return rc;
 	if (mkdir_p(cfg.data_dir, 0700))
@@ -403,6 +447,11 @@ static int cmd_admin(int argc, char **argv)
 	struct vl_store *st;
 	if (vl_store_open(&sc, &st) != VL_OK)
 		return die("cannot open the store \"%s\"", dbpath);
+	if (range) {
+		rc = admin_invite_range(st, &cfg, user, count);
+		vl_store_free(st);
+		return rc ? die("could not record the invites: %s", vl_strerror(rc)) : 0;
+	}
 	char code[20];
 	uint8_t key[32];
 	uint64_t now = (uint64_t)time(NULL);

@@ -111,11 +111,19 @@ static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
 	}
 	if (!s->rx_bad) {
 		if (s->rx_len + len > t->cfg->core.max_frame) {
+			/* Answer with the request id of the frame's header. */
+			uint8_t hdr[6] = {0};
+			size_t have = s->rx_len < 6 ? s->rx_len : 6;
+			memcpy(hdr, s->rx, have);
+			if (have < 6)
+				memcpy(hdr + have, in, 6 - have < len ? 6 - have : len);
+			uint32_t id = (uint32_t)hdr[2] << 24 | (uint32_t)hdr[3] << 16 |
+			              (uint32_t)hdr[4] << 8 | hdr[5];
 			s->rx_bad = true;
 			free(s->rx);
 			s->rx = NULL;
 			s->rx_cap = s->rx_len = 0;
-			vl_core_conn_input_bad(s->conn, VL_PERR_TOO_LARGE, "frame too large");
+			vl_core_conn_input_bad(s->conn, id, VL_PERR_TOO_LARGE, "frame too large");
 		} else {
 			if (s->rx_len + len > s->rx_cap) {
 				size_t cap = s->rx_cap ? s->rx_cap : 4096;
@@ -135,7 +143,7 @@ static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
 		if (!s->rx_bad)
 			vl_core_conn_input(s->conn, s->rx, s->rx_len);
 		else if (!lws_frame_is_binary(s->wsi))
-			vl_core_conn_input_bad(s->conn, VL_PERR_MALFORMED, "text message");
+			vl_core_conn_input_bad(s->conn, 0, VL_PERR_MALFORMED, "text message");
 		/* Idle connections keep no reassembly buffer. */
 		free(s->rx);
 		s->rx = NULL;

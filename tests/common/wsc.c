@@ -22,8 +22,8 @@ static int tcp_connect(const char *host, int port)
 	if (fd < 0)
 		return -1;
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host,
-	              &a.sin_addr) != 1 ||
+	if (inet_pton(AF_INET, strcmp(host, "localhost") == 0 ? "127.0.0.1" : host, &a.sin_addr) !=
+	        1 ||
 	    connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
 		close(fd);
 		return -1;
@@ -322,8 +322,8 @@ int wsc_http_get(const char *host, int port, bool tls, const char *path, char **
 			goto done;
 	}
 	char req[512];
-	int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-	                 path, host);
+	int n = snprintf(req, sizeof req,
+	                 "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
 	if (raw_write(&c, req, (size_t)n))
 		goto done;
 	while (raw_fill(&c, 5000) == 1)

@@ -19,7 +19,7 @@ struct wsc {
 	void *ssl_ctx; /* SSL_CTX * */
 	uint8_t *buf;  /* received, not yet consumed bytes */
 	size_t len, cap;
-	bool closed;   /* a close frame arrived or the socket ended */
+	bool closed; /* a close frame arrived or the socket ended */
 	uint16_t close_code;
 };
 

@@ -45,9 +45,14 @@ static int launch(struct srv *s)
 			argv[n++] = s->extra[i];
 		}
 		argv[n] = NULL;
-		/* The server's banner is not part of the test output. */
-		FILE *devnull = freopen("/dev/null", "w", stdout);
-		(void)devnull;
+		/* The server's banner and logs go to its data folder, not into
+		 * the test's output (whose pipe they would keep open). */
+		char log[200];
+		snprintf(log, sizeof log, "%s/valised.log", s->dir);
+		FILE *o = freopen("/dev/null", "w", stdout);
+		FILE *e = freopen(log, "a", stderr);
+		(void)o;
+		(void)e;
 		execv(s->exe, (char *const *)argv);
 		_exit(127);
 	}
@@ -75,6 +80,8 @@ static int launch(struct srv *s)
 
 int srv_start(struct srv *s, const char *exe, bool tls)
 {
+	/* A peer that closes first must not kill the test with SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	s->exe = exe;
 	s->tls = tls;
 	snprintf(s->dir, sizeof s->dir, "/tmp/vl_e2e_XXXXXX");
@@ -221,8 +228,8 @@ int cli_reply(struct cli *c, uint32_t id, uint16_t *code, struct rframe *out, in
 	for (int waited = 0; waited < timeout_ms; waited += 20) {
 		for (size_t i = 0; i < c->n_backlog; i++) {
 			struct rframe *r = &c->backlog[i];
-			if (r->f.request_id == id && (r->f.type == VL_FRAME_ERROR ||
-			                              (r->f.type & 0xc0) == VL_FRAME_REPLY)) {
+			if (r->f.request_id == id &&
+			    (r->f.type == VL_FRAME_ERROR || (r->f.type & 0xc0) == VL_FRAME_REPLY)) {
 				*out = *r;
 				memmove(r, r + 1, (c->n_backlog - i - 1) * sizeof *r);
 				c->n_backlog--;
@@ -240,7 +247,8 @@ int cli_reply(struct cli *c, uint32_t id, uint16_t *code, struct rframe *out, in
 		if (rc == 0)
 			return -1;
 		if (rc == 1) {
-			if (vl_frame_decode(r.buf, r.len, VL_PROTO_FRAME_MAX + 4096, &r.f) != VL_OK ||
+			if (vl_frame_decode(r.buf, r.len, VL_PROTO_FRAME_MAX + 4096, &r.f) !=
+			        VL_OK ||
 			    c->n_backlog == 256) {
 				free(r.buf);
 				return -1;
@@ -279,8 +287,7 @@ int cli_auth(struct cli *c, uint16_t *code)
 	return t;
 }
 
-int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *name,
-                   uint16_t suite)
+int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *name, uint16_t suite)
 {
 	if (vtc_device_init(&c->dev, user, name, suite))
 		return -1;
