@@ -412,7 +412,7 @@ static void watch_on_event(void *arg, const struct vl_event *ev)
 	struct watch_state *w = arg;
 	if (w->conv != NULL && ev->conv[0] && strcmp(ev->conv, w->conv) != 0)
 		return;
-	json_t *j = cli_json_event(ev);
+	json_t *j = cli_json_event_named(w->ctx, ev);
 	if (j == NULL)
 		return;
 	if (w->ctx->g.json)

@@ -139,7 +139,8 @@ static void daemon_send(struct daemon_peer *p, json_t *msg)
 static void daemon_on_event(void *arg, const struct vl_event *ev)
 {
 	struct daemon *d = arg;
-	json_t *n = cli_rpc_notification(cli_event_name(ev->type), cli_json_event(ev));
+	json_t *n =
+	    cli_rpc_notification(cli_event_name(ev->type), cli_json_event_named(d->ctx, ev));
 	for (size_t i = 0; i < d->n_peers; i++)
 		daemon_send(&d->peers[i], n);
 	json_decref(n);

@@ -540,6 +540,20 @@ json_t *cli_json_event(const struct vl_event *ev)
 	return o;
 }
 
+json_t *cli_json_event_named(struct cli_ctx *ctx, const struct vl_event *ev)
+{
+	json_t *j = cli_json_event(ev);
+	if (j == NULL || ev->conv[0] == '\0' || ctx->client == NULL)
+		return j;
+	struct vl_conv_info info;
+	if (vl_client_conv_info(ctx->client, ev->conv, &info) == VL_OK) {
+		if (info.name != NULL)
+			json_object_set_new(j, "chat_name", session_str(info.name));
+		vl_conv_info_cleanup(&info);
+	}
+	return j;
+}
+
 static const char *session_jstr(const json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
@@ -552,10 +566,11 @@ void cli_human_message(FILE *out, const json_t *m)
 	cli_time_human(when, sizeof when,
 	               (int64_t)(json_integer_value(json_object_get(m, "time_ms")) / 1000));
 	fprintf(out, "%s  %.8s  ", when, session_jstr(m, "id"));
-	cli_print_safe(out, session_jstr(m, "sender"), false);
 	const char *kind = session_jstr(m, "kind");
+	if (strcmp(kind, "system") != 0)
+		cli_print_safe(out, session_jstr(m, "sender"), false);
 	if (strcmp(kind, "system") == 0) {
-		fputs(" * ", out);
+		fputs("* ", out);
 		cli_print_safe(out, session_jstr(m, "text"), false);
 		fputc('\n', out);
 		return;
@@ -607,12 +622,17 @@ void cli_human_event(FILE *out, const json_t *ev)
 {
 	const char *e = session_jstr(ev, "event");
 	json_t *m = json_object_get(ev, "message");
+	fputc('[', out);
+	if (json_object_get(ev, "chat_name") != NULL)
+		cli_print_safe(out, session_jstr(ev, "chat_name"), false);
+	else
+		fprintf(out, "%.8s", session_jstr(ev, "chat"));
+	fputs("] ", out);
 	if (strcmp(e, "message") == 0 && m != NULL) {
-		fprintf(out, "[%.8s] ", session_jstr(ev, "chat"));
 		cli_human_message(out, m);
 		return;
 	}
-	fprintf(out, "[%.8s] %s", session_jstr(ev, "chat"), e);
+	fputs(e, out);
 	if (json_object_get(ev, "sender") != NULL) {
 		fputs(" from ", out);
 		cli_print_safe(out, session_jstr(ev, "sender"), false);

@@ -63,6 +63,9 @@ enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char
 json_t *cli_json_message(const struct vl_message *m);
 json_t *cli_json_conv(const struct vl_conv_info *c);
 json_t *cli_json_event(const struct vl_event *ev);
+/* The same with "chat_name" (the chat's name, or the peer's address for a
+ * one-to-one chat) when the chat is known. */
+json_t *cli_json_event_named(struct cli_ctx *ctx, const struct vl_event *ev);
 /* Stable name of an event type ("message", "devices_changed"). */
 const char *cli_event_name(enum vl_event_type t);
 
