@@ -103,9 +103,16 @@ def main():
             u.register()
         alice.json("contact", "add", bot.address)
 
+        # Sent while the bot is offline: its daemon catches up at start.
+        early = alice.json("send", bot.address, "while the bot was offline")
+
         # --- stdio ---
         daemon = bot.popen("daemon")
         rpc = Rpc(daemon.stdout, daemon.stdin)
+        n = rpc.wait_notification(lambda m: m.get("method") == "message")
+        t.ok(n is not None and n["params"]["message"]["id"] == early["id"]
+             and n["params"]["chat_name"] == alice.address,
+             "backlog from offline time arrives as a notification", n)
         r = rpc.call("whoami")
         t.ok(r.get("result", {}).get("address") == bot.address, "whoami over stdio", r)
         r = rpc.call("nope.nothing")
