@@ -42,6 +42,7 @@
 
 #include "proto/proto.h"
 #include "vtc.h"
+#include "wsc.h"
 
 #define SRC_ADDRS 8 /* 127.0.0.1 .. 127.0.0.8 */
 
@@ -127,6 +128,43 @@ static long server_rss_kib(const struct server *s)
 	return v;
 }
 
+/* Server CPU time (user + system) in seconds. */
+static double server_cpu_s(const struct server *s)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)s->pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	/* fields after the command: state is 3rd; utime 14th, stime 15th */
+	if (!p ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A counter from the server's /metrics. */
+static double server_metric(const struct server *s, const char *name)
+{
+	char *body = NULL;
+	double v = -1;
+	if (wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body) == 200 && body) {
+		char key[128];
+		snprintf(key, sizeof key, "\n%s ", name);
+		char *p = strstr(body, key);
+		if (p)
+			v = atof(p + strlen(key));
+	}
+	free(body);
+	return v;
+}
+
 static void server_stop(struct server *s)
 {
 	kill(s->pid, SIGTERM);
@@ -186,6 +224,7 @@ struct conn {
 	uint64_t last_seq, acked;
 	unsigned outstanding;
 	uint64_t sent, received;
+	uint64_t sent_base; /* sent when the paced phase began */
 	uint64_t next_send_ns;
 };
 
@@ -232,7 +271,8 @@ static void flush(struct loop *l, struct conn *c)
 	while (c->wlen) {
 		ssize_t n;
 		if (c->ssl) {
-			int r = SSL_write(c->ssl, c->wbuf, (int)(c->wlen > INT_MAX ? INT_MAX : c->wlen));
+			int r = SSL_write(c->ssl, c->wbuf,
+			                  (int)(c->wlen > INT_MAX ? INT_MAX : c->wlen));
 			if (r <= 0) {
 				int e = SSL_get_error(c->ssl, r);
 				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
@@ -798,7 +838,7 @@ static void pace_tick(struct loop *l)
 	uint64_t due = (uint64_t)(elapsed * pace_per_sender);
 	for (size_t i = 0; i < n_pairs; i++) {
 		struct conn *c = &l->conns[2 * i];
-		while (c->st == C_READY && c->sent < due)
+		while (c->st == C_READY && c->sent - c->sent_base < due)
 			send_app(l, c, c->sent);
 	}
 }
@@ -840,6 +880,7 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	 * flight (each acknowledged only once durable). */
 	pace_per_sender = 0;
 	l.measuring = true;
+	double cpu0 = server_cpu_s(&s), b0 = server_metric(&s, "valised_store_batches_total");
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < pairs; i++)
 		for (unsigned k = 0; k < pipeline_depth; k++)
@@ -847,33 +888,48 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	loop_run(&l, seconds * 1000, NULL, NULL);
 	double secs = (double)(now_ns() - t0) / 1e9;
 	l.measuring = false;
+	double cpu1 = server_cpu_s(&s), b1 = server_metric(&s, "valised_store_batches_total");
 	double rate = (double)l.delivered / secs;
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end | "
+	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end; server "
+	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s | "
 	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
-	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, pct_ms(l.lat, l.n_lat, 0.5),
-	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
+	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, 100 * (cpu1 - cpu0) / secs,
+	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, (b1 - b0) / secs,
+	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
+	       pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);
 	/* Let the pipeline drain before the paced run. */
-	loop_run(&l, 2000, NULL, NULL);
+	for (int i = 0; i < 60; i++) {
+		unsigned busy = 0;
+		for (unsigned k = 0; k < pairs; k++)
+			busy += l.conns[2 * k].outstanding;
+		if (!busy)
+			break;
+		loop_run(&l, 500, NULL, NULL);
+	}
+	loop_run(&l, 500, NULL, NULL);
 
 	/* 2. Paced at half that rate, spread evenly over the senders. */
 	l.n_lat = 0;
 	l.delivered = 0;
 	pace_per_sender = rate / 2 / pairs;
+	/* Counters go on: client message ids must stay unique. */
 	for (unsigned i = 0; i < pairs; i++)
-		l.conns[2 * i].sent = 0;
+		l.conns[2 * i].sent_base = l.conns[2 * i].sent;
 	pace_start = now_ns();
 	l.measuring = true;
+	cpu0 = server_cpu_s(&s);
 	loop_run(&l, seconds * 1000, NULL, pace_tick);
 	secs = (double)(now_ns() - pace_start) / 1e9;
 	l.measuring = false;
+	cpu1 = server_cpu_s(&s);
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered | "
-	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
+	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered; server %.0f%% "
+	       "CPU | p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
 	       tls ? "TLS" : "plain", rate / 2, (double)l.delivered / secs,
-	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
-	       pct_ms(l.lat, l.n_lat, 0.999));
+	       100 * (cpu1 - cpu0) / secs, pct_ms(l.lat, l.n_lat, 0.5),
+	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);
 	loop_free(&l);
 	for (unsigned i = 0; i < 2 * pairs; i++)
@@ -990,6 +1046,7 @@ int main(int argc, char **argv)
 	unsigned conns = 2000, procs = 2, pairs = 1000;
 	int seconds = 10;
 	const char *only = NULL;
+	unsigned group = 0; /* 0: 10, 100 and 1000 */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--tls") == 0)
 			tls = true;
@@ -1003,12 +1060,16 @@ int main(int argc, char **argv)
 			seconds = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--depth") == 0 && i + 1 < argc)
 			pipeline_depth = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
+			group = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
 			only = argv[++i];
 		else {
-			fprintf(stderr, "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] "
-			                "[--seconds S] [--depth D] [--only conns|pairs|fanout]\n",
-			        argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] "
+			    "[--seconds S] [--depth D] [--group N] [--only conns|pairs|fanout]\n",
+			    argv[0]);
 			return 2;
 		}
 	}
@@ -1029,9 +1090,13 @@ int main(int argc, char **argv)
 	if (!only || strcmp(only, "pairs") == 0)
 		run_pairs(tls, pairs, seconds);
 	if (!only || strcmp(only, "fanout") == 0) {
-		run_fanout(tls, 10, seconds);
-		run_fanout(tls, 100, seconds);
-		run_fanout(tls, 1000, seconds);
+		if (group) {
+			run_fanout(tls, group, seconds);
+		} else {
+			run_fanout(tls, 10, seconds);
+			run_fanout(tls, 100, seconds);
+			run_fanout(tls, 1000, seconds);
+		}
 	}
 	return 0;
 }

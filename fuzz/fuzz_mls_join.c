@@ -90,7 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tree_check(data + 1, size - 1);
 		break;
 	default:
-		if (vl_group_join(kp, welcome, welcome_len, data + 1, size - 1, NULL, &g) != VL_OK) {
+		if (vl_group_join(kp, welcome, welcome_len, data + 1, size - 1, NULL, &g) !=
+		    VL_OK) {
 			fprintf(stderr, "fuzz_mls_join: the valid Welcome was refused\n");
 			abort();
 		}

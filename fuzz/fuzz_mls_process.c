@@ -20,11 +20,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct vl_group *sender;  /* member A */
-static uint8_t *receiver_state;  /* member B, exported */
-static size_t receiver_state_len;
+/* Both ends are restored from their exported states for every input, so
+ * that no run depends on the ones before (the sender's ratchet would
+ * otherwise run past the receiver's max_forward). */
+static uint8_t *sender_state, *receiver_state; /* members A and B */
+static size_t sender_state_len, receiver_state_len;
 
-static void fail(const char *what)
+__attribute__((noreturn)) static void fail(const char *what)
 {
 	fprintf(stderr, "fuzz_mls_process: %s\n", what);
 	abort();
@@ -34,12 +36,12 @@ static void setup(void)
 {
 	static const char gid[] = "fuzz-group";
 	static const char a[] = "a@fuzz#1", b[] = "b@fuzz#1", c[] = "c@fuzz#1";
-	struct vl_key_package *kb, *kc;
+	struct vl_key_package *kb = NULL, *kc = NULL;
 	const uint8_t *kp[2];
 	size_t kl[2];
 	uint8_t *commit, *welcome;
 	size_t commit_len, welcome_len;
-	struct vl_group *gb;
+	struct vl_group *gb = NULL, *sender = NULL;
 	if (vl_group_create(1, (const uint8_t *)gid, sizeof gid - 1, (const uint8_t *)a,
 	                    sizeof a - 1, NULL, NULL, &sender) != VL_OK ||
 	    vl_key_package_new(1, (const uint8_t *)b, sizeof b - 1, NULL, &kb) != VL_OK ||
@@ -51,8 +53,10 @@ static void setup(void)
 	if (vl_group_commit(sender, &args, &commit, &commit_len, &welcome, &welcome_len) != VL_OK ||
 	    vl_group_commit_merge(sender) != VL_OK ||
 	    vl_group_join(kb, welcome, welcome_len, NULL, 0, NULL, &gb) != VL_OK ||
-	    vl_group_export(gb, &receiver_state, &receiver_state_len) != VL_OK)
+	    vl_group_export(gb, &receiver_state, &receiver_state_len) != VL_OK ||
+	    vl_group_export(sender, &sender_state, &sender_state_len) != VL_OK)
 		fail("setup: add");
+	vl_group_free(sender);
 	free(commit);
 	free(welcome);
 	vl_group_free(gb);
@@ -62,12 +66,13 @@ static void setup(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (!sender)
+	if (!sender_state)
 		setup();
 	if (size == 0)
 		return 0;
-	struct vl_group *g;
-	if (vl_group_import(receiver_state, receiver_state_len, NULL, &g) != VL_OK)
+	struct vl_group *g, *sender;
+	if (vl_group_import(receiver_state, receiver_state_len, NULL, &g) != VL_OK ||
+	    vl_group_import(sender_state, sender_state_len, NULL, &sender) != VL_OK)
 		fail("import");
 	const uint8_t *body = data + 1;
 	size_t len = size - 1;
@@ -115,5 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(msg);
 	vl_mls_arena_cleanup(&a);
 	vl_group_free(g);
+	vl_group_free(sender);
 	return 0;
 }

@@ -97,6 +97,19 @@ VL_MUST_CHECK int vl_group_propose_remove(struct vl_group *g, uint32_t leaf, uin
 /* An Update of the own leaf with a fresh encryption key. */
 VL_MUST_CHECK int vl_group_propose_update(struct vl_group *g, uint8_t **msg, size_t *msg_len);
 
+/* A PreSharedKey proposal (§12.1.4) for an external PSK (known to every
+ * member through its psk_lookup) or for the resumption PSK of one of this
+ * group's recent epochs. The nonce is drawn at random. VL_ERR_NOT_FOUND if
+ * this member cannot resolve the PSK itself. */
+VL_MUST_CHECK int vl_group_propose_external_psk(struct vl_group *g, const uint8_t *id,
+                                                size_t id_len, uint8_t **msg, size_t *msg_len);
+VL_MUST_CHECK int vl_group_propose_resumption_psk(struct vl_group *g, uint64_t epoch, uint8_t **msg,
+                                                  size_t *msg_len);
+/* A GroupContextExtensions proposal (§12.1.7): ext is an encoded
+ * extensions<V> list replacing the group's. */
+VL_MUST_CHECK int vl_group_propose_extensions(struct vl_group *g, const uint8_t *ext,
+                                              size_t ext_len, uint8_t **msg, size_t *msg_len);
+
 /* What a commit covers besides the proposals received in the epoch, which
  * it always includes by reference. */
 struct vl_commit_args {
@@ -105,6 +118,12 @@ struct vl_commit_args {
 	size_t n_add;
 	const uint32_t *remove; /* leaves removed by value */
 	size_t n_remove;
+	/* Leave the ratchet tree out of the Welcome: the joiners get it from
+	 * vl_group_ratchet_tree() (after the merge) through another channel.
+	 * For large groups: RFC 9420 §12.4.3.1 makes every new member's HPKE
+	 * context the whole encrypted GroupInfo, so a tree inside it costs
+	 * hashing it once per new member. */
+	bool tree_out_of_band;
 };
 
 /* Builds a commit (always with an update path) and, if it adds members, a
@@ -147,6 +166,30 @@ VL_MUST_CHECK int vl_group_process(struct vl_group *g, const uint8_t *msg, size_
 VL_MUST_CHECK int vl_group_encrypt(struct vl_group *g, const uint8_t *data, size_t len,
                                    const uint8_t *aad, size_t aad_len, uint8_t **msg,
                                    size_t *msg_len);
+
+/* The current ratchet tree, encoded as the ratchet_tree extension carries
+ * it (heap buffer, free() it). */
+VL_MUST_CHECK int vl_group_ratchet_tree(const struct vl_group *g, uint8_t **out, size_t *out_len);
+
+/* --- External joins (§12.4.3.2) ---------------------------------------- */
+
+/* A signed GroupInfo (MLSMessage) of the current epoch with external_pub,
+ * and the ratchet tree if with_tree, for clients joining by external
+ * commit. VL_ERR_STATE at epoch 0 (no commit has confirmed it yet). */
+VL_MUST_CHECK int vl_group_group_info(struct vl_group *g, bool with_tree, uint8_t **out,
+                                      size_t *out_len);
+/* Joins by external commit: validates the GroupInfo as a Welcome joiner
+ * would (tree from its extension or ratchet_tree), takes the leftmost free
+ * leaf with a basic credential holding identity (sig_priv may be NULL to
+ * generate a key) and builds the commit to send. The group returned is
+ * already in the new epoch; if the delivery service rejects the commit,
+ * free it and try again from a fresh GroupInfo. */
+VL_MUST_CHECK int vl_group_join_external(const uint8_t *group_info, size_t gi_len,
+                                         const uint8_t *ratchet_tree, size_t rt_len,
+                                         const uint8_t *identity, size_t identity_len,
+                                         const uint8_t *sig_priv, const struct vl_group_config *cfg,
+                                         uint8_t **commit, size_t *commit_len,
+                                         struct vl_group **out);
 
 /* --- Persistence ------------------------------------------------------- */
 

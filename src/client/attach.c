@@ -28,10 +28,7 @@
 /* Counters for the benchmark's "one encryption, one upload" check. */
 unsigned long cl_attach_encryptions, cl_attach_uploads;
 
-int cl_attach_secret_put(struct vl_client *c, const char *blob_id,
-                         const struct vl_mimi_external *e);
-int cl_attach_secret_put(struct vl_client *c, const char *blob_id,
-                         const struct vl_mimi_external *e)
+int cl_attach_secret_put(struct vl_client *c, const char *blob_id, const struct vl_mimi_external *e)
 {
 	if (e->enc_alg != ATT_AEAD_ID || e->key.len != ATT_KEY_LEN || e->nonce.len != ATT_NONCE_LEN)
 		return VL_ERR_UNSUPPORTED;
@@ -87,8 +84,11 @@ static int blob_challenge(struct vl_client *c, uint8_t ch[VL_PROTO_CHALLENGE_LEN
 {
 	uint8_t body[130];
 	struct membuf mb = {.p = body, .cap = sizeof body - 1};
-	struct cl_http_req req = {.method = "GET", .path = "/blob/challenge",
-	                          .resp_write = mem_write, .resp_ctx = &mb, .resp_max = 128};
+	struct cl_http_req req = {.method = "GET",
+	                          .path = "/blob/challenge",
+	                          .resp_write = mem_write,
+	                          .resp_ctx = &mb,
+	                          .resp_max = 128};
 	int status;
 	int rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
 	if (rc)
@@ -115,7 +115,8 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len, vl
 	if (rc)
 		return rc;
 	if (!c->server_name[0])
-		return cl_fail(c, VL_ERR_NET, "connect first: the server name comes with its challenge");
+		return cl_fail(c, VL_ERR_NET,
+		               "connect first: the server name comes with its challenge");
 	struct vl_writer w;
 	vl_writer_init_heap(&w, 2048);
 	struct vl_bytes chb = {ch, sizeof ch};
@@ -157,7 +158,8 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len, vl
 	if (rc == VL_ERR_STATE)
 		return cl_fail(c, rc, "upload cancelled");
 	if (rc)
-		return cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "upload: %s", vl_strerror(rc));
+		return cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "upload: %s",
+		               vl_strerror(rc));
 	cl_attach_uploads++;
 	if (status == 413 || status == 507)
 		return cl_fail(c, VL_ERR_LIMIT, "upload refused: HTTP %d (size or quota)", status);
@@ -217,10 +219,10 @@ static const char *guess_type(const char *name)
 {
 	static const struct {
 		const char *ext, *type;
-	} t[] = {{".txt", "text/plain"},      {".pdf", "application/pdf"},
-	         {".png", "image/png"},       {".jpg", "image/jpeg"},
-	         {".jpeg", "image/jpeg"},     {".gif", "image/gif"},
-	         {".ogg", "audio/ogg"},       {".mp4", "video/mp4"},
+	} t[] = {{".txt", "text/plain"},        {".pdf", "application/pdf"},
+	         {".png", "image/png"},         {".jpg", "image/jpeg"},
+	         {".jpeg", "image/jpeg"},       {".gif", "image/gif"},
+	         {".ogg", "audio/ogg"},         {".mp4", "video/mp4"},
 	         {".json", "application/json"}, {".zip", "application/zip"}};
 	const char *dot = strrchr(name, '.');
 	for (size_t i = 0; dot && i < sizeof t / sizeof *t; i++)
@@ -334,10 +336,16 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 	}
 	char path[100];
 	snprintf(path, sizeof path, "/blob/%s", m.attachment.blob_id);
-	struct membuf mb = {.p = buf, .cap = (size_t)ct_len, .progress = progress,
-	                    .ctx = progress_ctx, .total = ct_len};
-	struct cl_http_req req = {.method = "GET", .path = path, .resp_write = mem_write,
-	                          .resp_ctx = &mb, .resp_max = ct_len};
+	struct membuf mb = {.p = buf,
+	                    .cap = (size_t)ct_len,
+	                    .progress = progress,
+	                    .ctx = progress_ctx,
+	                    .total = ct_len};
+	struct cl_http_req req = {.method = "GET",
+	                          .path = path,
+	                          .resp_write = mem_write,
+	                          .resp_ctx = &mb,
+	                          .resp_max = ct_len};
 	int status = 0;
 	rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
 	if (rc == VL_ERR_STATE && mb.len + 0 <= ct_len && progress)
@@ -345,14 +353,16 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 	else if (rc == VL_ERR_LIMIT)
 		rc = cl_fail(c, VL_ERR_CRYPTO, "blob larger than announced");
 	else if (rc)
-		rc = cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "download: %s", vl_strerror(rc));
+		rc = cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "download: %s",
+		             vl_strerror(rc));
 	else if (status == 404)
 		rc = cl_fail(c, VL_ERR_NOT_FOUND, "blob not found on the server");
 	else if (status != 200)
 		rc = cl_fail(c, VL_ERR_PROTOCOL, "download: HTTP %d", status);
 	uint8_t h[VL_HASH_MAX];
 	const struct vl_suite *s = vl_suite_get(1);
-	if (!rc && (mb.len != ct_len || vl_hash(s, buf, mb.len, h) || !vl_ct_equal(h, m.attachment.hash, 32)))
+	if (!rc && (mb.len != ct_len || vl_hash(s, buf, mb.len, h) ||
+	            !vl_ct_equal(h, m.attachment.hash, 32)))
 		rc = cl_fail(c, VL_ERR_CRYPTO, "attachment hash does not match");
 	if (!rc && vl_aead_open(s, sec + 2, sec + 2 + ATT_KEY_LEN, NULL, 0, buf, mb.len, buf))
 		rc = cl_fail(c, VL_ERR_CRYPTO, "attachment does not decrypt");
@@ -360,8 +370,8 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 	if (!rc) {
 		int fd = open(dest_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0) {
-			rc = cl_fail(c, errno == EEXIST ? VL_ERR_EXISTS : VL_ERR_IO, "cannot create %.200s",
-			             dest_path);
+			rc = cl_fail(c, errno == EEXIST ? VL_ERR_EXISTS : VL_ERR_IO,
+			             "cannot create %.200s", dest_path);
 		} else {
 			size_t off = 0, n = (size_t)m.attachment.size;
 			while (!rc && off < n) {
@@ -369,7 +379,8 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 				if (wr < 0 && errno == EINTR)
 					continue;
 				if (wr <= 0)
-					rc = cl_fail(c, VL_ERR_IO, "cannot write %.200s", dest_path);
+					rc =
+					    cl_fail(c, VL_ERR_IO, "cannot write %.200s", dest_path);
 				else
 					off += (size_t)wr;
 			}

@@ -319,17 +319,35 @@ static int map_error(struct vl_client *c, const struct vl_bytes *body)
 	int len = (int)(e.detail.len > 120 ? 120 : e.detail.len);
 	int rc;
 	switch (e.code) {
-	case VL_PERR_STALE_EPOCH: rc = VL_ERR_STALE_EPOCH; break;
-	case VL_PERR_FORBIDDEN: rc = VL_ERR_PERMISSION; break;
-	case VL_PERR_NOT_FOUND: rc = VL_ERR_NOT_FOUND; break;
-	case VL_PERR_EXISTS: rc = VL_ERR_EXISTS; break;
-	case VL_PERR_RATE_LIMITED: rc = VL_ERR_AGAIN; break;
+	case VL_PERR_STALE_EPOCH:
+		rc = VL_ERR_STALE_EPOCH;
+		break;
+	case VL_PERR_FORBIDDEN:
+		rc = VL_ERR_PERMISSION;
+		break;
+	case VL_PERR_NOT_FOUND:
+		rc = VL_ERR_NOT_FOUND;
+		break;
+	case VL_PERR_EXISTS:
+		rc = VL_ERR_EXISTS;
+		break;
+	case VL_PERR_RATE_LIMITED:
+		rc = VL_ERR_AGAIN;
+		break;
 	case VL_PERR_LIMIT:
-	case VL_PERR_TOO_LARGE: rc = VL_ERR_LIMIT; break;
-	case VL_PERR_INVALID: rc = VL_ERR_INVALID; break;
+	case VL_PERR_TOO_LARGE:
+		rc = VL_ERR_LIMIT;
+		break;
+	case VL_PERR_INVALID:
+		rc = VL_ERR_INVALID;
+		break;
 	case VL_PERR_AUTH_FAILED:
-	case VL_PERR_INVALID_INVITE: rc = VL_ERR_AUTH; break;
-	default: rc = VL_ERR_PROTOCOL; break;
+	case VL_PERR_INVALID_INVITE:
+		rc = VL_ERR_AUTH;
+		break;
+	default:
+		rc = VL_ERR_PROTOCOL;
+		break;
 	}
 	/* The detail is the server's short ASCII text; only printable octets
 	 * are kept. */
@@ -487,7 +505,8 @@ static int read_challenge(struct vl_client *c)
 	size_t len;
 	int rc = cl_net_recv(&c->net, &msg, &len, c->timeout_ms);
 	if (rc)
-		return cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "no challenge from the server");
+		return cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET,
+		               "no challenge from the server");
 	struct vl_frame f;
 	struct vl_msg_challenge ch;
 	rc = vl_frame_decode(msg, len, CL_NET_MSG_MAX, &f);
@@ -495,8 +514,8 @@ static int read_challenge(struct vl_client *c)
 		rc = VL_ERR_PROTOCOL;
 	if (!rc)
 		rc = vl_msg_challenge_decode(&f.body, &ch);
-	if (!rc && (ch.challenge.len != VL_PROTO_CHALLENGE_LEN || ch.min_version > VL_PROTO_VERSION ||
-	            ch.max_version < VL_PROTO_VERSION))
+	if (!rc && (ch.challenge.len != VL_PROTO_CHALLENGE_LEN ||
+	            ch.min_version > VL_PROTO_VERSION || ch.max_version < VL_PROTO_VERSION))
 		rc = VL_ERR_PROTOCOL;
 	if (!rc) {
 		memcpy(c->challenge, ch.challenge.p, VL_PROTO_CHALLENGE_LEN);
@@ -581,6 +600,11 @@ int vl_client_connect(struct vl_client *c)
 		rc = cl_resend_pending(c);
 	if (!rc && c->kp_stock < c->kp_target)
 		rc = cl_kp_replenish(c, c->kp_target, NULL);
+	/* Multi-device: add this user's devices that joined while we were
+	 * away. Not fatal: the connection is good, and the next sync (or the
+	 * user's other devices) will do it. */
+	if (!rc && vl_client_sync(c) != VL_OK && !c->connected)
+		rc = cl_fail(c, VL_ERR_NET, "connection lost");
 	if (rc && c->connected) {
 		cl_net_close(&c->net);
 		c->connected = false;
@@ -788,11 +812,27 @@ static int handle_push(struct vl_client *c, const uint8_t *buf, size_t len)
 			return cl_fail(c, VL_ERR_PROTOCOL, "malformed DELIVER");
 		if (d.seq <= c->seq_done)
 			return VL_OK; /* a duplicate (design 2) */
+		/* One transaction per delivery: its effects and its sequence
+		 * number are stored together, with one durable write. Handling
+		 * a delivery sends nothing (receipts and leave commits wait for
+		 * the end of the batch), so nothing leaves before it is stored. */
+		int brc = vl_client_store_batch_begin(c->st);
 		int rc = cl_deliver(c, &d);
-		if (rc == VL_ERR_NET || rc == VL_ERR_STORE || rc == VL_ERR_NOMEM)
+		if (rc == VL_ERR_NET || rc == VL_ERR_STORE || rc == VL_ERR_NOMEM) {
+			if (brc == VL_OK)
+				(void)!vl_client_store_batch_end(c->st, false);
 			return rc; /* not consumed: comes again */
-		c->seq_done = d.seq;
-		return seq_save(c, d.seq);
+		}
+		rc = d.seq > c->seq_done ? seq_save(c, d.seq) : VL_OK;
+		if (brc == VL_OK) {
+			int erc = vl_client_store_batch_end(c->st, rc == VL_OK);
+			if (rc == VL_OK && erc != VL_OK)
+				rc = cl_fail(c, VL_ERR_STORE, "store: %s",
+				             vl_client_store_errmsg(c->st));
+		}
+		if (rc == VL_OK && d.seq > c->seq_done)
+			c->seq_done = d.seq;
+		return rc;
 	}
 	case VL_FRAME_KP_LOW: {
 		struct vl_msg_kp_count k;
@@ -810,7 +850,8 @@ static int handle_push(struct vl_client *c, const uint8_t *buf, size_t len)
 		lost(c, why);
 		return VL_OK;
 	}
-	default: return VL_OK;
+	default:
+		return VL_OK;
 	}
 }
 
@@ -826,6 +867,16 @@ int cl_process_pushes(struct vl_client *c)
 		if (rc)
 			break;
 	}
+	int arc = send_ack(c);
+	return rc ? rc : arc;
+}
+
+/* Work that follows a batch of deliveries and sends something: delivery
+ * receipts, commits for leave requests, KeyPackages after KP_LOW. It runs
+ * after the batch's events were handed over (so it never delays what the
+ * user sees), at the latest at the start of the next poll. */
+static void after_batch(struct vl_client *c)
+{
 	cl_receipts_flush(c);
 	cl_convs_after_batch(c);
 	if (c->kp_low && c->connected) {
@@ -836,8 +887,6 @@ int cl_process_pushes(struct vl_client *c)
 			cl_event_push(c, &ev);
 		}
 	}
-	int arc = send_ack(c);
-	return rc ? rc : arc;
 }
 
 static void dispatch(struct vl_client *c)
@@ -858,6 +907,7 @@ int vl_client_poll(struct vl_client *c, int timeout_ms)
 	if (c->in_cb || c->in_poll)
 		return VL_ERR_STATE;
 	c->in_poll = true;
+	after_batch(c);
 	int rc = VL_OK;
 	if (c->n_push == 0 && c->connected) {
 		rc = cl_read_one(c, timeout_ms < 0 ? -1 : timeout_ms);
@@ -877,6 +927,12 @@ int vl_client_poll(struct vl_client *c, int timeout_ms)
 		rc = prc;
 	c->in_poll = false;
 	dispatch(c);
+	if (c->n_ev == 0) { /* handed over: the follow-up work can go now */
+		c->in_poll = true;
+		after_batch(c);
+		c->in_poll = false;
+		dispatch(c);
+	}
 	if (!c->connected && rc == VL_OK)
 		rc = cl_fail(c, VL_ERR_NET, "not connected");
 	return rc;
@@ -947,8 +1003,9 @@ int vl_client_devices(struct vl_client *c, struct vl_device_entry **list, size_t
 		struct vl_device_entry *e = &out[k++];
 		memcpy(e->name, di.device.p, di.device.len);
 		e->cipher_suite = di.cipher_suite;
-		size_t kl = di.signature_key.len < sizeof e->signature_key ? di.signature_key.len
-		                                                           : sizeof e->signature_key;
+		size_t kl = di.signature_key.len < sizeof e->signature_key
+		                ? di.signature_key.len
+		                : sizeof e->signature_key;
 		memcpy(e->signature_key, di.signature_key.p, kl);
 		e->signature_key_len = kl;
 		e->created = di.created;
@@ -1049,8 +1106,8 @@ static int kp_build(struct vl_client *c, uint8_t init_priv[VL_KEM_PRIV_MAX],
 	ln->encryption_key = (struct vl_mls_bytes){enc_pub, s->kem_pub_len};
 	ln->signature_key = (struct vl_mls_bytes){c->sig_pub, c->sig_pub_len};
 	ln->credential.type = VL_MLS_CREDENTIAL_BASIC;
-	ln->credential.identity = (struct vl_mls_bytes){(const uint8_t *)c->identity,
-	                                                strlen(c->identity)};
+	ln->credential.identity =
+	    (struct vl_mls_bytes){(const uint8_t *)c->identity, strlen(c->identity)};
 	ln->capabilities.versions = (struct vl_mls_u16_list){kp_versions, 1};
 	ln->capabilities.cipher_suites = (struct vl_mls_u16_list){&suite, 1};
 	ln->capabilities.credentials = (struct vl_mls_u16_list){kp_creds, 2};
@@ -1123,8 +1180,8 @@ static int kp_store(struct vl_client *c, bool last_resort, const uint8_t *msg, s
 	return rc;
 }
 
-int cl_kp_lookup(struct vl_client *c, const uint8_t *ref, size_t ref_len, struct vl_key_package **kp,
-                 bool *last_resort)
+int cl_kp_lookup(struct vl_client *c, const uint8_t *ref, size_t ref_len,
+                 struct vl_key_package **kp, bool *last_resort)
 {
 	*kp = NULL;
 	if (ref_len > VL_HASH_MAX)
@@ -1179,7 +1236,8 @@ int cl_kp_replenish(struct vl_client *c, uint32_t target, uint32_t *uploaded)
 	 * package (it is kept there until replaced). */
 	uint8_t *mark = NULL;
 	size_t mark_len = 0;
-	bool have_lr = vl_client_store_secret_get(c->st, "kp-last-resort", &mark, &mark_len) == VL_OK;
+	bool have_lr =
+	    vl_client_store_secret_get(c->st, "kp-last-resort", &mark, &mark_len) == VL_OK;
 	vl_client_store_free(mark, mark_len);
 	size_t n = want + (have_lr ? 0 : 1);
 	if (n == 0)
@@ -1196,7 +1254,8 @@ int cl_kp_replenish(struct vl_client *c, uint32_t target, uint32_t *uploaded)
 			rc = kp_store(c, lr, bufs[i], len, ip, ep);
 		vl_wipe(ip, sizeof ip);
 		vl_wipe(ep, sizeof ep);
-		items[i] = (struct vl_kp_upload_item){.last_resort = lr, .key_package = {bufs[i], len}};
+		items[i] =
+		    (struct vl_kp_upload_item){.last_resort = lr, .key_package = {bufs[i], len}};
 	}
 	if (!rc) {
 		struct vl_writer w;
@@ -1252,8 +1311,8 @@ int cl_kp_claim(struct vl_client *c, const char *user, struct cl_claimed **out, 
 		free(body);
 		return cl_fail(c, VL_ERR_PROTOCOL, "bad KP_CLAIM reply");
 	}
-	struct cl_claimed *list = calloc(ok.key_packages.count ? ok.key_packages.count : 1,
-	                                 sizeof *list);
+	struct cl_claimed *list =
+	    calloc(ok.key_packages.count ? ok.key_packages.count : 1, sizeof *list);
 	if (!list) {
 		free(body);
 		return VL_ERR_NOMEM;

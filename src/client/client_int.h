@@ -22,14 +22,14 @@
 #include "valise/content.h"
 #include "valise/mls.h"
 
-#define CL_SUITE          1 /* MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 */
-#define CL_GROUP_ID_LEN   32
-#define CL_IDENTITY_MAX   (VL_CLIENT_ADDRESS_MAX + 1 + VL_CLIENT_DEVICE_MAX)
-#define CL_KP_TARGET      20
-#define CL_TIMEOUT_MS     15000
-#define CL_EVENTS_MAX     100000 /* queued events kept before the oldest go */
-#define CL_PUSH_MAX       4096   /* pushes kept while a request waits */
-#define CL_RECORD_MAX     ((size_t)1 << 20)
+#define CL_SUITE        1 /* MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 */
+#define CL_GROUP_ID_LEN 32
+#define CL_IDENTITY_MAX (VL_CLIENT_ADDRESS_MAX + 1 + VL_CLIENT_DEVICE_MAX)
+#define CL_KP_TARGET    20
+#define CL_TIMEOUT_MS   15000
+#define CL_EVENTS_MAX   100000 /* queued events kept before the oldest go */
+#define CL_PUSH_MAX     4096   /* pushes kept while a request waits */
+#define CL_RECORD_MAX   ((size_t)1 << 20)
 
 /* Content types of Valise's control parts (inside MIMI content). */
 #define CL_TYPE_RECEIPT "application/vnd.valise.receipt"
@@ -49,7 +49,7 @@ struct cl_conv {
 	char *name;
 	char **admins;
 	size_t n_admins;
-	bool has_meta; /* meta received from the group (or we created it) */
+	bool has_meta;                        /* meta received from the group (or we created it) */
 	char peer[VL_CLIENT_ADDRESS_MAX + 1]; /* direct conversations */
 	uint64_t last_ms;
 	uint32_t unread;
@@ -92,10 +92,14 @@ struct vl_client {
 	uint8_t challenge[VL_PROTO_CHALLENGE_LEN];
 	char server_name[VL_PROTO_SERVER_NAME_MAX + 1];
 	uint32_t next_id;
-	uint64_t seq_done;   /* last delivery processed (persisted) */
-	uint64_t seq_acked;  /* last ACK sent on this connection */
-	uint32_t kp_stock;   /* server's count of our KeyPackages */
-	bool kp_low;         /* a KP_LOW push asks for more */
+	uint64_t seq_done;  /* last delivery processed (persisted) */
+	uint64_t seq_acked; /* last ACK sent on this connection */
+	uint32_t kp_stock;  /* server's count of our KeyPackages */
+	bool kp_low;        /* a KP_LOW push asks for more */
+	/* Set around sends that need no answer (receipts, typing): the SEND
+	 * goes out and its reply is dropped when it comes, so the caller does
+	 * not wait for the server's durable write. */
+	bool nowait;
 
 	struct cl_push *pushq;
 	size_t push_head, n_push, cap_push;
@@ -110,6 +114,12 @@ struct vl_client {
 	char err[256];
 };
 
+/* Counters read by bench/bench_client.c (what a send costs): MLS
+ * application encryptions, SEND frames, attachment encryptions and blob
+ * uploads made by this process. */
+extern unsigned long cl_stat_encryptions, cl_stat_sends;
+extern unsigned long cl_attach_encryptions, cl_attach_uploads;
+
 /* --- client.c -------------------------------------------------------- */
 /* Sets c->err (printf-style) and returns rc. */
 int cl_fail(struct vl_client *c, int rc, const char *fmt, ...)
@@ -123,8 +133,8 @@ uint32_t cl_next_id(struct vl_client *c);
  * status (stale_epoch -> VL_ERR_STALE_EPOCH, forbidden -> PERMISSION,
  * not_found, exists, rate_limited -> AGAIN, limit/too_large -> LIMIT,
  * invalid, invalid_invite/auth_failed -> AUTH, others -> PROTOCOL). */
-VL_MUST_CHECK int cl_request(struct vl_client *c, struct vl_writer *w, uint32_t id,
-                             uint8_t **body, size_t *body_len);
+VL_MUST_CHECK int cl_request(struct vl_client *c, struct vl_writer *w, uint32_t id, uint8_t **body,
+                             size_t *body_len);
 /* Queues an event (takes ownership of what ev points to). */
 void cl_event_push(struct vl_client *c, struct vl_event *ev);
 /* Processes queued pushes (deliveries, KP_LOW, CLOSING). */
@@ -199,11 +209,16 @@ void cl_receipts_flush(struct vl_client *c);
 /* Copies a message (deep). */
 VL_MUST_CHECK int cl_message_copy(struct vl_message *dst, const struct vl_message *src);
 
+/* --- attach.c -------------------------------------------------------- */
+/* Stores the key and nonce of a received attachment under its blob id. */
+VL_MUST_CHECK int cl_attach_secret_put(struct vl_client *c, const char *blob_id,
+                                       const struct vl_mimi_external *e);
+
 /* --- contacts.c ------------------------------------------------------ */
 /* Records a device key of user (trust on first use); raises
  * VL_EVENT_DEVICES_CHANGED when a known contact's devices change. */
-void cl_contact_learn(struct vl_client *c, const char *user, const char *device,
-                      const uint8_t *key, size_t key_len);
+void cl_contact_learn(struct vl_client *c, const char *user, const char *device, const uint8_t *key,
+                      size_t key_len);
 /* Learns the keys of a KeyPackage (an MLSMessage). */
 void cl_contact_learn_kp(struct vl_client *c, const uint8_t *kp, size_t kp_len);
 

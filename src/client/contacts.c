@@ -107,7 +107,8 @@ static int crec_save(struct vl_client *c, const char *user, const struct crec *r
 	struct vl_writer w;
 	vl_writer_init_heap(&w, 64 * 1024);
 	(void)!vl_write_u8(&w, CONTACT_VERSION);
-	(void)!vl_write_opaque(&w, r->display ? r->display : "", r->display ? strlen(r->display) : 0);
+	(void)!vl_write_opaque(&w, r->display ? r->display : "",
+	                       r->display ? strlen(r->display) : 0);
 	(void)!vl_write_u8(&w, r->verified);
 	(void)!vl_write_u8(&w, r->changed);
 	size_t mark = vl_write_vector_begin(&w);
@@ -128,8 +129,8 @@ static int crec_save(struct vl_client *c, const char *user, const struct crec *r
 	return rc;
 }
 
-void cl_contact_learn(struct vl_client *c, const char *user, const char *device,
-                      const uint8_t *key, size_t key_len)
+void cl_contact_learn(struct vl_client *c, const char *user, const char *device, const uint8_t *key,
+                      size_t key_len)
 {
 	if (key_len == 0 || key_len > VL_SIG_PUB_MAX ||
 	    !vl_proto_address_valid((const uint8_t *)user, strlen(user)))
@@ -177,8 +178,8 @@ void cl_contact_learn(struct vl_client *c, const char *user, const char *device,
 		snprintf(ev.sender_device, sizeof ev.sender_device, "%s", device);
 		ev.verified_broken = was_verified;
 		char t[400];
-		snprintf(t, sizeof t, "device %s of %s %s: compare safety numbers again", device, user,
-		         what);
+		snprintf(t, sizeof t, "device %s of %s %s: compare safety numbers again", device,
+		         user, what);
 		ev.text = strdup(t);
 		cl_event_push(c, &ev);
 	}
@@ -195,9 +196,10 @@ void cl_contact_learn_kp(struct vl_client *c, const uint8_t *kp, size_t kp_len)
 		const struct vl_mls_leaf_node *ln = &m.key_package.leaf_node;
 		char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
 		if (ln->credential.type == VL_MLS_CREDENTIAL_BASIC &&
-		    cl_split_identity(ln->credential.identity.data, ln->credential.identity.len, user,
-		                      dev))
-			cl_contact_learn(c, user, dev, ln->signature_key.data, ln->signature_key.len);
+		    cl_split_identity(ln->credential.identity.data, ln->credential.identity.len,
+		                      user, dev))
+			cl_contact_learn(c, user, dev, ln->signature_key.data,
+			                 ln->signature_key.len);
 	}
 	vl_mls_arena_cleanup(&a);
 }

@@ -33,6 +33,8 @@
 
 static int drain(struct vl_client *c);
 
+unsigned long cl_stat_encryptions, cl_stat_sends;
+
 /* --- in-memory list and persisted metadata ------------------------------- */
 
 static void conv_free(struct cl_conv *cv)
@@ -234,7 +236,8 @@ static int conv_reload(struct vl_client *c, struct cl_conv *cv)
 	uint64_t epoch;
 	int rc = vl_client_store_group_get(c->st, cv->gid, cv->gid_len, &epoch, &state, &len);
 	if (rc)
-		return cl_fail(c, rc == VL_ERR_NOT_FOUND ? rc : VL_ERR_STORE, "group state missing");
+		return cl_fail(c, rc == VL_ERR_NOT_FOUND ? rc : VL_ERR_STORE,
+		               "group state missing");
 	struct vl_group *g;
 	rc = vl_group_import(state, len, NULL, &g);
 	vl_client_store_free(state, len);
@@ -482,7 +485,8 @@ static int commit_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *r
 			struct vl_device_ref *d = &refs[l][counts[l]];
 			rc = vl_read_opaque(&sub, &d->user.p, &d->user.len, VL_PROTO_ADDRESS_MAX);
 			if (!rc)
-				rc = vl_read_opaque(&sub, &d->device.p, &d->device.len, VL_PROTO_DEVICE_MAX);
+				rc = vl_read_opaque(&sub, &d->device.p, &d->device.len,
+				                    VL_PROTO_DEVICE_MAX);
 			counts[l]++;
 		}
 	}
@@ -547,11 +551,11 @@ static int commit_once(struct vl_client *c, struct cl_conv *cv, const struct pla
 	if (!rc)
 		rc = vl_group_export(cv->g, &state, &state_len);
 	if (!rc)
-		rc = pending_encode(epoch, commit, commit_len, welcome, welcome_len, p->added, p->n_add,
-		                    p->removed, p->n_remove, &rec, &rec_len);
+		rc = pending_encode(epoch, commit, commit_len, welcome, welcome_len, p->added,
+		                    p->n_add, p->removed, p->n_remove, &rec, &rec_len);
 	if (!rc)
-		rc = vl_client_store_pending_put(c->st, cv->gid, cv->gid_len, epoch + 1, rec, rec_len,
-		                                 state, state_len);
+		rc = vl_client_store_pending_put(c->st, cv->gid, cv->gid_len, epoch + 1, rec,
+		                                 rec_len, state, state_len);
 	free(commit);
 	free(welcome);
 	if (state)
@@ -596,8 +600,8 @@ int cl_resend_pending(struct vl_client *c)
 		uint8_t *rec;
 		size_t rec_len;
 		uint64_t ne;
-		int rc = vl_client_store_pending_get(c->st, cv->gid, cv->gid_len, &ne, &rec, &rec_len,
-		                                     NULL, NULL);
+		int rc = vl_client_store_pending_get(c->st, cv->gid, cv->gid_len, &ne, &rec,
+		                                     &rec_len, NULL, NULL);
 		if (rc == VL_ERR_NOT_FOUND)
 			continue;
 		if (rc)
@@ -606,7 +610,8 @@ int cl_resend_pending(struct vl_client *c)
 		vl_client_store_free(rec, rec_len);
 		if (rc == VL_OK) {
 			if (vl_client_store_pending_accept(c->st, cv->gid, cv->gid_len))
-				return cl_fail(c, VL_ERR_STORE, "store: %s", vl_client_store_errmsg(c->st));
+				return cl_fail(c, VL_ERR_STORE, "store: %s",
+				               vl_client_store_errmsg(c->st));
 			if ((rc = conv_reload(c, cv)))
 				return rc;
 		} else if (rc == VL_ERR_NET || rc == VL_ERR_TIMEOUT) {
@@ -673,7 +678,8 @@ static int plan_build(struct vl_client *c, struct cl_conv *cv, struct plan *p,
 		char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
 		if (!cl_split_identity((const uint8_t *)ids[i], strlen(ids[i]), user, dev))
 			continue;
-		bool rm = ids_contain(rm_ids, n_rm_ids, ids[i]) || ids_contain(rm_users, n_rm_users, user);
+		bool rm = ids_contain(rm_ids, n_rm_ids, ids[i]) ||
+		          ids_contain(rm_users, n_rm_users, user);
 		/* RFC 9420 §12.2: a committer does not remove itself. */
 		if (!rm || leaves[i] == vl_group_own_leaf(cv->g))
 			continue;
@@ -681,10 +687,10 @@ static int plan_build(struct vl_client *c, struct cl_conv *cv, struct plan *p,
 		p->remove[k] = leaves[i];
 		snprintf(p->rm_users[k], sizeof p->rm_users[k], "%s", user);
 		snprintf(p->rm_devs[k], sizeof p->rm_devs[k], "%s", dev);
-		p->removed[k].user = (struct vl_bytes){(const uint8_t *)p->rm_users[k],
-		                                       strlen(p->rm_users[k])};
-		p->removed[k].device = (struct vl_bytes){(const uint8_t *)p->rm_devs[k],
-		                                         strlen(p->rm_devs[k])};
+		p->removed[k].user =
+		    (struct vl_bytes){(const uint8_t *)p->rm_users[k], strlen(p->rm_users[k])};
+		p->removed[k].device =
+		    (struct vl_bytes){(const uint8_t *)p->rm_devs[k], strlen(p->rm_devs[k])};
 	}
 done:
 	cl_strv_free(ids, n_ids);
@@ -708,8 +714,8 @@ static int commit_changes(struct vl_client *c, struct cl_conv *cv,
 		if (!cv->active || !cv->g)
 			return cl_fail(c, VL_ERR_STATE, "no longer a member");
 		struct plan p;
-		int rc = plan_build(c, cv, &p, claims, n_claims, claim_users, n_claim_users, rm_users,
-		                    n_rm_users, rm_ids, n_rm_ids);
+		int rc = plan_build(c, cv, &p, claims, n_claims, claim_users, n_claim_users,
+		                    rm_users, n_rm_users, rm_ids, n_rm_ids);
 		if (rc)
 			return rc;
 		if (p.n_add == 0 && p.n_remove == 0) {
@@ -776,8 +782,9 @@ static int claims_get(struct vl_client *c, const char *const *users, size_t n, s
 		cs->n = i + 1;
 		if (rc) {
 			claims_free(cs);
-			return rc == VL_ERR_NOT_FOUND ? cl_fail(c, rc, "%s has no device to add", users[i])
-			                              : rc;
+			return rc == VL_ERR_NOT_FOUND
+			           ? cl_fail(c, rc, "%s has no device to add", users[i])
+			           : rc;
 		}
 	}
 	return VL_OK;
@@ -801,12 +808,14 @@ int vl_client_conv_create(struct vl_client *c, enum vl_conv_kind kind, const cha
 		return cl_fail(c, VL_ERR_ARG, "name too long");
 	for (size_t i = 0; i < n_members; i++)
 		if (!addr_ok(members[i]))
-			return cl_fail(c, VL_ERR_ARG, "bad address: %.100s", members[i] ? members[i] : "");
+			return cl_fail(c, VL_ERR_ARG, "bad address: %.100s",
+			               members[i] ? members[i] : "");
 	if (kind == VL_CONV_DIRECT) {
 		if (strcmp(members[0], c->address) == 0)
 			return cl_fail(c, VL_ERR_ARG, "a direct conversation needs another user");
 		for (struct cl_conv *cv = c->convs; cv; cv = cv->next)
-			if (cv->active && cv->kind == VL_CONV_DIRECT && strcmp(cv->peer, members[0]) == 0) {
+			if (cv->active && cv->kind == VL_CONV_DIRECT &&
+			    strcmp(cv->peer, members[0]) == 0) {
 				snprintf(id, VL_CLIENT_ID_MAX + 1, "%s", cv->id);
 				return VL_OK;
 			}
@@ -1016,8 +1025,7 @@ int vl_client_conv_rename(struct vl_client *c, const char *conv, const char *nam
 	return cl_msg_send_meta(c, cv);
 }
 
-int vl_client_conv_set_admin(struct vl_client *c, const char *conv, const char *address,
-                             bool admin)
+int vl_client_conv_set_admin(struct vl_client *c, const char *conv, const char *address, bool admin)
 {
 	struct cl_conv *cv;
 	int rc = conv_get(c, conv, true, &cv);
@@ -1100,8 +1108,9 @@ int vl_client_sync(struct vl_client *c)
 		}
 		if (!rc && (missing || n_rev)) {
 			bool changed;
-			rc = commit_changes(c, cv, (const struct cl_claimed *const *)cs.lists, cs.counts,
-			                    cs.users, cs.n, NULL, 0, revoked, n_rev, &changed);
+			rc = commit_changes(c, cv, (const struct cl_claimed *const *)cs.lists,
+			                    cs.counts, cs.users, cs.n, NULL, 0, revoked, n_rev,
+			                    &changed);
 			if (!rc && changed)
 				rc = cl_msg_send_meta(c, cv);
 		}
@@ -1139,7 +1148,8 @@ void cl_convs_after_batch(struct vl_client *c)
 			uint32_t first = UINT32_MAX;
 			for (size_t i = 0; i < n_ids; i++) {
 				char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
-				if (!cl_split_identity((const uint8_t *)ids[i], strlen(ids[i]), user, dev))
+				if (!cl_split_identity((const uint8_t *)ids[i], strlen(ids[i]),
+				                       user, dev))
 					continue;
 				if (!ids_contain(lv, n, user) && leaves[i] < first)
 					first = leaves[i];
@@ -1148,7 +1158,8 @@ void cl_convs_after_batch(struct vl_client *c)
 			free(leaves);
 			bool changed;
 			if (first == vl_group_own_leaf(cv->g) &&
-			    commit_changes(c, cv, NULL, NULL, NULL, 0, lv, n, NULL, 0, &changed) == VL_OK &&
+			    commit_changes(c, cv, NULL, NULL, NULL, 0, lv, n, NULL, 0, &changed) ==
+			        VL_OK &&
 			    changed) {
 				for (size_t j = 0; j < n; j++) {
 					char t[400];
@@ -1255,14 +1266,16 @@ static void learn_commit_adds(struct vl_client *c, const uint8_t *msg, size_t le
 		const struct vl_mls_commit *cm = &m.public_message.content.commit;
 		for (size_t i = 0; i < cm->proposal_count; i++) {
 			const struct vl_mls_proposal_or_ref *por = &cm->proposals[i];
-			if (por->type != VL_MLS_POR_PROPOSAL || por->proposal.type != VL_MLS_PROPOSAL_ADD)
+			if (por->type != VL_MLS_POR_PROPOSAL ||
+			    por->proposal.type != VL_MLS_PROPOSAL_ADD)
 				continue;
 			const struct vl_mls_leaf_node *ln = &por->proposal.add.leaf_node;
 			char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
 			if (ln->credential.type == VL_MLS_CREDENTIAL_BASIC &&
-			    cl_split_identity(ln->credential.identity.data, ln->credential.identity.len,
-			                      user, dev))
-				cl_contact_learn(c, user, dev, ln->signature_key.data, ln->signature_key.len);
+			    cl_split_identity(ln->credential.identity.data,
+			                      ln->credential.identity.len, user, dev))
+				cl_contact_learn(c, user, dev, ln->signature_key.data,
+				                 ln->signature_key.len);
 		}
 	}
 	vl_mls_arena_cleanup(&a);
@@ -1400,7 +1413,9 @@ static int drain(struct vl_client *c)
 
 int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, size_t len)
 {
+	bool nowait = c->nowait; /* drain() may send receipts of its own */
 	int rc = drain(c);
+	c->nowait = nowait;
 	if (rc)
 		return rc;
 	if (!cv->active || !cv->g)
@@ -1410,6 +1425,7 @@ int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, s
 	rc = vl_group_encrypt(cv->g, data, len, NULL, 0, &msg, &msg_len);
 	if (rc)
 		return cl_fail(c, rc, "encryption failed");
+	cl_stat_encryptions++;
 	/* The advanced sender ratchet is stored before the message leaves:
 	 * a crash must never make us reuse a key and nonce. */
 	rc = cl_conv_save_state(c, cv);
@@ -1425,7 +1441,14 @@ int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, s
 		if (!rc && vl_msg_send_encode(&w, id, &m)) {
 			vl_writer_cleanup(&w);
 			rc = cl_fail(c, VL_ERR_LIMIT, "message too large for one frame");
+		} else if (!rc && c->nowait) {
+			cl_stat_sends++;
+			rc = c->connected ? cl_net_send(&c->net, w.buf, w.len) : VL_ERR_NET;
+			vl_writer_cleanup(&w);
+			if (rc)
+				rc = cl_fail(c, VL_ERR_NET, "connection lost");
 		} else if (!rc) {
+			cl_stat_sends++;
 			rc = cl_request(c, &w, id, NULL, NULL);
 		} else {
 			vl_writer_cleanup(&w);

@@ -194,8 +194,7 @@ int cl_record_decode(const uint8_t *buf, size_t len, struct vl_message *m)
 			rc = VL_ERR_LIMIT;
 			break;
 		}
-		struct vl_receipt *nr = realloc(m->receipts,
-		                                      (m->n_receipts + 1) * sizeof *nr);
+		struct vl_receipt *nr = realloc(m->receipts, (m->n_receipts + 1) * sizeof *nr);
 		if (!nr) {
 			rc = VL_ERR_NOMEM;
 			break;
@@ -277,7 +276,8 @@ int cl_record_put(struct vl_client *c, const struct vl_message *m)
 	int rc = cl_record_encode(m, &buf, &len);
 	if (rc)
 		return rc;
-	rc = vl_client_store_message_put(c->st, cv->gid, cv->gid_len, id, m->timestamp_ms, buf, len);
+	rc =
+	    vl_client_store_message_put(c->st, cv->gid, cv->gid_len, id, m->timestamp_ms, buf, len);
 	vl_wipe(buf, len);
 	free(buf);
 	return rc;
@@ -298,8 +298,8 @@ static int record_update(struct vl_client *c, struct cl_conv *cv, const struct v
 	 * next to the network round trip that caused it. */
 	rc = vl_client_store_message_delete(c->st, id);
 	if (!rc || rc == VL_ERR_NOT_FOUND)
-		rc = vl_client_store_message_put(c->st, cv->gid, cv->gid_len, id, m->timestamp_ms, buf,
-		                                 len);
+		rc = vl_client_store_message_put(c->st, cv->gid, cv->gid_len, id, m->timestamp_ms,
+		                                 buf, len);
 	vl_wipe(buf, len);
 	free(buf);
 	return rc;
@@ -381,7 +381,8 @@ int cl_msg_send(struct vl_client *c, struct cl_conv *cv, struct vl_mimi_content 
 		m.kind = VL_MSG_ATTACHMENT;
 		const struct vl_mimi_external *e = &p->external;
 		const char *slash = e->url.str ? strrchr(e->url.str, '/') : NULL;
-		snprintf(m.attachment.blob_id, sizeof m.attachment.blob_id, "%s", slash ? slash + 1 : "");
+		snprintf(m.attachment.blob_id, sizeof m.attachment.blob_id, "%s",
+		         slash ? slash + 1 : "");
 		m.attachment.file_name = e->filename.str;
 		m.attachment.media_type = p->content_type.str;
 		m.attachment.size = e->size;
@@ -423,7 +424,8 @@ int vl_client_send_text(struct vl_client *c, const char *conv, const char *text,
 	struct vl_mimi_content mc;
 	vl_mimi_content_init(&mc);
 	if (in_reply_to && *in_reply_to) {
-		if (!id_parse(in_reply_to, mc.in_reply_to) || mc.in_reply_to[0] != VL_MIMI_HASH_SHA256) {
+		if (!id_parse(in_reply_to, mc.in_reply_to) ||
+		    mc.in_reply_to[0] != VL_MIMI_HASH_SHA256) {
 			vl_mimi_content_cleanup(&mc);
 			return cl_fail(c, VL_ERR_ARG, "bad message id to reply to");
 		}
@@ -585,8 +587,10 @@ static int send_receipt(struct vl_client *c, struct cl_conv *cv, enum vl_receipt
 	int rc = vl_mimi_part_set_single(&mc.body, VL_MIMI_DISP_SESSION, NULL, CL_TYPE_RECEIPT, buf,
 	                                 len);
 	free(buf);
+	c->nowait = true;
 	if (!rc)
 		rc = cl_msg_send(c, cv, &mc, false, NULL);
+	c->nowait = false;
 	vl_mimi_content_cleanup(&mc);
 	return rc;
 }
@@ -619,8 +623,10 @@ int vl_client_typing(struct vl_client *c, const char *conv, bool typing)
 	struct vl_mimi_content mc;
 	vl_mimi_content_init(&mc);
 	rc = vl_mimi_part_set_single(&mc.body, VL_MIMI_DISP_SESSION, NULL, CL_TYPE_TYPING, &b, 1);
+	c->nowait = true;
 	if (!rc)
 		rc = cl_msg_send(c, cv, &mc, false, NULL);
+	c->nowait = false;
 	vl_mimi_content_cleanup(&mc);
 	return rc;
 }
@@ -694,8 +700,8 @@ static void on_receipt(struct vl_client *c, struct cl_conv *cv, const char *user
 {
 	if (p->content.len < 1 || (p->content.len - 1) % 32 || strcmp(user, c->address) == 0)
 		return;
-	enum vl_receipt_kind kind = p->content.data[0] == VL_RECEIPT_READ ? VL_RECEIPT_READ
-	                                                                  : VL_RECEIPT_DELIVERED;
+	enum vl_receipt_kind kind =
+	    p->content.data[0] == VL_RECEIPT_READ ? VL_RECEIPT_READ : VL_RECEIPT_DELIVERED;
 	size_t n = (p->content.len - 1) / 32;
 	if (n > 1024)
 		return;
@@ -925,9 +931,6 @@ static bool blob_from_url(const struct vl_mimi_text *url, char out[VL_CLIENT_BLO
 	return cl_unhex(out, b, sizeof b, &n) && n == 32;
 }
 
-int cl_attach_secret_put(struct vl_client *c, const char *blob_id,
-                         const struct vl_mimi_external *e);
-
 int cl_msg_receive(struct vl_client *c, struct cl_conv *cv, const char *user, const char *device,
                    const uint8_t *data, size_t len)
 {
@@ -996,7 +999,8 @@ int cl_msg_receive(struct vl_client *c, struct cl_conv *cv, const char *user, co
 			goto done;
 	} else if (p->cardinality == VL_MIMI_EXTERNAL &&
 	           blob_from_url(&p->external.url, m.attachment.blob_id) &&
-	           p->external.content_hash.len == 32 && p->external.size <= VL_CLIENT_ATTACHMENT_MAX) {
+	           p->external.content_hash.len == 32 &&
+	           p->external.size <= VL_CLIENT_ATTACHMENT_MAX) {
 		m.kind = VL_MSG_ATTACHMENT;
 		m.attachment.file_name = p->external.filename.str;
 		m.attachment.media_type = p->content_type.str;

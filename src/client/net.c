@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -125,6 +127,11 @@ static int tcp_connect(const struct cl_url *u, int timeout_ms, int *fd_out)
 		if (fd < 0)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			/* Frames are small and answered at once: without this,
+			 * Nagle's algorithm holds a frame's second write back until
+			 * the peer's delayed ACK, some 40 ms. */
+			int one = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 			*fd_out = fd;
 			rc = VL_OK;
 			break;
@@ -224,7 +231,8 @@ static int fill(struct cl_net *n, uint64_t deadline, size_t max)
 		ssize_t r;
 		size_t room = n->cap - n->len;
 		if (n->ssl) {
-			int s = SSL_read(n->ssl, n->buf + n->len, room > INT32_MAX ? INT32_MAX : (int)room);
+			int s = SSL_read(n->ssl, n->buf + n->len,
+			                 room > INT32_MAX ? INT32_MAX : (int)room);
 			if (s <= 0) {
 				int e = SSL_get_error(n->ssl, s);
 				ERR_clear_error();
@@ -368,8 +376,10 @@ int cl_net_connect(struct cl_net *n, const struct cl_url *u, const struct cl_tls
 	 * not recomputed (SHA-1 is not offered by the crypto provider): TLS
 	 * authenticates the server, and a server that is not a WebSocket
 	 * endpoint fails here on the status or the subprotocol. */
-	if (http_status(head) != 101 || !header_value(head, "Sec-WebSocket-Protocol", val, sizeof val) ||
-	    strcmp(val, "valise.v1") != 0 || !header_value(head, "Sec-WebSocket-Accept", val, sizeof val)) {
+	if (http_status(head) != 101 ||
+	    !header_value(head, "Sec-WebSocket-Protocol", val, sizeof val) ||
+	    strcmp(val, "valise.v1") != 0 ||
+	    !header_value(head, "Sec-WebSocket-Accept", val, sizeof val)) {
 		rc = VL_ERR_PROTOCOL;
 		goto fail;
 	}

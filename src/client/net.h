@@ -19,7 +19,7 @@
 #include "valise/status.h"
 
 /* Largest WebSocket message accepted (a protocol frame is at most 1 MiB). */
-#define CL_NET_MSG_MAX ((size_t)2 << 20)
+#define CL_NET_MSG_MAX  ((size_t)2 << 20)
 #define CL_NET_HOST_MAX 255
 
 struct cl_url {

@@ -55,6 +55,7 @@ struct vl_client_store {
 	const struct vl_suite *suite;
 	uint8_t key[STORE_KEY_LEN];
 	char err[200];
+	bool batch; /* inside vl_client_store_batch_begin/_end */
 };
 
 /* Schema migrations: migrations[i] takes version i to i + 1. */
@@ -212,18 +213,47 @@ static int exec(struct vl_client_store *s, const char *sql)
 	return VL_OK;
 }
 
+/* Inside a batch a call's transaction is a savepoint of the batch's, so
+ * a failed call still undoes only itself. */
 static int begin(struct vl_client_store *s)
 {
-	return exec(s, "BEGIN IMMEDIATE");
+	return exec(s, s->batch ? "SAVEPOINT call" : "BEGIN IMMEDIATE");
 }
 
 /* Commits if rc is VL_OK, else rolls back; returns the final status. */
 static int end(struct vl_client_store *s, int rc)
 {
+	if (s->batch) {
+		if (rc == VL_OK)
+			return exec(s, "RELEASE call");
+		sqlite3_exec(s->db, "ROLLBACK TO call; RELEASE call", NULL, NULL, NULL);
+		return rc;
+	}
 	if (rc == VL_OK)
 		return exec(s, "COMMIT");
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
+}
+
+int vl_client_store_batch_begin(struct vl_client_store *s)
+{
+	if (s->batch)
+		return VL_ERR_STATE;
+	int rc = exec(s, "BEGIN IMMEDIATE");
+	if (rc == VL_OK)
+		s->batch = true;
+	return rc;
+}
+
+int vl_client_store_batch_end(struct vl_client_store *s, bool commit)
+{
+	if (!s->batch)
+		return VL_ERR_STATE;
+	s->batch = false;
+	if (commit)
+		return exec(s, "COMMIT");
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return VL_OK;
 }
 
 static int prepare(struct vl_client_store *s, const char *sql, sqlite3_stmt **st)

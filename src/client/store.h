@@ -97,6 +97,16 @@ const char *vl_client_store_errmsg(const struct vl_client_store *s);
 /* Wipes and frees a buffer returned by a getter. Accepts NULL. */
 void vl_client_store_free(void *buf, size_t len);
 
+/* Groups the calls made until vl_client_store_batch_end() into one
+ * transaction: one durable write (one fsync) instead of one per call, and
+ * all or nothing after a crash. A failing call inside the batch undoes
+ * only itself. VL_ERR_STATE if a batch is already open; VL_ERR_STORE. */
+VL_MUST_CHECK int vl_client_store_batch_begin(struct vl_client_store *s);
+/* Commits the batch (commit true) or rolls all of it back. VL_ERR_STATE
+ * without an open batch; VL_ERR_STORE if the commit fails (nothing of the
+ * batch is then stored). */
+VL_MUST_CHECK int vl_client_store_batch_end(struct vl_client_store *s, bool commit);
+
 /* Common returns of the calls below: VL_OK; VL_ERR_NOT_FOUND (getters,
  * accept, discard); VL_ERR_CRYPTO if a sealed value does not open (tampered
  * or moved); VL_ERR_LIMIT for a value over VL_CLIENT_STORE_MAX_VALUE or a

@@ -81,7 +81,8 @@ static int kp_load(struct vl_key_package *kp, const uint8_t *msg, size_t msg_len
 	kp->msg = malloc(msg_len ? msg_len : 1);
 	if (!kp->msg)
 		return VL_ERR_NOMEM;
-	memcpy(kp->msg, msg, msg_len);
+	if (msg_len)
+		memcpy(kp->msg, msg, msg_len);
 	kp->msg_len = msg_len;
 	vl_mls_arena_init(&kp->arena, 0);
 	int rc = vl_mls_message_parse(kp->msg, msg_len, &kp->arena, &m);
@@ -257,7 +258,8 @@ struct epoch {
 	/* Epoch 0 of a new group: both transcript hashes are the empty
 	 * string (§8.2), not hash_len bytes. */
 	bool th_empty;
-	uint8_t *ext; /* encoded extensions<V> of the GroupContext */
+	uint8_t conf_tag[VL_HASH_MAX]; /* of the commit that made the epoch */
+	uint8_t *ext;                  /* encoded extensions<V> of the GroupContext */
 	size_t ext_len;
 	struct vl_mls_arena ext_arena;
 	struct vl_mls_extension_list ext_view;
@@ -320,7 +322,8 @@ static int epoch_set_ext(struct epoch *e, const uint8_t *ext, size_t ext_len)
 	uint8_t *copy = malloc(ext_len ? ext_len : 1);
 	if (!copy)
 		return VL_ERR_NOMEM;
-	memcpy(copy, ext, ext_len);
+	if (ext_len)
+		memcpy(copy, ext, ext_len);
 	struct vl_mls_arena a;
 	struct vl_mls_extension_list view;
 	vl_mls_arena_init(&a, 0);
@@ -367,6 +370,39 @@ static int epoch_fork(struct epoch *dst, const struct epoch *src)
 	if (rc != VL_OK)
 		epoch_cleanup(dst);
 	return rc;
+}
+
+/* Like epoch_fork, but the tree moves from src to dst under an undo
+ * journal instead of being copied: processing a commit then costs what it
+ * changes, not the size of the group. src must not use its tree until
+ * epoch_unfork() or the swap. */
+static int epoch_fork_inplace(struct epoch *dst, struct epoch *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->epoch = src->epoch;
+	memcpy(dst->tree_hash, src->tree_hash, VL_HASH_MAX);
+	memcpy(dst->confirmed, src->confirmed, VL_HASH_MAX);
+	memcpy(dst->interim, src->interim, VL_HASH_MAX);
+	dst->th_empty = src->th_empty;
+	dst->priv = src->priv;
+	int rc = epoch_set_ext(dst, src->ext, src->ext_len);
+	if (rc != VL_OK) {
+		epoch_cleanup(dst);
+		return rc;
+	}
+	dst->tree = src->tree;
+	memset(&src->tree, 0, sizeof src->tree);
+	return mls_tree_journal_begin(&dst->tree);
+}
+
+/* Undoes epoch_fork_inplace after a failure: the tree goes back to src as
+ * it was. */
+static void epoch_unfork(struct epoch *dst, struct epoch *src)
+{
+	mls_tree_journal_rollback(&dst->tree);
+	src->tree = dst->tree;
+	memset(&dst->tree, 0, sizeof dst->tree);
+	epoch_cleanup(dst);
 }
 
 /* The GroupContext view of an epoch (pointers into g and e). */
@@ -485,7 +521,8 @@ static int group_alloc(const struct vl_suite *s, const uint8_t *group_id, size_t
 	g->group_id = malloc(group_id_len ? group_id_len : 1);
 	int rc = g->group_id ? VL_OK : VL_ERR_NOMEM;
 	if (rc == VL_OK) {
-		memcpy(g->group_id, group_id, group_id_len);
+		if (group_id_len)
+			memcpy(g->group_id, group_id, group_id_len);
 		g->group_id_len = group_id_len;
 		memcpy(g->sig_priv, sig_priv, s->sig_priv_len);
 		rc = vl_sig_key_from_private(s, g->sig_priv, &g->signer);
@@ -561,6 +598,15 @@ int vl_group_export_secret(const struct vl_group *g, const char *label, const ui
 		return VL_ERR_ARG;
 	return mls_ks_export(g->suite, g->cur.sec.exporter, (const uint8_t *)label, strlen(label),
 	                     context, context_len, out, (uint16_t)out_len);
+}
+
+int vl_group_ratchet_tree(const struct vl_group *g, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	return mls_tree_encode_alloc(&g->cur.tree, out, out_len);
 }
 
 bool vl_group_commit_pending(const struct vl_group *g)
@@ -748,6 +794,8 @@ static int index_build(const struct mls_tree *t, struct member_index *ix)
 
 static void index_cleanup(struct member_index *ix)
 {
+	if (!ix->enc.slot)
+		return;
 	mls_keyset_cleanup(&ix->enc);
 	mls_keyset_cleanup(&ix->sig);
 }
@@ -777,13 +825,14 @@ static int gce_supported(const struct mls_tree *t, const struct vl_mls_extension
 /* Validates (§12.2) and applies (§12.3) a regular commit's proposal list
  * from committer to next. */
 static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t committer,
-                           const struct committed *list, size_t n, struct applied *out)
+                           bool external, const struct committed *list, size_t n,
+                           struct applied *out)
 {
 	const struct vl_suite *s = g->suite;
 	struct vl_mls_bytes gid = {g->group_id, g->group_id_len};
 	struct vl_mls_arena a;
 	struct member_index ix = {0};
-	size_t n_add = 0, n_psk = 0, n_gce = 0, n_other = 0;
+	size_t n_add = 0, n_psk = 0, n_gce = 0, n_other = 0, n_upd = 0, n_ext = 0, n_rem = 0;
 	int rc = VL_OK;
 	memset(out, 0, sizeof *out);
 	vl_mls_arena_init(&a, 0);
@@ -799,6 +848,7 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			break;
 		case VL_MLS_PROPOSAL_UPDATE:
 			n_other++;
+			n_upd++;
 			/* §12.2: not from the committer, one per leaf. */
 			if (list[i].sender_type != VL_MLS_SENDER_MEMBER ||
 			    list[i].sender == committer || list[i].sender >= next->tree.n_leaves ||
@@ -807,6 +857,7 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			break;
 		case VL_MLS_PROPOSAL_REMOVE:
 			n_other++;
+			n_rem++;
 			if (p->remove == committer || p->remove >= next->tree.n_leaves ||
 			    mls_tree_leaf_blank(&next->tree, p->remove) || touched[p->remove]++)
 				rc = VL_ERR_INVALID;
@@ -828,14 +879,23 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			 * reinitialised by this engine. */
 			rc = VL_ERR_UNSUPPORTED;
 			break;
+		case VL_MLS_PROPOSAL_EXTERNAL_INIT:
+			/* Only in external commits, applied by the caller. */
+			n_ext++;
+			if (!external)
+				rc = VL_ERR_INVALID;
+			break;
 		default:
-			/* ExternalInit never belongs in a regular commit; other
-			 * types are not supported by this client (§12.2). */
+			/* Other types are not supported by this client (§12.2). */
 			rc = VL_ERR_INVALID;
 			break;
 		}
 	}
 	free(touched);
+	/* §12.2: an external commit holds one ExternalInit, at most one
+	 * Remove (the joiner's old self) and PSKs, nothing else. */
+	if (rc == VL_OK && external && (n_ext != 1 || n_rem > 1 || n_add || n_upd || n_gce))
+		rc = VL_ERR_INVALID;
 	out->path_required = n == 0 || n_other > 0;
 	if (rc == VL_OK && n_add) {
 		out->added = calloc(n_add, sizeof *out->added);
@@ -894,19 +954,22 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
 			continue;
 		if (p->remove == next->priv.leaf)
 			out->removes_self = true;
-		/* Blank now, truncate after the adds have filled what they can. */
-		mls_tree_blank(&next->tree, 2 * p->remove);
-		mls_tree_blank_path(&next->tree, p->remove);
+		/* Blank now, truncate once every remove is done. */
+		rc = mls_tree_blank(&next->tree, 2 * p->remove);
+		if (rc == VL_OK)
+			rc = mls_tree_blank_path(&next->tree, p->remove);
 	}
 	if (rc == VL_OK)
 		mls_tree_truncate(&next->tree);
-	/* Uniqueness (§7.3) over the members left, then each Add in order. */
-	if (rc == VL_OK)
+	/* Uniqueness (§7.3) over the members left, then each Add in order.
+	 * A commit with neither adds nor updates brings no new leaf but the
+	 * committer's, which path_check() looks at. */
+	if (rc == VL_OK && (n_add || n_upd))
 		rc = index_build(&next->tree, &ix);
-	for (uint32_t l = 0; rc == VL_OK && l < next->tree.n_leaves; l++) {
+	for (size_t i = 0; rc == VL_OK && i < n; i++) {
 		/* Updated leaves must fit the credential rules of the others. */
-		const struct vl_mls_leaf_node *ln = mls_tree_leaf(&next->tree, l);
-		if (ln && ln->source == VL_MLS_LEAF_SOURCE_UPDATE && !cred_fits(&ix.cred, ln))
+		if (list[i].p->type == VL_MLS_PROPOSAL_UPDATE &&
+		    !cred_fits(&ix.cred, &list[i].p->update))
 			rc = VL_ERR_INVALID;
 	}
 	for (size_t i = 0; rc == VL_OK && i < n; i++) {
@@ -952,7 +1015,7 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
  * else written to tag_out), interim hash and secret tree. next->epoch and
  * next->tree_hash must already be set. */
 static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *commit_secret,
-                        const struct applied *ap, uint16_t wire_format,
+                        const uint8_t *init_secret, const struct applied *ap, uint16_t wire_format,
                         const struct vl_mls_framed_content *content,
                         const struct vl_mls_auth_data *auth, const struct vl_mls_bytes *tag_in,
                         uint8_t tag_out[VL_HASH_MAX])
@@ -974,7 +1037,8 @@ static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *c
 	if (rc == VL_OK)
 		rc = mls_psk_secret(s, ap->psks, ap->n_psks, psk_secret);
 	if (rc == VL_OK)
-		rc = mls_ks_joiner(s, g->cur.sec.init, commit_secret, gc, gc_len, next->sec.joiner);
+		rc = mls_ks_joiner(s, init_secret ? init_secret : g->cur.sec.init, commit_secret,
+		                   gc, gc_len, next->sec.joiner);
 	if (rc == VL_OK)
 		rc = mls_ks_from_joiner(s, psk_secret, gc, gc_len, &next->sec);
 	if (rc == VL_OK)
@@ -984,6 +1048,8 @@ static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *c
 		rc = VL_ERR_CRYPTO;
 	if (rc == VL_OK && tag_out)
 		memcpy(tag_out, tag, VL_HASH_MAX);
+	if (rc == VL_OK)
+		memcpy(next->conf_tag, tag, VL_HASH_MAX);
 	if (rc == VL_OK)
 		rc = mls_transcript_interim(s, next->confirmed, tag, s->hash_len, next->interim);
 	if (rc == VL_OK)
@@ -996,7 +1062,7 @@ static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *c
 /* §12.4.2: the committer's new leaf and path keys against the tree the
  * proposals produced (before the merge). */
 static int path_check(const struct vl_group *g, const struct epoch *next, uint32_t committer,
-                      const struct vl_mls_update_path *path)
+                      bool external, const struct vl_mls_update_path *path)
 {
 	const struct vl_suite *s = g->suite;
 	const struct vl_mls_leaf_node *ln = &path->leaf_node;
@@ -1005,7 +1071,8 @@ static int path_check(const struct vl_group *g, const struct epoch *next, uint32
 	struct vl_mls_arena a;
 	struct vl_mls_required_capabilities req;
 	bool have_req;
-	if (!old || ln->source != VL_MLS_LEAF_SOURCE_COMMIT ||
+	/* An external joiner's leaf is blank until the path is merged. */
+	if ((!old && !external) || ln->source != VL_MLS_LEAF_SOURCE_COMMIT ||
 	    ln->encryption_key.len != s->kem_pub_len || ln->signature_key.len != s->sig_pub_len)
 		return VL_ERR_INVALID;
 	vl_mls_arena_init(&a, 0);
@@ -1015,39 +1082,63 @@ static int path_check(const struct vl_group *g, const struct epoch *next, uint32
 	vl_mls_arena_cleanup(&a);
 	if (rc != VL_OK)
 		return VL_ERR_INVALID;
+	/* The credential rules need a walk over the members only when the
+	 * committer's credential type or supported types change. */
+	bool cred_same =
+	    old && ln->credential.type == old->credential.type &&
+	    ln->capabilities.credentials.count == old->capabilities.credentials.count &&
+	    (ln->capabilities.credentials.count == 0 ||
+	     memcmp(ln->capabilities.credentials.items, old->capabilities.credentials.items,
+	            ln->capabilities.credentials.count * sizeof(uint16_t)) == 0);
+	bool sig_same =
+	    old && ln->signature_key.len == old->signature_key.len &&
+	    memcmp(ln->signature_key.data, old->signature_key.data, ln->signature_key.len) == 0;
 	/* Every key of the path is new to the tree; the signature key may
-	 * stay the committer's own. */
+	 * stay the committer's own. Keys are compared on their first eight
+	 * bytes before memcmp: this walk is the one part of processing a
+	 * commit that grows with the group. */
+	size_t nk = path->node_count + 1;
+	uint64_t heads[MLS_PATH_MAX + 1];
+	const struct vl_mls_bytes *keys[MLS_PATH_MAX + 1];
+	if (path->node_count > MLS_PATH_MAX)
+		return VL_ERR_INVALID;
+	keys[0] = &ln->encryption_key;
+	for (size_t i = 0; i < path->node_count; i++)
+		keys[i + 1] = &path->nodes[i].encryption_key;
+	for (size_t i = 0; i < nk; i++) {
+		if (keys[i]->len < 8)
+			return VL_ERR_INVALID;
+		memcpy(&heads[i], keys[i]->data, 8);
+	}
 	for (uint32_t x = 0; x < mls_tree_width(&next->tree); x++) {
 		const struct mls_tnode *n = &next->tree.nodes[x];
 		const uint8_t *k = NULL;
 		size_t k_len = 0;
 		if (n->type == VL_MLS_NODE_LEAF) {
-			k = n->leaf.ln.encryption_key.data;
-			k_len = n->leaf.ln.encryption_key.len;
-			if (x != 2 * committer &&
-			    n->leaf.ln.signature_key.len == ln->signature_key.len &&
-			    memcmp(n->leaf.ln.signature_key.data, ln->signature_key.data,
+			const struct vl_mls_leaf_node *m = &n->leaf.ln;
+			k = m->encryption_key.data;
+			k_len = m->encryption_key.len;
+			if (x != 2 * committer && !sig_same &&
+			    m->signature_key.len == ln->signature_key.len &&
+			    memcmp(m->signature_key.data, ln->signature_key.data,
 			           ln->signature_key.len) == 0)
 				return VL_ERR_INVALID;
-			if (x != 2 * committer && (!u16_listed(&n->leaf.ln.capabilities.credentials,
-			                                       ln->credential.type) ||
-			                           !u16_listed(&ln->capabilities.credentials,
-			                                       n->leaf.ln.credential.type)))
+			if (x != 2 * committer && !cred_same &&
+			    (!u16_listed(&m->capabilities.credentials, ln->credential.type) ||
+			     !u16_listed(&ln->capabilities.credentials, m->credential.type)))
 				return VL_ERR_INVALID;
 		} else if (n->type == VL_MLS_NODE_PARENT) {
 			k = n->parent.key;
 			k_len = n->parent.key_len;
 		}
-		if (!k)
+		if (!k || k_len < 8)
 			continue;
-		if (k_len == ln->encryption_key.len &&
-		    memcmp(k, ln->encryption_key.data, k_len) == 0)
-			return VL_ERR_INVALID;
-		for (size_t i = 0; i < path->node_count; i++) {
-			const struct vl_mls_bytes *pk = &path->nodes[i].encryption_key;
-			if (pk->len == k_len && memcmp(pk->data, k, k_len) == 0)
+		uint64_t head;
+		memcpy(&head, k, 8);
+		for (size_t i = 0; i < nk; i++)
+			if (head == heads[i] && keys[i]->len == k_len &&
+			    memcmp(keys[i]->data, k, k_len) == 0)
 				return VL_ERR_INVALID;
-		}
 	}
 	return mls_leaf_verify(s, ln, &gid, committer, NULL);
 }
@@ -1087,7 +1178,8 @@ static int incoming_open(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 	in->buf = malloc(msg_len ? msg_len : 1);
 	if (!in->buf)
 		return VL_ERR_NOMEM;
-	memcpy(in->buf, msg, msg_len);
+	if (msg_len)
+		memcpy(in->buf, msg, msg_len);
 	struct vl_mls_message m;
 	int rc = vl_mls_message_parse(in->buf, msg_len, &in->arena, &m);
 	if (rc != VL_OK)
@@ -1107,8 +1199,22 @@ static int incoming_open(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 	}
 	if (rc != VL_OK)
 		return rc;
-	/* Only members send here: external senders and new members are not
-	 * supported by this engine yet. */
+	/* A new member's commit (§12.4.3.2) is signed with the key of the
+	 * leaf in its path; external senders and new-member proposals are
+	 * not supported by this engine. */
+	if (in->content.sender.type == VL_MLS_SENDER_NEW_MEMBER_COMMIT) {
+		const struct vl_mls_commit *c = &in->content.commit;
+		struct vl_sig_key *nk = NULL;
+		if (in->wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
+		    in->content.content_type != VL_MLS_CONTENT_COMMIT || !c->has_path)
+			return VL_ERR_INVALID;
+		rc = vl_sig_key_from_public(g->suite, c->path.leaf_node.signature_key.data,
+		                            c->path.leaf_node.signature_key.len, &nk);
+		if (rc == VL_OK)
+			rc = mls_content_verify(&f, in->wire_format, &in->content, &in->auth, nk);
+		vl_sig_key_free(nk);
+		return rc == VL_OK ? VL_OK : VL_ERR_CRYPTO;
+	}
 	if (in->content.sender.type != VL_MLS_SENDER_MEMBER)
 		return VL_ERR_UNSUPPORTED;
 	const struct vl_sig_key *key;
@@ -1163,6 +1269,28 @@ static int cache_proposal(struct vl_group *g, struct incoming *in, const uint8_t
 	return VL_OK;
 }
 
+/* init_secret from an ExternalInit (§8.3): the receiving side of
+ * SetupBaseS(external_pub, "") and export("MLS 1.0 external init secret"). */
+static int external_init_secret(const struct vl_group *g, const struct vl_mls_bytes *kem_output,
+                                uint8_t out[VL_HASH_MAX])
+{
+	static const char label[] = "MLS 1.0 external init secret";
+	const struct vl_suite *s = g->suite;
+	struct vl_hpke_alg alg = {s->kem_id, s->kdf_id, s->aead_id};
+	struct vl_hpke_mode_args m = {.mode = VL_HPKE_MODE_BASE};
+	struct vl_hpke_ctx *ctx = NULL;
+	uint8_t priv[VL_KEM_PRIV_MAX], pub[VL_KEM_PUB_MAX];
+	int rc = mls_ks_external_keypair(s, g->cur.sec.external, priv, pub);
+	if (rc == VL_OK)
+		rc = vl_hpke_setup_receiver(&alg, &m, kem_output->data, kem_output->len, priv, "",
+		                            0, &ctx);
+	if (rc == VL_OK)
+		rc = vl_hpke_ctx_export(ctx, label, sizeof label - 1, out, s->hash_len);
+	vl_hpke_ctx_free(ctx);
+	vl_wipe(priv, sizeof priv);
+	return rc == VL_OK ? VL_OK : VL_ERR_CRYPTO;
+}
+
 /* Applies another member's commit (§12.4.2). */
 static int process_commit(struct vl_group *g, struct incoming *in, struct vl_group_msg *out)
 {
@@ -1175,7 +1303,11 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 	uint8_t commit_secret[VL_HASH_MAX] = {0}, *gc = NULL;
 	size_t gc_len = 0;
 	bool have_secret = false;
-	if (committer == g->cur.priv.leaf)
+	bool external = in->content.sender.type == VL_MLS_SENDER_NEW_MEMBER_COMMIT;
+	uint8_t ext_init[VL_HASH_MAX];
+	if (external)
+		committer = UINT32_MAX; /* known once the proposals are applied */
+	else if (committer == g->cur.priv.leaf)
 		return VL_ERR_INVALID; /* our own commit comes back through merge */
 	if (c->proposal_count)
 		list = calloc(c->proposal_count, sizeof *list);
@@ -1184,6 +1316,9 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 	int rc = VL_OK;
 	for (size_t i = 0; rc == VL_OK && i < c->proposal_count; i++) {
 		const struct vl_mls_proposal_or_ref *por = &c->proposals[i];
+		/* A joiner cannot have seen this epoch's proposals. */
+		if (external && por->type != VL_MLS_POR_PROPOSAL)
+			rc = VL_ERR_INVALID;
 		if (por->type == VL_MLS_POR_PROPOSAL) {
 			list[i] = (struct committed){&por->proposal, VL_MLS_SENDER_MEMBER,
 			                             committer, NULL};
@@ -1201,16 +1336,19 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 		list[i] = (struct committed){&g->props[j].p, g->props[j].sender_type,
 		                             g->props[j].sender, &g->props[j]};
 	}
+	bool forked = false;
+	memset(&next, 0, sizeof next);
+	if (rc == VL_OK) {
+		rc = epoch_fork_inplace(&next, &g->cur);
+		forked = rc == VL_OK || next.tree.nodes;
+	}
 	if (rc == VL_OK)
-		rc = epoch_fork(&next, &g->cur);
-	else
-		memset(&next, 0, sizeof next);
-	if (rc == VL_OK)
-		rc = apply_proposals(g, &next, committer, list, c->proposal_count, &ap);
+		rc = apply_proposals(g, &next, committer, external, list, c->proposal_count, &ap);
 	if (rc == VL_OK && ap.path_required && !c->has_path)
 		rc = VL_ERR_INVALID;
 	if (rc == VL_OK && ap.removes_self) {
 		/* Removed: nothing of the next epoch is ours to know. */
+		mls_tree_journal_commit(&next.tree);
 		epoch_cleanup(&next);
 		applied_cleanup(&ap);
 		free(list);
@@ -1225,8 +1363,18 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 		return VL_OK;
 	}
 	next.epoch = g->cur.epoch + 1;
+	/* External commit: the joiner takes the leftmost free leaf and the
+	 * init secret comes from its ExternalInit (§8.3). */
+	if (rc == VL_OK && external) {
+		committer = mls_tree_leftmost_blank(&next.tree);
+		rc = mls_tree_ensure_leaf(&next.tree, committer);
+		for (size_t i = 0; rc == VL_OK && i < c->proposal_count; i++)
+			if (list[i].p->type == VL_MLS_PROPOSAL_EXTERNAL_INIT)
+				rc = external_init_secret(g, &list[i].p->external_init, ext_init);
+		out->sender = committer;
+	}
 	if (rc == VL_OK && c->has_path) {
-		rc = path_check(g, &next, committer, &c->path);
+		rc = path_check(g, &next, committer, external, &c->path);
 		if (rc == VL_OK)
 			rc = mls_tree_merge_path(&next.tree, committer, &c->path);
 		/* The provisional GroupContext keeps the old confirmed hash. */
@@ -1244,9 +1392,9 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 	}
 	if (rc == VL_OK) {
 		mls_tree_priv_prune(&next.priv, &next.tree);
-		rc =
-		    epoch_finish(g, &next, have_secret ? commit_secret : NULL, &ap, in->wire_format,
-		                 &in->content, &in->auth, &in->auth.confirmation_tag, NULL);
+		rc = epoch_finish(g, &next, have_secret ? commit_secret : NULL,
+		                  external ? ext_init : NULL, &ap, in->wire_format, &in->content,
+		                  &in->auth, &in->auth.confirmation_tag, NULL);
 	}
 	if (rc == VL_OK) {
 		if (g->pending) {
@@ -1254,12 +1402,16 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 			epoch_cleanup(&g->next);
 			g->pending = false;
 		}
+		mls_tree_journal_commit(&next.tree);
 		epoch_swap(g, &next);
+	} else if (forked) {
+		epoch_unfork(&next, &g->cur);
 	} else {
 		epoch_cleanup(&next);
 	}
 	free(gc);
 	vl_wipe(commit_secret, sizeof commit_secret);
+	vl_wipe(ext_init, sizeof ext_init);
 	applied_cleanup(&ap);
 	free(list);
 	return rc;
@@ -1283,7 +1435,7 @@ int vl_group_process(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 			out->data = malloc(out->data_len ? out->data_len : 1);
 			if (!out->data)
 				rc = VL_ERR_NOMEM;
-			else
+			else if (out->data_len)
 				memcpy(out->data, in.content.application_data.data, out->data_len);
 			break;
 		case VL_MLS_CONTENT_PROPOSAL:
@@ -1336,6 +1488,72 @@ static int join_path_keys(const struct vl_suite *s, struct epoch *e, uint32_t co
 			break;
 	}
 	vl_wipe(secret, sizeof secret);
+	return rc;
+}
+
+/* Installs the public state a GroupInfo describes into g->cur (§12.4.3.1):
+ * the tree (from the ratchet_tree extension, else the caller's), checked
+ * against the tree hash, the GroupInfo signature by its signer's leaf, the
+ * whole-tree validation, and the GroupContext fields. */
+static int gi_install(struct vl_group *g, const struct vl_mls_group_info *gi,
+                      const uint8_t *ratchet_tree, size_t rt_len)
+{
+	const struct vl_suite *s = g->suite;
+	const struct vl_mls_group_context *gctx = &gi->group_context;
+	struct epoch *e = &g->cur;
+	struct vl_mls_arena a;
+	struct vl_mls_ratchet_tree rt;
+	if (gctx->cipher_suite != s->id || gctx->tree_hash.len != s->hash_len ||
+	    gctx->confirmed_transcript_hash.len != s->hash_len)
+		return VL_ERR_INVALID;
+	vl_mls_arena_init(&a, 0);
+	int rc;
+	const struct vl_mls_extension *x =
+	    vl_mls_extensions_find(&gi->extensions, VL_MLS_EXT_RATCHET_TREE);
+	if (x)
+		rc = vl_mls_ext_ratchet_tree_parse(x, &a, &rt);
+	else if (ratchet_tree)
+		rc = vl_mls_ratchet_tree_parse(ratchet_tree, rt_len, &a, &rt);
+	else
+		rc = VL_ERR_NOT_FOUND;
+	if (rc == VL_OK)
+		rc = mls_tree_load(&e->tree, s, &rt);
+	if (rc == VL_OK) {
+		uint8_t th[VL_HASH_MAX];
+		rc = mls_tree_root_hash(&e->tree, th);
+		if (rc == VL_OK && memcmp(th, gctx->tree_hash.data, s->hash_len) != 0)
+			rc = VL_ERR_INVALID;
+	}
+	/* GroupInfo signature by the signer's leaf (§12.4.3). */
+	if (rc == VL_OK) {
+		const struct vl_sig_key *sk;
+		struct vl_writer tw;
+		vl_writer_init_heap(&tw, GROUP_MSG_MAX);
+		rc = mls_tree_leaf_sig_key(&e->tree, gi->signer, &sk) == VL_OK ? VL_OK
+		                                                               : VL_ERR_INVALID;
+		if (rc == VL_OK)
+			rc = vl_mls_group_info_tbs_encode(&tw, gi);
+		if (rc == VL_OK)
+			rc = vl_mls_verify_with_label_key(sk, "GroupInfoTBS", tw.buf, tw.len,
+			                                  gi->signature.data, gi->signature.len);
+		vl_writer_cleanup(&tw);
+	}
+	struct vl_mls_required_capabilities req;
+	const struct vl_mls_extension *rqx =
+	    rc == VL_OK
+	        ? vl_mls_extensions_find(&gctx->extensions, VL_MLS_EXT_REQUIRED_CAPABILITIES)
+	        : NULL;
+	if (rqx)
+		rc = vl_mls_ext_required_capabilities_parse(rqx, &a, &req);
+	if (rc == VL_OK)
+		rc = mls_tree_validate(&e->tree, &gctx->group_id, rqx ? &req : NULL);
+	if (rc == VL_OK) {
+		e->epoch = gctx->epoch;
+		memcpy(e->tree_hash, gctx->tree_hash.data, s->hash_len);
+		memcpy(e->confirmed, gctx->confirmed_transcript_hash.data, s->hash_len);
+		rc = epoch_set_ext_list(e, &gctx->extensions);
+	}
+	vl_mls_arena_cleanup(&a);
 	return rc;
 }
 
@@ -1431,84 +1649,32 @@ int vl_group_join(const struct vl_key_package *kp, const uint8_t *welcome, size_
 	if (rc == VL_OK && (gctx->cipher_suite != s->id || gctx->tree_hash.len != s->hash_len ||
 	                    gctx->confirmed_transcript_hash.len != s->hash_len))
 		rc = VL_ERR_INVALID;
-	/* The tree: from the ratchet_tree extension, else from the caller. */
-	struct vl_mls_ratchet_tree rt;
-	if (rc == VL_OK) {
-		const struct vl_mls_extension *x =
-		    vl_mls_extensions_find(&gi.extensions, VL_MLS_EXT_RATCHET_TREE);
-		if (x)
-			rc = vl_mls_ext_ratchet_tree_parse(x, &a, &rt);
-		else if (ratchet_tree)
-			rc = vl_mls_ratchet_tree_parse(ratchet_tree, rt_len, &a, &rt);
-		else
-			rc = VL_ERR_NOT_FOUND;
-	}
 	if (rc == VL_OK)
 		rc = group_alloc(s, gctx->group_id.data, gctx->group_id.len, kp->sig_priv, cfg, &g);
 	struct epoch *e = g ? &g->cur : NULL;
 	if (rc == VL_OK)
-		rc = mls_tree_load(&e->tree, s, &rt);
+		rc = gi_install(g, &gi, ratchet_tree, rt_len);
+	/* Our leaf: the one identical to the KeyPackage's (encoded once,
+	 * compared with each leaf's stored encoding). */
 	if (rc == VL_OK) {
-		uint8_t th[VL_HASH_MAX];
-		rc = mls_tree_root_hash(&e->tree, th);
-		if (rc == VL_OK && memcmp(th, gctx->tree_hash.data, s->hash_len) != 0)
-			rc = VL_ERR_INVALID;
-	}
-	/* GroupInfo signature by the signer's leaf (§12.4.3). */
-	if (rc == VL_OK) {
-		const struct vl_sig_key *sk;
-		struct vl_writer tw;
-		vl_writer_init_heap(&tw, GROUP_MSG_MAX);
-		rc = mls_tree_leaf_sig_key(&e->tree, gi.signer, &sk) == VL_OK ? VL_OK
-		                                                              : VL_ERR_INVALID;
-		if (rc == VL_OK)
-			rc = vl_mls_group_info_tbs_encode(&tw, &gi);
-		if (rc == VL_OK)
-			rc = vl_mls_verify_with_label_key(sk, "GroupInfoTBS", tw.buf, tw.len,
-			                                  gi.signature.data, gi.signature.len);
-		vl_writer_cleanup(&tw);
-	}
-	struct vl_mls_arena ra;
-	vl_mls_arena_init(&ra, 0);
-	struct vl_mls_required_capabilities req;
-	const struct vl_mls_extension *rqx =
-	    rc == VL_OK
-	        ? vl_mls_extensions_find(&gctx->extensions, VL_MLS_EXT_REQUIRED_CAPABILITIES)
-	        : NULL;
-	if (rqx)
-		rc = vl_mls_ext_required_capabilities_parse(rqx, &ra, &req);
-	if (rc == VL_OK)
-		rc = mls_tree_validate(&e->tree, &gctx->group_id, rqx ? &req : NULL);
-	vl_mls_arena_cleanup(&ra);
-	/* Our leaf: the one identical to the KeyPackage's. */
-	if (rc == VL_OK) {
-		uint32_t l;
-		const struct vl_mls_leaf_node *mine = &kp->view.leaf_node;
-		for (l = 0; l < e->tree.n_leaves; l++) {
+		uint32_t l = e->tree.n_leaves;
+		uint8_t *enc = NULL;
+		size_t len = 0;
+		rc = vl_mls_leaf_node_encode_alloc(&kp->view.leaf_node, &enc, &len);
+		for (l = 0; rc == VL_OK && l < e->tree.n_leaves; l++) {
 			const struct mls_tnode *n = &e->tree.nodes[2 * l];
-			if (n->type != VL_MLS_NODE_LEAF)
-				continue;
-			uint8_t *enc = NULL;
-			size_t len = 0;
-			bool same = vl_mls_leaf_node_encode_alloc(mine, &enc, &len) == VL_OK &&
-			            len == n->leaf.enc_len && memcmp(enc, n->leaf.enc, len) == 0;
-			free(enc);
-			if (same)
+			if (n->type == VL_MLS_NODE_LEAF && len == n->leaf.enc_len &&
+			    memcmp(enc, n->leaf.enc, len) == 0)
 				break;
 		}
-		if (l == e->tree.n_leaves)
+		free(enc);
+		if (rc == VL_OK && l == e->tree.n_leaves)
 			rc = VL_ERR_INVALID;
 		e->priv.leaf = l;
 		memcpy(e->priv.leaf_priv, kp->enc_priv, VL_KEM_PRIV_MAX);
 	}
 	if (rc == VL_OK && gs.has_path_secret)
 		rc = join_path_keys(s, e, gi.signer, &gs.path_secret);
-	if (rc == VL_OK) {
-		e->epoch = gctx->epoch;
-		memcpy(e->tree_hash, gctx->tree_hash.data, s->hash_len);
-		memcpy(e->confirmed, gctx->confirmed_transcript_hash.data, s->hash_len);
-		rc = epoch_set_ext_list(e, &gctx->extensions);
-	}
 	uint8_t *gc = NULL;
 	size_t gc_len = 0;
 	if (rc == VL_OK)
@@ -1523,6 +1689,8 @@ int vl_group_join(const struct vl_key_package *kp, const uint8_t *welcome, size_
 	if (rc == VL_OK)
 		rc = mls_transcript_interim(s, e->confirmed, gi.confirmation_tag.data,
 		                            gi.confirmation_tag.len, e->interim);
+	if (rc == VL_OK)
+		memcpy(e->conf_tag, gi.confirmation_tag.data, s->hash_len);
 	if (rc == VL_OK)
 		rc = epoch_start(g, e);
 	if (rc == VL_OK) {
@@ -1771,20 +1939,79 @@ int vl_group_propose_update(struct vl_group *g, uint8_t **msg, size_t *msg_len)
 	return rc;
 }
 
-/* Builds the Welcome for the members a commit adds (§12.4.3.1). */
-static int make_welcome(struct vl_group *g, struct epoch *next, const struct applied *ap,
-                        const struct mls_path_secrets *ps, const uint8_t *tag, uint8_t **out,
-                        size_t *out_len)
+static int propose_psk(struct vl_group *g, struct vl_mls_psk_id *id, uint8_t **msg, size_t *msg_len)
+{
+	uint8_t nonce[VL_HASH_MAX];
+	struct mls_psk resolved;
+	*msg = NULL;
+	*msg_len = 0;
+	if (!g->active)
+		return VL_ERR_STATE;
+	int rc = vl_random(nonce, g->suite->hash_len);
+	id->psk_nonce = (struct vl_mls_bytes){nonce, g->suite->hash_len};
+	if (rc == VL_OK)
+		rc = psk_resolve(g, id, &resolved);
+	struct vl_mls_proposal p = {.type = VL_MLS_PROPOSAL_PSK};
+	p.psk = *id;
+	if (rc == VL_OK)
+		rc = send_proposal(g, &p, NULL, msg, msg_len);
+	return rc;
+}
+
+int vl_group_propose_external_psk(struct vl_group *g, const uint8_t *id, size_t id_len,
+                                  uint8_t **msg, size_t *msg_len)
+{
+	struct vl_mls_psk_id pid = {.type = VL_MLS_PSK_EXTERNAL, .psk_id = {id, id_len}};
+	return propose_psk(g, &pid, msg, msg_len);
+}
+
+int vl_group_propose_resumption_psk(struct vl_group *g, uint64_t epoch, uint8_t **msg,
+                                    size_t *msg_len)
+{
+	struct vl_mls_psk_id pid = {.type = VL_MLS_PSK_RESUMPTION,
+	                            .usage = VL_MLS_RESUMPTION_APPLICATION,
+	                            .psk_group_id = {g->group_id, g->group_id_len},
+	                            .psk_epoch = epoch};
+	return propose_psk(g, &pid, msg, msg_len);
+}
+
+int vl_group_propose_extensions(struct vl_group *g, const uint8_t *ext, size_t ext_len,
+                                uint8_t **msg, size_t *msg_len)
+{
+	struct vl_mls_arena a;
+	struct vl_mls_proposal p = {.type = VL_MLS_PROPOSAL_GROUP_CONTEXT_EXTENSIONS};
+	*msg = NULL;
+	*msg_len = 0;
+	vl_mls_arena_init(&a, 0);
+	int rc = vl_mls_extension_list_parse(ext, ext_len, &a, &p.group_context_extensions);
+	/* Refuse what the group could not apply (§12.1.7). */
+	struct vl_mls_required_capabilities req;
+	const struct vl_mls_extension *rx =
+	    rc == VL_OK ? vl_mls_extensions_find(&p.group_context_extensions,
+	                                         VL_MLS_EXT_REQUIRED_CAPABILITIES)
+	                : NULL;
+	if (rx)
+		rc = vl_mls_ext_required_capabilities_parse(rx, &a, &req);
+	if (rc == VL_OK)
+		rc = gce_supported(&g->cur.tree, &p.group_context_extensions, rx ? &req : NULL);
+	if (rc == VL_OK)
+		rc = send_proposal(g, &p, NULL, msg, msg_len);
+	vl_mls_arena_cleanup(&a);
+	return rc;
+}
+
+/* A signed GroupInfo (§12.4.3) of epoch e with its confirmation tag,
+ * external_pub and, if asked, the ratchet tree; as an MLSMessage if
+ * as_message. */
+static int group_info_encode(struct vl_group *g, const struct epoch *e, const uint8_t *tag,
+                             bool with_tree, bool as_message, uint8_t **out, size_t *out_len)
 {
 	const struct vl_suite *s = g->suite;
-	struct vl_mls_arena a;
-	uint8_t *tree = NULL, *gi_enc = NULL, *egi = NULL, ext_pub[VL_KEM_PUB_MAX];
-	uint8_t key[VL_AEAD_KEY_MAX], nonce[VL_AEAD_NONCE_MAX], sig[VL_SIG_MAX];
-	size_t tree_len = 0, gi_len = 0;
-	vl_mls_arena_init(&a, 0);
-	int rc = mls_tree_encode_alloc(&next->tree, &tree, &tree_len);
+	uint8_t *tree = NULL, ext_pub[VL_KEM_PUB_MAX], sig[VL_SIG_MAX];
+	size_t tree_len = 0;
+	int rc = with_tree ? mls_tree_encode_alloc(&e->tree, &tree, &tree_len) : VL_OK;
 	if (rc == VL_OK)
-		rc = mls_ks_external_keypair(s, next->sec.external, NULL, ext_pub);
+		rc = mls_ks_external_keypair(s, e->sec.external, NULL, ext_pub);
 	/* external_pub is an opaque<V>: encode its extension_data. */
 	uint8_t ext_pub_data[VL_KEM_PUB_MAX + 4];
 	struct vl_writer xw;
@@ -1793,27 +2020,47 @@ static int make_welcome(struct vl_group *g, struct epoch *next, const struct app
 	if (rc == VL_OK)
 		rc = vl_mls_ext_opaque_encode(&xw, &epb);
 	struct vl_mls_extension gi_ext[2] = {
-	    {VL_MLS_EXT_RATCHET_TREE, {tree, tree_len}},
 	    {VL_MLS_EXT_EXTERNAL_PUB, {ext_pub_data, xw.len}},
+	    {VL_MLS_EXT_RATCHET_TREE, {tree, tree_len}},
 	};
-	struct vl_mls_group_info gi = {
-	    .group_context = epoch_context(g, next),
-	    .extensions = {gi_ext, 2},
+	struct vl_mls_message m = {.version = VL_MLS_VERSION_MLS10,
+	                           .wire_format = VL_MLS_WIRE_GROUP_INFO};
+	struct vl_mls_group_info *gi = &m.group_info;
+	*gi = (struct vl_mls_group_info){
+	    .group_context = epoch_context(g, e),
+	    .extensions = {gi_ext, with_tree ? 2 : 1},
 	    .confirmation_tag = {tag, s->hash_len},
-	    .signer = next->priv.leaf,
+	    .signer = e->priv.leaf,
 	};
 	struct vl_writer tw;
 	vl_writer_init_heap(&tw, GROUP_MSG_MAX);
 	size_t sig_len = 0;
 	if (rc == VL_OK)
-		rc = vl_mls_group_info_tbs_encode(&tw, &gi);
+		rc = vl_mls_group_info_tbs_encode(&tw, gi);
 	if (rc == VL_OK)
 		rc = vl_mls_sign_with_label_key(g->signer, "GroupInfoTBS", tw.buf, tw.len, sig,
 		                                &sig_len);
 	vl_writer_cleanup(&tw);
-	gi.signature = (struct vl_mls_bytes){sig, sig_len};
+	gi->signature = (struct vl_mls_bytes){sig, sig_len};
 	if (rc == VL_OK)
-		rc = vl_mls_group_info_encode_alloc(&gi, &gi_enc, &gi_len);
+		rc = as_message ? vl_mls_message_encode_alloc(&m, out, out_len)
+		                : vl_mls_group_info_encode_alloc(gi, out, out_len);
+	free(tree);
+	return rc;
+}
+
+/* Builds the Welcome for the members a commit adds (§12.4.3.1). */
+static int make_welcome(struct vl_group *g, struct epoch *next, const struct applied *ap,
+                        const struct mls_path_secrets *ps, const uint8_t *tag, bool with_tree,
+                        uint8_t **out, size_t *out_len)
+{
+	const struct vl_suite *s = g->suite;
+	struct vl_mls_arena a;
+	uint8_t *gi_enc = NULL, *egi = NULL;
+	uint8_t key[VL_AEAD_KEY_MAX], nonce[VL_AEAD_NONCE_MAX];
+	size_t gi_len = 0;
+	vl_mls_arena_init(&a, 0);
+	int rc = group_info_encode(g, next, tag, with_tree, false, &gi_enc, &gi_len);
 	if (rc == VL_OK)
 		rc = mls_ks_welcome_key_nonce(s, next->sec.welcome, key, nonce);
 	if (rc == VL_OK) {
@@ -1872,7 +2119,6 @@ static int make_welcome(struct vl_group *g, struct epoch *next, const struct app
 		rc = vl_mls_message_encode_alloc(&m, out, out_len);
 	vl_wipe(key, sizeof key);
 	vl_wipe(nonce, sizeof nonce);
-	free(tree);
 	free(gi_enc);
 	free(egi);
 	vl_mls_arena_cleanup(&a);
@@ -1949,7 +2195,7 @@ int vl_group_commit(struct vl_group *g, const struct vl_commit_args *args, uint8
 	if (rc == VL_OK)
 		rc = epoch_fork(&next, &g->cur);
 	if (rc == VL_OK)
-		rc = apply_proposals(g, &next, me, list, k, &ap);
+		rc = apply_proposals(g, &next, me, false, list, k, &ap);
 	next.epoch = g->cur.epoch + 1;
 	/* The update path: new leaf key and path keys, leaf signed with the
 	 * parent hash, provisional GroupContext, encryption to the copath. */
@@ -1991,12 +2237,13 @@ int vl_group_commit(struct vl_group *g, const struct vl_commit_args *args, uint8
 	if (rc == VL_OK)
 		rc = mls_content_sign(&f, wf, &c, g->signer, sig, &auth);
 	if (rc == VL_OK)
-		rc = epoch_finish(g, &next, ps->commit_secret, &ap, wf, &c, &auth, NULL, tag);
+		rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap, wf, &c, &auth, NULL, tag);
 	auth.confirmation_tag = (struct vl_mls_bytes){tag, s->hash_len};
 	if (rc == VL_OK)
 		rc = send_encode(g, &c, &auth, sig, commit, commit_len);
 	if (rc == VL_OK && ap.n_added)
-		rc = make_welcome(g, &next, &ap, ps, tag, welcome, welcome_len);
+		rc = make_welcome(g, &next, &ap, ps, tag, !args->tree_out_of_band, welcome,
+		                  welcome_len);
 	if (rc == VL_OK) {
 		g->next = next;
 		g->pending = true;
@@ -2038,7 +2285,7 @@ void vl_group_commit_discard(struct vl_group *g)
 
 /* --- Persistence --------------------------------------------------------- */
 
-#define STATE_MAGIC   0x564c4731u /* "VLG1" */
+#define STATE_MAGIC   0x564c4732u /* "VLG2" */
 #define STATE_MAX     (256u << 20)
 #define STATE_MAX_OPQ (64u << 20)
 
@@ -2069,6 +2316,7 @@ int vl_group_export(const struct vl_group *g, uint8_t **out, size_t *out_len)
 		(void)!vl_write_fixed(&w, e->tree_hash, nh);
 		(void)!vl_write_fixed(&w, e->confirmed, nh);
 		(void)!vl_write_fixed(&w, e->interim, nh);
+		(void)!vl_write_fixed(&w, e->conf_tag, nh);
 		(void)!vl_write_opaque(&w, e->ext, e->ext_len);
 		(void)!vl_write_opaque(&w, tree, tree_len);
 		(void)!vl_write_u32(&w, e->priv.leaf);
@@ -2199,6 +2447,7 @@ int vl_group_import(const uint8_t *buf, size_t len, const struct vl_group_config
 		(void)!vl_read_copy(&r, e->tree_hash, nh);
 		(void)!vl_read_copy(&r, e->confirmed, nh);
 		(void)!vl_read_copy(&r, e->interim, nh);
+		(void)!vl_read_copy(&r, e->conf_tag, nh);
 		(void)!vl_read_opaque(&r, &ext, &ext_len, STATE_MAX_OPQ);
 		(void)!vl_read_opaque(&r, &tree, &tree_len, STATE_MAX_OPQ);
 		(void)!vl_read_u32(&r, &e->priv.leaf);
@@ -2303,5 +2552,169 @@ int mls_group_send_raw(struct vl_group *g, const struct vl_mls_proposal *p,
 	int rc = mls_content_sign(&f, wf, &fc, g->signer, sig, &auth);
 	if (rc == VL_OK)
 		rc = send_encode(g, &fc, &auth, sig, msg, msg_len);
+	return rc;
+}
+
+/* --- External joins (§12.4.3.2) ----------------------------------------- */
+
+int vl_group_group_info(struct vl_group *g, bool with_tree, uint8_t **out, size_t *out_len)
+{
+	*out = NULL;
+	*out_len = 0;
+	/* Epoch 0 has no commit, hence no confirmation tag to show. */
+	if (!g->active || g->cur.th_empty)
+		return VL_ERR_STATE;
+	return group_info_encode(g, &g->cur, g->cur.conf_tag, with_tree, true, out, out_len);
+}
+
+int vl_group_join_external(const uint8_t *group_info, size_t gi_len, const uint8_t *ratchet_tree,
+                           size_t rt_len, const uint8_t *identity, size_t identity_len,
+                           const uint8_t *sig_priv, const struct vl_group_config *cfg,
+                           uint8_t **commit, size_t *commit_len, struct vl_group **out)
+{
+	static const char label[] = "MLS 1.0 external init secret";
+	struct vl_mls_arena a;
+	struct vl_mls_message m;
+	struct vl_group *g = NULL;
+	struct mls_path_secrets *ps = NULL;
+	struct vl_hpke_ctx *hctx = NULL;
+	struct epoch next;
+	uint8_t *gc = NULL;
+	size_t gc_len = 0;
+	*commit = NULL;
+	*commit_len = 0;
+	*out = NULL;
+	memset(&next, 0, sizeof next);
+	if (gi_len > GROUP_MSG_MAX)
+		return VL_ERR_LIMIT;
+	vl_mls_arena_init(&a, 0);
+	int rc = vl_mls_message_parse(group_info, gi_len, &a, &m);
+	if (rc == VL_OK && m.wire_format != VL_MLS_WIRE_GROUP_INFO)
+		rc = VL_ERR_INVALID;
+	const struct vl_mls_group_info *gi = &m.group_info;
+	const struct vl_suite *s =
+	    rc == VL_OK ? vl_suite_get(gi->group_context.cipher_suite) : NULL;
+	if (rc == VL_OK && !s)
+		rc = VL_ERR_UNSUPPORTED;
+	uint8_t sp[VL_SIG_PRIV_MAX], sig_pub[VL_SIG_PUB_MAX];
+	if (rc == VL_OK) {
+		if (sig_priv) {
+			memcpy(sp, sig_priv, s->sig_priv_len);
+			rc = vl_sig_public_from_private(s, sp, sig_pub);
+		} else {
+			rc = vl_sig_generate(s, sp, sig_pub);
+		}
+	}
+	if (rc == VL_OK)
+		rc = group_alloc(s, gi->group_context.group_id.data, gi->group_context.group_id.len,
+		                 sp, cfg, &g);
+	vl_wipe(sp, sizeof sp);
+	if (rc == VL_OK)
+		rc = gi_install(g, gi, ratchet_tree, rt_len);
+	struct epoch *e = g ? &g->cur : NULL;
+	if (rc == VL_OK && gi->confirmation_tag.len != s->hash_len)
+		rc = VL_ERR_INVALID;
+	if (rc == VL_OK) {
+		memcpy(e->conf_tag, gi->confirmation_tag.data, s->hash_len);
+		rc = mls_transcript_interim(s, e->confirmed, gi->confirmation_tag.data, s->hash_len,
+		                            e->interim);
+	}
+	/* ExternalInit (§8.3): kem_output, context = SetupBaseS(external_pub,
+	 * ""); init_secret = context.export("MLS 1.0 external init secret"). */
+	struct vl_mls_bytes ext_pub = {0};
+	if (rc == VL_OK) {
+		const struct vl_mls_extension *x =
+		    vl_mls_extensions_find(&gi->extensions, VL_MLS_EXT_EXTERNAL_PUB);
+		rc = x ? vl_mls_ext_external_pub_parse(x, &ext_pub) : VL_ERR_NOT_FOUND;
+	}
+	uint8_t kem_output[VL_KEM_PUB_MAX];
+	struct vl_hpke_alg alg = {s ? s->kem_id : 0, s ? s->kdf_id : 0, s ? s->aead_id : 0};
+	struct vl_hpke_mode_args mode = {.mode = VL_HPKE_MODE_BASE};
+	if (rc == VL_OK)
+		rc = vl_hpke_setup_sender(&alg, &mode, ext_pub.data, ext_pub.len, "", 0, NULL, 0,
+		                          kem_output, &hctx);
+	if (rc == VL_OK)
+		rc = vl_hpke_ctx_export(hctx, label, sizeof label - 1, e->sec.init, s->hash_len);
+	vl_hpke_ctx_free(hctx);
+	/* The new epoch: the leftmost free leaf and an update path from it. */
+	if (rc == VL_OK)
+		rc = epoch_fork(&next, e);
+	uint32_t me = rc == VL_OK ? mls_tree_leftmost_blank(&next.tree) : 0;
+	if (rc == VL_OK)
+		rc = mls_tree_ensure_leaf(&next.tree, me);
+	ps = calloc(1, sizeof *ps);
+	if (rc == VL_OK && !ps)
+		rc = VL_ERR_NOMEM;
+	if (rc == VL_OK)
+		rc = mls_treekem_prepare(&next.tree, me, NULL, ps);
+	uint16_t suite_id = s ? s->id : 0;
+	uint8_t leaf_sig[VL_SIG_MAX];
+	struct vl_mls_leaf_node ln;
+	leaf_skeleton(&ln, &suite_id, identity, identity_len, ps ? ps->leaf_pub : NULL,
+	              s ? s->kem_pub_len : 0, sig_pub, s ? s->sig_pub_len : 0);
+	ln.source = VL_MLS_LEAF_SOURCE_COMMIT;
+	if (rc == VL_OK) {
+		struct vl_mls_bytes gid = {g->group_id, g->group_id_len};
+		ln.parent_hash = (struct vl_mls_bytes){ps->leaf_ph, ps->leaf_ph_len};
+		rc = mls_leaf_sign(g->signer, &ln, &gid, me, leaf_sig);
+	}
+	if (rc == VL_OK)
+		rc = mls_tree_set_leaf(&next.tree, me, &ln);
+	if (rc == VL_OK) {
+		next.epoch = e->epoch + 1;
+		rc = mls_tree_root_hash(&next.tree, next.tree_hash);
+	}
+	if (rc == VL_OK)
+		rc = epoch_context_encode(g, &next, &gc, &gc_len);
+	struct vl_mls_proposal_or_ref por = {.type = VL_MLS_POR_PROPOSAL};
+	por.proposal.type = VL_MLS_PROPOSAL_EXTERNAL_INIT;
+	por.proposal.external_init = (struct vl_mls_bytes){kem_output, s ? s->kem_pub_len : 0};
+	struct vl_mls_framed_content c = {
+	    .group_id = {g ? g->group_id : NULL, g ? g->group_id_len : 0},
+	    .epoch = e ? e->epoch : 0,
+	    .sender = {.type = VL_MLS_SENDER_NEW_MEMBER_COMMIT},
+	    .content_type = VL_MLS_CONTENT_COMMIT,
+	};
+	c.commit.proposals = &por;
+	c.commit.proposal_count = 1;
+	c.commit.has_path = true;
+	c.commit.path.leaf_node = ln;
+	if (rc == VL_OK)
+		rc = mls_treekem_encap(&next.tree, ps, NULL, 0, gc, gc_len, &a, &c.commit.path);
+	if (rc == VL_OK) {
+		next.priv = ps->priv;
+		mls_tree_priv_prune(&next.priv, &next.tree);
+	}
+	struct vl_mls_auth_data auth = {0};
+	uint8_t sig[VL_SIG_MAX], tag[VL_HASH_MAX];
+	struct applied ap = {0};
+	if (rc == VL_OK) {
+		struct vl_mls_group_context cur_gc = epoch_context(g, e);
+		struct mls_framing f = epoch_framing(g, e, &cur_gc);
+		rc = mls_content_sign(&f, VL_MLS_WIRE_PUBLIC_MESSAGE, &c, g->signer, sig, &auth);
+		if (rc == VL_OK)
+			rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap,
+			                  VL_MLS_WIRE_PUBLIC_MESSAGE, &c, &auth, NULL, tag);
+		auth.confirmation_tag = (struct vl_mls_bytes){tag, s->hash_len};
+		if (rc == VL_OK)
+			rc = mls_public_encode(&f, &c, &auth, commit, commit_len);
+	}
+	if (rc == VL_OK) {
+		epoch_swap(g, &next);
+		g->active = true;
+		*out = g;
+	} else {
+		epoch_cleanup(&next);
+		vl_group_free(g);
+		free(*commit);
+		*commit = NULL;
+		*commit_len = 0;
+	}
+	if (ps) {
+		mls_path_secrets_wipe(ps);
+		free(ps);
+	}
+	free(gc);
+	vl_mls_arena_cleanup(&a);
 	return rc;
 }

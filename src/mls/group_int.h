@@ -17,7 +17,6 @@
  * since the sender does not compute the next epoch). Nothing is cached or
  * changed but the sender's handshake ratchet when sending privately. */
 VL_MUST_CHECK int mls_group_send_raw(struct vl_group *g, const struct vl_mls_proposal *p,
-                                     const struct vl_mls_commit *c, uint8_t **msg,
-                                     size_t *msg_len);
+                                     const struct vl_mls_commit *c, uint8_t **msg, size_t *msg_len);
 
 #endif

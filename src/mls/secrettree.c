@@ -33,7 +33,8 @@ int mls_secret_tree_init(struct mls_secret_tree *st, const struct vl_suite *s,
 	st->node = calloc(width, s->hash_len);
 	st->have = calloc(width, 1);
 	st->ratchets = calloc((size_t)n_leaves * 2, sizeof *st->ratchets);
-	if (!st->node || !st->have || !st->ratchets) {
+	st->leaf_used = calloc(n_leaves, 1);
+	if (!st->node || !st->have || !st->ratchets || !st->leaf_used) {
 		mls_secret_tree_cleanup(st);
 		return VL_ERR_NOMEM;
 	}
@@ -54,23 +55,31 @@ static uint32_t st_full_leaves(const struct mls_secret_tree *st)
 
 void mls_secret_tree_cleanup(struct mls_secret_tree *st)
 {
-	if (st->node) {
-		uint32_t width = mls_tm_node_width(st_full_leaves(st));
-		vl_wipe(st->node, (size_t)width * st->suite->hash_len);
-	}
+	/* Only what was ever written holds secrets: wiping just that keeps
+	 * the cost of an epoch change independent of the group's size. */
+	uint32_t width = st->node ? mls_tm_node_width(st_full_leaves(st)) : 0;
+	for (uint32_t x = 0; st->have && x < width; x++)
+		if (st->have[x])
+			vl_wipe(st->node + (size_t)x * st->suite->hash_len, st->suite->hash_len);
 	free(st->node);
 	free(st->have);
 	if (st->ratchets) {
-		for (size_t i = 0; i < (size_t)st->n_leaves * 2; i++) {
-			struct mls_ratchet *r = &st->ratchets[i];
-			if (r->skipped) {
-				vl_wipe(r->skipped, (size_t)st->window * sizeof *r->skipped);
-				free(r->skipped);
+		for (uint32_t l = 0; st->leaf_used && l < st->n_leaves; l++) {
+			if (!st->leaf_used[l])
+				continue;
+			for (int k = 0; k < 2; k++) {
+				struct mls_ratchet *r = &st->ratchets[2 * (size_t)l + k];
+				if (r->skipped) {
+					vl_wipe(r->skipped,
+					        (size_t)st->window * sizeof *r->skipped);
+					free(r->skipped);
+				}
+				vl_wipe(r->secret, sizeof r->secret);
 			}
-			vl_wipe(r->secret, sizeof r->secret);
 		}
 		free(st->ratchets);
 	}
+	free(st->leaf_used);
 	memset(st, 0, sizeof *st);
 }
 
@@ -124,6 +133,7 @@ static int st_init_leaf(struct mls_secret_tree *st, uint32_t leaf)
 	if (rc != VL_OK)
 		return rc;
 	hs->ready = app->ready = true;
+	st->leaf_used[leaf] = 1;
 	return VL_OK;
 }
 
@@ -323,6 +333,7 @@ int mls_secret_tree_import(struct mls_secret_tree *st, const struct vl_suite *s,
 		if (rc == VL_OK && n > window)
 			rc = VL_ERR_LIMIT;
 		rt->ready = true;
+		st->leaf_used[i / 2] = 1;
 		for (uint32_t k = 0; rc == VL_OK && k < n; k++) {
 			uint32_t gen;
 			uint8_t key[VL_AEAD_KEY_MAX] = {0}, nonce[VL_AEAD_NONCE_MAX] = {0};

@@ -49,6 +49,7 @@ struct mls_secret_tree {
 	uint8_t *node;                /* width * hash_len node secrets */
 	uint8_t *have;                /* width flags: node secret present */
 	struct mls_ratchet *ratchets; /* 2 per leaf: [2*leaf + type] */
+	uint8_t *leaf_used;           /* per leaf: its ratchets were started */
 	uint32_t window;
 	uint32_t max_forward;
 };

@@ -7,8 +7,10 @@
  */
 #include "mls/tree.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mls/treemath.h"
 #include "wire/wire.h"
@@ -55,6 +57,142 @@ static void dirty(struct mls_tree *t, uint32_t x)
 	}
 }
 
+/* --- Undo journal --- */
+
+int mls_tree_journal_begin(struct mls_tree *t)
+{
+	t->journaling = true;
+	t->j_n_leaves = t->n_leaves;
+	t->j_len = 0;
+	return VL_OK;
+}
+
+/* Makes sure node x's current version is saved. With take, the node's
+ * resources move to the journal and the node is left blank (the caller
+ * replaces it); otherwise a deep copy is saved (parents changed in
+ * place). */
+static int journal_save(struct mls_tree *t, uint32_t x, bool take)
+{
+	if (!t->journaling)
+		return VL_OK;
+	if (x >= t->j_mark_len) {
+		size_t n = (size_t)x * 2 + 64;
+		uint8_t *m = realloc(t->j_mark, n);
+		if (!m)
+			return VL_ERR_NOMEM;
+		memset(m + t->j_mark_len, 0, n - t->j_mark_len);
+		t->j_mark = m;
+		t->j_mark_len = n;
+	}
+	if (t->j_mark[x])
+		return VL_OK;
+	if (t->j_len == t->j_cap) {
+		size_t cap = t->j_cap ? 2 * t->j_cap : 32;
+		struct mls_journal_entry *j = realloc(t->journal, cap * sizeof *j);
+		if (!j)
+			return VL_ERR_NOMEM;
+		t->journal = j;
+		t->j_cap = cap;
+	}
+	struct mls_journal_entry *e = &t->journal[t->j_len];
+	e->x = x;
+	struct mls_tnode *n = &t->nodes[x];
+	if (take || n->type != VL_MLS_NODE_PARENT) {
+		/* Leaves are never changed in place: moving is enough. */
+		e->old = *n;
+		memset(n, 0, sizeof *n);
+		if (!take) {
+			/* Not replacing: keep the node as it was, sharing
+			 * nothing (only blank nodes get here). */
+			*n = e->old;
+		}
+	} else {
+		const struct mls_parent *p = &n->parent;
+		struct mls_parent c = {.key_len = p->key_len,
+		                       .parent_hash_len = p->parent_hash_len,
+		                       .n_unmerged = p->n_unmerged};
+		c.key = malloc(p->key_len ? p->key_len : 1);
+		c.parent_hash = malloc(p->parent_hash_len ? p->parent_hash_len : 1);
+		c.unmerged = malloc(p->n_unmerged ? p->n_unmerged * sizeof *c.unmerged : 1);
+		if (!c.key || !c.parent_hash || !c.unmerged) {
+			free(c.key);
+			free(c.parent_hash);
+			free(c.unmerged);
+			return VL_ERR_NOMEM;
+		}
+		if (p->key_len)
+			memcpy(c.key, p->key, p->key_len);
+		if (p->parent_hash_len)
+			memcpy(c.parent_hash, p->parent_hash, p->parent_hash_len);
+		if (p->n_unmerged)
+			memcpy(c.unmerged, p->unmerged, p->n_unmerged * sizeof *c.unmerged);
+		e->old = *n;
+		e->old.parent = c;
+	}
+	t->j_mark[x] = 1;
+	t->j_len++;
+	return VL_OK;
+}
+
+static void journal_free(struct mls_tree *t)
+{
+	free(t->journal);
+	free(t->j_mark);
+	t->journal = NULL;
+	t->j_mark = NULL;
+	t->j_len = t->j_cap = t->j_mark_len = 0;
+	t->journaling = false;
+}
+
+void mls_tree_journal_commit(struct mls_tree *t)
+{
+	for (size_t i = 0; i < t->j_len; i++)
+		node_clear(&t->journal[i].old);
+	journal_free(t);
+}
+
+/* Resizes the node array without journaling (rollback only). */
+static void resize_raw(struct mls_tree *t, uint32_t n_leaves)
+{
+	uint32_t old = 2 * t->n_leaves - 1, w = 2 * n_leaves - 1;
+	for (uint32_t x = w; x < old; x++)
+		node_clear(&t->nodes[x]);
+	struct mls_tnode *n = realloc(t->nodes, (size_t)w * sizeof *n);
+	if (n) {
+		t->nodes = n;
+	} else if (w > old) {
+		abort(); /* cannot restore: the journal's invariant is gone */
+	}
+	if (w > old)
+		memset(t->nodes + old, 0, (size_t)(w - old) * sizeof *t->nodes);
+	t->n_leaves = n_leaves;
+}
+
+void mls_tree_journal_rollback(struct mls_tree *t)
+{
+	t->blank_hint = 0;
+	if (t->n_leaves < t->j_n_leaves)
+		resize_raw(t, t->j_n_leaves);
+	for (size_t i = t->j_len; i-- > 0;) {
+		struct mls_journal_entry *e = &t->journal[i];
+		if (e->x < 2 * t->n_leaves - 1) {
+			node_clear(&t->nodes[e->x]);
+			t->nodes[e->x] = e->old;
+		} else {
+			node_clear(&e->old);
+		}
+	}
+	if (t->n_leaves > t->j_n_leaves)
+		resize_raw(t, t->j_n_leaves);
+	/* Cached hashes above anything restored may describe the abandoned
+	 * tree. */
+	t->journaling = false;
+	for (size_t i = 0; i < t->j_len; i++)
+		if (t->journal[i].x < 2 * t->n_leaves - 1)
+			dirty(t, t->journal[i].x);
+	journal_free(t);
+}
+
 int mls_tree_init(struct mls_tree *t, const struct vl_suite *s)
 {
 	memset(t, 0, sizeof *t);
@@ -67,6 +205,8 @@ int mls_tree_init(struct mls_tree *t, const struct vl_suite *s)
 
 void mls_tree_cleanup(struct mls_tree *t)
 {
+	if (t->journaling)
+		mls_tree_journal_commit(t);
 	if (t->nodes) {
 		for (uint32_t i = 0; i < mls_tree_width(t); i++)
 			node_clear(&t->nodes[i]);
@@ -104,8 +244,12 @@ void mls_tree_truncate(struct mls_tree *t)
 			blank = t->nodes[x].type == VL_MLS_NODE_BLANK;
 		if (!blank)
 			return;
-		for (uint32_t x = root; x < w; x++)
+		for (uint32_t x = root; x < w; x++) {
+			if (t->nodes[x].type != VL_MLS_NODE_BLANK &&
+			    journal_save(t, x, true) != VL_OK)
+				return; /* keep the tree as it is: still valid */
 			node_clear(&t->nodes[x]);
+		}
 		t->n_leaves = half;
 		struct mls_tnode *n = realloc(t->nodes, (size_t)mls_tree_width(t) * sizeof *n);
 		if (n)
@@ -151,11 +295,16 @@ static int leaf_assign(struct mls_tree *t, uint32_t x, const struct vl_mls_leaf_
 		return rc;
 	}
 	t->arena_live += t->arena.used - before;
+	rc = journal_save(t, x, true);
+	if (rc != VL_OK) {
+		free(l.enc);
+		return rc;
+	}
 	node_clear(&t->nodes[x]);
 	t->nodes[x].type = VL_MLS_NODE_LEAF;
 	t->nodes[x].leaf = l;
 	dirty(t, x);
-	if (t->arena.used > 2 * t->arena_live + (256u << 10))
+	if (!t->journaling && t->arena.used > 2 * t->arena_live + (256u << 10))
 		return tree_compact(t);
 	return VL_OK;
 }
@@ -186,6 +335,8 @@ static int parent_assign(struct mls_tree *t, uint32_t x, const uint8_t *key, siz
 		else
 			rc = VL_ERR_NOMEM;
 	}
+	if (rc == VL_OK)
+		rc = journal_save(t, x, true);
 	if (rc != VL_OK) {
 		parent_free(&p);
 		return rc;
@@ -338,20 +489,28 @@ int mls_tree_set_parent(struct mls_tree *t, uint32_t node, const uint8_t *key, s
 	return parent_assign(t, node, key, key_len, parent_hash, parent_hash_len, NULL, 0);
 }
 
-void mls_tree_blank(struct mls_tree *t, uint32_t node)
+int mls_tree_blank(struct mls_tree *t, uint32_t node)
 {
-	if (node >= mls_tree_width(t))
-		return;
+	if (node >= mls_tree_width(t) || t->nodes[node].type == VL_MLS_NODE_BLANK)
+		return VL_OK;
+	int rc = journal_save(t, node, true);
+	if (rc != VL_OK)
+		return rc;
 	node_clear(&t->nodes[node]);
 	dirty(t, node);
+	if (mls_tm_is_leaf(node) && node / 2 < t->blank_hint)
+		t->blank_hint = node / 2;
+	return VL_OK;
 }
 
-void mls_tree_blank_path(struct mls_tree *t, uint32_t leaf)
+int mls_tree_blank_path(struct mls_tree *t, uint32_t leaf)
 {
 	uint32_t dp[32];
 	uint32_t n = mls_tm_direct_path(2 * leaf, t->n_leaves, dp);
-	for (uint32_t i = 0; i < n; i++)
-		mls_tree_blank(t, dp[i]);
+	int rc = VL_OK;
+	for (uint32_t i = 0; rc == VL_OK && i < n; i++)
+		rc = mls_tree_blank(t, dp[i]);
+	return rc;
 }
 
 /* Inserts leaf into a parent's sorted unmerged list. */
@@ -374,7 +533,8 @@ static int unmerged_add(struct mls_parent *p, uint32_t leaf)
 
 int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t *leaf)
 {
-	uint32_t l = 0;
+	/* blank_hint keeps a run of adds linear in the group's size. */
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
 	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
 		l++;
 	int rc = mls_tree_set_leaf(t, l, ln);
@@ -385,12 +545,33 @@ int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln, uint32_t
 	for (uint32_t i = 0; rc == VL_OK && i < n; i++) {
 		struct mls_tnode *p = node_at(t, dp[i]);
 		if (p->type == VL_MLS_NODE_PARENT) {
-			rc = unmerged_add(&p->parent, l);
+			rc = journal_save(t, dp[i], false);
+			if (rc == VL_OK)
+				rc = unmerged_add(&p->parent, l);
 			dirty(t, dp[i]);
 		}
 	}
 	*leaf = l;
+	t->blank_hint = l + 1;
 	return rc;
+}
+
+uint32_t mls_tree_leftmost_blank(const struct mls_tree *t)
+{
+	uint32_t l = t->blank_hint < t->n_leaves ? t->blank_hint : t->n_leaves;
+	while (l < t->n_leaves && !mls_tree_leaf_blank(t, l))
+		l++;
+	return l;
+}
+
+int mls_tree_ensure_leaf(struct mls_tree *t, uint32_t leaf)
+{
+	if (leaf >= TREE_MAX_LEAVES)
+		return VL_ERR_LIMIT;
+	uint32_t full = t->n_leaves;
+	while (full <= leaf)
+		full <<= 1;
+	return full != t->n_leaves ? tree_extend(t, full) : VL_OK;
 }
 
 int mls_tree_update(struct mls_tree *t, uint32_t leaf, const struct vl_mls_leaf_node *ln)
@@ -399,7 +580,7 @@ int mls_tree_update(struct mls_tree *t, uint32_t leaf, const struct vl_mls_leaf_
 		return VL_ERR_INVALID;
 	int rc = leaf_assign(t, 2 * leaf, ln);
 	if (rc == VL_OK)
-		mls_tree_blank_path(t, leaf);
+		rc = mls_tree_blank_path(t, leaf);
 	return rc;
 }
 
@@ -407,10 +588,12 @@ int mls_tree_remove(struct mls_tree *t, uint32_t leaf)
 {
 	if (mls_tree_leaf_blank(t, leaf))
 		return VL_ERR_INVALID;
-	mls_tree_blank(t, 2 * leaf);
-	mls_tree_blank_path(t, leaf);
-	mls_tree_truncate(t);
-	return VL_OK;
+	int rc = mls_tree_blank(t, 2 * leaf);
+	if (rc == VL_OK)
+		rc = mls_tree_blank_path(t, leaf);
+	if (rc == VL_OK)
+		mls_tree_truncate(t);
+	return rc;
 }
 
 uint32_t mls_tree_member_count(const struct mls_tree *t)
@@ -883,6 +1066,66 @@ int mls_leaf_validate(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
 	return VL_OK;
 }
 
+/* One thread's share of the leaf signatures: leaves [lo, hi). Each leaf is
+ * touched by one thread only (its cached key included). */
+struct verify_job {
+	struct mls_tree *t;
+	const struct vl_mls_bytes *group_id;
+	uint32_t lo, hi;
+	int rc;
+};
+
+static void *verify_range(void *arg)
+{
+	struct verify_job *j = arg;
+	j->rc = VL_OK;
+	for (uint32_t l = j->lo; l < j->hi && j->rc == VL_OK; l++) {
+		const struct vl_mls_leaf_node *ln = mls_tree_leaf(j->t, l);
+		const struct vl_sig_key *key = NULL;
+		if (!ln)
+			continue;
+		j->rc = mls_tree_leaf_sig_key(j->t, l, &key) == VL_OK ? VL_OK : VL_ERR_CRYPTO;
+		if (j->rc == VL_OK)
+			j->rc = mls_leaf_verify(j->t->suite, ln, j->group_id, l, key);
+	}
+	return NULL;
+}
+
+/* Verifies every leaf's signature, on several threads for large trees:
+ * verification dominates the cost of joining a big group. */
+static int verify_leaves(struct mls_tree *t, const struct vl_mls_bytes *group_id)
+{
+	enum { MAX_THREADS = 8, MIN_PER_THREAD = 128 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t n = cpus > 1 ? (uint32_t)(cpus < MAX_THREADS ? cpus : MAX_THREADS) : 1;
+	while (n > 1 && t->n_leaves / n < MIN_PER_THREAD)
+		n--;
+	struct verify_job jobs[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	bool started[MAX_THREADS] = {false};
+	uint32_t per = (t->n_leaves + n - 1) / n;
+	for (uint32_t i = 0; i < n; i++) {
+		jobs[i] = (struct verify_job){
+		    t, group_id, i * per, (i + 1) * per < t->n_leaves ? (i + 1) * per : t->n_leaves,
+		    VL_OK};
+		/* Thread 0 is this one; if a thread cannot start, its share is
+		 * done here too. */
+		if (i > 0)
+			started[i] = pthread_create(&th[i], NULL, verify_range, &jobs[i]) == 0;
+	}
+	verify_range(&jobs[0]);
+	int rc = jobs[0].rc;
+	for (uint32_t i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			verify_range(&jobs[i]);
+		if (rc == VL_OK)
+			rc = jobs[i].rc;
+	}
+	return rc;
+}
+
 int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
                       const struct vl_mls_required_capabilities *required)
 {
@@ -927,12 +1170,10 @@ int mls_tree_validate(struct mls_tree *t, const struct vl_mls_bytes *group_id,
 		    (mls_keyset_insert(&enc, ln->encryption_key.data, ln->encryption_key.len) ||
 		     mls_keyset_insert(&sig, ln->signature_key.data, ln->signature_key.len)))
 			rc = VL_ERR_INVALID;
-		const struct vl_sig_key *key = NULL;
-		if (rc == VL_OK)
-			rc = mls_tree_leaf_sig_key(t, l, &key) == VL_OK ? VL_OK : VL_ERR_CRYPTO;
-		if (rc == VL_OK)
-			rc = mls_leaf_verify(t->suite, ln, group_id, l, key);
 	}
+	/* The signatures last: they are most of the cost of joining. */
+	if (rc == VL_OK)
+		rc = verify_leaves(t, group_id);
 	for (uint32_t x = 1; rc == VL_OK && x < w; x += 2) {
 		const struct mls_tnode *n = node_at(t, x);
 		if (n->type != VL_MLS_NODE_PARENT)

@@ -51,12 +51,28 @@ struct mls_tnode {
 	};
 };
 
+/* A node as it was before the first change made under a journal. */
+struct mls_journal_entry {
+	uint32_t x;
+	struct mls_tnode old;
+};
+
 struct mls_tree {
 	const struct vl_suite *suite;
 	uint32_t n_leaves; /* power of two */
 	struct mls_tnode *nodes;
 	struct vl_mls_arena arena; /* leaf views */
 	size_t arena_live;         /* estimate of live arena bytes, for compaction */
+	uint32_t blank_hint;       /* no blank leaf below this index */
+	/* Undo journal (mls_tree_journal_begin): the old version of every
+	 * node changed since, so that a failed commit costs only what it
+	 * touched instead of a copy of the whole tree. */
+	bool journaling;
+	uint32_t j_n_leaves;
+	struct mls_journal_entry *journal;
+	size_t j_len, j_cap;
+	uint8_t *j_mark; /* per node: already saved */
+	size_t j_mark_len;
 };
 
 /* An empty tree of one blank leaf. */
@@ -64,6 +80,14 @@ VL_MUST_CHECK int mls_tree_init(struct mls_tree *t, const struct vl_suite *s);
 void mls_tree_cleanup(struct mls_tree *t);
 /* Deep copy (the copy shares nothing with the source). */
 VL_MUST_CHECK int mls_tree_copy(struct mls_tree *dst, const struct mls_tree *src);
+
+/* Starts recording changes so that they can be undone. While a journal is
+ * open the leaf arena is not compacted. */
+VL_MUST_CHECK int mls_tree_journal_begin(struct mls_tree *t);
+/* Keeps the changes and frees what they replaced. */
+void mls_tree_journal_commit(struct mls_tree *t);
+/* Puts the tree back as it was at mls_tree_journal_begin(). */
+void mls_tree_journal_rollback(struct mls_tree *t);
 
 /* Loads a decoded ratchet tree (§12.4.3.3): copies every node. Checks the
  * form (leaf count within limits, unmerged leaves inside the tree) but not
@@ -95,16 +119,21 @@ VL_MUST_CHECK int mls_tree_set_leaf(struct mls_tree *t, uint32_t leaf,
 VL_MUST_CHECK int mls_tree_set_parent(struct mls_tree *t, uint32_t node, const uint8_t *key,
                                       size_t key_len, const uint8_t *parent_hash,
                                       size_t parent_hash_len);
-/* Blanks a node. */
-void mls_tree_blank(struct mls_tree *t, uint32_t node);
+/* Blanks a node. Fails only when a journal cannot record it. */
+VL_MUST_CHECK int mls_tree_blank(struct mls_tree *t, uint32_t node);
 /* Blanks every node of the leaf's direct path. */
-void mls_tree_blank_path(struct mls_tree *t, uint32_t leaf);
+VL_MUST_CHECK int mls_tree_blank_path(struct mls_tree *t, uint32_t leaf);
 
 /* Add (§12.1.1): the leftmost blank leaf, or a new one after extending the
  * tree; the new leaf is added to the unmerged leaves of every non-blank
  * parent on its direct path. */
 VL_MUST_CHECK int mls_tree_add(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
                                uint32_t *leaf);
+/* The leftmost blank leaf, or n_leaves if there is none. */
+uint32_t mls_tree_leftmost_blank(const struct mls_tree *t);
+/* Extends the tree until it holds leaf. */
+VL_MUST_CHECK int mls_tree_ensure_leaf(struct mls_tree *t, uint32_t leaf);
+
 /* Update (§12.1.2): replaces the leaf and blanks its direct path. */
 VL_MUST_CHECK int mls_tree_update(struct mls_tree *t, uint32_t leaf,
                                   const struct vl_mls_leaf_node *ln);

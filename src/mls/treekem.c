@@ -143,8 +143,7 @@ int mls_tree_apply_path(struct mls_tree *t, uint32_t leaf, const struct vl_mls_b
 	for (size_t i = 0; i < n; i++)
 		if (keys[i].len != t->suite->kem_pub_len)
 			return VL_ERR_INVALID;
-	mls_tree_blank_path(t, leaf);
-	int rc = VL_OK;
+	int rc = mls_tree_blank_path(t, leaf);
 	/* Root to leaf: each node's parent_hash is the parent hash of the
 	 * next node up (empty at the top). */
 	uint8_t ph[VL_HASH_MAX];
@@ -167,7 +166,9 @@ int mls_tree_merge_path(struct mls_tree *t, uint32_t sender, const struct vl_mls
 	struct vl_mls_bytes keys[MLS_PATH_MAX];
 	uint8_t ph[VL_HASH_MAX];
 	size_t ph_len;
-	if (path->node_count > MLS_PATH_MAX || mls_tree_leaf_blank(t, sender))
+	/* The sender's leaf may be blank: an external joiner takes a free
+	 * leaf (§12.4.2); the caller sized the tree. */
+	if (path->node_count > MLS_PATH_MAX || sender >= t->n_leaves)
 		return VL_ERR_INVALID;
 	for (size_t i = 0; i < path->node_count; i++)
 		keys[i] = path->nodes[i].encryption_key;
@@ -181,6 +182,12 @@ int mls_tree_merge_path(struct mls_tree *t, uint32_t sender, const struct vl_mls
 	return mls_tree_set_leaf(t, sender, &path->leaf_node);
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 /* The resolution of x without the excluded (new) leaves; heap array. */
 static int resolution_excluding(const struct mls_tree *t, uint32_t x, const uint32_t *excluded,
                                 size_t n_excluded, uint32_t **out, size_t *n)
@@ -190,15 +197,26 @@ static int resolution_excluding(const struct mls_tree *t, uint32_t x, const uint
 	if (!r)
 		return VL_ERR_NOMEM;
 	(void)mls_tree_resolution(t, x, r, cap);
+	/* A commit adding thousands of members excludes thousands of leaves:
+	 * look them up in a sorted copy. */
+	uint32_t *ex = NULL;
+	if (n_excluded) {
+		ex = malloc(n_excluded * sizeof *ex);
+		if (!ex) {
+			free(r);
+			return VL_ERR_NOMEM;
+		}
+		memcpy(ex, excluded, n_excluded * sizeof *ex);
+		qsort(ex, n_excluded, sizeof *ex, u32_cmp);
+	}
 	size_t m = 0;
 	for (size_t i = 0; i < cap; i++) {
-		bool skip = false;
-		if (mls_tm_is_leaf(r[i]))
-			for (size_t j = 0; j < n_excluded && !skip; j++)
-				skip = excluded[j] == r[i] / 2;
-		if (!skip)
+		uint32_t leaf = r[i] / 2;
+		if (!(ex && mls_tm_is_leaf(r[i]) &&
+		      bsearch(&leaf, ex, n_excluded, sizeof *ex, u32_cmp)))
 			r[m++] = r[i];
 	}
+	free(ex);
 	*out = r;
 	*n = m;
 	return VL_OK;

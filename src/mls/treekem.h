@@ -64,7 +64,8 @@ VL_MUST_CHECK int mls_tree_apply_path(struct mls_tree *t, uint32_t leaf,
 
 /* Receiver side (§7.5): merges a decoded UpdatePath from sender into the
  * tree: applies its keys, checks that its leaf carries the right parent
- * hash (VL_ERR_INVALID otherwise) and installs the leaf. Leaf validation
+ * hash (VL_ERR_INVALID otherwise) and installs the leaf. The sender's leaf
+ * may be blank (external commit) but must lie inside the tree. Leaf validation
  * (§7.3) is the caller's. */
 VL_MUST_CHECK int mls_tree_merge_path(struct mls_tree *t, uint32_t sender,
                                       const struct vl_mls_update_path *path);

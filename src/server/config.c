@@ -19,7 +19,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->tls = true;
 	strcpy(cfg->server_name, "localhost");
 	vl_core_config_defaults(&cfg->core);
-	cfg->batch_max = 1024;
+	cfg->batch_max = 16384;
 	cfg->send_buffer = 4u << 20;
 	cfg->drain_seconds = 10;
 	cfg->log_level = VL_LOG_INFO;

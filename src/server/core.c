@@ -743,12 +743,11 @@ static bool inflight_push(struct vl_conn *c, uint64_t seq)
 	return true;
 }
 
-/* Encodes and sends one DELIVER. */
-static bool push_entry(struct vl_conn *c, uint64_t seq, uint8_t kind, const struct vl_bytes *gid,
-                       const char *suser, const char *sname, const struct vl_bytes *msg)
+/* Encodes one DELIVER into w (a heap writer the caller cleans up). */
+static int encode_deliver(struct vl_core *core, struct vl_writer *w, uint64_t seq, uint8_t kind,
+                          const struct vl_bytes *gid, const char *suser, const char *sname,
+                          const struct vl_bytes *msg)
 {
-	if (!inflight_push(c, seq))
-		return false;
 	struct vl_msg_deliver d = {
 	    .seq = seq,
 	    .kind = kind,
@@ -757,15 +756,28 @@ static bool push_entry(struct vl_conn *c, uint64_t seq, uint8_t kind, const stru
 	               {(const uint8_t *)sname, strlen(sname)}},
 	    .message = *msg,
 	};
+	vl_writer_init_heap(w, core->cfg.max_frame + 1024);
+	return vl_msg_deliver_encode(w, &d);
+}
+
+/* Sends an encoded DELIVER of seq and counts it in the window. */
+static bool push_frame(struct vl_conn *c, uint64_t seq, const struct vl_writer *w)
+{
+	if (w->err || !inflight_push(c, seq))
+		return false;
+	conn_send(c, w->buf, w->len);
+	c->pushed_to = seq;
+	return true;
+}
+
+static bool push_entry(struct vl_conn *c, uint64_t seq, uint8_t kind, const struct vl_bytes *gid,
+                       const char *suser, const char *sname, const struct vl_bytes *msg)
+{
 	struct vl_writer w;
-	vl_writer_init_heap(&w, c->core->cfg.max_frame + 1024);
-	int rc = vl_msg_deliver_encode(&w, &d);
-	if (rc == VL_OK)
-		conn_send(c, w.buf, w.len);
+	bool ok = encode_deliver(c->core, &w, seq, kind, gid, suser, sname, msg) == VL_OK &&
+	          push_frame(c, seq, &w);
 	vl_writer_cleanup(&w);
-	if (rc == VL_OK)
-		c->pushed_to = seq;
-	return rc == VL_OK;
+	return ok;
 }
 
 struct fetch_job {
@@ -876,20 +888,38 @@ void vl_core_deliver(struct vl_core *core, const struct vl_core_job *job,
                      const struct vl_bytes msgs[4])
 {
 	core->m.queued += job->n_queued;
+	/* Every recipient of one message gets the same frame (the seq is the
+	 * message's): encode it once per message, not once per member. */
+	struct vl_writer w;
+	uint64_t w_seq = 0;
+	bool have = false;
 	for (size_t i = 0; i < job->n_queued; i++) {
 		const struct vl_core_queued *q = &job->queued[i];
 		struct vl_conn *c = vl_core_conn_of(core, q->device_id);
 		if (!c || !vl_conn_alive(c) || q->seq <= c->pushed_to)
 			continue;
-		if (c->backlog || c->fetching || window_full(c) ||
-		    !push_entry(c, q->seq, q->kind, gid, sender->dev.user, sender->dev.name,
-		                &msgs[q->kind & 3])) {
+		bool pushed = false;
+		if (!c->backlog && !c->fetching && !window_full(c)) {
+			if (!have || w_seq != q->seq) {
+				if (have)
+					vl_writer_cleanup(&w);
+				have = true;
+				w_seq = q->seq;
+				(void)encode_deliver(core, &w, q->seq, q->kind, gid,
+				                     sender->dev.user, sender->dev.name,
+				                     &msgs[q->kind & 3]);
+			}
+			pushed = push_frame(c, q->seq, &w);
+		}
+		if (!pushed) {
 			c->backlog = true;
 			pump(c);
 			continue;
 		}
 		core->m.pushed_live++;
 	}
+	if (have)
+		vl_writer_cleanup(&w);
 	if (job->queued_nomem) {
 		/* Some recipients were not recorded: let every connection
 		 * check its queue. */

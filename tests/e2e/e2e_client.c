@@ -173,8 +173,8 @@ static bool has_text(struct dev *d, const char *conv, const char *text)
 	return found;
 }
 
-static void send_and_expect(struct dev *from, const char *conv, const char *text,
-                            struct dev **to, size_t n_to)
+static void send_and_expect(struct dev *from, const char *conv, const char *text, struct dev **to,
+                            size_t n_to)
 {
 	char id[VL_CLIENT_MSG_ID_LEN + 1];
 	int rc = vl_client_send_text(from->c, conv, text, false, NULL, id);
@@ -197,8 +197,8 @@ static void send_and_expect(struct dev *from, const char *conv, const char *text
 static void join(struct dev *d, char conv[VL_CLIENT_ID_MAX + 1])
 {
 	struct vl_event ev;
-	assert_true(wait_event(d, VL_EVENT_CONV_JOINED, conv && conv[0] ? conv : NULL, NULL, 5000,
-	                       &ev));
+	assert_true(
+	    wait_event(d, VL_EVENT_CONV_JOINED, conv && conv[0] ? conv : NULL, NULL, 5000, &ev));
 	if (conv && !conv[0])
 		snprintf(conv, VL_CLIENT_ID_MAX + 1, "%s", ev.conv);
 	vl_event_cleanup(&ev);
@@ -327,9 +327,8 @@ static void test_offline_catch_up(void **state)
 	dev_close(&b);
 	const char *peer = "bob@example.org";
 	char conv[VL_CLIENT_ID_MAX + 1];
-	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "while you were out", &peer, 1,
-	                                       conv),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_client_conv_create(a.c, VL_CONV_GROUP, "while you were out", &peer, 1, conv), VL_OK);
 	char text[32];
 	for (int i = 0; i < 5; i++) {
 		snprintf(text, sizeof text, "queued %d", i);
@@ -360,7 +359,8 @@ static void test_edit_delete_react(void **state)
 	char conv[VL_CLIENT_ID_MAX + 1];
 	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
 	join(&b, conv);
-	char m1[VL_CLIENT_MSG_ID_LEN + 1], m2[VL_CLIENT_MSG_ID_LEN + 1], r1[VL_CLIENT_MSG_ID_LEN + 1];
+	char m1[VL_CLIENT_MSG_ID_LEN + 1], m2[VL_CLIENT_MSG_ID_LEN + 1],
+	    r1[VL_CLIENT_MSG_ID_LEN + 1];
 	assert_int_equal(vl_client_send_text(a.c, conv, "draft text", false, NULL, m1), VL_OK);
 	assert_int_equal(vl_client_send_text(a.c, conv, "regrettable", false, NULL, m2), VL_OK);
 	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "regrettable", 5000, NULL));
@@ -597,7 +597,8 @@ static void test_attachment_and_no_plaintext(void **state)
 	bool blobs = rc != VL_ERR_UNSUPPORTED;
 	if (blobs) {
 		if (rc)
-			fprintf(stderr, "send_file: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(a.c));
+			fprintf(stderr, "send_file: %s (%s)\n", vl_strerror(rc),
+			        vl_client_errmsg(a.c));
 		assert_int_equal(rc, VL_OK);
 		assert_true(up_calls > 0);
 		struct vl_event ev;
@@ -606,7 +607,8 @@ static void test_attachment_and_no_plaintext(void **state)
 		assert_int_equal(ev.msg.attachment.size, size);
 		assert_string_equal(ev.msg.id, mid);
 		vl_event_cleanup(&ev);
-		assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls), VL_OK);
+		assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls),
+		                 VL_OK);
 		assert_true(down_calls > 0);
 		uint8_t *back = malloc(size + 1);
 		assert_non_null(back);

@@ -84,7 +84,8 @@ static uint32_t send_app(struct cli *c, uint32_t tag)
 	assert_int_equal(vtc_private_message(GID, sizeof GID, 2, 64, &pm, &pm_len), VL_OK);
 	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {pm, pm_len}};
 	memcpy(m.client_msg_id, &tag, sizeof tag);
-	memcpy(m.client_msg_id + 4, c->dev.name, strlen(c->dev.name) < 12 ? strlen(c->dev.name) : 12);
+	memcpy(m.client_msg_id + 4, c->dev.name,
+	       strlen(c->dev.name) < 12 ? strlen(c->dev.name) : 12);
 	struct vl_writer w;
 	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
 	uint32_t id = c->next_id++;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "crypto/crypto.h"
+#include "mls/group_int.h"
 #include "mls/treemath.h"
 #include "valise/mls.h"
 
@@ -67,6 +68,7 @@ static void test_tree_math_paths(void **state)
  * every other active member. */
 struct world {
 	uint16_t suite;
+	struct vl_group_config cfg;
 	struct vl_group *g[MAX_CLIENTS];
 	size_t n;
 };
@@ -142,7 +144,8 @@ static void add_clients(struct world *w, size_t by, size_t n_new)
 	for (size_t i = 0; i < n_new; i++) {
 		assert_true(w->n < MAX_CLIENTS);
 		assert_int_equal(
-		    vl_group_join(kps[i], welcome, welcome_len, NULL, 0, NULL, &w->g[w->n]), VL_OK);
+		    vl_group_join(kps[i], welcome, welcome_len, NULL, 0, &w->cfg, &w->g[w->n]),
+		    VL_OK);
 		w->n++;
 		vl_key_package_free(kps[i]);
 	}
@@ -198,7 +201,7 @@ static void reload_all(struct world *w)
 		size_t st_len;
 		struct vl_group *copy;
 		assert_int_equal(vl_group_export(w->g[i], &st, &st_len), VL_OK);
-		assert_int_equal(vl_group_import(st, st_len, NULL, &copy), VL_OK);
+		assert_int_equal(vl_group_import(st, st_len, &w->cfg, &copy), VL_OK);
 		/* Truncated state is refused, never half-loaded. */
 		struct vl_group *bad = NULL;
 		assert_int_not_equal(vl_group_import(st, st_len / 2, NULL, &bad), VL_OK);
@@ -210,16 +213,98 @@ static void reload_all(struct world *w)
 	assert_agree(w);
 }
 
-static void start_world(struct world *w, uint16_t suite)
+static int test_psk_lookup(void *ctx, const uint8_t *id, size_t id_len, const uint8_t **psk,
+                           size_t *psk_len)
+{
+	static const uint8_t secret[32] = {42};
+	(void)ctx;
+	if (id_len != 7 || memcmp(id, "psk-one", 7) != 0)
+		return VL_ERR_NOT_FOUND;
+	*psk = secret;
+	*psk_len = sizeof secret;
+	return VL_OK;
+}
+
+static void start_world_cfg(struct world *w, uint16_t suite, const struct vl_group_config *cfg)
 {
 	memset(w, 0, sizeof *w);
 	w->suite = suite;
+	if (cfg)
+		w->cfg = *cfg;
 	static const char gid[] = "group-1";
 	static const char id[] = "user0@example.org#1";
 	assert_int_equal(vl_group_create(suite, (const uint8_t *)gid, sizeof gid - 1,
-	                                 (const uint8_t *)id, sizeof id - 1, NULL, NULL, &w->g[0]),
+	                                 (const uint8_t *)id, sizeof id - 1, NULL, &w->cfg,
+	                                 &w->g[0]),
 	                 VL_OK);
 	w->n = 1;
+}
+
+static void start_world(struct world *w, uint16_t suite)
+{
+	start_world_cfg(w, suite, NULL);
+}
+
+/* PreSharedKey (external and resumption) and GroupContextExtensions
+ * proposals by reference, with handshake messages as PrivateMessage. */
+static void test_group_psk_gce_private(void **state)
+{
+	(void)state;
+	struct vl_group_config cfg = {.private_handshake = true, .psk_lookup = test_psk_lookup};
+	struct world w;
+	start_world_cfg(&w, 2, &cfg);
+	add_clients(&w, 0, 3);
+	uint8_t *prop;
+	size_t prop_len;
+	assert_int_equal(
+	    vl_group_propose_external_psk(w.g[1], (const uint8_t *)"psk-one", 7, &prop, &prop_len),
+	    VL_OK);
+	deliver(&w, 1, prop, prop_len);
+	free(prop);
+	assert_int_equal(
+	    vl_group_propose_external_psk(w.g[1], (const uint8_t *)"unknown", 7, &prop, &prop_len),
+	    VL_ERR_NOT_FOUND);
+	uint64_t e = vl_group_epoch(w.g[2]);
+	assert_int_equal(vl_group_propose_resumption_psk(w.g[2], e, &prop, &prop_len), VL_OK);
+	deliver(&w, 2, prop, prop_len);
+	free(prop);
+	/* extensions<V> holding one application_id extension. */
+	static const uint8_t ext[] = {0x07, 0x00, 0x01, 0x04, 0x03, 'a', 'b', 'c'};
+	assert_int_equal(vl_group_propose_extensions(w.g[3], ext, sizeof ext, &prop, &prop_len),
+	                 VL_OK);
+	deliver(&w, 3, prop, prop_len);
+	free(prop);
+	commit_all(&w, 0, NULL, 0);
+	say(&w, 3, "after psk and extensions");
+	add_clients(&w, 2, 1);
+	say(&w, 4, "newcomer sees the extensions too");
+	/* A Welcome without the tree, the tree passed beside it. */
+	struct vl_key_package *kp;
+	assert_int_equal(vl_key_package_new(2, (const uint8_t *)"oob", 3, NULL, &kp), VL_OK);
+	const uint8_t *kb;
+	size_t kl;
+	vl_key_package_bytes(kp, &kb, &kl);
+	struct vl_commit_args args = {
+	    .add = &kb, .add_len = &kl, .n_add = 1, .tree_out_of_band = true};
+	uint8_t *commit, *welcome, *tree;
+	size_t commit_len, welcome_len, tree_len;
+	assert_int_equal(
+	    vl_group_commit(w.g[1], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	deliver(&w, 1, commit, commit_len);
+	assert_int_equal(vl_group_commit_merge(w.g[1]), VL_OK);
+	assert_int_equal(vl_group_ratchet_tree(w.g[1], &tree, &tree_len), VL_OK);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, NULL, 0, &w.cfg, &w.g[w.n]),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, tree, tree_len, &w.cfg, &w.g[w.n]),
+	                 VL_OK);
+	w.n++;
+	assert_agree(&w);
+	say(&w, w.n - 1, "joined with the tree apart");
+	free(commit);
+	free(welcome);
+	free(tree);
+	vl_key_package_free(kp);
+	world_free(&w);
 }
 
 static void test_group_lifecycle(void **state)
@@ -380,6 +465,106 @@ static void test_group_out_of_order(void **state)
 	world_free(&w);
 }
 
+/* A commit that fails its last check (confirmation tag) after its
+ * proposals and path were applied leaves the receiver exactly as before. */
+static void test_group_failed_commit_rollback(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 1);
+	add_clients(&w, 0, 4);
+	uint8_t *prop;
+	size_t prop_len;
+	assert_int_equal(vl_group_propose_update(w.g[3], &prop, &prop_len), VL_OK);
+	deliver(&w, 3, prop, prop_len);
+	free(prop);
+	uint32_t rm = vl_group_own_leaf(w.g[4]);
+	struct vl_key_package *kp;
+	assert_int_equal(vl_key_package_new(1, (const uint8_t *)"new", 3, NULL, &kp), VL_OK);
+	const uint8_t *kb;
+	size_t kl;
+	vl_key_package_bytes(kp, &kb, &kl);
+	struct vl_commit_args args = {
+	    .add = &kb, .add_len = &kl, .n_add = 1, .remove = &rm, .n_remove = 1};
+	uint8_t *commit, *welcome, *forged;
+	size_t commit_len, welcome_len, forged_len;
+	assert_int_equal(
+	    vl_group_commit(w.g[0], &args, &commit, &commit_len, &welcome, &welcome_len), VL_OK);
+	/* The same commit body, signed by its sender, with a zero tag. */
+	struct vl_mls_arena a;
+	struct vl_mls_message m;
+	vl_mls_arena_init(&a, 0);
+	assert_int_equal(vl_mls_message_parse(commit, commit_len, &a, &m), VL_OK);
+	assert_int_equal(mls_group_send_raw(w.g[0], NULL, &m.public_message.content.commit, &forged,
+	                                    &forged_len),
+	                 VL_OK);
+	for (size_t i = 1; i < 4; i++) {
+		uint8_t before[64], after[64];
+		size_t bl, al;
+		struct vl_group_msg out;
+		vl_group_epoch_authenticator(w.g[i], before, &bl);
+		assert_int_equal(vl_group_process(w.g[i], forged, forged_len, &out), VL_ERR_CRYPTO);
+		vl_group_epoch_authenticator(w.g[i], after, &al);
+		assert_memory_equal(before, after, bl);
+		assert_int_equal(vl_group_member_count(w.g[i]), 5);
+	}
+	free(forged);
+	vl_mls_arena_cleanup(&a);
+	/* The real commit still applies everywhere. */
+	for (size_t i = 1; i < w.n; i++) {
+		struct vl_group_msg out;
+		assert_int_equal(vl_group_process(w.g[i], commit, commit_len, &out), VL_OK);
+	}
+	assert_int_equal(vl_group_commit_merge(w.g[0]), VL_OK);
+	assert_int_equal(vl_group_join(kp, welcome, welcome_len, NULL, 0, NULL, &w.g[w.n]), VL_OK);
+	w.n++;
+	assert_agree(&w);
+	say(&w, 3, "after the rollback");
+	say(&w, w.n - 1, "newcomer");
+	free(commit);
+	free(welcome);
+	vl_key_package_free(kp);
+	world_free(&w);
+}
+
+/* Joining by external commit, with the tree inside the GroupInfo and
+ * beside it; the members process the new member's commit. */
+static void test_group_external_join(void **state)
+{
+	(void)state;
+	static const uint16_t suites[] = {1, 2, 3};
+	for (size_t si = 0; si < 3; si++) {
+		struct world w;
+		start_world(&w, suites[si]);
+		uint8_t *gi, *commit, *tree;
+		size_t gi_len, commit_len, tree_len;
+		assert_int_equal(vl_group_group_info(w.g[0], true, &gi, &gi_len), VL_ERR_STATE);
+		add_clients(&w, 0, 2);
+		for (int with_tree = 1; with_tree >= 0; with_tree--) {
+			assert_int_equal(vl_group_group_info(w.g[1], with_tree, &gi, &gi_len),
+			                 VL_OK);
+			assert_int_equal(vl_group_ratchet_tree(w.g[1], &tree, &tree_len), VL_OK);
+			assert_true(w.n < MAX_CLIENTS);
+			assert_int_equal(
+			    vl_group_join_external(gi, gi_len, with_tree ? NULL : tree,
+			                           with_tree ? 0 : tree_len, (const uint8_t *)"ext",
+			                           3, NULL, NULL, &commit, &commit_len, &w.g[w.n]),
+			    VL_OK);
+			w.n++;
+			assert_int_equal(deliver(&w, w.n - 1, commit, commit_len), w.n - 1);
+			assert_agree(&w);
+			say(&w, w.n - 1, "joined from outside");
+			say(&w, 0, "welcome, outsider");
+			free(gi);
+			free(commit);
+			free(tree);
+		}
+		assert_int_equal(vl_group_member_count(w.g[0]), 5);
+		commit_all(&w, w.n - 1, NULL, 0);
+		world_free(&w);
+	}
+}
+
 /* A small deterministic generator (xorshift64*) for the random test. */
 static uint64_t rnd_state;
 static uint32_t rnd(uint32_t n)
@@ -458,6 +643,9 @@ int main(void)
 	    cmocka_unit_test(test_group_removed_member_stale),
 	    cmocka_unit_test(test_group_concurrent_commits),
 	    cmocka_unit_test(test_group_out_of_order),
+	    cmocka_unit_test(test_group_failed_commit_rollback),
+	    cmocka_unit_test(test_group_psk_gce_private),
+	    cmocka_unit_test(test_group_external_join),
 	    cmocka_unit_test(test_group_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
