@@ -179,6 +179,33 @@ CLI_RUN(cmd_delete)
 	return VL_OK;
 }
 
+#define READ_MAX_RECEIPTS 1000
+
+/* What read keeps while paging through a chat: the last `limit` messages
+ * and the ids of the last `unread` messages from others (a ring). */
+struct read_state {
+	size_t limit, unread;
+	json_t *msgs;
+	char (*unread_ids)[VL_CLIENT_MSG_ID_LEN + 1];
+	size_t n_ids, next_id;
+};
+
+static bool read_collect(void *arg, const struct vl_message *m)
+{
+	struct read_state *rs = arg;
+	if (json_array_append_new(rs->msgs, cli_json_message(m)) != 0)
+		return false;
+	if (rs->limit > 0 && json_array_size(rs->msgs) > rs->limit)
+		json_array_remove(rs->msgs, 0);
+	if (rs->unread > 0 && !m->outgoing && m->kind != VL_MSG_SYSTEM) {
+		memcpy(rs->unread_ids[rs->next_id], m->id, VL_CLIENT_MSG_ID_LEN + 1);
+		rs->next_id = (rs->next_id + 1) % rs->unread;
+		if (rs->n_ids < rs->unread)
+			rs->n_ids++;
+	}
+	return true;
+}
+
 CLI_RUN(cmd_read)
 {
 	bool online;
@@ -193,38 +220,41 @@ CLI_RUN(cmd_read)
 	int r = vl_client_conv_info(ctx->client, conv, &info);
 	if (r != VL_OK)
 		return cli_client_err(ctx, r, err, "reading the chat");
-	size_t unread = info.unread;
+	/* Receipts go for the newest unread messages, at most this many per
+	 * run: the ring below is sized by it. */
+	size_t unread = info.unread > READ_MAX_RECEIPTS ? READ_MAX_RECEIPTS : info.unread;
 	json_t *jconv = cli_json_conv(&info);
 	vl_conv_info_cleanup(&info);
 
-	struct vl_message *list = NULL;
-	size_t n = 0;
-	r = vl_client_messages(ctx->client, conv, 0, 0, &list, &n);
-	if (r != VL_OK) {
-		json_decref(jconv);
-		return cli_client_err(ctx, r, err, "reading messages");
+	struct read_state rs = {
+	    (size_t)cli_param_int(params, "limit", 20), unread, json_array(), NULL, 0, 0};
+	rs.unread_ids = calloc(unread ? unread : 1, sizeof *rs.unread_ids);
+	if (rs.msgs == NULL || rs.unread_ids == NULL) {
+		st = cli_err_set(err, VL_ERR_NOMEM, "out of memory");
+		goto cleanup;
 	}
-	size_t limit = (size_t)cli_param_int(params, "limit", 20);
-	size_t first = limit == 0 || n <= limit ? 0 : n - limit;
-	json_t *arr = json_array();
-	for (size_t i = first; arr != NULL && i < n; i++)
-		json_array_append_new(arr, cli_json_message(&list[i]));
+	if ((st = cli_messages_each(ctx, conv, read_collect, &rs, err)) != VL_OK)
+		goto cleanup;
 	/* Read receipts for the unread messages from others (newest first,
 	 * so a failure leaves the older ones for next time). */
 	size_t marked = 0;
 	if (online && !cli_param_bool(params, "no_receipts")) {
-		for (size_t i = n; i-- > 0 && marked < unread;) {
-			if (list[i].outgoing || list[i].kind == VL_MSG_SYSTEM)
-				continue;
-			if (vl_client_mark_read(ctx->client, conv, list[i].id) != VL_OK)
+		for (size_t k = 0; k < rs.n_ids; k++) {
+			size_t i = (rs.next_id + unread - 1 - k) % unread;
+			if (vl_client_mark_read(ctx->client, conv, rs.unread_ids[i]) != VL_OK)
 				break;
 			marked++;
 		}
 	}
-	vl_message_list_free(list, n);
-	*result = json_pack("{s:o,s:o,s:I}", "chat", jconv, "messages", arr, "marked_read",
+	*result = json_pack("{s:O,s:O,s:I}", "chat", jconv, "messages", rs.msgs, "marked_read",
 	                    (json_int_t)marked);
-	return *result ? VL_OK : cli_err_set(err, VL_ERR_NOMEM, "out of memory");
+	if (*result == NULL)
+		st = cli_err_set(err, VL_ERR_NOMEM, "out of memory");
+cleanup:
+	json_decref(jconv);
+	json_decref(rs.msgs);
+	free(rs.unread_ids);
+	return st;
 }
 
 CLI_HUMAN(human_read)
@@ -338,18 +368,19 @@ CLI_RUN(cmd_export)
 	              (json_int_t)time(NULL) * 1000, "exported_by", vl_client_address(ctx->client),
 	              "device", vl_client_device(ctx->client), "chat", cli_json_conv(&info));
 	vl_conv_info_cleanup(&info);
-	struct vl_message *list = NULL;
-	size_t n = 0;
-	r = vl_client_messages(ctx->client, conv, 0, 0, &list, &n);
-	if (r != VL_OK) {
+	struct read_state rs = {0, 0, json_array(), NULL, 0, 0};
+	if (doc == NULL || rs.msgs == NULL) {
 		json_decref(doc);
-		return cli_client_err(ctx, r, err, "reading messages");
+		json_decref(rs.msgs);
+		return cli_err_set(err, VL_ERR_NOMEM, "out of memory");
 	}
-	json_t *arr = json_array();
-	for (size_t i = 0; arr != NULL && i < n; i++)
-		json_array_append_new(arr, cli_json_message(&list[i]));
-	vl_message_list_free(list, n);
-	if (doc == NULL || arr == NULL || json_object_set_new(doc, "messages", arr) != 0) {
+	if ((st = cli_messages_each(ctx, conv, read_collect, &rs, err)) != VL_OK) {
+		json_decref(doc);
+		json_decref(rs.msgs);
+		return st;
+	}
+	size_t n = json_array_size(rs.msgs);
+	if (json_object_set_new(doc, "messages", rs.msgs) != 0) {
 		json_decref(doc);
 		return cli_err_set(err, VL_ERR_NOMEM, "out of memory");
 	}

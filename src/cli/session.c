@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -312,6 +313,47 @@ enum vl_status cli_chat_resolve(struct cli_ctx *ctx, const char *spec, bool crea
 	return st;
 }
 
+/* Page size for cli_messages_each: bounded memory per page. */
+#define SESSION_PAGE 1000
+
+enum vl_status cli_messages_each(struct cli_ctx *ctx, const char *conv, cli_msg_fn fn, void *arg,
+                                 struct cli_err *err)
+{
+	for (size_t offset = 0;;) {
+		struct vl_message *list = NULL;
+		size_t n = 0;
+		int r = vl_client_messages(ctx->client, conv, offset, SESSION_PAGE, &list, &n);
+		if (r != VL_OK)
+			return cli_client_err(ctx, r, err, "reading messages");
+		bool more = n == SESSION_PAGE;
+		for (size_t i = 0; i < n; i++)
+			if (!fn(arg, &list[i])) {
+				more = false;
+				break;
+			}
+		vl_message_list_free(list, n);
+		if (!more)
+			return VL_OK;
+		offset += n;
+	}
+}
+
+struct session_prefix {
+	const char *spec;
+	size_t len, hits;
+	char id[VL_CLIENT_MSG_ID_LEN + 1];
+};
+
+static bool session_prefix_match(void *arg, const struct vl_message *m)
+{
+	struct session_prefix *p = arg;
+	if (strncasecmp(m->id, p->spec, p->len) == 0) {
+		p->hits++;
+		memcpy(p->id, m->id, VL_CLIENT_MSG_ID_LEN + 1);
+	}
+	return true;
+}
+
 enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char *spec,
                                char id[VL_CLIENT_MSG_ID_LEN + 1], struct cli_err *err)
 {
@@ -325,27 +367,18 @@ enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char
 			id[i] = (char)tolower((unsigned char)spec[i]);
 		return VL_OK;
 	}
-	struct vl_message *list = NULL;
-	size_t n = 0;
-	int r = vl_client_messages(ctx->client, conv, 0, 0, &list, &n);
-	if (r != VL_OK)
-		return cli_client_err(ctx, r, err, "reading messages");
-	size_t hits = 0, hit = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(list[i].id, spec, len) == 0)
-			hits++, hit = i;
-	enum vl_status st;
-	if (hits == 1) {
-		memcpy(id, list[hit].id, VL_CLIENT_MSG_ID_LEN + 1);
-		st = VL_OK;
-	} else if (hits > 1) {
-		st = cli_err_set(err, VL_ERR_ARG, "\"%s\" names %zu messages; give more digits",
-		                 spec, hits);
-	} else {
-		st = cli_err_set(err, VL_ERR_NOT_FOUND, "no message \"%s\" in this chat", spec);
+	struct session_prefix p = {spec, len, 0, ""};
+	enum vl_status st = cli_messages_each(ctx, conv, session_prefix_match, &p, err);
+	if (st != VL_OK)
+		return st;
+	if (p.hits == 1) {
+		memcpy(id, p.id, VL_CLIENT_MSG_ID_LEN + 1);
+		return VL_OK;
 	}
-	vl_message_list_free(list, n);
-	return st;
+	if (p.hits > 1)
+		return cli_err_set(err, VL_ERR_ARG, "\"%s\" names %zu messages; give more digits",
+		                   spec, p.hits);
+	return cli_err_set(err, VL_ERR_NOT_FOUND, "no message \"%s\" in this chat", spec);
 }
 
 /* ---- JSON forms ---- */

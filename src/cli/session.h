@@ -59,6 +59,13 @@ enum vl_status cli_chat_resolve(struct cli_ctx *ctx, const char *spec, bool crea
 enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char *spec,
                                char id[VL_CLIENT_MSG_ID_LEN + 1], struct cli_err *err);
 
+/* Calls fn for every stored message of conv, oldest first, a page at a
+ * time (the library returns at most 100000 per call). fn returns false to
+ * stop early. */
+typedef bool (*cli_msg_fn)(void *arg, const struct vl_message *m);
+enum vl_status cli_messages_each(struct cli_ctx *ctx, const char *conv, cli_msg_fn fn, void *arg,
+                                 struct cli_err *err);
+
 /* JSON forms (new references, NULL on no memory). */
 json_t *cli_json_message(const struct vl_message *m);
 json_t *cli_json_conv(const struct vl_conv_info *c);

@@ -115,6 +115,10 @@ def main():
              "edit arrives", by.get(s3["id"]))
         t.ok(s4["id"] in by and by[s4["id"]].get("deleted") and by[s4["id"]]["text"] == "",
              "delete arrives", by.get(s4["id"]))
+        full = bob.json("read", alice.address, "-n", "0")["messages"]
+        last2 = bob.json("read", alice.address, "-n", "2")["messages"]
+        t.ok(len(full) >= 5 and [m["id"] for m in last2] == [m["id"] for m in full[-2:]],
+             "read -n 2 gives the last two of -n 0", f"{len(full)} {last2}")
         code, _, err = bob.run("edit", alice.address, s3["id"], "not mine")
         t.ok(code == 4, "editing another's message: exit 4", f"{code} {err}")
         code, _, err = bob.run("read", "no-such-chat")
