@@ -468,10 +468,17 @@ json_t *cli_json_message(const struct vl_message *m)
 			              "reaction", session_str(m->reactions[i].reaction)));
 		json_object_set_new(o, "reactions", arr);
 	}
-	if (m->outgoing && session_receipt(m->receipt_any) != NULL)
-		json_object_set_new(o, "receipts",
-		                    json_pack("{s:s?,s:s?}", "any", session_receipt(m->receipt_any),
-		                              "all", session_receipt(m->receipt_all)));
+	if (m->outgoing && session_receipt(m->receipt_any) != NULL) {
+		json_t *by = json_array();
+		for (size_t i = 0; by != NULL && i < m->n_receipts; i++)
+			json_array_append_new(
+			    by, json_pack("{s:o,s:s?}", "user", session_str(m->receipts[i].user),
+			                  "receipt", session_receipt(m->receipts[i].kind)));
+		json_object_set_new(
+		    o, "receipts",
+		    json_pack("{s:s?,s:s?,s:o}", "any", session_receipt(m->receipt_any), "all",
+		              session_receipt(m->receipt_all), "by", by ? by : json_array()));
+	}
 	return o;
 }
 

@@ -103,6 +103,9 @@ def main():
         bob.json("send", alice.address, "--react", s1["id"], "\U0001F44D")
         r = alice.json("read", chat)
         m1 = [m for m in r["messages"] if m["id"] == s1["id"]][0]
+        t.ok(m1.get("receipts", {}).get("all") == "read"
+             and {"user": bob.address, "receipt": "read"} in m1["receipts"]["by"],
+             "alice sees bob's read receipt", m1)
         t.ok(any(x["reaction"] == "\U0001F44D" and x["sender"] == bob.address
                  for x in m1.get("reactions", [])), "reaction arrives", m1)
         s3 = alice.json("send", chat, "typo here")
