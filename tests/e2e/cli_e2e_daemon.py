@@ -196,6 +196,19 @@ def main():
         n = srpc.wait_notification(lambda m: m.get("method") == "message")
         t.ok(n is not None and n["params"]["message"]["text"] == "over the socket",
              "notification over the socket", n)
+        # The server goes away and comes back on the same port: the daemon
+        # reconnects by itself and catches up.
+        port = srv.port
+        srv.stop()
+        n = srpc.wait_notification(lambda m: m.get("method") == "disconnected", 20)
+        t.ok(n is not None, "disconnected notification", n)
+        srv.start(port)
+        alice.json("send", bot.address, "after the restart")
+        n = srpc.wait_notification(lambda m: m.get("method") == "message", 60)
+        t.ok(n is not None and n["params"]["message"]["text"] == "after the restart",
+             "the daemon reconnects and notifies", n)
+        r = srpc.call("whoami")
+        t.ok("result" in r, "and still answers", r)
         s.close()
         daemon.terminate()
         rc = daemon.wait(30)

@@ -60,13 +60,14 @@ class Server:
         self.port = None
         self.domain = "example.org"
 
-    def start(self):
+    def start(self, port=0):
+        """Starts valised; port 0 picks a free one, else reuses that one."""
         portfile = os.path.join(self.dir, "valised.port")
         if os.path.exists(portfile):
             os.unlink(portfile)
         self.log = open(os.path.join(self.dir, "valised.log"), "ab")
         self.proc = subprocess.Popen(
-            [self.exe, "run", "--listen", "127.0.0.1:0", "--data", self.dir,
+            [self.exe, "run", "--listen", f"127.0.0.1:{port}", "--data", self.dir,
              "--set", "server_name=" + self.domain, "--set", "log_level=info", "--plain"],
             stdout=self.log, stderr=self.log)
         for _ in range(1000):
