@@ -234,6 +234,28 @@ def main():
         t.ok(code == 0 and len(doc["messages"]) == len(ex["messages"])
              and (os.stat(path).st_mode & 0o777) == 0o600, "export -o writes a 0600 file")
 
+        # --- a passphrase instead of a key file ---
+        dave = User(valise, srv, "dave")
+        users.append(dave)
+        dave.key = ""  # no key file: the passphrase unlocks the store
+        pf = os.path.join(dave.home, "pass")
+        with open(pf, "w") as f:
+            f.write("correct horse battery staple\n")
+        inv = srv.invite(dave.address)
+        env_args = ("--passphrase-file", pf)
+        os.environ["VALISE_ARGON2_M_KIB"] = "8192"  # the minimum: keeps the test quick
+        code, out, err = dave.run(*env_args, "register", dave.address, inv, "--server", srv.url)
+        t.ok(code == 0, "register with a passphrase file", f"{code} {out} {err}")
+        code, out, err = dave.run(*env_args, "--json", "whoami")
+        t.ok(code == 0 and json.loads(out)["address"] == dave.address,
+             "the passphrase opens the store", err)
+        with open(pf, "w") as f:
+            f.write("wrong horse\n")
+        code, _, err = dave.run(*env_args, "whoami")
+        t.ok(code == 4 and "wrong passphrase" in err, "a wrong passphrase: exit 4", err)
+        code, _, err = dave.run("whoami")
+        t.ok(code == 2 and "no passphrase" in err, "no passphrase and no terminal: exit 2", err)
+
         # --- what the server holds ---
         srv.stop()
         found = grep_tree(srv.dir, [CANARY.encode(), data[:64], data[-64:]])

@@ -127,12 +127,17 @@ class User:
         e["VALISE_DIR"] = self.dir
         e["VALISE_KEY_FILE"] = self.key
         e.pop("VALISE_PASSPHRASE", None)
+        if not self.key:
+            e.pop("VALISE_KEY_FILE")
         return e
 
     def run(self, *args, timeout=120, input=None):
         """Runs valise; returns (exit code, stdout, stderr)."""
+        # Never a terminal on stdin: a prompt would wait for the person
+        # running the tests.
+        extra = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
         r = subprocess.run([self.exe, *args], capture_output=True, text=True, env=self.env(),
-                           timeout=timeout, input=input, cwd=self.home)
+                           timeout=timeout, cwd=self.home, **extra)
         return r.returncode, r.stdout, r.stderr
 
     def json(self, *args, timeout=120):
