@@ -171,8 +171,8 @@ const struct cli_cmd cli_commands[] = {
      "CHAT may be a contact's address: the one-to-one chat with them is started if needed.\n"
      "Examples:\n"
      "  valise send bob@example.org 'Meeting moved to 3pm'\n"
-     "  valise send allies --reply-to 3fa2 'Agreed'\n"
-     "  valise send allies --react 3fa2 '\xf0\x9f\x91\x8d'\n"
+     "  valise send allies --reply-to 01ab67fe 'Agreed'\n"
+     "  valise send allies --react 01ab67fe '\xf0\x9f\x91\x8d'\n"
      "  valise send bob@example.org --file minutes.pdf",
      p_send, cmd_send, human_sent, 0},
     {"edit", "edit", "Change the text of one of your messages", NULL, p_edit, cmd_edit, human_done,
