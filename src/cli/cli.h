@@ -42,7 +42,8 @@ enum cli_exit {
 	/* The server could not be reached, the connection was lost, or an
 	 * operation timed out. */
 	CLI_EXIT_NETWORK = 5,
-	/* The local data folder or store could not be read or written. */
+	/* No account in the data folder, or the store or a local file could
+	 * not be read or written. */
 	CLI_EXIT_STORE = 6,
 	/* A cryptographic check failed (a signature, a hash, a MAC). */
 	CLI_EXIT_SECURITY = 7,
