@@ -49,11 +49,14 @@ static struct vl_client *mk(const char *user, const char *device, uint32_t kp_ta
 	                           .passphrase_len = 16,
 	                           .argon2_m_kib = 8 * 1024,
 	                           .key_package_target = kp_target};
+	char err[256] = "";
+	o.errbuf = err;
+	o.errbuf_len = sizeof err;
 	struct vl_client *c = NULL;
 	int rc = vl_client_register(&o, url, user, device, inv, &c);
 	free(inv);
 	if (rc)
-		fprintf(stderr, "register %s: %s\n", user, vl_strerror(rc));
+		fprintf(stderr, "register %s: %s (%s)\n", user, vl_strerror(rc), err);
 	return c;
 }
 

@@ -86,6 +86,10 @@ struct vl_client_opts {
 	bool tls_insecure;
 	/* KeyPackages kept in stock at the server; 0: 20. */
 	uint32_t key_package_target;
+	/* Optional: receives a one-line reason when vl_client_register or
+	 * vl_client_open fails (there is then no client to ask). */
+	char *errbuf;
+	size_t errbuf_len;
 };
 
 /* Sets up a new account or a new device of an existing account: creates
@@ -216,9 +220,10 @@ void vl_client_contacts_free(struct vl_contact *list, size_t n);
  * docs/internals/client.md). out receives VL_CLIENT_SAFETY_NUMBER_LEN
  * characters and a NUL. qr (may be NULL) receives the same value as a
  * heap string meant for a QR code ("valise-safety:1:" and the digits).
- * When no key of the contact is on record (a member met in a group one
- * was added to) and the client is connected, one KeyPackage per device of
- * the contact is claimed to learn them, as vl_client_contact_add does.
+ * Keys come from the ratchet trees of shared conversations; when none is
+ * on record (no shared conversation yet) and the client is connected, one
+ * KeyPackage per device of the contact is claimed to learn them, as
+ * vl_client_contact_add does.
  * VL_ERR_NOT_FOUND if no key of the contact is known. */
 VL_MUST_CHECK int vl_client_safety_number(struct vl_client *c, const char *address,
                                           char out[VL_CLIENT_SAFETY_NUMBER_LEN + 1], char **qr);

@@ -283,6 +283,9 @@ int vl_client_open(const struct vl_client_opts *o, struct vl_client **out)
 	if (!rc)
 		rc = cl_convs_load(c);
 	if (rc) {
+		if (o->errbuf && o->errbuf_len)
+			snprintf(o->errbuf, o->errbuf_len, "%s",
+			         c->err[0] ? c->err : vl_strerror(rc));
 		vl_client_close(c);
 		return rc;
 	}
@@ -703,11 +706,10 @@ int vl_client_register(const struct vl_client_opts *o, const char *server_url, c
 		goto fail;
 	*out = c;
 	return VL_OK;
-fail:;
-	char keep[sizeof c->err];
-	memcpy(keep, c->err, sizeof keep);
+fail:
+	if (o->errbuf && o->errbuf_len)
+		snprintf(o->errbuf, o->errbuf_len, "%s", c->err[0] ? c->err : vl_strerror(rc));
 	vl_client_close(c);
-	(void)keep;
 fail_dir:
 	/* Nothing is left behind: the store (with the device key) goes. */
 	if (made_dir)

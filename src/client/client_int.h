@@ -119,6 +119,9 @@ struct vl_client {
  * uploads made by this process. */
 extern unsigned long cl_stat_encryptions, cl_stat_sends;
 extern unsigned long cl_attach_encryptions, cl_attach_uploads;
+/* Test hook (tests/e2e): the next commit's frame is sent and the call then
+ * fails as if the process had died before the answer came. */
+extern bool cl_test_crash_after_commit_send;
 
 /* --- client.c -------------------------------------------------------- */
 /* Sets c->err (printf-style) and returns rc. */

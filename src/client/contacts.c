@@ -4,9 +4,9 @@
  * safety numbers and device-change warnings. Construction of the safety
  * number: docs/internals/client.md.
  *
- * Keys are learned from what the client verifies or is given with a
- * signature: KeyPackages it claims (signed by the device key they carry),
- * the KeyPackages that commits add by value, and this user's device list.
+ * Keys are learned from the ratchet trees of the client's groups (conv.c),
+ * from KeyPackages it claims (signed by the device key they carry) and
+ * from this user's device list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,9 +311,8 @@ int vl_client_safety_number(struct vl_client *c, const char *address,
 	if (!address || !vl_proto_address_valid((const uint8_t *)address, strlen(address)))
 		return cl_fail(c, VL_ERR_ARG, "bad address");
 	struct crec mine, theirs;
-	/* A member met through a Welcome has no key on record yet (the
-	 * group engine does not expose its tree's keys): claim KeyPackages,
-	 * signed by the device keys they carry, to learn them. */
+	/* A contact who shares no group with us has no key on record yet:
+	 * claim KeyPackages, signed by the device keys they carry. */
 	if (crec_load(c, address, &theirs) == VL_OK)
 		crec_cleanup(&theirs);
 	else if (c->connected) {

@@ -32,8 +32,10 @@
 #define COMMIT_TRIES 8
 
 static int drain(struct vl_client *c);
+static void learn_tree(struct vl_client *c, const struct cl_conv *cv);
 
 unsigned long cl_stat_encryptions, cl_stat_sends;
+bool cl_test_crash_after_commit_send;
 
 /* --- in-memory list and persisted metadata ------------------------------- */
 
@@ -502,6 +504,13 @@ static int commit_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *r
 		if (rc) {
 			vl_writer_cleanup(&w);
 			rc = cl_fail(c, rc, "commit too large for one frame");
+		} else if (cl_test_crash_after_commit_send && c->connected) {
+			/* Test hook: the frame leaves, then the client "dies"
+			 * before it reads the answer. */
+			cl_test_crash_after_commit_send = false;
+			(void)!cl_net_send(&c->net, w.buf, w.len);
+			vl_writer_cleanup(&w);
+			rc = cl_fail(c, VL_ERR_NET, "simulated crash after sending a commit");
 		} else {
 			rc = cl_request(c, &w, id, NULL, NULL);
 		}
@@ -1240,6 +1249,7 @@ static int on_welcome(struct vl_client *c, const struct vl_msg_deliver *d)
 		cl_kp_forget(c, ref_copy, ref_len);
 	if (c->kp_stock > 0)
 		c->kp_stock--;
+	learn_tree(c, cv);
 	char by[VL_CLIENT_ADDRESS_MAX + 1];
 	snprintf(by, sizeof by, "%.*s", (int)d->sender.user.len, (const char *)d->sender.user.p);
 	struct vl_event ev = {.type = VL_EVENT_CONV_JOINED};
@@ -1254,22 +1264,23 @@ static int on_welcome(struct vl_client *c, const struct vl_msg_deliver *d)
 	return VL_OK;
 }
 
-/* Learns the keys of the KeyPackages a commit adds by value. */
-static void learn_commit_adds(struct vl_client *c, const uint8_t *msg, size_t len)
+/* Learns the signature key of every member from the group's ratchet tree
+ * (the keys the group really uses: a device whose key changes, or a new
+ * device of a known user, raises a warning). */
+static void learn_tree(struct vl_client *c, const struct cl_conv *cv)
 {
+	uint8_t *rt;
+	size_t rt_len;
+	if (!cv->g || vl_group_ratchet_tree(cv->g, &rt, &rt_len) != VL_OK)
+		return;
 	struct vl_mls_arena a;
 	vl_mls_arena_init(&a, 0);
-	struct vl_mls_message m;
-	if (vl_mls_message_parse(msg, len, &a, &m) == VL_OK &&
-	    m.wire_format == VL_MLS_WIRE_PUBLIC_MESSAGE &&
-	    m.public_message.content.content_type == VL_MLS_CONTENT_COMMIT) {
-		const struct vl_mls_commit *cm = &m.public_message.content.commit;
-		for (size_t i = 0; i < cm->proposal_count; i++) {
-			const struct vl_mls_proposal_or_ref *por = &cm->proposals[i];
-			if (por->type != VL_MLS_POR_PROPOSAL ||
-			    por->proposal.type != VL_MLS_PROPOSAL_ADD)
+	struct vl_mls_ratchet_tree t;
+	if (vl_mls_ratchet_tree_parse(rt, rt_len, &a, &t) == VL_OK) {
+		for (size_t i = 0; i < t.count; i++) {
+			if (t.nodes[i].type != VL_MLS_NODE_LEAF)
 				continue;
-			const struct vl_mls_leaf_node *ln = &por->proposal.add.leaf_node;
+			const struct vl_mls_leaf_node *ln = &t.nodes[i].leaf;
 			char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
 			if (ln->credential.type == VL_MLS_CREDENTIAL_BASIC &&
 			    cl_split_identity(ln->credential.identity.data,
@@ -1279,6 +1290,7 @@ static void learn_commit_adds(struct vl_client *c, const uint8_t *msg, size_t le
 		}
 	}
 	vl_mls_arena_cleanup(&a);
+	free(rt);
 }
 
 static int on_commit(struct vl_client *c, struct cl_conv *cv, const struct vl_msg_deliver *d)
@@ -1317,7 +1329,7 @@ static int on_commit(struct vl_client *c, struct cl_conv *cv, const struct vl_ms
 		event_conv(c, VL_EVENT_REMOVED, cv, t);
 		return rc;
 	}
-	learn_commit_adds(c, d->message.p, d->message.len);
+	learn_tree(c, cv);
 	char **after;
 	size_t na;
 	if ((rc = member_ids(cv->g, &after, NULL, &na))) {

@@ -28,6 +28,8 @@
 #include "crypto/crypto.h"
 
 #define HTTP_HEAD_MAX 8192
+/* How long the rest of a started fragmented message is awaited. */
+#define CL_NET_MID_MESSAGE_MS 30000
 
 static uint64_t now_ms(void)
 {
@@ -492,11 +494,19 @@ int cl_net_recv(struct cl_net *n, uint8_t **msg, size_t *len, int timeout_ms)
 			goto fail;
 		}
 		if (r == 0) {
-			/* A partial message keeps its bytes; a timeout mid-message
-			 * would lose them, so once a message has started we wait. */
-			rc = fill(n, in_msg ? 0 : deadline, CL_NET_MSG_MAX + 16);
-			if (rc == VL_ERR_TIMEOUT && deadline && !in_msg && timeout_ms == 0) {
-				goto fail;
+			/* Bytes of a frame not yet whole stay in the buffer for the
+			 * next call; but once a fragmented message has started, its
+			 * earlier fragments live only here, so the rest is awaited
+			 * (for at most CL_NET_MID_MESSAGE_MS, then the connection is
+			 * given up). */
+			if (in_msg) {
+				rc = fill(n, now_ms() + CL_NET_MID_MESSAGE_MS, CL_NET_MSG_MAX + 16);
+				if (rc == VL_ERR_TIMEOUT) {
+					n->closed = true;
+					rc = VL_ERR_NET;
+				}
+			} else {
+				rc = fill(n, deadline, CL_NET_MSG_MAX + 16);
 			}
 			if (rc)
 				goto fail;

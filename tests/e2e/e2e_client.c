@@ -19,6 +19,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
+#include "client/client_int.h"
 #include "crypto/crypto.h"
 #include "e2e.h"
 #include "valise/client.h"
@@ -60,6 +63,8 @@ static int teardown(void **state)
 	return 0;
 }
 
+static bool tls_insecure;
+
 static struct vl_client_opts opts_for(const char *dir)
 {
 	struct vl_client_opts o = {
@@ -68,6 +73,7 @@ static struct vl_client_opts opts_for(const char *dir)
 	    .passphrase_len = 28,
 	    .argon2_m_kib = 8 * 1024, /* the store's minimum: tests stay fast */
 	    .timeout_ms = 10000,
+	    .tls_insecure = tls_insecure,
 	};
 	return o;
 }
@@ -91,6 +97,34 @@ static void dev_close(struct dev *d)
 {
 	vl_client_close(d->c);
 	d->c = NULL;
+}
+
+/* A device whose store key is a key file (mode 0600) instead of a
+ * passphrase. */
+static void dev_new_keyfile(struct env *e, struct dev *d, const char *user, const char *device)
+{
+	snprintf(d->dir, sizeof d->dir, "%s/%s-%s", e->root, user, device);
+	char kf[200];
+	snprintf(kf, sizeof kf, "%s/%s-%s.key", e->root, user, device);
+	char *inv = srv_invite(&e->s, user);
+	assert_non_null(inv);
+	struct vl_client_opts o = opts_for(d->dir);
+	o.passphrase = NULL;
+	o.passphrase_len = 0;
+	o.key_file = kf;
+	assert_int_equal(vl_client_register(&o, e->url, user, device, inv, &d->c), VL_OK);
+	free(inv);
+	struct stat sb;
+	assert_int_equal(stat(kf, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* Reopen with the key file; a passphrase does not open it. */
+	vl_client_close(d->c);
+	assert_int_equal(vl_client_open(&o, &d->c), VL_OK);
+	vl_client_close(d->c);
+	struct vl_client_opts wrong = opts_for(d->dir);
+	assert_int_not_equal(vl_client_open(&wrong, &d->c), VL_OK);
+	assert_int_equal(vl_client_open(&o, &d->c), VL_OK);
+	assert_int_equal(vl_client_connect(d->c), VL_OK);
 }
 
 static void dev_reopen(struct dev *d)
@@ -209,7 +243,7 @@ static void test_direct_both_ways(void **state)
 	struct env *e = *state;
 	struct dev a, b;
 	dev_new(e, &a, "alice@example.org", "laptop", NULL);
-	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new_keyfile(e, &b, "bob@example.org", "phone");
 	const char *peer = "bob@example.org";
 	char conv[VL_CLIENT_ID_MAX + 1];
 	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
@@ -514,6 +548,158 @@ static void test_concurrent_commits(void **state)
 	}
 }
 
+struct adder {
+	struct dev *d;
+	const char *conv;
+	const char *who;
+	int rc;
+};
+
+static void *add_thread(void *arg)
+{
+	struct adder *a = arg;
+	a->rc = vl_client_conv_add(a->d->c, a->conv, &a->who, 1);
+	return NULL;
+}
+
+static void test_concurrent_commits_threads(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c, d, f;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	dev_new(e, &f, "frank@example.org", "pc", NULL);
+	const char *members[] = {"bob@example.org", "carol@example.org"};
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "g", members, 2, conv), VL_OK);
+	join(&b, conv);
+	join(&c, conv);
+	assert_int_equal(vl_client_conv_set_admin(a.c, conv, "bob@example.org", true), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_ADMINS, conv, NULL, 5000, NULL));
+	/* Two admins commit at the same moment from two threads (one client
+	 * each): one wins the epoch, the other retries on top of it. Then
+	 * both again, removing and re-adding. */
+	struct adder x = {&a, conv, "dave@example.org", -1},
+	             y = {&b, conv, "frank@example.org", -1};
+	pthread_t tx, ty;
+	pthread_create(&tx, NULL, add_thread, &x);
+	pthread_create(&ty, NULL, add_thread, &y);
+	pthread_join(tx, NULL);
+	pthread_join(ty, NULL);
+	assert_int_equal(x.rc, VL_OK);
+	assert_int_equal(y.rc, VL_OK);
+	join(&d, conv);
+	join(&f, conv);
+	struct dev *all[] = {&a, &b, &c, &d, &f};
+	for (size_t i = 0; i < 5; i++) {
+		struct dev *others[4];
+		size_t k = 0;
+		for (size_t j = 0; j < 5; j++)
+			if (j != i)
+				others[k++] = all[j];
+		char text[40];
+		snprintf(text, sizeof text, "threads in sync %zu", i);
+		send_and_expect(all[i], conv, text, others, 4);
+	}
+	uint64_t epoch = 0;
+	for (size_t i = 0; i < 5; i++) {
+		struct vl_conv_info info;
+		assert_int_equal(vl_client_conv_info(all[i]->c, conv, &info), VL_OK);
+		assert_int_equal(info.n_members, 5);
+		if (i == 0)
+			epoch = info.epoch;
+		assert_int_equal(info.epoch, epoch);
+		vl_conv_info_cleanup(&info);
+		dev_close(all[i]);
+	}
+}
+
+static void test_crash_during_commit(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "g", &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	/* alice's commit reaches the server, then her process dies before
+	 * the answer: the pending record survives in her store. */
+	cl_test_crash_after_commit_send = true;
+	const char *cr = "carol@example.org";
+	assert_int_equal(vl_client_conv_add(a.c, conv, &cr, 1), VL_ERR_NET);
+	dev_close(&a);
+	/* The server accepted it: bob moves on, carol is welcomed. */
+	join(&c, conv);
+	dev_reopen(&a); /* resends the pending commit, learns it was accepted */
+	struct vl_conv_info info;
+	assert_int_equal(vl_client_conv_info(a.c, conv, &info), VL_OK);
+	assert_int_equal(info.n_members, 3);
+	vl_conv_info_cleanup(&info);
+	send_and_expect(&a, conv, "after the crash", (struct dev *[]){&b, &c}, 2);
+	send_and_expect(&c, conv, "carol here", (struct dev *[]){&a, &b}, 2);
+	/* alice is away while the other admin commits: she follows on her
+	 * return. */
+	struct dev d;
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	assert_int_equal(vl_client_conv_set_admin(a.c, conv, "bob@example.org", true), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_ADMINS, conv, NULL, 5000, NULL));
+	dev_close(&a);
+	const char *dv = "dave@example.org";
+	assert_int_equal(vl_client_conv_add(b.c, conv, &dv, 1), VL_OK);
+	join(&d, conv);
+	dev_reopen(&a);
+	assert_int_equal(vl_client_catch_up(a.c, 5000), VL_OK);
+	send_and_expect(&a, conv, "all four", (struct dev *[]){&b, &c, &d}, 3);
+	dev_close(&a);
+	dev_close(&b);
+	dev_close(&c);
+	dev_close(&d);
+}
+
+static int setup_tls(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	assert_int_equal(srv_start(&e->s, valised_path, true), 0);
+	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
+	assert_non_null(mkdtemp(e->root));
+	snprintf(e->url, sizeof e->url, "wss://127.0.0.1:%d", e->s.port);
+	*state = e;
+	return 0;
+}
+
+static void test_tls(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	/* The development certificate is self-signed: verification is off
+	 * here, and refused when asked for. */
+	snprintf(a.dir, sizeof a.dir, "%s/strict", e->root);
+	char *inv = srv_invite(&e->s, "alice@example.org");
+	assert_non_null(inv);
+	struct vl_client_opts o = opts_for(a.dir);
+	assert_int_equal(vl_client_register(&o, e->url, "alice@example.org", "laptop", inv, &a.c),
+	                 VL_ERR_NET);
+	free(inv);
+	tls_insecure = true;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	tls_insecure = false;
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	send_and_expect(&a, conv, "over TLS 1.3", (struct dev *[]){&b}, 1);
+	send_and_expect(&b, conv, "and back", (struct dev *[]){&a}, 1);
+	dev_close(&a);
+	dev_close(&b);
+}
+
 /* Searches every file under dir for needle; true if found. */
 static bool dir_contains(const char *dir, const uint8_t *needle, size_t nl)
 {
@@ -653,7 +839,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_edit_delete_react, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_two_devices, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_commits_threads, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_during_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
