@@ -20,6 +20,8 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	strcpy(cfg->server_name, "localhost");
 	vl_core_config_defaults(&cfg->core);
 	cfg->batch_max = 16384;
+	cfg->max_blob = 100u << 20;
+	cfg->blob_quota = 1ull << 30;
 	cfg->send_buffer = 4u << 20;
 	cfg->drain_seconds = 10;
 	cfg->log_level = VL_LOG_INFO;
@@ -126,6 +128,14 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 60, 365ull * 86400, &v))
 			return bad(err, err_len, key, value, "expected 60..31536000 seconds");
 		cfg->core.invite_ttl = v;
+	} else if (strcmp(key, "max_blob") == 0) {
+		if (!parse_u64(value, 1, 1ull << 40, &v))
+			return bad(err, err_len, key, value, "expected 1..1T bytes");
+		cfg->max_blob = v;
+	} else if (strcmp(key, "blob_quota") == 0) {
+		if (!parse_u64(value, 1, 1ull << 50, &v))
+			return bad(err, err_len, key, value, "expected a byte count");
+		cfg->blob_quota = v;
 	} else if (strcmp(key, "batch_max") == 0) {
 		if (!parse_u64(value, 1, 1000000, &v))
 			return bad(err, err_len, key, value, "expected 1..1000000");

@@ -25,6 +25,8 @@ struct vl_server_config {
 	char tls_key[VL_CONFIG_PATH_MAX + 32];
 	char server_name[256];
 	struct vl_core_config core;
+	uint64_t max_blob;      /* bytes per blob */
+	uint64_t blob_quota;    /* blob bytes per user */
 	unsigned batch_max;     /* store jobs per group commit */
 	size_t send_buffer;     /* bytes queued per connection before it is too slow */
 	unsigned drain_seconds; /* SIGTERM: longest wait for in-flight work */

@@ -594,6 +594,18 @@ struct vl_core_job *vl_core_job_new(struct vl_conn *c, size_t size, uint32_t req
 	return j;
 }
 
+struct vl_core_job *vl_core_job_new_raw(struct vl_core *core, size_t size, vl_core_job_run_fn run,
+                                        vl_core_job_complete_fn complete)
+{
+	struct vl_core_job *j = calloc(1, size);
+	if (!j)
+		return NULL;
+	j->core = core;
+	j->run = run;
+	j->complete = complete;
+	return j;
+}
+
 void vl_core_job_queued(void *ctx, int64_t device_id, uint64_t seq, uint8_t kind)
 {
 	struct vl_core_job *j = ctx;

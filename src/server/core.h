@@ -170,6 +170,9 @@ struct vl_core_job {
 struct vl_core_job *vl_core_job_new(struct vl_conn *c, size_t size, uint32_t request_id,
                                     const uint8_t *buf, size_t len, vl_core_job_run_fn run,
                                     vl_core_job_complete_fn complete);
+/* A job that belongs to no WebSocket connection (HTTP blob uploads). */
+struct vl_core_job *vl_core_job_new_raw(struct vl_core *core, size_t size, vl_core_job_run_fn run,
+                                        vl_core_job_complete_fn complete);
 /* Submits (or runs inline); the job is freed after its completion. */
 void vl_core_job_submit(struct vl_core_job *job);
 /* vl_store_queued_fn that records into the job. */

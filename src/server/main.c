@@ -216,8 +216,7 @@ static void finish(struct server *s)
 	vl_log(VL_LOG_INFO, "drain_done", "connections=%zu jobs=%zu", vl_core_conn_count(s->core),
 	       vl_core_jobs_inflight(s->core));
 	uv_timer_stop(&s->drain_timer);
-	vl_transport_free(s->transport); /* closes what is left */
-	s->transport = NULL;
+	vl_transport_close(s->transport); /* closes what is left */
 	close_handle((uv_handle_t *)&s->drain_timer);
 	/* Completions still to come are run after the loop (cmd_run). */
 	close_handle((uv_handle_t *)&s->wake);
@@ -284,14 +283,15 @@ static int cmd_run(int argc, char **argv)
 	vl_log_set_level(s->cfg.log_level);
 	s->cfg.core.server_name = s->cfg.server_name;
 	if (!s->cfg.tls && !vl_server_host_is_loopback(s->cfg.listen_host)) {
+		rc = die("plain WebSocket only on a loopback address, not \"%s\"",
+		         s->cfg.listen_host);
 		free(s);
-		return die("plain WebSocket only on a loopback address, not \"%s\"",
-		           s->cfg.listen_host);
+		return rc;
 	}
 	if (mkdir_p(s->cfg.data_dir, 0700)) {
+		rc = die("cannot create data folder \"%s\": %s", s->cfg.data_dir, strerror(errno));
 		free(s);
-		return die("cannot create data folder \"%s\": %s", s->cfg.data_dir,
-		           strerror(errno));
+		return rc;
 	}
 	if (s->cfg.tls && !s->cfg.tls_cert[0]) {
 		char tlsdir[VL_CONFIG_PATH_MAX + 8];
@@ -302,9 +302,9 @@ static int cmd_run(int argc, char **argv)
 		if (access(s->cfg.tls_cert, R_OK) || access(s->cfg.tls_key, R_OK)) {
 			if (mkdir_p(tlsdir, 0700) ||
 			    make_dev_cert(s->cfg.tls_cert, s->cfg.tls_key)) {
+				rc = die("cannot make a development certificate in \"%s\"", tlsdir);
 				free(s);
-				return die("cannot make a development certificate in \"%s\"",
-				           tlsdir);
+				return rc;
 			}
 			vl_log(VL_LOG_INFO, "dev_certificate", "path=%s", s->cfg.tls_cert);
 		}
@@ -361,6 +361,8 @@ static int cmd_run(int argc, char **argv)
 	vl_log(VL_LOG_INFO, "stopped", "%s", "");
 cleanup_loop:
 	if (s->transport) {
+		vl_transport_close(s->transport);
+		uv_run(&s->loop, UV_RUN_DEFAULT);
 		vl_transport_free(s->transport);
 		s->transport = NULL;
 	}

@@ -16,14 +16,13 @@
 #include <libwebsockets.h>
 
 #include "server/log.h"
+#include "server/transport_int.h"
 
 struct out {
 	struct out *next;
 	size_t len;
 	uint8_t data[]; /* LWS_PRE bytes of room, then the frame */
 };
-
-struct vl_transport;
 
 struct ws_sess {
 	struct vl_transport *t;
@@ -35,19 +34,6 @@ struct ws_sess {
 	size_t rx_len, rx_cap;
 	bool rx_bad;
 	bool close_pending;
-};
-
-struct http_sess {
-	char *body;
-	size_t len, sent;
-};
-
-struct vl_transport {
-	struct lws_context *ctx;
-	struct lws_vhost *vhost;
-	struct vl_core *core;
-	const struct vl_server_config *cfg;
-	bool accepting;
 };
 
 static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
@@ -225,8 +211,8 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 
 /* --- HTTP ------------------------------------------------------------------ */
 
-static int http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
-                      char *body, size_t len)
+int vl_http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
+                  char *body, size_t len)
 {
 	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
 	                             *end = buf + sizeof buf - 1;
@@ -262,24 +248,33 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		size_t n;
 		char *body;
 		memset(h, 0, sizeof *h);
+		if (strncmp(uri, "/blob", 5) == 0)
+			return vl_blob_on_http(wsi, t, h, uri);
 		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
 			body = dupstr("method not allowed\n", &n);
-			return body ? http_reply(wsi, h, 405, "text/plain", body, n) : -1;
+			return body ? vl_http_reply(wsi, h, 405, "text/plain", body, n) : -1;
 		}
 		if (strcmp(uri, "/healthz") == 0) {
 			bool ok = t->accepting;
 			body = dupstr(ok ? "ok\n" : "draining\n", &n);
-			return body ? http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n)
+			return body ? vl_http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n)
 			            : -1;
 		}
 		if (strcmp(uri, "/metrics") == 0) {
 			body = vl_server_metrics_text(t->core, &n);
-			return body ? http_reply(wsi, h, 200, "text/plain; version=0.0.4", body, n)
+			return body ? vl_http_reply(wsi, h, 200, "text/plain; version=0.0.4", body,
+			                            n)
 			            : -1;
 		}
 		body = dupstr("not found\n", &n);
-		return body ? http_reply(wsi, h, 404, "text/plain", body, n) : -1;
+		return body ? vl_http_reply(wsi, h, 404, "text/plain", body, n) : -1;
 	}
+	case LWS_CALLBACK_HTTP_BODY:
+		return vl_blob_on_body(wsi, t, h, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return vl_blob_on_body_done(wsi, t, h);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE: {
 		if (!h->body)
 			return 0;
@@ -299,12 +294,15 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		}
 		free(h->body);
 		h->body = NULL;
+		if (h->close_after)
+			return -1;
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	}
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (h) {
 			free(h->body);
 			h->body = NULL;
+			vl_blob_on_closed(h);
 		}
 		return 0;
 	default:
@@ -340,6 +338,10 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 	t->core = core;
 	t->cfg = cfg;
 	t->accepting = true;
+	if (vl_blob_init(t) != VL_OK) {
+		free(t);
+		return VL_ERR_IO;
+	}
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_logfmt);
 
 	struct lws_context_creation_info info;
@@ -354,6 +356,7 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 	info.pt_serv_buf_size = 32 * 1024;
 	t->ctx = lws_create_context(&info);
 	if (!t->ctx) {
+		vl_blob_cleanup(t);
 		free(t);
 		return VL_ERR_NET;
 	}
@@ -378,6 +381,7 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 	t->vhost = lws_create_vhost(t->ctx, &vi);
 	if (!t->vhost) {
 		lws_context_destroy(t->ctx);
+		vl_blob_cleanup(t);
 		free(t);
 		return VL_ERR_NET;
 	}
@@ -395,10 +399,24 @@ void vl_transport_stop_accepting(struct vl_transport *t)
 	t->accepting = false;
 }
 
+void vl_transport_close(struct vl_transport *t)
+{
+	if (t && !t->closing) {
+		t->closing = true;
+		lws_context_destroy(t->ctx);
+	}
+}
+
 void vl_transport_free(struct vl_transport *t)
 {
 	if (!t)
 		return;
+	/* On a foreign loop the first destroy only starts closing handles;
+	 * this second one, after the loop has run, frees the rest (the TLS
+	 * contexts among it). */
+	if (!t->closing)
+		lws_context_destroy(t->ctx);
 	lws_context_destroy(t->ctx);
+	vl_blob_cleanup(t);
 	free(t);
 }

@@ -25,8 +25,11 @@ VL_MUST_CHECK int vl_transport_new(uv_loop_t *loop, const struct vl_server_confi
 int vl_transport_port(const struct vl_transport *t);
 /* From now on new connections are refused and /healthz answers 503. */
 void vl_transport_stop_accepting(struct vl_transport *t);
-/* Closes every connection and frees the transport; the loop must then
- * run until its handles are closed. Accepts NULL. */
+/* Closes every connection and starts tearing libwebsockets down; the loop
+ * must then run until its handles are closed, and vl_transport_free be
+ * called after it. Accepts NULL. */
+void vl_transport_close(struct vl_transport *t);
+/* Finishes the teardown (after the loop has run) and frees. Accepts NULL. */
 void vl_transport_free(struct vl_transport *t);
 
 /* Prometheus text of the core's metrics and the store's counters into a

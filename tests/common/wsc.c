@@ -305,6 +305,14 @@ void wsc_close(struct wsc *c)
 
 int wsc_http_get(const char *host, int port, bool tls, const char *path, char **body)
 {
+	size_t n;
+	return wsc_http_request(host, port, tls, "GET", path, NULL, NULL, 0, body, &n);
+}
+
+int wsc_http_request(const char *host, int port, bool tls, const char *method, const char *path,
+                     const char *extra_headers, const void *req_body, size_t req_len, char **body,
+                     size_t *body_len)
+{
 	struct wsc c;
 	memset(&c, 0, sizeof c);
 	*body = NULL;
@@ -321,10 +329,20 @@ int wsc_http_get(const char *host, int port, bool tls, const char *path, char **
 		if (SSL_connect(c.ssl) != 1)
 			goto done;
 	}
-	char req[512];
-	int n = snprintf(req, sizeof req,
-	                 "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
-	if (raw_write(&c, req, (size_t)n))
+	char req[4096];
+	int n;
+	if (req_body)
+		n = snprintf(req, sizeof req,
+		             "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s"
+		             "Content-Length: %zu\r\n\r\n",
+		             method, path, host, extra_headers ? extra_headers : "", req_len);
+	else
+		n = snprintf(req, sizeof req,
+		             "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s\r\n", method,
+		             path, host, extra_headers ? extra_headers : "");
+	if (n < 0 || (size_t)n >= sizeof req || raw_write(&c, req, (size_t)n))
+		goto done;
+	if (req_body && req_len && raw_write(&c, req_body, req_len))
 		goto done;
 	while (raw_fill(&c, 5000) == 1)
 		;
@@ -338,6 +356,7 @@ int wsc_http_get(const char *host, int port, bool tls, const char *path, char **
 			if (*body) {
 				memcpy(*body, c.buf + i + 4, bl);
 				(*body)[bl] = 0;
+				*body_len = bl;
 			}
 			break;
 		}

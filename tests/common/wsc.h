@@ -40,5 +40,10 @@ void wsc_close(struct wsc *c);
 
 /* One plain HTTP/1.1 GET; returns the status, body in *body (heap). */
 int wsc_http_get(const char *host, int port, bool tls, const char *path, char **body);
+/* Any request: extra_headers ("Name: value\r\n"...) may be NULL; the
+ * response body (heap, NUL-terminated) and its length are returned. */
+int wsc_http_request(const char *host, int port, bool tls, const char *method, const char *path,
+                     const char *extra_headers, const void *body, size_t body_len, char **resp,
+                     size_t *resp_len);
 
 #endif

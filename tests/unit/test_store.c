@@ -717,6 +717,36 @@ static void test_executor(void **state)
 	free(jobs);
 }
 
+static void test_blobs(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	uint8_t id1[32] = {1}, id2[32] = {2};
+	bool existed;
+	uint64_t used;
+	assert_int_equal(vl_store_blob_exists(f->st, id1, 32), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_blob_add(f->st, id1, 32, a.user_id, 600, 1000, NOW, &existed),
+	                 VL_OK);
+	assert_false(existed);
+	assert_int_equal(vl_store_blob_exists(f->st, id1, 32), VL_OK);
+	/* The same content again: no second charge. */
+	assert_int_equal(vl_store_blob_add(f->st, id1, 32, a.user_id, 600, 1000, NOW, &existed),
+	                 VL_OK);
+	assert_true(existed);
+	assert_int_equal(vl_store_blob_usage(f->st, a.user_id, &used), VL_OK);
+	assert_true(used == 600);
+	/* Over the quota. */
+	assert_int_equal(vl_store_blob_add(f->st, id2, 32, a.user_id, 500, 1000, NOW, &existed),
+	                 VL_ERR_LIMIT);
+	assert_int_equal(vl_store_blob_exists(f->st, id2, 32), VL_ERR_NOT_FOUND);
+	/* Another user has its own quota. */
+	assert_int_equal(vl_store_blob_add(f->st, id2, 32, b.user_id, 500, 1000, NOW, &existed),
+	                 VL_OK);
+	assert_int_equal(vl_store_blob_usage(f->st, b.user_id, &used), VL_OK);
+	assert_true(used == 500);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -728,6 +758,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_send_and_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

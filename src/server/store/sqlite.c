@@ -61,8 +61,9 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL, PRIMARY KEY (device_id, client_msg_id)) WITHOUT ROWID;",
     /* 2: blob metadata and per-user quota accounting. */
     "CREATE TABLE blobs ("
-    " id BLOB PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id),"
-    " size INTEGER NOT NULL, created INTEGER NOT NULL) WITHOUT ROWID;"
+    " id BLOB NOT NULL, user_id INTEGER NOT NULL REFERENCES users(id),"
+    " size INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " PRIMARY KEY (id, user_id)) WITHOUT ROWID;"
     "ALTER TABLE users ADD COLUMN blob_bytes INTEGER NOT NULL DEFAULT 0;",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
@@ -115,6 +116,11 @@ enum stmt {
 	S_QUEUE_COUNT,
 	S_SENT_GET,
 	S_SENT_INSERT,
+	S_BLOB_USAGE,
+	S_BLOB_GET,
+	S_BLOB_INSERT,
+	S_BLOB_ADD_USAGE,
+	S_BLOB_EXISTS,
 	S_COUNT
 };
 
@@ -170,6 +176,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_DEVICE_SET_ACK] = "UPDATE devices SET acked_seq = max(acked_seq, ?) WHERE id = ?",
     [S_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE device_id = ?",
     [S_SENT_GET] = "SELECT epoch FROM sent WHERE device_id = ? AND client_msg_id = ?",
+    [S_BLOB_USAGE] = "SELECT blob_bytes FROM users WHERE id = ?",
+    [S_BLOB_GET] = "SELECT 1 FROM blobs WHERE id = ? AND user_id = ?",
+    [S_BLOB_INSERT] = "INSERT INTO blobs (id, user_id, size, created) VALUES (?, ?, ?, ?)",
+    [S_BLOB_ADD_USAGE] = "UPDATE users SET blob_bytes = blob_bytes + ? WHERE id = ?",
+    [S_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id = ? LIMIT 1",
     [S_SENT_INSERT] = "INSERT INTO sent (device_id, client_msg_id, epoch, created)"
                       " VALUES (?, ?, ?, strftime('%s', 'now'))",
 };
@@ -1193,6 +1204,85 @@ static int sq_queue_count(struct vl_store *st, int64_t device_id, uint64_t *coun
 	return rc;
 }
 
+/* --- blobs --------------------------------------------------------------- */
+
+static int blob_usage(struct sq *q, int64_t user_id, uint64_t *bytes)
+{
+	sqlite3_stmt *s = q->s[S_BLOB_USAGE];
+	sqlite3_bind_int64(s, 1, user_id);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		*bytes = (uint64_t)sqlite3_column_int64(s, 0);
+	done(s);
+	return rc;
+}
+
+static int sq_blob_usage(struct vl_store *st, int64_t user_id, uint64_t *bytes)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	return blob_usage(q, user_id, bytes);
+}
+
+static int blob_add_in_tx(struct sq *q, const uint8_t *id, size_t id_len, int64_t user_id,
+                          uint64_t size, uint64_t quota, uint64_t now, bool *existed)
+{
+	/* Content-addressed: the same user storing the same bytes twice uses
+	 * its quota once. (Ids are hashes of ciphertext under fresh keys, so
+	 * two users sharing one is no concern; each is charged.) */
+	sqlite3_stmt *s = q->s[S_BLOB_GET];
+	bind_blob(s, 1, id, id_len);
+	sqlite3_bind_int64(s, 2, user_id);
+	int rc = step_row(s);
+	done(s);
+	if (rc == VL_OK) {
+		*existed = true;
+		return VL_OK;
+	}
+	if (rc != VL_ERR_NOT_FOUND)
+		return rc;
+	uint64_t used;
+	if ((rc = blob_usage(q, user_id, &used)))
+		return rc;
+	if (size > quota || used > quota - size)
+		return VL_ERR_LIMIT;
+	s = q->s[S_BLOB_INSERT];
+	bind_blob(s, 1, id, id_len);
+	sqlite3_bind_int64(s, 2, user_id);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)size);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+	if ((rc = run(q, S_BLOB_INSERT)))
+		return rc == VL_ERR_EXISTS ? VL_ERR_STORE : rc;
+	sqlite3_bind_int64(q->s[S_BLOB_ADD_USAGE], 1, (sqlite3_int64)size);
+	sqlite3_bind_int64(q->s[S_BLOB_ADD_USAGE], 2, user_id);
+	return run(q, S_BLOB_ADD_USAGE);
+}
+
+static int sq_blob_add(struct vl_store *st, const uint8_t *id, size_t id_len, int64_t user_id,
+                       uint64_t size, uint64_t quota, uint64_t now, bool *existed)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*existed = false;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, blob_add_in_tx(q, id, id_len, user_id, size, quota, now, existed));
+}
+
+static int sq_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_BLOB_EXISTS];
+	bind_blob(s, 1, id, id_len);
+	int rc = step_row(s);
+	done(s);
+	return rc;
+}
+
 const struct vl_store_backend vl_store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -1217,4 +1307,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .queue_fetch = sq_queue_fetch,
     .queue_ack = sq_queue_ack,
     .queue_count = sq_queue_count,
+    .blob_usage = sq_blob_usage,
+    .blob_add = sq_blob_add,
+    .blob_exists = sq_blob_exists,
 };

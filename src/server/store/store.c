@@ -155,6 +155,22 @@ int vl_store_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count
 	return st->be->queue_count(st, device_id, count);
 }
 
+int vl_store_blob_usage(struct vl_store *st, int64_t user_id, uint64_t *bytes)
+{
+	return st->be->blob_usage(st, user_id, bytes);
+}
+
+int vl_store_blob_add(struct vl_store *st, const uint8_t *id, size_t id_len, int64_t user_id,
+                      uint64_t size, uint64_t quota, uint64_t now, bool *existed)
+{
+	return st->be->blob_add(st, id, id_len, user_id, size, quota, now, existed);
+}
+
+int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
+{
+	return st->be->blob_exists(st, id, id_len);
+}
+
 /* --- batch executor ------------------------------------------------------ */
 
 struct vl_store_exec {

@@ -236,6 +236,19 @@ VL_MUST_CHECK int vl_store_queue_ack(struct vl_store *st, int64_t device_id, uin
 /* Number of entries in the device's queue. */
 VL_MUST_CHECK int vl_store_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count);
 
+/* --- blobs ---------------------------------------------------------------- */
+
+/* Bytes of blobs the user has stored (its quota use). */
+VL_MUST_CHECK int vl_store_blob_usage(struct vl_store *st, int64_t user_id, uint64_t *bytes);
+/* Records blob id (content address) of size bytes for user, adding to its
+ * usage, unless the same user already has it (then *existed is set and
+ * nothing changes). VL_ERR_LIMIT if the usage would exceed quota. */
+VL_MUST_CHECK int vl_store_blob_add(struct vl_store *st, const uint8_t *id, size_t id_len,
+                                    int64_t user_id, uint64_t size, uint64_t quota, uint64_t now,
+                                    bool *existed);
+/* VL_OK if a blob with this id is recorded, VL_ERR_NOT_FOUND if not. */
+VL_MUST_CHECK int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len);
+
 /* --- batch executor (group commit off the caller's thread) -------------- */
 
 struct vl_store_job;

@@ -49,6 +49,10 @@ struct vl_store_backend {
 	                   vl_store_entry_fn fn, void *ctx);
 	int (*queue_ack)(struct vl_store *st, int64_t device_id, uint64_t seq);
 	int (*queue_count)(struct vl_store *st, int64_t device_id, uint64_t *count);
+	int (*blob_usage)(struct vl_store *st, int64_t user_id, uint64_t *bytes);
+	int (*blob_add)(struct vl_store *st, const uint8_t *id, size_t id_len, int64_t user_id,
+	                uint64_t size, uint64_t quota, uint64_t now, bool *existed);
+	int (*blob_exists)(struct vl_store *st, const uint8_t *id, size_t id_len);
 };
 
 /* The part of every backend handle that store.c reads. */
