@@ -20,6 +20,8 @@
 #define SESSION_PASS_MAX 1024
 /* How long a one-shot command waits for the server's backlog. */
 #define SESSION_CATCH_UP_MS 10000
+/* How long closing waits for the server to confirm the last sends. */
+#define SESSION_CLOSE_MS 3000
 
 enum vl_status cli_session_init(struct cli_ctx *ctx, const struct cli_global *g, const char *prog,
                                 struct cli_err *err)
@@ -241,6 +243,14 @@ enum vl_status cli_session_refresh(struct cli_ctx *ctx, bool offline, bool *onli
 
 void cli_session_close(struct cli_ctx *ctx)
 {
+	/* Receipts and typing go out without waiting for the server's answer
+	 * (libvalise's nowait sends), and delivery receipts are flushed by a
+	 * poll: a PING round trip before closing makes sure the server has
+	 * them, or a one-shot command would exit with them unsent. */
+	if (ctx->client != NULL && vl_client_connected(ctx->client) &&
+	    vl_client_catch_up(ctx->client, SESSION_CLOSE_MS) != VL_OK) {
+		/* Nothing more can be done about it here. */
+	}
 	vl_client_close(ctx->client);
 	ctx->client = NULL;
 }
