@@ -333,6 +333,16 @@ CLI_RUN(cmd_download)
 	return *result ? VL_OK : cli_err_set(err, VL_ERR_NOMEM, "out of memory");
 }
 
+CLI_HUMAN(human_download)
+{
+	char sz[32];
+	cli_size_human(sz, sizeof sz,
+	               (uint64_t)json_integer_value(json_object_get(result, "size")));
+	fputs("saved ", out);
+	cli_print_safe(out, json_string_value(json_object_get(result, "path")), false);
+	fprintf(out, " (%s, integrity checked)\n", sz);
+}
+
 CLI_RUN(cmd_typing)
 {
 	enum vl_status st = cli_session_connect(ctx, err);

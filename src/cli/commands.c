@@ -182,7 +182,7 @@ const struct cli_cmd cli_commands[] = {
     {"read", "read", "Show a chat's messages (and send read receipts)", NULL, p_read, cmd_read,
      human_read, 0},
     {"download", "download", "Save a file someone sent (hash checked)", NULL, p_download,
-     cmd_download, human_done, 0},
+     cmd_download, human_download, 0},
     {"watch", "watch", "Follow incoming messages and events live",
      "Prints each event as it arrives until interrupted (or --count / --timeout). With\n"
      "--json, one JSON object per line, as in the daemon's notifications.",

@@ -53,6 +53,7 @@ CLI_HUMAN(human_chats);
 CLI_HUMAN(human_sent);
 CLI_HUMAN(human_read);
 CLI_HUMAN(human_export);
+CLI_HUMAN(human_download);
 
 /* cmd_group.c */
 CLI_RUN(cmd_group_create);

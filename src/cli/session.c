@@ -641,7 +641,8 @@ void cli_human_message(FILE *out, const json_t *m)
 		cli_print_safe(out, session_jstr(a, "media_type"), false);
 		fputs("]", out);
 		const char *t = session_jstr(m, "text");
-		if (t[0]) {
+		/* A caption, unless it merely repeats the file name. */
+		if (t[0] && strcmp(t, session_jstr(a, "file_name")) != 0) {
 			fputc(' ', out);
 			cli_print_safe(out, t, true);
 		}
