@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,6 +406,13 @@ CLI_RUN(cmd_export)
 		json_decref(doc);
 		return cli_err_set(err, VL_ERR_IO, "cannot write \"%s\": %s", path,
 		                   strerror(errno));
+	}
+	/* An existing file keeps its mode through O_TRUNC: narrow it too. */
+	if (fchmod(fd, 0600) != 0) {
+		int e = errno;
+		close(fd);
+		json_decref(doc);
+		return cli_err_set(err, VL_ERR_IO, "cannot restrict \"%s\": %s", path, strerror(e));
 	}
 	int dr = json_dumpfd(doc, fd, JSON_INDENT(2));
 	bool ok = dr == 0 && write(fd, "\n", 1) == 1;

@@ -227,8 +227,11 @@ def main():
         ex = alice.json("export", bob.address)
         t.ok(ex["format"] == "valise-export/1" and any(
             m.get("text") == "hi alice" for m in ex["messages"]), "export to JSON")
-        code, out, _ = alice.run("export", bob.address, "-o", "chat.json")
         path = os.path.join(alice.home, "chat.json")
+        with open(path, "w") as f:  # an existing, world-readable file
+            f.write("old")
+        os.chmod(path, 0o644)
+        code, out, _ = alice.run("export", bob.address, "-o", "chat.json")
         with open(path) as f:
             doc = json.load(f)
         t.ok(code == 0 and len(doc["messages"]) == len(ex["messages"])
