@@ -39,9 +39,16 @@ def main():
         t.ok(code == 0 and "Commands:" in out and "group create" in out, "valise --help")
         code, out, _ = alice.run("send", "--help")
         t.ok(code == 0 and "--reply-to MSG" in out and '"send"' in out, "valise send --help")
-        for sub in ("register", "read", "watch", "group add", "safety", "daemon", "export"):
+        code, out, _ = alice.run("--help")
+        listed = out.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+        subs = [" ".join(line.split("  ")[1].split()) for line in listed]
+        t.ok(len(subs) >= 25 and "group create" in subs, "the command list", subs)
+        bad = []
+        for sub in subs:
             code, out, _ = alice.run(*sub.split(), "--help")
-            t.ok(code == 0 and out.startswith("usage: valise " + sub), f"{sub} --help")
+            if code != 0 or not out.startswith("usage: valise " + sub):
+                bad.append(sub)
+        t.ok(not bad, f"--help on every one of the {len(subs)} commands", bad)
         code, _, err = alice.run("frobnicate")
         t.ok(code == 2 and '"frobnicate"' in err, "unknown command: exit 2, quoted", err)
         code, _, err = alice.run("read", "x", "--limit", "lots")
