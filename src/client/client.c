@@ -654,6 +654,8 @@ int vl_client_register(const struct vl_client_opts *o, const char *server_url, c
 	snprintf(path, sizeof path, "%s/store.db", o->data_dir);
 	if (access(path, F_OK) == 0)
 		return VL_ERR_EXISTS;
+	/* A key file made here goes again if set-up fails. */
+	bool made_key = o->key_file && access(o->key_file, F_OK) != 0;
 	bool made_dir = false;
 	if (mkdir(o->data_dir, 0700) == 0)
 		made_dir = true;
@@ -712,6 +714,8 @@ fail:
 	vl_client_close(c);
 fail_dir:
 	/* Nothing is left behind: the store (with the device key) goes. */
+	if (made_key)
+		unlink(o->key_file);
 	if (made_dir)
 		rmtree_store(o->data_dir);
 	else {

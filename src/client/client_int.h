@@ -22,14 +22,15 @@
 #include "valise/content.h"
 #include "valise/mls.h"
 
-#define CL_SUITE        1 /* MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 */
-#define CL_GROUP_ID_LEN 32
-#define CL_IDENTITY_MAX (VL_CLIENT_ADDRESS_MAX + 1 + VL_CLIENT_DEVICE_MAX)
-#define CL_KP_TARGET    20
-#define CL_TIMEOUT_MS   15000
-#define CL_EVENTS_MAX   100000 /* queued events kept before the oldest go */
-#define CL_PUSH_MAX     4096   /* pushes kept while a request waits */
-#define CL_RECORD_MAX   ((size_t)1 << 20)
+#define CL_SUITE         1 /* MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 */
+#define CL_GROUP_ID_LEN  32
+#define CL_IDENTITY_MAX  (VL_CLIENT_ADDRESS_MAX + 1 + VL_CLIENT_DEVICE_MAX)
+#define CL_KP_TARGET     20
+#define CL_TIMEOUT_MS    15000
+#define CL_EVENTS_MAX    100000 /* queued events kept before the oldest go */
+#define CL_PUSH_MAX      4096   /* pushes kept while a request waits */
+#define CL_RECORD_MAX    ((size_t)1 << 20)
+#define CL_PREV_EPOCH_MS (5 * 60 * 1000)
 
 /* Content types of Valise's control parts (inside MIMI content). */
 #define CL_TYPE_RECEIPT "application/vnd.valise.receipt"
@@ -45,7 +46,13 @@ struct cl_conv {
 	size_t gid_len;
 	char id[VL_CLIENT_ID_MAX + 1];
 	struct vl_group *g; /* NULL once inactive */
-	uint8_t kind;       /* enum vl_conv_kind */
+	/* The previous epoch, kept in memory for CL_PREV_EPOCH_MS after a
+	 * commit to read messages sent in it before their sender saw the
+	 * commit (RFC 9420 §14 allows keeping past epochs for a bounded
+	 * time). Never stored, never used to send. */
+	struct vl_group *prev;
+	uint64_t prev_until_ms;
+	uint8_t kind; /* enum vl_conv_kind */
 	char *name;
 	char **admins;
 	size_t n_admins;

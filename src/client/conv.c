@@ -44,6 +44,7 @@ static void conv_free(struct cl_conv *cv)
 	if (!cv)
 		return;
 	vl_group_free(cv->g);
+	vl_group_free(cv->prev);
 	free(cv->name);
 	for (size_t i = 0; i < cv->n_admins; i++)
 		free(cv->admins[i]);
@@ -228,6 +229,28 @@ int cl_conv_save_state(struct vl_client *c, struct cl_conv *cv)
 	vl_wipe(state, len);
 	free(state);
 	return rc ? cl_fail(c, VL_ERR_STORE, "store: %s", vl_client_store_errmsg(c->st)) : VL_OK;
+}
+
+/* A deep copy of a group (through its serialisation), or NULL. */
+static struct vl_group *group_copy(const struct vl_group *g)
+{
+	uint8_t *state;
+	size_t len;
+	if (vl_group_export(g, &state, &len) != VL_OK)
+		return NULL;
+	struct vl_group *copy = NULL;
+	if (vl_group_import(state, len, NULL, &copy) != VL_OK)
+		copy = NULL;
+	vl_wipe(state, len);
+	free(state);
+	return copy;
+}
+
+static void prev_set(struct cl_conv *cv, struct vl_group *prev)
+{
+	vl_group_free(cv->prev);
+	cv->prev = prev;
+	cv->prev_until_ms = cl_now_ms() + CL_PREV_EPOCH_MS;
 }
 
 /* Reloads the stored (current) group state into memory. */
@@ -553,9 +576,12 @@ static int commit_once(struct vl_client *c, struct cl_conv *cv, const struct pla
 	uint64_t epoch = vl_group_epoch(cv->g);
 	uint8_t *commit = NULL, *welcome = NULL, *rec = NULL, *state = NULL;
 	size_t commit_len = 0, welcome_len = 0, rec_len = 0, state_len = 0;
+	struct vl_group *before = group_copy(cv->g);
 	int rc = vl_group_commit(cv->g, &args, &commit, &commit_len, &welcome, &welcome_len);
-	if (rc)
+	if (rc) {
+		vl_group_free(before);
 		return cl_fail(c, rc, "commit cannot be built: %s", vl_strerror(rc));
+	}
 	rc = vl_group_commit_merge(cv->g);
 	if (!rc)
 		rc = vl_group_export(cv->g, &state, &state_len);
@@ -572,6 +598,7 @@ static int commit_once(struct vl_client *c, struct cl_conv *cv, const struct pla
 	free(state);
 	if (rc) {
 		free(rec);
+		vl_group_free(before);
 		(void)conv_reload(c, cv);
 		return cl_fail(c, rc == VL_ERR_EXISTS ? VL_ERR_STATE : rc,
 		               "commit cannot be recorded: %s", vl_strerror(rc));
@@ -579,10 +606,12 @@ static int commit_once(struct vl_client *c, struct cl_conv *cv, const struct pla
 	rc = commit_send(c, cv, rec, rec_len);
 	free(rec);
 	if (rc == VL_OK) {
+		prev_set(cv, before);
 		if (vl_client_store_pending_accept(c->st, cv->gid, cv->gid_len))
 			return cl_fail(c, VL_ERR_STORE, "store: %s", vl_client_store_errmsg(c->st));
 		return VL_OK; /* memory already holds S1 */
 	}
+	vl_group_free(before);
 	if (rc == VL_ERR_NET || rc == VL_ERR_TIMEOUT) {
 		/* Outcome unknown: keep the record for the next connect. */
 		int keep = rc;
@@ -1302,8 +1331,13 @@ static int on_commit(struct vl_client *c, struct cl_conv *cv, const struct vl_ms
 		return rc;
 	struct vl_group_msg out;
 	memset(&out, 0, sizeof out);
+	struct vl_group *copy = group_copy(cv->g);
 	rc = vl_group_process(cv->g, d->message.p, d->message.len, &out);
 	free(out.data);
+	if (rc == VL_OK)
+		prev_set(cv, copy);
+	else
+		vl_group_free(copy);
 	if (rc == VL_ERR_STALE_EPOCH) {
 		cl_strv_free(before, nb);
 		return VL_OK; /* an old commit (ours, or one delivered twice) */
@@ -1321,6 +1355,8 @@ static int on_commit(struct vl_client *c, struct cl_conv *cv, const struct vl_ms
 		cv->active = false;
 		vl_group_free(cv->g);
 		cv->g = NULL;
+		vl_group_free(cv->prev);
+		cv->prev = NULL;
 		if (!rc)
 			rc = cl_conv_save_meta(c, cv);
 		char t[400];
@@ -1362,12 +1398,20 @@ static int on_application(struct vl_client *c, struct cl_conv *cv, const struct 
 {
 	struct vl_group_msg out;
 	memset(&out, 0, sizeof out);
-	int rc = vl_group_process(cv->g, d->message.p, d->message.len, &out);
+	struct vl_group *g = cv->g;
+	int rc = vl_group_process(g, d->message.p, d->message.len, &out);
+	if (rc == VL_ERR_STALE_EPOCH && cv->prev && cl_now_ms() < cv->prev_until_ms) {
+		/* Sent in the epoch before the last commit, by a member who had
+		 * not processed that commit yet. */
+		g = cv->prev;
+		memset(&out, 0, sizeof out);
+		rc = vl_group_process(g, d->message.p, d->message.len, &out);
+	}
 	if (rc || out.kind != VL_GROUP_MSG_APPLICATION) {
 		free(out.data);
-		if (rc && rc != VL_ERR_STALE_EPOCH)
+		if (rc)
 			event_conv(c, VL_EVENT_UNDECRYPTABLE, cv, vl_strerror(rc));
-		if (!rc)
+		if (!rc && g == cv->g)
 			return cl_conv_save_state(c, cv); /* a proposal, cached */
 		return VL_OK;
 	}
@@ -1375,12 +1419,12 @@ static int on_application(struct vl_client *c, struct cl_conv *cv, const struct 
 	const uint8_t *idp;
 	size_t il;
 	char user[VL_CLIENT_ADDRESS_MAX + 1], dev[VL_CLIENT_DEVICE_MAX + 1];
-	if (vl_group_member(cv->g, out.sender, &ct, &idp, &il) != VL_OK ||
+	if (vl_group_member(g, out.sender, &ct, &idp, &il) != VL_OK ||
 	    !cl_split_identity(idp, il, user, dev)) {
 		vl_wipe(out.data, out.data_len);
 		free(out.data);
 		event_conv(c, VL_EVENT_UNDECRYPTABLE, cv, "unknown sender");
-		return cl_conv_save_state(c, cv);
+		return g == cv->g ? cl_conv_save_state(c, cv) : VL_OK;
 	}
 	/* The message is stored before the state that consumed its key: a
 	 * crash in between delivers it again, the old state decrypts it again
@@ -1390,7 +1434,7 @@ static int on_application(struct vl_client *c, struct cl_conv *cv, const struct 
 	free(out.data);
 	if (rc == VL_ERR_STORE || rc == VL_ERR_NOMEM)
 		return rc;
-	return cl_conv_save_state(c, cv);
+	return g == cv->g ? cl_conv_save_state(c, cv) : VL_OK;
 }
 
 int cl_deliver(struct vl_client *c, const struct vl_msg_deliver *d)

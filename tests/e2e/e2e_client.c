@@ -616,6 +616,65 @@ static void test_concurrent_commits_threads(void **state)
 	}
 }
 
+struct sender {
+	struct dev *d;
+	const char *conv;
+	int n;
+	int rc;
+};
+
+static void *send_thread(void *arg)
+{
+	struct sender *s = arg;
+	char text[32];
+	for (int i = 0; i < s->n && s->rc == VL_OK; i++) {
+		snprintf(text, sizeof text, "race %d", i);
+		s->rc = vl_client_send_text(s->d->c, s->conv, text, false, NULL, NULL);
+	}
+	return NULL;
+}
+
+static void test_messages_racing_a_commit(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c, d;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	const char *members[] = {"bob@example.org", "carol@example.org"};
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "g", members, 2, conv), VL_OK);
+	join(&b, conv);
+	join(&c, conv);
+	/* bob sends while alice's commit is under way: messages he made in
+	 * the old epoch reach members who already moved on, and are still
+	 * read (the previous epoch is kept for a while). */
+	struct sender sb = {&b, conv, 20, VL_OK};
+	struct adder ad = {&a, conv, "dave@example.org", -1};
+	pthread_t tb, ta;
+	pthread_create(&tb, NULL, send_thread, &sb);
+	pthread_create(&ta, NULL, add_thread, &ad);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+	assert_int_equal(sb.rc, VL_OK);
+	assert_int_equal(ad.rc, VL_OK);
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(vl_client_poll(a.c, 25), VL_OK);
+		assert_int_equal(vl_client_poll(c.c, 25), VL_OK);
+	}
+	char text[32];
+	for (int i = 0; i < 20; i++) {
+		snprintf(text, sizeof text, "race %d", i);
+		assert_true(has_text(&a, conv, text));
+		assert_true(has_text(&c, conv, text));
+	}
+	dev_close(&a);
+	dev_close(&b);
+	dev_close(&c);
+	dev_close(&d);
+}
+
 static void test_crash_during_commit(void **state)
 {
 	struct env *e = *state;
@@ -841,6 +900,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_during_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_messages_racing_a_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	};

@@ -190,6 +190,20 @@ static void test_open_and_register_failures(void **state)
 	                 VL_ERR_NET);
 	assert_null(c);
 	assert_int_not_equal(stat(dir, &sb), 0);
+	/* The same with a key file: the key file made for it goes too. */
+	char kf[160], err[200] = "";
+	snprintf(kf, sizeof kf, "%s/store.key", tmpdir);
+	struct vl_client_opts ok = o;
+	ok.passphrase = NULL;
+	ok.passphrase_len = 0;
+	ok.key_file = kf;
+	ok.errbuf = err;
+	ok.errbuf_len = sizeof err;
+	assert_int_equal(vl_client_register(&ok, url, "a@example.org", "d", "invite", &c),
+	                 VL_ERR_NET);
+	assert_true(strlen(err) > 0);
+	assert_int_not_equal(stat(kf, &sb), 0);
+	assert_int_not_equal(stat(dir, &sb), 0);
 	/* Both or neither of passphrase and key file. */
 	struct vl_client_opts o2 = o;
 	o2.passphrase = NULL;
