@@ -164,6 +164,8 @@ def main():
             t.ok(code == 1 and "exists" in err, "download refuses to overwrite", err)
 
         # --- a second device of alice's ---
+        bob.json("contact", "verify", alice.address)
+        before = bob.json("safety", alice.address)["safety_number"]
         inv = alice.json("device", "invite")["invite"]
         tablet = User(valise, srv, "alice", device="tablet")
         users.append(tablet)
@@ -178,6 +180,13 @@ def main():
         t.ok("to both of alice's devices" in texts(r), "the new device reads new messages", r)
         r = alice.json("read", bob.address)
         t.ok(two["id"] in [m["id"] for m in r["messages"]], "the first device too")
+        c = [x for x in bob.json("contact", "list") if x["address"] == alice.address][0]
+        t.ok(c["changed"] and c["devices"] == 2, "bob's contact list flags alice's new device", c)
+        sn = bob.json("safety", alice.address)
+        t.ok(sn["changed"] and sn["safety_number"] != before,
+             "and her safety number changed", sn)
+        code, out, _ = bob.run("safety", alice.address)
+        t.ok(code == 0 and "WARNING" in out, "safety warns in words", out)
         tablet.json("send", bob.address, "from the tablet")
         r = bob.json("read", alice.address)
         t.ok(any(m["text"] == "from the tablet" and m["sender_device"] == "tablet"

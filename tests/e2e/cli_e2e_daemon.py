@@ -161,6 +161,10 @@ def main():
              "read with positional params", r)
         r = alice.json("read", bot.address)
         t.ok("pong from bot" in texts(r), "alice reads the bot's reply", r)
+        alice.json("typing", bot.address)
+        n = rpc.wait_notification(lambda m: m.get("method") == "typing")
+        t.ok(n is not None and n["params"]["typing"] is True
+             and n["params"]["sender"] == alice.address, "typing notification", n)
         r = rpc.call("chats.list")
         t.ok("result" in r and len(r["result"]) == 1, "chats.list", r)
         r = rpc.call("group.create", {"name": "bots", "members": [alice.address]})
