@@ -103,16 +103,12 @@ CLI_RUN(cmd_send)
 			return st;
 		r = vl_client_send_reaction(ctx->client, conv, target, text);
 	} else if (file != NULL) {
-		struct cli_progress p;
-		cli_progress_init(&p, stderr, ctx->progress && !ctx->daemon, chat_basename(file),
-		                  0);
+		struct cli_transfer p;
+		cli_transfer_init(&p, ctx, "send", file, 0);
 		r = vl_client_send_file(
 		    ctx->client, conv, file, cli_param_str(params, "media_type"),
 		    cli_param_str(params, "file_name"), cli_progress_cb, &p, id);
-		if (r == VL_OK)
-			cli_progress_finish(&p, p.total);
-		else if (p.drawn)
-			fputc('\n', stderr);
+		cli_transfer_end(&p, r == VL_OK);
 		if (r == VL_ERR_IO)
 			return cli_err_set(err, VL_ERR_IO, "cannot read \"%s\"", file);
 	} else {
@@ -316,13 +312,10 @@ CLI_RUN(cmd_download)
 	uint64_t size = m.attachment.size;
 	vl_message_cleanup(&m);
 
-	struct cli_progress p;
-	cli_progress_init(&p, stderr, ctx->progress && !ctx->daemon, chat_basename(dest), size);
+	struct cli_transfer p;
+	cli_transfer_init(&p, ctx, "download", dest, size);
 	r = vl_client_download(ctx->client, id, dest, cli_progress_cb, &p);
-	if (r == VL_OK)
-		cli_progress_finish(&p, size);
-	else if (p.drawn)
-		fputc('\n', stderr);
+	cli_transfer_end(&p, r == VL_OK);
 	if (r == VL_ERR_EXISTS)
 		return cli_err_set(err, VL_ERR_EXISTS, "\"%s\" exists; give --output PATH", dest);
 	if (r == VL_ERR_CRYPTO)

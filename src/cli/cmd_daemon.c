@@ -146,6 +146,14 @@ static void daemon_on_event(void *arg, const struct vl_event *ev)
 	json_decref(n);
 }
 
+static void daemon_notify(void *arg, const char *method, json_t *params)
+{
+	struct daemon *d = arg;
+	json_t *n = cli_rpc_notification(method, params);
+	daemon_send(d->current, n);
+	json_decref(n);
+}
+
 static void daemon_call(void *arg, const char *method, json_t *params, json_t **result,
                         struct cli_rpc_error *e)
 {
@@ -268,6 +276,8 @@ CLI_RUN(cmd_daemon)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	vl_client_set_event_cb(ctx->client, daemon_on_event, &d);
+	ctx->notify = daemon_notify;
+	ctx->notify_arg = &d;
 
 	double next_connect = 0;
 	int backoff_ms = 500;
@@ -376,6 +386,7 @@ CLI_RUN(cmd_daemon)
 			break;
 	}
 	vl_client_set_event_cb(ctx->client, NULL, NULL);
+	ctx->notify = NULL;
 	for (size_t i = 0; i < d.n_peers; i++)
 		daemon_peer_close(&d.peers[i]);
 	if (d.listen_fd >= 0) {

@@ -711,10 +711,50 @@ void cli_human_event(FILE *out, const json_t *ev)
 	fputc('\n', out);
 }
 
+static const char *session_base(const char *p)
+{
+	const char *s = strrchr(p, '/');
+	return s ? s + 1 : p;
+}
+
+void cli_transfer_init(struct cli_transfer *t, struct cli_ctx *ctx, const char *op,
+                       const char *file, uint64_t total)
+{
+	memset(t, 0, sizeof *t);
+	t->ctx = ctx;
+	t->op = op;
+	t->file = file;
+	t->last_permille = -1;
+	cli_progress_init(&t->bar, stderr, ctx->progress && !ctx->daemon, session_base(file),
+	                  total);
+}
+
+void cli_transfer_end(struct cli_transfer *t, bool ok)
+{
+	if (ok)
+		cli_progress_finish(&t->bar, t->bar.total);
+	else if (t->bar.drawn)
+		fputc('\n', stderr);
+}
+
 bool cli_progress_cb(void *arg, uint64_t done, uint64_t total)
 {
-	struct cli_progress *p = arg;
-	p->total = total;
-	cli_progress_update(p, done);
+	struct cli_transfer *t = arg;
+	t->bar.total = total;
+	cli_progress_update(&t->bar, done);
+	if (t->ctx->notify != NULL) {
+		int pm =
+		    total == 0
+		        ? 1000
+		        : (int)((double)(done > total ? total : done) * 1000.0 / (double)total);
+		if (pm / 10 != t->last_permille / 10 ||
+		    (done >= total && t->last_permille < 1000)) {
+			t->last_permille = pm;
+			t->ctx->notify(t->ctx->notify_arg, "progress",
+			               json_pack("{s:s,s:s,s:I,s:I}", "op", t->op, "file", t->file,
+			                         "done", (json_int_t)done, "total",
+			                         (json_int_t)total));
+		}
+	}
 	return true;
 }

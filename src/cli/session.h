@@ -23,6 +23,10 @@ struct cli_ctx {
 	char data_dir[PATH_MAX];
 	/* Key-file path given by --key-file or $VALISE_KEY_FILE. */
 	const char *key_file;
+	/* The daemon's way to notify the peer whose request is running
+	 * (params stolen); NULL on the command line. */
+	void (*notify)(void *arg, const char *method, json_t *params);
+	void *notify_arg;
 };
 
 /* Fills ctx from the global options and the environment. */
@@ -80,8 +84,22 @@ const char *cli_event_name(enum vl_event_type t);
 void cli_human_message(FILE *out, const json_t *m);
 void cli_human_event(FILE *out, const json_t *ev);
 
-/* Progress callback for vl_client_send_file / vl_client_download: arg is
- * a struct cli_progress. */
+/* One file transfer's progress: a bar on a terminal, and in the daemon
+ * "progress" notifications to the peer that asked (at most one per
+ * percent). */
+struct cli_transfer {
+	struct cli_progress bar;
+	struct cli_ctx *ctx;
+	const char *op;   /* "send" or "download" */
+	const char *file; /* path */
+	int last_permille;
+};
+void cli_transfer_init(struct cli_transfer *t, struct cli_ctx *ctx, const char *op,
+                       const char *file, uint64_t total);
+/* Ends the bar's line: finished (ok) or not. */
+void cli_transfer_end(struct cli_transfer *t, bool ok);
+/* vl_progress_fn for vl_client_send_file / vl_client_download; arg is a
+ * struct cli_transfer. */
 bool cli_progress_cb(void *arg, uint64_t done, uint64_t total);
 
 #endif

@@ -165,6 +165,32 @@ def main():
         n = rpc.wait_notification(lambda m: m.get("method") == "typing")
         t.ok(n is not None and n["params"]["typing"] is True
              and n["params"]["sender"] == alice.address, "typing notification", n)
+        # Files through the daemon, with progress notifications.
+        blob = os.urandom(3 << 20)
+        src = os.path.join(bot.home, "bot-file.bin")
+        with open(src, "wb") as f:
+            f.write(blob)
+        rpc.notifications.clear()
+        r = rpc.call("send", {"chat": chat, "file": src})
+        prog = [m["params"] for m in rpc.notifications if m.get("method") == "progress"]
+        t.ok("result" in r and prog and prog[-1]["done"] == prog[-1]["total"] >= len(blob)
+             and all(p["op"] == "send" for p in prog) and len(prog) <= 102,
+             "send a file over RPC, with progress notifications", f"{r} {prog[-3:]}")
+        got = alice.json("read", bot.address, "-n", "1")["messages"][-1]
+        alice.json("download", bot.address, got["id"], "-o", "from-bot.bin")
+        with open(os.path.join(alice.home, "from-bot.bin"), "rb") as f:
+            t.ok(f.read() == blob, "alice downloads the bot's file")
+        sent = alice.json("send", bot.address, "--file", os.path.join(alice.home, "from-bot.bin"))
+        n = rpc.wait_notification(lambda m: m.get("method") == "message"
+                                  and m["params"]["message"]["id"] == sent["id"])
+        rpc.notifications.clear()
+        dest = os.path.join(bot.home, "back.bin")
+        r = rpc.call("download", {"chat": chat, "message": sent["id"], "output": dest})
+        prog = [m["params"] for m in rpc.notifications if m.get("method") == "progress"]
+        with open(dest, "rb") as f:
+            back = f.read()
+        t.ok("result" in r and back == blob and prog and prog[-1]["op"] == "download",
+             "download over RPC, with progress", f"{r} {prog[-2:]}")
         r = rpc.call("chats.list")
         t.ok("result" in r and len(r["result"]) == 1, "chats.list", r)
         r = rpc.call("group.create", {"name": "bots", "members": [alice.address]})
