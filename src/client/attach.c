@@ -348,7 +348,7 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 	                          .resp_max = ct_len};
 	int status = 0;
 	rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
-	if (rc == VL_ERR_STATE && mb.len + 0 <= ct_len && progress)
+	if (rc == VL_ERR_STATE)
 		rc = cl_fail(c, VL_ERR_STATE, "download cancelled");
 	else if (rc == VL_ERR_LIMIT)
 		rc = cl_fail(c, VL_ERR_CRYPTO, "blob larger than announced");

@@ -20,13 +20,37 @@ static bool bytes_eq(const struct vl_mls_bytes *a, const struct vl_mls_bytes *b)
 	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
+/* A heap writer with room for about `hint` bytes from the start: large
+ * messages are then not built by repeated doubling, each step a copy, a
+ * wipe and, for big buffers, a fresh mapping from the allocator. The
+ * writer still grows if the hint was short. */
+static void writer_init_hint(struct vl_writer *w, size_t max, size_t hint)
+{
+	vl_writer_init_heap(w, max);
+	if (hint > max)
+		hint = max;
+	w->buf = malloc(hint);
+	w->cap = w->buf ? hint : 0;
+}
+
+/* About the encoded size of a content and what surrounds it. */
+static size_t content_hint(const struct vl_mls_framed_content *c, const struct mls_framing *f)
+{
+	size_t n = 512 + c->group_id.len + c->authenticated_data.len;
+	if (c->content_type == VL_MLS_CONTENT_APPLICATION)
+		n += c->application_data.len;
+	if (f->context)
+		n += f->context->group_id.len + 4 * VL_HASH_MAX;
+	return n;
+}
+
 int mls_content_sign(const struct mls_framing *f, uint16_t wire_format,
                      const struct vl_mls_framed_content *content, const struct vl_sig_key *signer,
                      uint8_t sig_buf[VL_SIG_MAX], struct vl_mls_auth_data *auth)
 {
 	struct vl_writer w;
 	size_t sig_len = 0;
-	vl_writer_init_heap(&w, MLS_TBS_MAX);
+	writer_init_hint(&w, MLS_TBS_MAX, content_hint(content, f));
 	int rc = vl_mls_framed_content_tbs_encode(&w, wire_format, content, f->context);
 	if (rc == VL_OK)
 		rc = vl_mls_sign_with_label_key(signer, "FramedContentTBS", w.buf, w.len, sig_buf,
@@ -42,7 +66,7 @@ int mls_content_verify(const struct mls_framing *f, uint16_t wire_format,
                        const struct vl_mls_auth_data *auth, const struct vl_sig_key *sender_key)
 {
 	struct vl_writer w;
-	vl_writer_init_heap(&w, MLS_TBS_MAX);
+	writer_init_hint(&w, MLS_TBS_MAX, content_hint(content, f));
 	int rc = vl_mls_framed_content_tbs_encode(&w, wire_format, content, f->context);
 	if (rc == VL_OK)
 		rc = vl_mls_verify_with_label_key(sender_key, "FramedContentTBS", w.buf, w.len,
@@ -133,7 +157,7 @@ int mls_private_encode(const struct mls_framing *f, uint32_t leaf,
 	uint8_t *ct = NULL;
 	*out = NULL;
 	*out_len = 0;
-	vl_writer_init_heap(&pw, MLS_MAX_MESSAGE);
+	writer_init_hint(&pw, MLS_MAX_MESSAGE, content_hint(content, f) + f->padding_block);
 	vl_writer_init_heap(&aw, MLS_TBS_MAX);
 
 	struct vl_mls_private_content pc = {.content_type = content->content_type, .auth = *auth};
@@ -198,7 +222,13 @@ int mls_private_encode(const struct mls_framing *f, uint32_t leaf,
 	if (rc == VL_OK) {
 		pm->encrypted_sender_data.data = sd_ct;
 		pm->encrypted_sender_data.len = sizeof sd_ct;
-		rc = vl_mls_message_encode_alloc(&m, out, out_len);
+		struct vl_writer mw;
+		writer_init_hint(&mw, VL_MLS_MAX_ENCODED,
+		                 pm->ciphertext.len + 256 + pm->group_id.len +
+		                     pm->authenticated_data.len);
+		rc = vl_mls_message_encode(&mw, &m);
+		rc = rc == VL_OK ? vl_writer_take(&mw, out, out_len) : rc;
+		vl_writer_cleanup(&mw);
 	}
 	vl_wipe(key, sizeof key);
 	vl_wipe(nonce, sizeof nonce);

@@ -795,6 +795,12 @@ static bool dir_contains(const char *dir, const uint8_t *needle, size_t nl)
 	return found;
 }
 
+static bool cancel_cb(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	return done < total / 2;
+}
+
 static bool progress_cb(void *ctx, uint64_t done, uint64_t total)
 {
 	uint64_t *calls = ctx;
@@ -839,36 +845,38 @@ static void test_attachment_and_no_plaintext(void **state)
 	uint64_t up_calls = 0, down_calls = 0;
 	char mid[VL_CLIENT_MSG_ID_LEN + 1];
 	int rc = vl_client_send_file(a.c, conv, src, NULL, NULL, progress_cb, &up_calls, mid);
-	bool blobs = rc != VL_ERR_UNSUPPORTED;
-	if (blobs) {
-		if (rc)
-			fprintf(stderr, "send_file: %s (%s)\n", vl_strerror(rc),
-			        vl_client_errmsg(a.c));
-		assert_int_equal(rc, VL_OK);
-		assert_true(up_calls > 0);
-		struct vl_event ev;
-		assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "report.bin", 5000, &ev));
-		assert_int_equal(ev.msg.kind, VL_MSG_ATTACHMENT);
-		assert_int_equal(ev.msg.attachment.size, size);
-		assert_string_equal(ev.msg.id, mid);
-		vl_event_cleanup(&ev);
-		assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls),
-		                 VL_OK);
-		assert_true(down_calls > 0);
-		uint8_t *back = malloc(size + 1);
-		assert_non_null(back);
-		f = fopen(dst, "rb");
-		assert_non_null(f);
-		assert_int_equal(fread(back, 1, size + 1, f), size);
-		fclose(f);
-		assert_memory_equal(back, data, size);
-		free(back);
-		/* Not replaced when it exists. */
-		assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_ERR_EXISTS);
-	} else {
-		fprintf(stderr, "e2e_client: this valised has no blob store (protocol.md §7): "
-		                "the attachment round trip was not run\n");
-	}
+	if (rc)
+		fprintf(stderr, "send_file: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(a.c));
+	assert_int_equal(rc, VL_OK);
+	assert_true(up_calls > 0);
+	struct vl_event ev;
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "report.bin", 5000, &ev));
+	assert_int_equal(ev.msg.kind, VL_MSG_ATTACHMENT);
+	assert_int_equal(ev.msg.attachment.size, size);
+	assert_string_equal(ev.msg.attachment.media_type, "application/octet-stream");
+	assert_string_equal(ev.msg.id, mid);
+	vl_event_cleanup(&ev);
+	assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls), VL_OK);
+	assert_true(down_calls > 0);
+	uint8_t *back = malloc(size + 1);
+	assert_non_null(back);
+	f = fopen(dst, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, size + 1, f), size);
+	fclose(f);
+	assert_memory_equal(back, data, size);
+	free(back);
+	struct stat sb;
+	assert_int_equal(stat(dst, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* Not replaced when it exists. */
+	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_ERR_EXISTS);
+	/* The sender's other party can fetch it again; a cancelled download
+	 * writes nothing. */
+	char dst2[220];
+	snprintf(dst2, sizeof dst2, "%s.2", dst);
+	assert_int_equal(vl_client_download(b.c, mid, dst2, cancel_cb, NULL), VL_ERR_STATE);
+	assert_int_not_equal(stat(dst2, &sb), 0);
 	/* Give the server time to write everything, then stop it so its
 	 * files are complete, and scan its data folder (database, WAL, blob
 	 * folder, logs). */

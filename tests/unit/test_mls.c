@@ -565,6 +565,107 @@ static void test_group_external_join(void **state)
 	}
 }
 
+/* Commits breaking a rule of §12.2 or §12.4.2, correctly signed by a
+ * member, are refused (VL_ERR_INVALID) and change nothing. */
+static void test_group_invalid_commits(void **state)
+{
+	(void)state;
+	struct world w;
+	start_world(&w, 1);
+	add_clients(&w, 0, 3);
+	struct vl_group *a = w.g[0], *b = w.g[1];
+	uint32_t la = vl_group_own_leaf(a), lc = vl_group_own_leaf(w.g[2]);
+	struct vl_mls_arena ar;
+	vl_mls_arena_init(&ar, 0);
+	/* A valid KeyPackage, to be added twice in one commit. */
+	struct vl_key_package *dup;
+	assert_int_equal(vl_key_package_new(1, (const uint8_t *)"dup", 3, NULL, &dup), VL_OK);
+	const uint8_t *dupb;
+	size_t dupl;
+	vl_key_package_bytes(dup, &dupb, &dupl);
+	struct vl_mls_message km;
+	assert_int_equal(vl_mls_message_parse(dupb, dupl, &ar, &km), VL_OK);
+
+	struct vl_mls_proposal_or_ref pr[3];
+	memset(pr, 0, sizeof pr);
+	static const uint8_t ext[] = {0x00};
+	struct vl_mls_commit cases[6];
+	memset(cases, 0, sizeof cases);
+	/* 0: nothing and no path (a path is required). */
+	/* 1: the committer removes itself. */
+	pr[0].type = VL_MLS_POR_PROPOSAL;
+	pr[0].proposal.type = VL_MLS_PROPOSAL_REMOVE;
+	pr[0].proposal.remove = la;
+	cases[1].proposals = &pr[0];
+	cases[1].proposal_count = 1;
+	/* 2: the same KeyPackage added twice. */
+	struct vl_mls_proposal_or_ref twice[2];
+	memset(twice, 0, sizeof twice);
+	for (int i = 0; i < 2; i++) {
+		twice[i].type = VL_MLS_POR_PROPOSAL;
+		twice[i].proposal.type = VL_MLS_PROPOSAL_ADD;
+		twice[i].proposal.add = km.key_package;
+	}
+	cases[2].proposals = twice;
+	cases[2].proposal_count = 2;
+	/* 3: two GroupContextExtensions. */
+	struct vl_mls_proposal_or_ref gce[2];
+	memset(gce, 0, sizeof gce);
+	for (int i = 0; i < 2; i++) {
+		gce[i].type = VL_MLS_POR_PROPOSAL;
+		gce[i].proposal.type = VL_MLS_PROPOSAL_GROUP_CONTEXT_EXTENSIONS;
+		assert_int_equal(vl_mls_extension_list_parse(
+		                     ext, 1, &ar, &gce[i].proposal.group_context_extensions),
+		                 VL_OK);
+	}
+	cases[3].proposals = gce;
+	cases[3].proposal_count = 2;
+	/* 4: a reference to a proposal nobody sent. */
+	static const uint8_t bogus[32] = {7};
+	pr[1].type = VL_MLS_POR_REFERENCE;
+	pr[1].reference = (struct vl_mls_bytes){bogus, 32};
+	cases[4].proposals = &pr[1];
+	cases[4].proposal_count = 1;
+	/* 5: an ExternalInit in a member's commit, and the same leaf removed
+	 * twice. */
+	struct vl_mls_proposal_or_ref mix[3];
+	memset(mix, 0, sizeof mix);
+	mix[0].type = mix[1].type = mix[2].type = VL_MLS_POR_PROPOSAL;
+	mix[0].proposal.type = VL_MLS_PROPOSAL_REMOVE;
+	mix[0].proposal.remove = lc;
+	mix[1].proposal = mix[0].proposal;
+	mix[2].proposal.type = VL_MLS_PROPOSAL_EXTERNAL_INIT;
+	mix[2].proposal.external_init = (struct vl_mls_bytes){bogus, 32};
+	cases[5].proposals = mix;
+	cases[5].proposal_count = 3;
+	for (int i = 0; i < 6; i++) {
+		uint8_t *msg, before[64], after[64];
+		size_t len, bl, al;
+		struct vl_group_msg out;
+		assert_int_equal(mls_group_send_raw(a, NULL, &cases[i], &msg, &len), VL_OK);
+		vl_group_epoch_authenticator(b, before, &bl);
+		assert_int_equal(vl_group_process(b, msg, len, &out), VL_ERR_INVALID);
+		vl_group_epoch_authenticator(b, after, &al);
+		assert_memory_equal(before, after, bl);
+		free(msg);
+	}
+	/* A tampered membership tag. */
+	uint8_t *msg;
+	size_t len;
+	assert_int_equal(vl_group_commit(a, NULL, &msg, &len, &(uint8_t *){NULL}, &(size_t){0}),
+	                 VL_OK);
+	msg[len - 1] ^= 0x80;
+	struct vl_group_msg out;
+	assert_int_equal(vl_group_process(b, msg, len, &out), VL_ERR_CRYPTO);
+	msg[len - 1] ^= 0x80;
+	assert_int_equal(vl_group_process(b, msg, len, &out), VL_OK);
+	assert_int_equal(vl_group_commit_merge(a), VL_OK);
+	free(msg);
+	vl_key_package_free(dup);
+	vl_mls_arena_cleanup(&ar);
+	world_free(&w);
+}
+
 /* A small deterministic generator (xorshift64*) for the random test. */
 static uint64_t rnd_state;
 static uint32_t rnd(uint32_t n)
@@ -646,6 +747,7 @@ int main(void)
 	    cmocka_unit_test(test_group_failed_commit_rollback),
 	    cmocka_unit_test(test_group_psk_gce_private),
 	    cmocka_unit_test(test_group_external_join),
+	    cmocka_unit_test(test_group_invalid_commits),
 	    cmocka_unit_test(test_group_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
