@@ -806,8 +806,13 @@ static void create_group(struct loop *l, struct conn *owner, struct conn **membe
 	put_writer(l, owner, &w);
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	if (vtc_commit_message(gid, 16, 0, &cm, &cm_len) || vtc_welcome_message(1, &wel, &wel_len))
+	const struct vtc_device **adds = calloc(n, sizeof *adds);
+	for (size_t i = 0; i < n; i++)
+		adds[i] = &members[i]->dev;
+	if (vtc_commit_message(gid, 16, 0, adds, n, &cm, &cm_len) ||
+	    vtc_welcome_message(1, &wel, &wel_len))
 		die("messages");
+	free(adds);
 	struct vl_device_ref *refs = calloc(n, sizeof *refs);
 	for (size_t i = 0; i < n; i++)
 		refs[i] = (struct vl_device_ref){
