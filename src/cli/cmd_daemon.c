@@ -187,23 +187,29 @@ static void daemon_on_line(void *arg, const char *line, size_t len, bool too_lon
 
 static enum vl_status daemon_listen(struct daemon *d, const char *path, struct cli_err *err)
 {
+	/* Bound under a temporary name and renamed once listening, so that
+	 * a client waiting for the path never finds a socket that refuses
+	 * connections. */
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa.sun_path)
+	char tmp[sizeof sa.sun_path];
+	int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof tmp)
 		return cli_err_set(err, VL_ERR_ARG,
 		                   "--socket: \"%s\" is too long for a socket path", path);
-	memcpy(sa.sun_path, path, strlen(path) + 1);
+	memcpy(sa.sun_path, tmp, (size_t)n + 1);
 	struct stat stt;
 	/* A stale socket from an earlier run is replaced; anything else at
 	 * that path is left alone. */
-	if (lstat(path, &stt) == 0) {
+	if (lstat(path, &stt) == 0 && !S_ISSOCK(stt.st_mode))
+		return cli_err_set(err, VL_ERR_EXISTS,
+		                   "--socket: \"%s\" exists and is not a socket", path);
+	if (lstat(tmp, &stt) == 0) {
 		if (!S_ISSOCK(stt.st_mode))
 			return cli_err_set(err, VL_ERR_EXISTS,
-			                   "--socket: \"%s\" exists and is not a "
-			                   "socket",
-			                   path);
-		unlink(path);
+			                   "--socket: \"%s\" exists and is not a socket", tmp);
+		unlink(tmp);
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -213,9 +219,10 @@ static enum vl_status daemon_listen(struct daemon *d, const char *path, struct c
 	mode_t old = umask(0177);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof sa);
 	umask(old);
-	if (r != 0 || listen(fd, 8) != 0) {
+	if (r != 0 || listen(fd, 8) != 0 || rename(tmp, path) != 0) {
 		int e = errno;
 		close(fd);
+		unlink(tmp);
 		return cli_err_set(err, VL_ERR_IO, "--socket \"%s\": %s", path, strerror(e));
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);

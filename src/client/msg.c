@@ -102,11 +102,14 @@ int cl_record_encode(const struct vl_message *m, uint8_t **out, size_t *len)
 	return vl_writer_take(&w, out, len);
 }
 
+/* Strings of a record are C strings: an embedded NUL is malformed. */
 static int r_str(struct vl_reader *r, char *out, size_t cap)
 {
 	const uint8_t *p;
 	size_t n;
 	int rc = vl_read_opaque(r, &p, &n, cap - 1);
+	if (!rc && memchr(p, 0, n))
+		rc = VL_ERR_DECODE;
 	if (!rc) {
 		memcpy(out, p, n);
 		out[n] = '\0';
@@ -121,6 +124,8 @@ static int r_dup(struct vl_reader *r, char **out, size_t max, size_t *len)
 	int rc = vl_read_opaque(r, &p, &n, max);
 	if (rc)
 		return rc;
+	if (!len && memchr(p, 0, n))
+		return VL_ERR_DECODE;
 	if (!(*out = dupn(p, n)))
 		return VL_ERR_NOMEM;
 	if (len)
@@ -139,8 +144,12 @@ int cl_record_decode(const uint8_t *buf, size_t len, struct vl_message *m)
 		rc = VL_ERR_UNSUPPORTED;
 	if (!rc)
 		rc = vl_read_u8(&r, &kind);
+	if (!rc && kind != VL_MSG_TEXT && kind != VL_MSG_ATTACHMENT && kind != VL_MSG_SYSTEM)
+		rc = VL_ERR_DECODE;
 	if (!rc)
 		rc = vl_read_u8(&r, &flags);
+	if (!rc && (flags & ~(F_EDITED | F_DELETED | F_OUTGOING | F_MARKDOWN)))
+		rc = VL_ERR_DECODE;
 	if (!rc)
 		rc = r_str(&r, m->sender, sizeof m->sender);
 	if (!rc)
@@ -153,6 +162,8 @@ int cl_record_decode(const uint8_t *buf, size_t len, struct vl_message *m)
 		rc = r_str(&r, m->in_reply_to, sizeof m->in_reply_to);
 	if (!rc)
 		rc = vl_read_u8(&r, &has_att);
+	if (!rc && has_att != (kind == VL_MSG_ATTACHMENT))
+		rc = VL_ERR_DECODE;
 	if (!rc && has_att) {
 		const uint8_t *h;
 		size_t hl;
@@ -163,8 +174,12 @@ int cl_record_decode(const uint8_t *buf, size_t len, struct vl_message *m)
 			rc = r_dup(&r, &m->attachment.media_type, 256, NULL);
 		if (!rc)
 			rc = vl_read_u64(&r, &m->attachment.size);
-		if (!rc && !(rc = vl_read_opaque(&r, &h, &hl, 32)) && hl == 32)
-			memcpy(m->attachment.hash, h, 32);
+		if (!rc && !(rc = vl_read_opaque(&r, &h, &hl, 32))) {
+			if (hl != 32)
+				rc = VL_ERR_DECODE;
+			else
+				memcpy(m->attachment.hash, h, 32);
+		}
 	}
 	struct vl_reader sub;
 	if (!rc)
@@ -205,6 +220,8 @@ int cl_record_decode(const uint8_t *buf, size_t len, struct vl_message *m)
 		rc = r_str(&sub, e->user, sizeof e->user);
 		if (!rc)
 			rc = vl_read_u8(&sub, &k);
+		if (!rc && k != VL_RECEIPT_DELIVERED && k != VL_RECEIPT_READ)
+			rc = VL_ERR_DECODE;
 		e->kind = k == VL_RECEIPT_READ ? VL_RECEIPT_READ : VL_RECEIPT_DELIVERED;
 	}
 	if (!rc)

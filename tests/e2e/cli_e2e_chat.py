@@ -275,6 +275,31 @@ def main():
         code, _, err = dave.run("whoami")
         t.ok(code == 2 and "no passphrase" in err, "no passphrase and no terminal: exit 2", err)
 
+        # The prompt on a terminal: twice at registration, once after.
+        try:
+            fd_m, fd_s = os.openpty()
+            os.close(fd_m)
+            os.close(fd_s)
+            have_pty = True
+        except OSError as e:
+            have_pty = False
+            t.skip("passphrase prompt", f"no pseudo-terminal here ({e})")
+        erin = User(valise, srv, "erin") if have_pty else None
+        if erin is not None:
+            users.append(erin)
+            erin.key = ""
+            inv = srv.invite(erin.address)
+            code, out = erin.run_tty(["register", erin.address, inv, "--server", srv.url],
+                                     [b"one", b"two"])
+            t.ok(code == 2 and "passphrases differ" in out, "prompt: two different passphrases",
+                 out)
+            code, out = erin.run_tty(["register", erin.address, inv, "--server", srv.url],
+                                     [b"s3cret", b"s3cret"])
+            t.ok(code == 0 and "Registered" in out and "s3cret" not in out,
+                 "prompt: register, passphrase not echoed", out)
+            code, out = erin.run_tty(["whoami"], [b"s3cret"])
+            t.ok(code == 0 and erin.address in out, "prompt: unlock", out)
+
         # --- what the server holds ---
         srv.stop()
         found = grep_tree(srv.dir, [CANARY.encode(), data[:64], data[-64:]])

@@ -8,6 +8,7 @@ prints one line; the driver exits non-zero if any failed.
 """
 import json
 import os
+import pty
 import shutil
 import signal
 import subprocess
@@ -152,6 +153,31 @@ class User:
             invite = self.server.invite(self.address)
         return self.json("register", self.address, invite, "--server", self.server.url,
                          "--device", device or self.device)
+
+    def run_tty(self, args, answers, timeout=60):
+        """Runs valise on a pseudo-terminal, typing each answer at each
+        passphrase prompt; returns (exit code, what the terminal showed)."""
+        env = self.env()
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.chdir(self.home)
+            os.execve(self.exe, [self.exe, *args], env)
+        out = b""
+        end = time.time() + timeout
+        answers = list(answers)
+        while time.time() < end:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            if answers and (out.endswith(b"Passphrase: ") or out.endswith(b"Again: ")):
+                os.write(fd, answers.pop(0) + b"\n")
+        os.close(fd)
+        _, st = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(st), out.decode(errors="replace")
 
     def popen(self, *args):
         return subprocess.Popen([self.exe, *args], stdin=subprocess.PIPE,
