@@ -102,7 +102,8 @@ VL_MUST_CHECK int vl_hmac(const struct vl_suite *s, const void *key, size_t key_
 /* HKDF-Extract(salt, ikm) -> hash_len bytes. */
 VL_MUST_CHECK int vl_hkdf_extract(const struct vl_suite *s, const void *salt, size_t salt_len,
                                   const void *ikm, size_t ikm_len, uint8_t out[VL_HASH_MAX]);
-/* HKDF-Expand(prk, info, out_len); out_len <= 255 * hash_len. */
+/* HKDF-Expand(prk, info, out_len); out_len <= 255 * hash_len, else
+ * VL_ERR_LIMIT (out zeroed). */
 VL_MUST_CHECK int vl_hkdf_expand(const struct vl_suite *s, const void *prk, size_t prk_len,
                                  const void *info, size_t info_len, uint8_t *out, size_t out_len);
 
@@ -132,13 +133,18 @@ VL_MUST_CHECK int vl_sign(const struct vl_suite *s, const uint8_t *priv, const v
 VL_MUST_CHECK int vl_verify(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
                             const void *msg, size_t msg_len, const uint8_t *sig, size_t sig_len);
 
-/* A signature key loaded once (private or public only). */
+/* A signature key loaded once (private or public only), for hot paths.
+ * Read-only after loading: several threads may use it at once. Freed (and
+ * its private part wiped) by vl_sig_key_free, which accepts NULL.
+ * VL_ERR_CRYPTO for an invalid key, VL_ERR_NOMEM. A key loaded from the
+ * private key can verify too. */
 struct vl_sig_key;
 VL_MUST_CHECK int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv,
                                           struct vl_sig_key **out);
 VL_MUST_CHECK int vl_sig_key_from_public(const struct vl_suite *s, const uint8_t *pub,
                                          size_t pub_len, struct vl_sig_key **out);
 void vl_sig_key_free(struct vl_sig_key *k);
+/* VL_ERR_ARG if k was loaded from a public key only. */
 VL_MUST_CHECK int vl_sig_key_sign(const struct vl_sig_key *k, const void *msg, size_t msg_len,
                                   uint8_t *sig, size_t *sig_len);
 VL_MUST_CHECK int vl_sig_key_verify(const struct vl_sig_key *k, const void *msg, size_t msg_len,
@@ -153,8 +159,24 @@ VL_MUST_CHECK int vl_kem_derive_keypair(const struct vl_suite *s, const void *ik
                                         uint8_t *priv, uint8_t *pub);
 VL_MUST_CHECK int vl_kem_public_from_private(const struct vl_suite *s, const uint8_t *priv,
                                              uint8_t *pub);
-/* VL_OK if pub is a valid public key of the suite's KEM. */
+/* VL_OK if pub is a valid public key of the suite's KEM: for P-256 an
+ * uncompressed point on the curve; for X25519 any 32 bytes (a small-order
+ * key is refused later, when the DH output is all zero). VL_ERR_CRYPTO
+ * otherwise. */
 VL_MUST_CHECK int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub, size_t pub_len);
+
+/* An HPKE private key loaded once, its public key computed once, for a
+ * receiver that opens many messages with it (a leaf's encryption key, a
+ * KeyPackage's init key). Read-only after loading: it may be used by
+ * several threads at once. The private key is wiped by vl_kem_key_free
+ * (which accepts NULL). VL_ERR_CRYPTO for an invalid private key,
+ * VL_ERR_NOMEM. */
+struct vl_kem_key;
+VL_MUST_CHECK int vl_kem_key_from_private(const struct vl_suite *s, const uint8_t *priv,
+                                          struct vl_kem_key **out);
+/* Copies the key's public key (kem_pub_len bytes) into pub. */
+void vl_kem_key_public(const struct vl_kem_key *k, uint8_t *pub);
+void vl_kem_key_free(struct vl_kem_key *k);
 
 /* --- HPKE (RFC 9180) -------------------------------------------------- */
 
@@ -189,7 +211,13 @@ struct vl_hpke_mode_args {
 struct vl_hpke_ctx;
 
 /* SetupS: enc must hold the KEM's Nenc bytes. ikm_e, if non-NULL, makes the
- * ephemeral key deterministic (DeriveKeyPair(ikm_e)); for tests only. */
+ * ephemeral key deterministic (DeriveKeyPair(ikm_e)); for tests only.
+ * m may be NULL for base mode. *out is a new context (vl_hpke_ctx_free) or
+ * NULL on error. Returns VL_ERR_UNSUPPORTED for an algorithm triple not
+ * provided, VL_ERR_ARG for mode inputs that break RFC 9180 §5.1 (psk and
+ * psk_id given together and only in the psk modes, a psk of at least 32
+ * bytes; sk_s in the auth modes), VL_ERR_CRYPTO for an invalid key
+ * (including an X25519 key of small order), VL_ERR_NOMEM. */
 VL_MUST_CHECK int vl_hpke_setup_sender(const struct vl_hpke_alg *alg,
                                        const struct vl_hpke_mode_args *m, const uint8_t *pk_r,
                                        size_t pk_r_len, const void *info, size_t info_len,
@@ -199,18 +227,30 @@ VL_MUST_CHECK int vl_hpke_setup_receiver(const struct vl_hpke_alg *alg,
                                          const struct vl_hpke_mode_args *m, const uint8_t *enc,
                                          size_t enc_len, const uint8_t *sk_r, const void *info,
                                          size_t info_len, struct vl_hpke_ctx **out);
-/* Context Seal/Open; ct holds pt_len + tag. VL_ERR_UNSUPPORTED for an
- * export-only context. */
+/* SetupR with a loaded private key; VL_ERR_ARG if the key belongs to
+ * another KEM than alg->kem_id. */
+VL_MUST_CHECK int vl_hpke_setup_receiver_key(const struct vl_hpke_alg *alg,
+                                             const struct vl_hpke_mode_args *m, const uint8_t *enc,
+                                             size_t enc_len, const struct vl_kem_key *sk_r,
+                                             const void *info, size_t info_len,
+                                             struct vl_hpke_ctx **out);
+/* Context Seal/Open; ct holds pt_len + tag. Each success advances the
+ * sequence number (the nonce is base_nonce XOR seq, §5.2); a failed open
+ * does not, so messages must be opened in the order they were sealed.
+ * VL_ERR_UNSUPPORTED for an export-only context, VL_ERR_CRYPTO for a bad
+ * tag (pt zeroed), VL_ERR_LIMIT when the sequence number is exhausted. */
 VL_MUST_CHECK int vl_hpke_ctx_seal(struct vl_hpke_ctx *c, const void *aad, size_t aad_len,
                                    const void *pt, size_t pt_len, uint8_t *ct);
 VL_MUST_CHECK int vl_hpke_ctx_open(struct vl_hpke_ctx *c, const void *aad, size_t aad_len,
                                    const void *ct, size_t ct_len, uint8_t *pt);
+/* Export (§5.3): out_len <= 255 * Nh, else VL_ERR_LIMIT. */
 VL_MUST_CHECK int vl_hpke_ctx_export(const struct vl_hpke_ctx *c, const void *ctx, size_t ctx_len,
                                      uint8_t *out, size_t out_len);
 void vl_hpke_ctx_free(struct vl_hpke_ctx *c);
 
 /* Single-shot base-mode seal/open with an MLS suite's HPKE algorithms.
- * enc holds kem_pub_len bytes, ct pt_len + tag. */
+ * enc holds kem_pub_len bytes, ct pt_len + tag. VL_ERR_CRYPTO for a bad
+ * key, enc or tag (outputs zeroed). */
 VL_MUST_CHECK int vl_hpke_seal(const struct vl_suite *s, const uint8_t *pk_r, size_t pk_r_len,
                                const void *info, size_t info_len, const void *aad, size_t aad_len,
                                const void *pt, size_t pt_len, uint8_t *enc, uint8_t *ct);
@@ -218,8 +258,15 @@ VL_MUST_CHECK int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, co
                                size_t enc_len, const void *info, size_t info_len, const void *aad,
                                size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt);
 
+/* vl_hpke_open with a loaded private key (of the same suite's KEM). */
+VL_MUST_CHECK int vl_hpke_open_key(const struct vl_suite *s, const struct vl_kem_key *sk_r,
+                                   const uint8_t *enc, size_t enc_len, const void *info,
+                                   size_t info_len, const void *aad, size_t aad_len, const void *ct,
+                                   size_t ct_len, uint8_t *pt);
+
 /* --- MLS helpers (RFC 9420 §5) ------------------------------------------ */
-/* Labels are given without the "MLS 1.0 " prefix; the functions add it. */
+/* Labels are given without the "MLS 1.0 " prefix; the functions add it,
+ * except vl_mls_ref_hash, whose label is used verbatim as §5.2 defines it. */
 
 VL_MUST_CHECK int vl_mls_expand_with_label(const struct vl_suite *s, const uint8_t *secret,
                                            size_t secret_len, const char *label,
@@ -232,7 +279,8 @@ VL_MUST_CHECK int vl_mls_derive_secret(const struct vl_suite *s, const uint8_t *
 VL_MUST_CHECK int vl_mls_derive_tree_secret(const struct vl_suite *s, const uint8_t *secret,
                                             const char *label, uint32_t generation, uint8_t *out,
                                             uint16_t out_len);
-/* RefHash(label, value) = Hash(RefHashInput) (§5.2). */
+/* RefHash(label, value) = Hash(RefHashInput) (§5.2). The label is taken
+ * as it is: no "MLS 1.0 " prefix is added. */
 VL_MUST_CHECK int vl_mls_ref_hash(const struct vl_suite *s, const char *label, const void *value,
                                   size_t value_len, uint8_t out[VL_HASH_MAX]);
 /* KeyPackageRef / ProposalRef (§5.2): RefHash with their fixed labels. */
@@ -265,5 +313,10 @@ VL_MUST_CHECK int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint
                                             size_t context_len, const uint8_t *kem_output,
                                             size_t kem_output_len, const void *ct, size_t ct_len,
                                             uint8_t *pt);
+/* DecryptWithLabel with a loaded private key (its suite is the key's). */
+VL_MUST_CHECK int vl_mls_decrypt_with_label_key(const struct vl_kem_key *k, const char *label,
+                                                const void *context, size_t context_len,
+                                                const uint8_t *kem_output, size_t kem_output_len,
+                                                const void *ct, size_t ct_len, uint8_t *pt);
 
 #endif

@@ -17,8 +17,6 @@
  * life of the process; read-only afterwards. */
 struct vlcrypto_algs {
 	EVP_MD *sha256;
-	EVP_MAC *hmac;
-	EVP_MAC_CTX *hmac_sha256; /* digest already set: dup'ed per call */
 	EVP_CIPHER *aes128gcm;
 	EVP_CIPHER *chacha20poly1305;
 };
@@ -34,7 +32,8 @@ struct vlcrypto_buf {
 /* HMAC-SHA256 over the concatenation of parts. out gets 32 bytes. */
 int vlcrypto_hmac_v(const void *key, size_t key_len, const struct vlcrypto_buf *parts,
                     size_t n_parts, uint8_t *out);
-/* HKDF-Expand(prk, concatenation of info parts, out_len) with SHA-256. */
+/* HKDF-Expand(prk, concatenation of info parts, out_len) with SHA-256;
+ * at most 8 info parts. */
 int vlcrypto_hkdf_expand_v(const void *prk, size_t prk_len, const struct vlcrypto_buf *info,
                            size_t n_info, uint8_t *out, size_t out_len);
 
@@ -59,11 +58,15 @@ int vlcrypto_labeled_expand(const uint8_t *suite_id, size_t suite_id_len, const 
 /* --- Keys (keys.c) --- */
 
 /* P-256 private scalar (32 bytes big-endian) -> EVP_PKEY; pub, if non-NULL,
- * receives the uncompressed point. VL_ERR_CRYPTO unless 0 < sk < n. */
+ * receives the uncompressed point. With out NULL only pub is computed (no
+ * key object). VL_ERR_CRYPTO unless 0 < sk < n. */
 int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub);
 /* Uncompressed P-256 point -> EVP_PKEY; VL_ERR_CRYPTO unless it is 65 bytes,
  * starts with 0x04 and lies on the curve. */
 int vlcrypto_p256_public(const uint8_t *pk, size_t pk_len, EVP_PKEY **out);
+/* A fresh P-256 key pair that never leaves OpenSSL (HPKE's ephemeral key):
+ * pub receives the uncompressed point. */
+int vlcrypto_p256_ephemeral(EVP_PKEY **out, uint8_t *pub);
 /* A uniformly random valid P-256 scalar (rejection sampling). */
 int vlcrypto_p256_random_scalar(uint8_t *sk);
 /* X25519 / Ed25519 raw keys ("X25519" or "ED25519"); pub, if non-NULL,
@@ -77,6 +80,12 @@ int vlcrypto_sign_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_b
                     uint8_t *sig, size_t *sig_len);
 int vlcrypto_verify_v(enum vl_sig_alg alg, EVP_PKEY *pkey, const struct vlcrypto_buf *parts,
                       size_t n, const uint8_t *sig, size_t sig_len);
+/* The same with raw key bytes of suite s. */
+int vlcrypto_sign_raw_v(const struct vl_suite *s, const uint8_t *priv,
+                        const struct vlcrypto_buf *parts, size_t n, uint8_t *sig, size_t *sig_len);
+int vlcrypto_verify_raw_v(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
+                          const struct vlcrypto_buf *parts, size_t n, const uint8_t *sig,
+                          size_t sig_len);
 int vlcrypto_sig_key_sign_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts, size_t n,
                             uint8_t *sig, size_t *sig_len);
 int vlcrypto_sig_key_verify_v(const struct vl_sig_key *k, const struct vlcrypto_buf *parts,
@@ -103,6 +112,14 @@ int vlcrypto_kem_dh(const struct vlcrypto_kem *k, EVP_PKEY *sk, EVP_PKEY *pk, ui
 /* DeriveKeyPair(ikm) into sk[nsk] and pk[npk] (RFC 9180 §7.1.3). */
 int vlcrypto_kem_derive(const struct vlcrypto_kem *k, const void *ikm, size_t ikm_len, uint8_t *sk,
                         uint8_t *pk);
+
+/* A loaded HPKE private key (struct vl_kem_key of crypto.h). */
+struct vl_kem_key {
+	const struct vl_suite *suite;
+	const struct vlcrypto_kem *kem;
+	EVP_PKEY *pkey;
+	uint8_t pub[VL_KEM_PUB_MAX];
+};
 
 /* --- HPKE context --- */
 

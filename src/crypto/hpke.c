@@ -113,11 +113,12 @@ static int encap(const struct vlcrypto_kem *k, const uint8_t *pk_r, size_t pk_r_
 		rc = vlcrypto_kem_derive(k, ikm_e, ikm_e_len, ske_raw, enc);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, NULL);
-	} else if (rc == VL_OK) {
-		rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vl_random(ske_raw, 32)
-		                                        : vlcrypto_p256_random_scalar(ske_raw);
+	} else if (rc == VL_OK && k->id == VL_HPKE_KEM_X25519_SHA256) {
+		rc = vl_random(ske_raw, 32);
 		if (rc == VL_OK)
 			rc = vlcrypto_kem_load_private(k, ske_raw, &ske, enc);
+	} else if (rc == VL_OK) {
+		rc = vlcrypto_p256_ephemeral(&ske, enc);
 	}
 	if (rc == VL_OK)
 		rc = vlcrypto_kem_dh(k, ske, pkr, dh);
@@ -148,16 +149,15 @@ static int encap(const struct vlcrypto_kem *k, const uint8_t *pk_r, size_t pk_r_
 	return rc;
 }
 
-/* Decap / AuthDecap (pk_s non-NULL). */
-static int decap(const struct vlcrypto_kem *k, const uint8_t *enc, size_t enc_len,
-                 const uint8_t *sk_r, const uint8_t *pk_s, size_t pk_s_len, uint8_t *shared_secret)
+/* Decap / AuthDecap (pk_s non-NULL), with the recipient's key loaded and
+ * its serialized public key pkrm at hand. */
+static int decap(const struct vlcrypto_kem *k, const uint8_t *enc, size_t enc_len, EVP_PKEY *skr,
+                 const uint8_t *pkrm, const uint8_t *pk_s, size_t pk_s_len, uint8_t *shared_secret)
 {
-	EVP_PKEY *pke = NULL, *skr = NULL, *pks = NULL;
+	EVP_PKEY *pke = NULL, *pks = NULL;
 	uint8_t dh[64], kc[3 * VL_KEM_PUB_MAX];
 	size_t dh_len = k->ndh, kc_len = 2 * k->npk;
 	int rc = vlcrypto_kem_load_public(k, enc, enc_len, &pke);
-	if (rc == VL_OK)
-		rc = vlcrypto_kem_load_private(k, sk_r, &skr, kc + k->npk);
 	if (rc == VL_OK)
 		rc = vlcrypto_kem_dh(k, skr, pke, dh);
 	if (rc == VL_OK && pk_s) {
@@ -170,11 +170,12 @@ static int decap(const struct vlcrypto_kem *k, const uint8_t *enc, size_t enc_le
 		dh_len += k->ndh;
 	}
 	if (rc == VL_OK) {
+		/* kem_context = enc || pkRm (|| pkSm) */
 		memcpy(kc, enc, k->npk);
+		memcpy(kc + k->npk, pkrm, k->npk);
 		rc = extract_and_expand(k, dh, dh_len, kc, kc_len, shared_secret);
 	}
 	EVP_PKEY_free(pke);
-	EVP_PKEY_free(skr);
 	EVP_PKEY_free(pks);
 	vl_wipe(dh, sizeof dh);
 	if (rc != VL_OK)
@@ -192,11 +193,14 @@ static int setup_sender(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
 	if (!m)
 		m = &base_mode;
 	int rc = ctx_prepare(c, alg);
-	if (rc == VL_OK)
-		rc = mode_args_check(m, true);
 	if (rc != VL_OK)
 		return rc;
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(alg->kem_id);
+	rc = mode_args_check(m, true);
+	if (rc != VL_OK) {
+		memset(enc, 0, k->npk);
+		return rc;
+	}
 	bool auth = m->mode == VL_HPKE_MODE_AUTH || m->mode == VL_HPKE_MODE_AUTH_PSK;
 	uint8_t ss[32];
 	rc = encap(k, pk_r, pk_r_len, auth ? m->sk_s : NULL, ikm_e, ikm_e_len, enc, ss);
@@ -210,23 +214,33 @@ static int setup_sender(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
 	return rc;
 }
 
+/* SetupR with either a loaded key (key) or raw private key bytes (sk_r). */
 static int setup_receiver(struct vl_hpke_ctx *c, const struct vl_hpke_alg *alg,
                           const struct vl_hpke_mode_args *m, const uint8_t *enc, size_t enc_len,
-                          const uint8_t *sk_r, const void *info, size_t info_len)
+                          const struct vl_kem_key *key, const uint8_t *sk_r, const void *info,
+                          size_t info_len)
 {
 	if (!m)
 		m = &base_mode;
 	int rc = ctx_prepare(c, alg);
 	if (rc == VL_OK)
 		rc = mode_args_check(m, false);
+	if (rc == VL_OK && key && key->kem->id != alg->kem_id)
+		rc = VL_ERR_ARG;
 	if (rc != VL_OK)
 		return rc;
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(alg->kem_id);
 	bool auth = m->mode == VL_HPKE_MODE_AUTH || m->mode == VL_HPKE_MODE_AUTH_PSK;
-	uint8_t ss[32];
-	rc = decap(k, enc, enc_len, sk_r, auth ? m->pk_s : NULL, m->pk_s_len, ss);
+	EVP_PKEY *loaded = NULL;
+	uint8_t pkrm[VL_KEM_PUB_MAX], ss[32];
+	if (!key)
+		rc = vlcrypto_kem_load_private(k, sk_r, &loaded, pkrm);
+	if (rc == VL_OK)
+		rc = decap(k, enc, enc_len, key ? key->pkey : loaded, key ? key->pub : pkrm,
+		           auth ? m->pk_s : NULL, m->pk_s_len, ss);
 	if (rc == VL_OK)
 		rc = key_schedule(c, m, ss, info, info_len);
+	EVP_PKEY_free(loaded);
 	vl_wipe(ss, sizeof ss);
 	if (rc != VL_OK)
 		vl_wipe(c, sizeof *c);
@@ -259,7 +273,24 @@ int vl_hpke_setup_receiver(const struct vl_hpke_alg *alg, const struct vl_hpke_m
 	struct vl_hpke_ctx *c = malloc(sizeof *c);
 	if (!c)
 		return VL_ERR_NOMEM;
-	int rc = setup_receiver(c, alg, m, enc, enc_len, sk_r, info, info_len);
+	int rc = setup_receiver(c, alg, m, enc, enc_len, NULL, sk_r, info, info_len);
+	if (rc != VL_OK) {
+		free(c);
+		return rc;
+	}
+	*out = c;
+	return VL_OK;
+}
+
+int vl_hpke_setup_receiver_key(const struct vl_hpke_alg *alg, const struct vl_hpke_mode_args *m,
+                               const uint8_t *enc, size_t enc_len, const struct vl_kem_key *sk_r,
+                               const void *info, size_t info_len, struct vl_hpke_ctx **out)
+{
+	*out = NULL;
+	struct vl_hpke_ctx *c = malloc(sizeof *c);
+	if (!c)
+		return VL_ERR_NOMEM;
+	int rc = setup_receiver(c, alg, m, enc, enc_len, sk_r, NULL, info, info_len);
 	if (rc != VL_OK) {
 		free(c);
 		return rc;
@@ -351,17 +382,33 @@ int vl_hpke_seal(const struct vl_suite *s, const uint8_t *pk_r, size_t pk_r_len,
 	return rc;
 }
 
-int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, const uint8_t *enc, size_t enc_len,
-                 const void *info, size_t info_len, const void *aad, size_t aad_len, const void *ct,
-                 size_t ct_len, uint8_t *pt)
+static int open_single(const struct vl_suite *s, const struct vl_kem_key *key, const uint8_t *sk_r,
+                       const uint8_t *enc, size_t enc_len, const void *info, size_t info_len,
+                       const void *aad, size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt)
 {
 	const struct vl_hpke_alg alg = {s->kem_id, s->kdf_id, s->aead_id};
 	struct vl_hpke_ctx c;
-	int rc = setup_receiver(&c, &alg, NULL, enc, enc_len, sk_r, info, info_len);
+	int rc = setup_receiver(&c, &alg, NULL, enc, enc_len, key, sk_r, info, info_len);
 	if (rc == VL_OK)
 		rc = vl_hpke_ctx_open(&c, aad, aad_len, ct, ct_len, pt);
 	else if (ct_len >= VL_AEAD_TAG_LEN)
 		vl_wipe(pt, ct_len - VL_AEAD_TAG_LEN);
 	vl_wipe(&c, sizeof c);
 	return rc;
+}
+
+int vl_hpke_open(const struct vl_suite *s, const uint8_t *sk_r, const uint8_t *enc, size_t enc_len,
+                 const void *info, size_t info_len, const void *aad, size_t aad_len, const void *ct,
+                 size_t ct_len, uint8_t *pt)
+{
+	return open_single(s, NULL, sk_r, enc, enc_len, info, info_len, aad, aad_len, ct, ct_len,
+	                   pt);
+}
+
+int vl_hpke_open_key(const struct vl_suite *s, const struct vl_kem_key *sk_r, const uint8_t *enc,
+                     size_t enc_len, const void *info, size_t info_len, const void *aad,
+                     size_t aad_len, const void *ct, size_t ct_len, uint8_t *pt)
+{
+	return open_single(s, sk_r, NULL, enc, enc_len, info, info_len, aad, aad_len, ct, ct_len,
+	                   pt);
 }

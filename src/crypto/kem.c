@@ -5,6 +5,7 @@
  * Encap/Decap themselves live in hpke.c, next to the key schedule that
  * consumes their output.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "crypto/crypto_int.h"
@@ -117,9 +118,7 @@ int vlcrypto_kem_derive(const struct vlcrypto_kem *k, const void *ikm, size_t ik
 			                            "candidate", &ctr, 1, sk, k->nsk) != VL_OK)
 				break;
 			sk[0] &= 0xff; /* the bitmask of P-256 keeps every bit */
-			EVP_PKEY *key;
-			if (vlcrypto_p256_private(sk, &key, pk) == VL_OK) {
-				EVP_PKEY_free(key);
+			if (vlcrypto_p256_private(sk, NULL, pk) == VL_OK) {
 				rc = VL_OK;
 				break;
 			}
@@ -152,7 +151,9 @@ int vl_kem_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 		rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vl_random(priv, 32)
 		                                        : vlcrypto_p256_random_scalar(priv);
 	if (rc == VL_OK)
-		rc = vlcrypto_kem_load_private(k, priv, &key, pub);
+		rc = k->id == VL_HPKE_KEM_X25519_SHA256
+		         ? vlcrypto_kem_load_private(k, priv, &key, pub)
+		         : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(key);
 	if (rc != VL_OK) {
 		vl_wipe(priv, s->kem_priv_len);
@@ -175,8 +176,9 @@ int vl_kem_public_from_private(const struct vl_suite *s, const uint8_t *priv, ui
 	const struct vlcrypto_kem *k = vlcrypto_kem_get(s->kem_id);
 	if (!k)
 		return VL_ERR_UNSUPPORTED;
-	EVP_PKEY *key;
-	int rc = vlcrypto_kem_load_private(k, priv, &key, pub);
+	EVP_PKEY *key = NULL;
+	int rc = k->id == VL_HPKE_KEM_X25519_SHA256 ? vlcrypto_kem_load_private(k, priv, &key, pub)
+	                                            : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(key);
 	if (rc != VL_OK)
 		memset(pub, 0, s->kem_pub_len);
@@ -192,4 +194,37 @@ int vl_kem_check_public(const struct vl_suite *s, const uint8_t *pub, size_t pub
 	int rc = vlcrypto_kem_load_public(k, pub, pub_len, &key);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int vl_kem_key_from_private(const struct vl_suite *s, const uint8_t *priv, struct vl_kem_key **out)
+{
+	*out = NULL;
+	const struct vlcrypto_kem *k = vlcrypto_kem_get(s->kem_id);
+	if (!k)
+		return VL_ERR_UNSUPPORTED;
+	struct vl_kem_key *key = calloc(1, sizeof *key);
+	if (!key)
+		return VL_ERR_NOMEM;
+	key->suite = s;
+	key->kem = k;
+	int rc = vlcrypto_kem_load_private(k, priv, &key->pkey, key->pub);
+	if (rc != VL_OK) {
+		free(key);
+		return rc;
+	}
+	*out = key;
+	return VL_OK;
+}
+
+void vl_kem_key_public(const struct vl_kem_key *k, uint8_t *pub)
+{
+	memcpy(pub, k->pub, k->kem->npk);
+}
+
+void vl_kem_key_free(struct vl_kem_key *k)
+{
+	if (!k)
+		return;
+	EVP_PKEY_free(k->pkey); /* OpenSSL cleanses the private scalar */
+	free(k);
 }

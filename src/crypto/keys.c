@@ -13,12 +13,17 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
-#include <openssl/param_build.h>
 
 #include "crypto/crypto_int.h"
 
-/* The group and its order, built once; EC_POINT_mul only reads them. */
+static EVP_PKEY *from_params(const char *type, int selection, OSSL_PARAM *params);
+
+/* The group and its order, built once; EC_POINT_mul only reads them. Also a
+ * key object holding only the domain parameters: OpenSSL builds a new
+ * group (with its Montgomery constants) for every key imported by name,
+ * while duplicating this template copies the one already built. */
 static EC_GROUP *p256;
+static EVP_PKEY *p256_params;
 static uint8_t p256_order[32];
 static pthread_once_t p256_once = PTHREAD_ONCE_INIT;
 
@@ -26,9 +31,16 @@ static void p256_init(void)
 {
 	p256 = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	const BIGNUM *n = p256 ? EC_GROUP_get0_order(p256) : NULL;
-	if (!n || BN_bn2binpad(n, p256_order, sizeof p256_order) != 32) {
+	OSSL_PARAM params[] = {
+	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0),
+	    OSSL_PARAM_construct_end(),
+	};
+	p256_params = from_params("EC", EVP_PKEY_KEY_PARAMETERS, params);
+	if (!n || BN_bn2binpad(n, p256_order, sizeof p256_order) != 32 || !p256_params) {
 		EC_GROUP_free(p256);
+		EVP_PKEY_free(p256_params);
 		p256 = NULL;
+		p256_params = NULL;
 	}
 }
 
@@ -82,18 +94,27 @@ static EVP_PKEY *from_params(const char *type, int selection, OSSL_PARAM *params
 
 int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 {
+	bool out_wanted = out != NULL;
+	EVP_PKEY *dummy;
+	if (!out)
+		out = &dummy;
 	*out = NULL;
 	const EC_GROUP *g = p256_group();
 	if (!g || !p256_scalar_ok(sk))
 		return vlcrypto_fail();
 	uint8_t q[65], native[32];
-	BIGNUM *d = BN_secure_new();
-	EC_POINT *pt = EC_POINT_new(g);
-	int ok =
-	    d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
-	    EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) == sizeof q;
-	BN_clear_free(d);
-	EC_POINT_free(pt);
+	int ok = 1;
+	/* The public point costs a scalar multiplication; signing and ECDH
+	 * do not need it, so it is computed only when asked for. */
+	if (pub) {
+		BIGNUM *d = BN_secure_new();
+		EC_POINT *pt = EC_POINT_new(g);
+		ok = d && pt && BN_bin2bn(sk, 32, d) && EC_POINT_mul(g, pt, d, NULL, NULL, NULL) &&
+		     EC_POINT_point2oct(g, pt, POINT_CONVERSION_UNCOMPRESSED, q, sizeof q, NULL) ==
+		         sizeof q;
+		BN_clear_free(d);
+		EC_POINT_free(pt);
+	}
 	/* OSSL_PARAM integers are unsigned in the host's byte order. */
 	const union {
 		uint16_t u;
@@ -101,6 +122,12 @@ int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 	} probe = {1};
 	for (size_t i = 0; i < 32; i++)
 		native[i] = probe.c[0] ? sk[31 - i] : sk[i];
+	if (ok && !out_wanted) {
+		/* Only the public key was asked for. */
+		memcpy(pub, q, sizeof q);
+		vl_wipe(native, sizeof native);
+		return VL_OK;
+	}
 	if (ok) {
 		OSSL_PARAM params[] = {
 		    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0),
@@ -108,6 +135,8 @@ int vlcrypto_p256_private(const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)
 		    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, q, sizeof q),
 		    OSSL_PARAM_construct_end(),
 		};
+		if (!pub)
+			params[2] = OSSL_PARAM_construct_end();
 		*out = from_params("EC", EVP_PKEY_KEYPAIR, params);
 		ok = *out != NULL;
 	}
@@ -125,15 +154,37 @@ int vlcrypto_p256_public(const uint8_t *pk, size_t pk_len, EVP_PKEY **out)
 	/* RFC 9180 §7.1.1 / RFC 9420: uncompressed points only. The import
 	 * decodes the point and refuses one that is not on the curve; the
 	 * cofactor is 1, so on the curve means in the group. */
-	if (pk_len != 65 || pk[0] != 0x04)
+	if (pk_len != 65 || pk[0] != 0x04 || !p256_group())
 		return vlcrypto_fail();
-	OSSL_PARAM params[] = {
-	    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0),
-	    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pk, pk_len),
-	    OSSL_PARAM_construct_end(),
-	};
-	*out = from_params("EC", EVP_PKEY_PUBLIC_KEY, params);
-	return *out ? VL_OK : vlcrypto_fail();
+	EVP_PKEY *k = EVP_PKEY_dup(p256_params);
+	if (!k || EVP_PKEY_set1_encoded_public_key(k, pk, pk_len) != 1) {
+		EVP_PKEY_free(k);
+		return vlcrypto_fail();
+	}
+	*out = k;
+	return VL_OK;
+}
+
+int vlcrypto_p256_ephemeral(EVP_PKEY **out, uint8_t *pub)
+{
+	*out = NULL;
+	if (!p256_group())
+		return vlcrypto_fail();
+	/* Generating from the template reuses its group (see p256_init). */
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, p256_params, NULL);
+	size_t len = 0;
+	int ok = c && EVP_PKEY_keygen_init(c) > 0 && EVP_PKEY_keygen(c, out) > 0 &&
+	         EVP_PKEY_get_octet_string_param(*out, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub, 65,
+	                                         &len) &&
+	         len == 65 && pub[0] == 0x04;
+	EVP_PKEY_CTX_free(c);
+	if (!ok) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+		memset(pub, 0, 65);
+		return vlcrypto_fail();
+	}
+	return VL_OK;
 }
 
 int vlcrypto_raw_private(const char *type, const uint8_t *sk, EVP_PKEY **out, uint8_t *pub)

@@ -22,6 +22,7 @@ static int varint_prefix(size_t n, uint8_t *buf, size_t *len)
 {
 	struct vl_writer w;
 	vl_writer_init_fixed(&w, buf, 4);
+	*len = 0;
 	if (n > VL_VARINT_MAX)
 		return VL_ERR_LIMIT;
 	int rc = vl_write_varint(&w, n);
@@ -160,28 +161,27 @@ int vl_mls_verify_with_label_key(const struct vl_sig_key *k, const char *label, 
 int vl_mls_sign_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
                            const void *content, size_t content_len, uint8_t *sig, size_t *sig_len)
 {
-	struct vl_sig_key *k;
-	int rc = vl_sig_key_from_private(s, priv, &k);
-	if (rc == VL_OK)
-		rc = vl_mls_sign_with_label_key(k, label, content, content_len, sig, sig_len);
-	vl_sig_key_free(k);
+	uint8_t lp[4], cp[4];
+	struct vlcrypto_buf parts[5];
+	int rc = sign_content(label, content, content_len, lp, cp, parts);
 	if (rc != VL_OK) {
 		memset(sig, 0, VL_SIG_MAX);
 		*sig_len = 0;
+		return rc;
 	}
-	return rc;
+	return vlcrypto_sign_raw_v(s, priv, parts, 5, sig, sig_len);
 }
 
 int vl_mls_verify_with_label(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
                              const char *label, const void *content, size_t content_len,
                              const uint8_t *sig, size_t sig_len)
 {
-	struct vl_sig_key *k;
-	int rc = vl_sig_key_from_public(s, pub, pub_len, &k);
-	if (rc == VL_OK)
-		rc = vl_mls_verify_with_label_key(k, label, content, content_len, sig, sig_len);
-	vl_sig_key_free(k);
-	return rc;
+	uint8_t lp[4], cp[4];
+	struct vlcrypto_buf parts[5];
+	int rc = sign_content(label, content, content_len, lp, cp, parts);
+	if (rc != VL_OK)
+		return rc;
+	return vlcrypto_verify_raw_v(s, pub, pub_len, parts, 5, sig, sig_len);
 }
 
 /* EncryptContext = opaque label<V> || opaque context<V>, the HPKE info.
@@ -236,19 +236,41 @@ int vl_mls_encrypt_with_label(const struct vl_suite *s, const uint8_t *pub, size
 	return rc;
 }
 
-int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
-                              const void *context, size_t context_len, const uint8_t *kem_output,
-                              size_t kem_output_len, const void *ct, size_t ct_len, uint8_t *pt)
+static int decrypt_with_label(const struct vl_suite *s, const struct vl_kem_key *key,
+                              const uint8_t *priv, const char *label, const void *context,
+                              size_t context_len, const uint8_t *kem_output, size_t kem_output_len,
+                              const void *ct, size_t ct_len, uint8_t *pt)
 {
 	uint8_t stack[512], *info, *heap;
 	size_t info_len;
 	int rc = encrypt_context(label, context, context_len, stack, sizeof stack, &info, &info_len,
 	                         &heap);
-	if (rc == VL_OK)
+	/* §5.1.3: OpenBase(kem_output, sk, EncryptContext, "", ciphertext). */
+	if (rc == VL_OK && key)
+		rc = vl_hpke_open_key(s, key, kem_output, kem_output_len, info, info_len, "", 0, ct,
+		                      ct_len, pt);
+	else if (rc == VL_OK)
 		rc = vl_hpke_open(s, priv, kem_output, kem_output_len, info, info_len, "", 0, ct,
 		                  ct_len, pt);
 	else if (ct_len >= VL_AEAD_TAG_LEN)
 		vl_wipe(pt, ct_len - VL_AEAD_TAG_LEN);
 	free(heap);
 	return rc;
+}
+
+int vl_mls_decrypt_with_label(const struct vl_suite *s, const uint8_t *priv, const char *label,
+                              const void *context, size_t context_len, const uint8_t *kem_output,
+                              size_t kem_output_len, const void *ct, size_t ct_len, uint8_t *pt)
+{
+	return decrypt_with_label(s, NULL, priv, label, context, context_len, kem_output,
+	                          kem_output_len, ct, ct_len, pt);
+}
+
+int vl_mls_decrypt_with_label_key(const struct vl_kem_key *k, const char *label,
+                                  const void *context, size_t context_len,
+                                  const uint8_t *kem_output, size_t kem_output_len, const void *ct,
+                                  size_t ct_len, uint8_t *pt)
+{
+	return decrypt_with_label(k->suite, k, NULL, label, context, context_len, kem_output,
+	                          kem_output_len, ct, ct_len, pt);
 }

@@ -137,22 +137,24 @@ int vl_sig_generate(const struct vl_suite *s, uint8_t *priv, uint8_t *pub)
 
 int vl_sig_public_from_private(const struct vl_suite *s, const uint8_t *priv, uint8_t *pub)
 {
-	EVP_PKEY *k;
-	int rc = load_private(s->sig_alg, priv, &k, pub);
+	EVP_PKEY *k = NULL;
+	int rc = s->sig_alg == VL_SIG_ED25519 ? load_private(s->sig_alg, priv, &k, pub)
+	                                      : vlcrypto_p256_private(priv, NULL, pub);
 	EVP_PKEY_free(k);
 	if (rc != VL_OK)
 		memset(pub, 0, s->sig_pub_len);
 	return rc;
 }
 
-int vl_sign(const struct vl_suite *s, const uint8_t *priv, const void *msg, size_t msg_len,
-            uint8_t *sig, size_t *sig_len)
+int vlcrypto_sign_raw_v(const struct vl_suite *s, const uint8_t *priv,
+                        const struct vlcrypto_buf *parts, size_t n, uint8_t *sig, size_t *sig_len)
 {
+	/* A one-off key is loaded without its public part where the
+	 * algorithm allows (ECDSA), saving a scalar multiplication. */
 	EVP_PKEY *k;
-	struct vlcrypto_buf part = {msg, msg_len};
 	int rc = load_private(s->sig_alg, priv, &k, NULL);
 	if (rc == VL_OK)
-		rc = vlcrypto_sign_v(s->sig_alg, k, &part, 1, sig, sig_len);
+		rc = vlcrypto_sign_v(s->sig_alg, k, parts, n, sig, sig_len);
 	EVP_PKEY_free(k);
 	if (rc != VL_OK) {
 		memset(sig, 0, VL_SIG_MAX);
@@ -161,16 +163,30 @@ int vl_sign(const struct vl_suite *s, const uint8_t *priv, const void *msg, size
 	return rc;
 }
 
+int vlcrypto_verify_raw_v(const struct vl_suite *s, const uint8_t *pub, size_t pub_len,
+                          const struct vlcrypto_buf *parts, size_t n, const uint8_t *sig,
+                          size_t sig_len)
+{
+	EVP_PKEY *k;
+	int rc = load_public(s->sig_alg, pub, pub_len, &k);
+	if (rc == VL_OK)
+		rc = vlcrypto_verify_v(s->sig_alg, k, parts, n, sig, sig_len);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int vl_sign(const struct vl_suite *s, const uint8_t *priv, const void *msg, size_t msg_len,
+            uint8_t *sig, size_t *sig_len)
+{
+	struct vlcrypto_buf part = {msg, msg_len};
+	return vlcrypto_sign_raw_v(s, priv, &part, 1, sig, sig_len);
+}
+
 int vl_verify(const struct vl_suite *s, const uint8_t *pub, size_t pub_len, const void *msg,
               size_t msg_len, const uint8_t *sig, size_t sig_len)
 {
-	EVP_PKEY *k;
 	struct vlcrypto_buf part = {msg, msg_len};
-	int rc = load_public(s->sig_alg, pub, pub_len, &k);
-	if (rc == VL_OK)
-		rc = vlcrypto_verify_v(s->sig_alg, k, &part, 1, sig, sig_len);
-	EVP_PKEY_free(k);
-	return rc;
+	return vlcrypto_verify_raw_v(s, pub, pub_len, &part, 1, sig, sig_len);
 }
 
 int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv, struct vl_sig_key **out)
@@ -181,7 +197,9 @@ int vl_sig_key_from_private(const struct vl_suite *s, const uint8_t *priv, struc
 		return VL_ERR_NOMEM;
 	k->alg = s->sig_alg;
 	k->has_private = true;
-	int rc = load_private(s->sig_alg, priv, &k->pkey, NULL);
+	/* Loading with the public part lets the key verify as well. */
+	uint8_t pub[VL_SIG_PUB_MAX];
+	int rc = load_private(s->sig_alg, priv, &k->pkey, pub);
 	if (rc != VL_OK) {
 		free(k);
 		return rc;

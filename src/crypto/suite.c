@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
@@ -86,21 +85,9 @@ static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
 static void algs_init(void)
 {
 	algs.sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	algs.hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	algs.aes128gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	algs.chacha20poly1305 = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
-	if (algs.hmac) {
-		algs.hmac_sha256 = EVP_MAC_CTX_new(algs.hmac);
-		OSSL_PARAM p[] = {
-		    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
-		    OSSL_PARAM_construct_end(),
-		};
-		if (algs.hmac_sha256 && !EVP_MAC_CTX_set_params(algs.hmac_sha256, p)) {
-			EVP_MAC_CTX_free(algs.hmac_sha256);
-			algs.hmac_sha256 = NULL;
-		}
-	}
-	algs_ok = algs.sha256 && algs.hmac_sha256 && algs.aes128gcm && algs.chacha20poly1305;
+	algs_ok = algs.sha256 && algs.aes128gcm && algs.chacha20poly1305;
 	ERR_clear_error();
 }
 
@@ -209,43 +196,72 @@ void vl_hash_ctx_free(struct vl_hash_ctx *c)
 
 /* --- HMAC and HKDF ---------------------------------------------------- */
 
-/* A keyed HMAC context: a copy of the pre-configured template, so that the
- * digest is not looked up by name on every call. */
-static EVP_MAC_CTX *hmac_start(const void *key, size_t key_len)
+/*
+ * HMAC (RFC 2104) is composed here on the provider's SHA-256 rather than
+ * taken from EVP_MAC: in OpenSSL 3.0 every new HMAC key costs a duplicated
+ * MAC context (three digest contexts and their provider state), which
+ * doubles the price of the short HMACs that dominate HKDF, the MLS key
+ * schedule and the secret tree. One digest context per call, freed (and
+ * so cleansed) at the end, and the padded keys on the stack, wiped.
+ */
+#define HMAC_BLOCK 64 /* SHA-256 block size */
+
+struct hmac_key {
+	uint8_t ipad[HMAC_BLOCK], opad[HMAC_BLOCK];
+};
+
+static int hmac_key_init(struct hmac_key *hk, const void *key, size_t key_len)
 {
-	/* HMAC with an empty key equals HMAC with HashLen zero bytes (RFC 2104
-	 * pads keys with zeros), which is what RFC 5869 asks for an absent
-	 * salt; OpenSSL wants a non-NULL pointer to tell "set key" from
-	 * "reuse the key". */
-	static const uint8_t empty[1];
 	const struct vlcrypto_algs *a = vlcrypto_algs();
+	uint8_t k[HMAC_BLOCK] = {0};
 	if (!a)
-		return NULL;
-	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(a->hmac_sha256);
-	if (c && !EVP_MAC_init(c, key_len ? key : empty, key_len, NULL)) {
-		EVP_MAC_CTX_free(c);
-		return NULL;
+		return 0;
+	if (key_len > HMAC_BLOCK) {
+		/* Keys longer than a block are hashed first. */
+		if (!EVP_Digest(key, key_len, k, NULL, a->sha256, NULL))
+			return 0;
+	} else if (key_len) {
+		memcpy(k, key, key_len);
 	}
-	return c;
+	for (size_t i = 0; i < HMAC_BLOCK; i++) {
+		hk->ipad[i] = k[i] ^ 0x36;
+		hk->opad[i] = k[i] ^ 0x5c;
+	}
+	vl_wipe(k, sizeof k);
+	return 1;
+}
+
+/* out = H(opad || H(ipad || parts...)), 32 bytes. */
+static int hmac_run(EVP_MD_CTX *c, const struct hmac_key *hk, const struct vlcrypto_buf *parts,
+                    size_t n, uint8_t *out)
+{
+	const EVP_MD *md = vlcrypto_algs()->sha256;
+	int ok = EVP_DigestInit_ex2(c, md, NULL) && EVP_DigestUpdate(c, hk->ipad, HMAC_BLOCK);
+	for (size_t i = 0; ok && i < n; i++)
+		if (parts[i].len)
+			ok = EVP_DigestUpdate(c, parts[i].p, parts[i].len);
+	return ok && EVP_DigestFinal_ex(c, out, NULL) && EVP_DigestInit_ex2(c, md, NULL) &&
+	       EVP_DigestUpdate(c, hk->opad, HMAC_BLOCK) && EVP_DigestUpdate(c, out, 32) &&
+	       EVP_DigestFinal_ex(c, out, NULL);
 }
 
 int vlcrypto_hmac_v(const void *key, size_t key_len, const struct vlcrypto_buf *parts,
                     size_t n_parts, uint8_t *out)
 {
-	EVP_MAC_CTX *c = hmac_start(key, key_len);
-	size_t out_len = 0;
-	int ok = c != NULL;
-	for (size_t i = 0; ok && i < n_parts; i++)
-		if (parts[i].len)
-			ok = EVP_MAC_update(c, parts[i].p, parts[i].len);
-	ok = ok && EVP_MAC_final(c, out, &out_len, 32) && out_len == 32;
-	EVP_MAC_CTX_free(c); /* cleanses the keyed state */
+	struct hmac_key hk;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && hmac_key_init(&hk, key, key_len) && hmac_run(c, &hk, parts, n_parts, out);
+	EVP_MD_CTX_free(c); /* the provider cleanses its hash state */
+	vl_wipe(&hk, sizeof hk);
 	if (!ok) {
 		memset(out, 0, 32);
 		return vlcrypto_fail();
 	}
 	return VL_OK;
 }
+
+/* Upper bound on the pieces of an HKDF info (the labeled forms use 6). */
+#define HKDF_INFO_PARTS_MAX 8
 
 int vlcrypto_hkdf_expand_v(const void *prk, size_t prk_len, const struct vlcrypto_buf *info,
                            size_t n_info, uint8_t *out, size_t out_len)
@@ -255,30 +271,30 @@ int vlcrypto_hkdf_expand_v(const void *prk, size_t prk_len, const struct vlcrypt
 		memset(out, 0, out_len);
 		return VL_ERR_LIMIT;
 	}
-	EVP_MAC_CTX *c = hmac_start(prk, prk_len);
-	uint8_t t[32];
-	size_t done = 0, t_len = 0, got;
-	int ok = c != NULL;
-	for (uint8_t i = 1; ok && done < out_len; i++) {
-		/* Re-initialising with a NULL key restarts HMAC with the same
-		 * key, so the key is processed once for all blocks. */
-		if (i > 1)
-			ok = EVP_MAC_init(c, NULL, 0, NULL);
-		if (ok && t_len)
-			ok = EVP_MAC_update(c, t, t_len);
-		for (size_t j = 0; ok && j < n_info; j++)
-			if (info[j].len)
-				ok = EVP_MAC_update(c, info[j].p, info[j].len);
-		ok = ok && EVP_MAC_update(c, &i, 1) && EVP_MAC_final(c, t, &got, sizeof t) &&
-		     got == sizeof t;
-		if (!ok)
-			break;
-		t_len = sizeof t;
-		size_t n = out_len - done < t_len ? out_len - done : t_len;
+	if (n_info > HKDF_INFO_PARTS_MAX) {
+		memset(out, 0, out_len);
+		return VL_ERR_ARG;
+	}
+	/* T(i) = HMAC(PRK, T(i-1) || info || i); the key pads are made once
+	 * for all blocks. */
+	struct hmac_key hk;
+	struct vlcrypto_buf parts[HKDF_INFO_PARTS_MAX + 2];
+	uint8_t t[32], counter = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && hmac_key_init(&hk, prk, prk_len);
+	parts[0] = (struct vlcrypto_buf){t, 0};
+	memcpy(parts + 1, info, n_info * sizeof *info);
+	parts[n_info + 1] = (struct vlcrypto_buf){&counter, 1};
+	for (size_t done = 0; ok && done < out_len;) {
+		counter++;
+		ok = hmac_run(c, &hk, parts, n_info + 2, t);
+		parts[0].len = sizeof t;
+		size_t n = out_len - done < sizeof t ? out_len - done : sizeof t;
 		memcpy(out + done, t, n);
 		done += n;
 	}
-	EVP_MAC_CTX_free(c);
+	EVP_MD_CTX_free(c);
+	vl_wipe(&hk, sizeof hk);
 	vl_wipe(t, sizeof t);
 	if (!ok) {
 		memset(out, 0, out_len);

@@ -7,6 +7,7 @@
  * wiping, constant-time comparison and the HKDF length limit. Known answers
  * are in the vector tests and valise-selfcheck.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +105,32 @@ static void test_hash_incremental(void **state)
 	}
 	vl_hash_ctx_free(c);
 	vl_hash_ctx_free(NULL);
+}
+
+static void test_hmac_key_sizes(void **state)
+{
+	(void)state;
+	const struct vl_suite *s = vl_suite_get(1);
+	/* RFC 4231 test case 6: a key longer than the block is hashed first. */
+	uint8_t key[131], out[VL_HASH_MAX];
+	memset(key, 0xaa, sizeof key);
+	const char *data = "Test Using Larger Than Block-Size Key - Hash Key First";
+	static const uint8_t want[32] = {0x60, 0xe4, 0x31, 0x59, 0x1e, 0xe0, 0xb6, 0x7f,
+	                                 0x0d, 0x8a, 0x26, 0xaa, 0xcb, 0xf5, 0xb7, 0x7f,
+	                                 0x8e, 0x0b, 0xc6, 0x21, 0x37, 0x28, 0xc5, 0x14,
+	                                 0x05, 0x46, 0x04, 0x0f, 0x0e, 0xe3, 0x7f, 0x54};
+	assert_int_equal(vl_hmac(s, key, sizeof key, data, strlen(data), out), VL_OK);
+	assert_memory_equal(out, want, 32);
+	/* A key of exactly one block is used as it is; one byte more is
+	 * hashed: the two must differ from each other. */
+	uint8_t a[VL_HASH_MAX], b[VL_HASH_MAX];
+	assert_int_equal(vl_hmac(s, key, 64, "x", 1, a), VL_OK);
+	assert_int_equal(vl_hmac(s, key, 65, "x", 1, b), VL_OK);
+	assert_memory_not_equal(a, b, 32);
+	/* Empty key and empty message. */
+	assert_int_equal(vl_hmac(s, NULL, 0, NULL, 0, a), VL_OK);
+	assert_int_equal(vl_hmac(s, key, 0, "", 0, b), VL_OK);
+	assert_memory_equal(a, b, 32);
 }
 
 static void test_hkdf_limits(void **state)
@@ -655,6 +682,59 @@ static void test_mls_helpers(void **state)
 	}
 }
 
+/* Loaded keys are read-only and shared between threads. */
+struct shared {
+	const struct vl_suite *s;
+	struct vl_kem_key *kem;
+	struct vl_sig_key *sig;
+	uint8_t kem_pub[65], enc[65], ct[48];
+};
+
+static void *worker(void *arg)
+{
+	struct shared *sh = arg;
+	int bad = 0;
+	for (int i = 0; i < 40; i++) {
+		uint8_t pt[32], enc[65], ct[48], sig[VL_SIG_MAX];
+		size_t sig_len;
+		bad += vl_hpke_open_key(sh->s, sh->kem, sh->enc, sh->s->kem_pub_len, NULL, 0, NULL,
+		                        0, sh->ct, sizeof sh->ct, pt) != VL_OK;
+		bad += memcmp(pt, "thirty-two bytes of plaintext...", 32) != 0;
+		bad += vl_hpke_seal(sh->s, sh->kem_pub, sh->s->kem_pub_len, NULL, 0, NULL, 0, pt,
+		                    32, enc, ct) != VL_OK;
+		bad += vl_sig_key_sign(sh->sig, pt, 32, sig, &sig_len) != VL_OK;
+		bad += vl_sig_key_verify(sh->sig, pt, 32, sig, sig_len) != VL_OK;
+	}
+	return (void *)(intptr_t)bad;
+}
+
+static void test_shared_keys_threads(void **state)
+{
+	(void)state;
+	for (size_t si = 0; si < N_SUITES; si++) {
+		struct shared sh = {.s = vl_suite_get(suite_ids[si])};
+		uint8_t sk[32], sig_sk[32], sig_pk[65];
+		assert_int_equal(vl_kem_generate(sh.s, sk, sh.kem_pub), VL_OK);
+		assert_int_equal(vl_kem_key_from_private(sh.s, sk, &sh.kem), VL_OK);
+		assert_int_equal(vl_sig_generate(sh.s, sig_sk, sig_pk), VL_OK);
+		assert_int_equal(vl_sig_key_from_private(sh.s, sig_sk, &sh.sig), VL_OK);
+		assert_int_equal(vl_hpke_seal(sh.s, sh.kem_pub, sh.s->kem_pub_len, NULL, 0, NULL, 0,
+		                              "thirty-two bytes of plaintext...", 32, sh.enc,
+		                              sh.ct),
+		                 VL_OK);
+		pthread_t t[4];
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, worker, &sh), 0);
+		for (int i = 0; i < 4; i++) {
+			void *bad;
+			assert_int_equal(pthread_join(t[i], &bad), 0);
+			assert_int_equal((intptr_t)bad, 0);
+		}
+		vl_kem_key_free(sh.kem);
+		vl_sig_key_free(sh.sig);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_wipe_and_ct_equal),
 	    cmocka_unit_test(test_random),
 	    cmocka_unit_test(test_hash_incremental),
+	    cmocka_unit_test(test_hmac_key_sizes),
 	    cmocka_unit_test(test_hkdf_limits),
 	    cmocka_unit_test(test_aead),
 	    cmocka_unit_test(test_signatures),
@@ -673,6 +754,7 @@ int main(void)
 	    cmocka_unit_test(test_hpke_export_only_and_unsupported),
 	    cmocka_unit_test(test_hpke_single_shot),
 	    cmocka_unit_test(test_mls_helpers),
+	    cmocka_unit_test(test_shared_keys_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

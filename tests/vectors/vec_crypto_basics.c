@@ -150,6 +150,14 @@ static bool check_encrypt(const struct vl_suite *s, json_t *o)
 	    vl_mls_decrypt_with_label(s, priv, label, ctx, cl, kem2, s->kem_pub_len, fresh, xl,
 	                              got) == VL_OK &&
 	    memcmp(got, pt, tl) == 0;
+	/* And with the private key loaded once. */
+	struct vl_kem_key *k = NULL;
+	if (ok)
+		memset(got, 0, tl + 1);
+	ok = ok && vl_kem_key_from_private(s, priv, &k) == VL_OK &&
+	     vl_mls_decrypt_with_label_key(k, label, ctx, cl, kem, kl, ct, xl, got) == VL_OK &&
+	     memcmp(got, pt, tl) == 0;
+	vl_kem_key_free(k);
 	free(got);
 	free(fresh);
 	fields_free(&f);

@@ -130,10 +130,17 @@ static void run_entry(json_t *e, size_t idx, struct tu_tally *t, uint64_t kem, u
 	     eq(enc, s.kem_pub_len, &f[ENC]) &&
 	     vl_hpke_setup_receiver(&alg, &mr, f[ENC].v, f[ENC].len, f[SKR].v, f[INFO].v,
 	                            f[INFO].len, &rcv) == VL_OK;
+	/* A receiver with the private key loaded once must agree too. */
+	struct vl_kem_key *kk = NULL;
+	struct vl_hpke_ctx *rcv2 = NULL;
+	ok = ok && vl_kem_key_from_private(&s, f[SKR].v, &kk) == VL_OK &&
+	     vl_hpke_setup_receiver_key(&alg, &mr, f[ENC].v, f[ENC].len, kk, f[INFO].v, f[INFO].len,
+	                                &rcv2) == VL_OK;
 	if (ok) {
 		uint8_t key[VL_AEAD_KEY_MAX], nonce[VL_AEAD_NONCE_MAX], exp[VL_HASH_MAX];
-		for (int side = 0; side < 2 && ok; side++) {
-			vlcrypto_hpke_ctx_peek(side ? rcv : snd, key, nonce, exp);
+		struct vl_hpke_ctx *ctxs[] = {snd, rcv, rcv2};
+		for (int side = 0; side < 3 && ok; side++) {
+			vlcrypto_hpke_ctx_peek(ctxs[side], key, nonce, exp);
 			ok = eq(exp, 32, &f[EXP]);
 			if (aead != VL_HPKE_AEAD_EXPORT_ONLY)
 				ok = ok &&
@@ -145,6 +152,8 @@ static void run_entry(json_t *e, size_t idx, struct tu_tally *t, uint64_t kem, u
 		t->passed++;
 	else
 		tu_fail(t, idx, "setup: enc or key schedule");
+	vl_hpke_ctx_free(rcv2);
+	vl_kem_key_free(kk);
 
 	/* Cases: encryptions in sequence order, then exports. */
 	size_t j;
