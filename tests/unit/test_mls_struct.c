@@ -162,8 +162,40 @@ static void test_key_package_round_trip(void **state)
 	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_OK);
 	assert_int_equal(pk.wire_format, VL_MLS_WIRE_KEY_PACKAGE);
 	assert_int_equal(pk.cipher_suite, 1);
+	/* §10: the KeyPackage version must equal the MLSMessage version. */
+	buf[5] = 2;
+	assert_int_equal(vl_mls_message_parse(buf, len, &a, &d), VL_ERR_INVALID);
+	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_ERR_INVALID);
+	buf[5] = 0;
+	assert_int_equal(vl_mls_message_parse(buf, len, &a, &d), VL_ERR_DECODE);
+	assert_int_equal(vl_mls_message_peek(buf, len, &pk), VL_ERR_DECODE);
+	/* Bare, any non-zero version is kept for the engine to judge. */
+	buf[5] = 2;
+	struct vl_mls_key_package bare;
+	assert_int_equal(vl_mls_key_package_parse(buf + 4, len - 4, &a, &bare), VL_OK);
+	assert_int_equal(bare.version, 2);
+	m.key_package.version = 2;
+	uint8_t *enc;
+	size_t enc_len;
+	assert_int_equal(vl_mls_message_encode_alloc(&m, &enc, &enc_len), VL_ERR_ARG);
 	vl_mls_arena_cleanup(&a);
 	free(buf);
+
+	/* §10: the leaf of a KeyPackage must have source key_package. */
+	struct vl_mls_key_package kp2 = make_key_package();
+	kp2.leaf_node = make_leaf(VL_MLS_LEAF_SOURCE_UPDATE);
+	assert_int_equal(vl_mls_key_package_encode_alloc(&kp2, &enc, &enc_len), VL_ERR_ARG);
+	struct vl_writer w2;
+	vl_writer_init_heap(&w2, 1 << 16);
+	assert_int_equal(vl_write_u16(&w2, 1), VL_OK);
+	assert_int_equal(vl_write_u16(&w2, 1), VL_OK);
+	assert_int_equal(vl_write_opaque(&w2, "k", 1), VL_OK);
+	assert_int_equal(vl_mls_leaf_node_encode(&w2, &kp2.leaf_node), VL_OK);
+	assert_int_equal(vl_write_u8(&w2, 0), VL_OK);
+	assert_int_equal(vl_write_opaque(&w2, "s", 1), VL_OK);
+	assert_int_equal(vl_mls_key_package_parse(w2.buf, w2.len, &a, &bare), VL_ERR_INVALID);
+	vl_writer_cleanup(&w2);
+	vl_mls_arena_cleanup(&a);
 }
 
 static void test_credentials(void **state)

@@ -351,13 +351,17 @@ int vl_mls_key_package_decode(struct vl_reader *r, struct vl_mls_arena *a,
 		return vlm_rfail(r, VL_ERR_DECODE);
 	VLM_TRY(vlm_read_bytes(r, &out->init_key));
 	VLM_TRY(vl_mls_leaf_node_decode(r, a, &out->leaf_node));
+	/* §10: the leaf of a KeyPackage MUST have source key_package. */
+	if (out->leaf_node.source != VL_MLS_LEAF_SOURCE_KEY_PACKAGE)
+		return vlm_rfail(r, VL_ERR_INVALID);
 	VLM_TRY(vl_mls_extension_list_decode(r, a, &out->extensions));
 	return vlm_read_bytes(r, &out->signature);
 }
 
 int vl_mls_key_package_tbs_encode(struct vl_writer *w, const struct vl_mls_key_package *kp)
 {
-	if (kp->version == 0 || kp->cipher_suite == 0)
+	if (kp->version == 0 || kp->cipher_suite == 0 ||
+	    kp->leaf_node.source != VL_MLS_LEAF_SOURCE_KEY_PACKAGE)
 		return vlm_wfail(w, VL_ERR_ARG);
 	vlm_sticky(vl_write_u16(w, kp->version));
 	vlm_sticky(vl_write_u16(w, kp->cipher_suite));

@@ -616,7 +616,11 @@ int vl_mls_message_decode(struct vl_reader *r, struct vl_mls_arena *a, struct vl
 	case VL_MLS_WIRE_GROUP_INFO:
 		return vl_mls_group_info_decode(r, a, &out->group_info);
 	default:
-		return vl_mls_key_package_decode(r, a, &out->key_package);
+		VLM_TRY(vl_mls_key_package_decode(r, a, &out->key_package));
+		/* §10: a KeyPackage in an MLSMessage repeats its version. */
+		if (out->key_package.version != out->version)
+			return vlm_rfail(r, VL_ERR_INVALID);
+		return VL_OK;
 	}
 }
 
@@ -629,7 +633,10 @@ int vl_mls_message_encode(struct vl_writer *w, const struct vl_mls_message *in)
 	case VL_MLS_WIRE_PRIVATE_MESSAGE:
 	case VL_MLS_WIRE_WELCOME:
 	case VL_MLS_WIRE_GROUP_INFO:
+		break;
 	case VL_MLS_WIRE_KEY_PACKAGE:
+		if (in->key_package.version != in->version)
+			return vlm_wfail(w, VL_ERR_ARG);
 		break;
 	default:
 		return vlm_wfail(w, VL_ERR_ARG);
@@ -690,8 +697,8 @@ int vl_mls_message_peek(const uint8_t *buf, size_t len, struct vl_mls_peek *out)
 	default: {
 		uint16_t kp_version;
 		VLM_TRY(vl_read_u16(&r, &kp_version));
-		if (kp_version == 0)
-			return VL_ERR_DECODE;
+		if (kp_version != version)
+			return kp_version ? VL_ERR_INVALID : VL_ERR_DECODE;
 		VLM_TRY(vl_read_u16(&r, &out->cipher_suite));
 		break;
 	}

@@ -33,7 +33,9 @@
  *  at most one extension of each type per list (§13.4), sorted unmerged
  *  leaves (§7.1), zero padding of PrivateMessageContent (§6.3.1), the shape
  *  of a ratchet tree (§12.4.3.3: leaves at even, parents at odd positions,
- *  last node not blank), and the fixed sizes of SenderData.
+ *  last node not blank), the fixed sizes of SenderData, and two rules of
+ *  §10 on a KeyPackage's own fields: its leaf has source key_package, and
+ *  inside an MLSMessage its version equals the message's (VL_ERR_INVALID).
  *  Left to the engine: anything that needs keys, the group state or policy,
  *  e.g. signatures and tags, cipher-suite support, key lengths, capability
  *  rules (§7.2: default types not listed), lifetimes, which sender types may
@@ -259,7 +261,7 @@ struct vl_mls_leaf_node {
 	struct vl_mls_bytes signature;
 };
 
-/* KeyPackage (§10). */
+/* KeyPackage (§10); leaf_node.source must be key_package. */
 struct vl_mls_key_package {
 	uint16_t version; /* 0 rejected; others kept for the engine to judge */
 	uint16_t cipher_suite;
@@ -646,9 +648,10 @@ struct vl_mls_peek {
 /* Reads version, wire format and the leading fields of the body (for a
  * PublicMessage everything up to content_type, for a PrivateMessage up to
  * content_type, for a GroupInfo its GroupContext's first four fields, for a
- * Welcome or KeyPackage the cipher suite; KeyPackage version must be
- * non-zero). Does not allocate and does not check the rest of the message:
- * a later full decode may still fail. Returns VL_OK, VL_ERR_DECODE or
+ * Welcome or KeyPackage the cipher suite, with a KeyPackage's version
+ * checked against the message's). Does not allocate and does not check the
+ * rest of the message: a later full decode may still fail. Returns VL_OK,
+ * VL_ERR_DECODE, VL_ERR_INVALID (KeyPackage version differs) or
  * VL_ERR_UNSUPPORTED (version not mls10 or unknown wire format). */
 VL_MUST_CHECK int vl_mls_message_peek(const uint8_t *buf, size_t len, struct vl_mls_peek *out);
 
