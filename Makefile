@@ -31,19 +31,24 @@ run: build
 test: build
 	@./scripts/test-run $(BUILD) "" $(TEST_SUITES)
 
-# The unit and vector tests under AddressSanitizer and UndefinedBehaviorSanitizer.
-test-sanitize: deps
-	@[ -f $(SAN_BUILD)/build.ninja ] || meson setup $(SAN_BUILD) -Db_sanitize=address,undefined \
-		-Db_lundef=false $(MESON_FLAGS)
+# The unit, vector, fuzz-replay and end-to-end tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
+$(SAN_BUILD)/build.ninja: $(MESON_FILES) | deps
+	if [ -f $@ ]; then meson setup --reconfigure $(SAN_BUILD); \
+	else meson setup $(SAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false $(MESON_FLAGS); fi
+
+test-sanitize: deps $(SAN_BUILD)/build.ninja
 	ninja -C $(SAN_BUILD)
-	@./scripts/test-run $(SAN_BUILD) "" unit vectors fuzz
+	@./scripts/test-run $(SAN_BUILD) "" unit vectors fuzz e2e
 
 bench: build
 	@./scripts/bench $(BUILD)
 
-fuzz: deps
-	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true \
-		-Db_lundef=false $(MESON_FLAGS)
+$(FUZZ_BUILD)/build.ninja: $(MESON_FILES) | deps
+	if [ -f $@ ]; then meson setup --reconfigure $(FUZZ_BUILD); \
+	else CC=clang meson setup $(FUZZ_BUILD) -Dfuzzing=true -Db_lundef=false $(MESON_FLAGS); fi
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	@./scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
