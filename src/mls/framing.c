@@ -20,17 +20,15 @@ static bool bytes_eq(const struct vl_mls_bytes *a, const struct vl_mls_bytes *b)
 	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
-/* A heap writer with room for about `hint` bytes from the start: large
- * messages are then not built by repeated doubling, each step a copy, a
- * wipe and, for big buffers, a fresh mapping from the allocator. The
- * writer still grows if the hint was short. */
+/* A heap writer with room for about `hint` bytes from the start (see
+ * vl_writer_reserve); it still grows if the hint was short. A failed
+ * reservation is the writer's sticky error, which every caller checks when
+ * it takes the output. */
 static void writer_init_hint(struct vl_writer *w, size_t max, size_t hint)
 {
 	vl_writer_init_heap(w, max);
-	if (hint > max)
-		hint = max;
-	w->buf = malloc(hint);
-	w->cap = w->buf ? hint : 0;
+	int rc = vl_writer_reserve(w, hint < max ? hint : max);
+	(void)rc;
 }
 
 /* About the encoded size of a content and what surrounds it. */

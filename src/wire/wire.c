@@ -277,6 +277,14 @@ static uint8_t *room(struct vl_writer *w, size_t n)
 	return p;
 }
 
+int vl_writer_reserve(struct vl_writer *w, size_t n)
+{
+	if (!room(w, n))
+		return w->err;
+	w->len -= n;
+	return VL_OK;
+}
+
 int vl_write_u8(struct vl_writer *w, uint8_t v)
 {
 	uint8_t *p = room(w, 1);

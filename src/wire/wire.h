@@ -70,6 +70,11 @@ struct vl_writer {
 void vl_writer_init_fixed(struct vl_writer *w, uint8_t *buf, size_t cap);
 /* Grows a heap buffer as needed, up to max bytes. */
 void vl_writer_init_heap(struct vl_writer *w, size_t max);
+/* For a heap writer: makes room for at least n more bytes now, so that a
+ * large output whose size is roughly known is not built by repeated
+ * doubling (each step a copy, a wipe and a fresh allocation). Fails with
+ * VL_ERR_LIMIT past the cap; a no-op for fixed buffers with room. */
+VL_MUST_CHECK int vl_writer_reserve(struct vl_writer *w, size_t n);
 /* Frees a heap buffer (after wiping it); a no-op for fixed buffers. */
 void vl_writer_cleanup(struct vl_writer *w);
 /* Hands the heap buffer to the caller (free() it) and resets the writer.

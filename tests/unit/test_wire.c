@@ -171,6 +171,24 @@ static void test_writer_cap(void **state)
 	vl_writer_cleanup(&w);
 }
 
+static void test_writer_reserve(void **state)
+{
+	(void)state;
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 1000);
+	assert_int_equal(vl_writer_reserve(&w, 700), VL_OK);
+	assert_true(w.cap >= 700);
+	assert_int_equal(w.len, 0);
+	uint8_t *before = w.buf;
+	for (int i = 0; i < 700; i++)
+		assert_int_equal(vl_write_u8(&w, (uint8_t)i), VL_OK);
+	/* The reservation held: no reallocation while filling it. */
+	assert_ptr_equal(w.buf, before);
+	assert_int_equal(vl_writer_reserve(&w, 301), VL_ERR_LIMIT);
+	assert_int_equal(vl_write_u8(&w, 1), VL_ERR_LIMIT);
+	vl_writer_cleanup(&w);
+}
+
 static void test_nested_vectors(void **state)
 {
 	(void)state;
@@ -241,6 +259,7 @@ int main(void)
 	    cmocka_unit_test(test_integers_round_trip), cmocka_unit_test(test_varint_examples),
 	    cmocka_unit_test(test_varint_rejects),      cmocka_unit_test(test_varint_boundaries),
 	    cmocka_unit_test(test_opaque_and_limits),   cmocka_unit_test(test_writer_cap),
+	    cmocka_unit_test(test_writer_reserve),
 	    cmocka_unit_test(test_nested_vectors),      cmocka_unit_test(test_optional),
 	    cmocka_unit_test(test_trailing_bytes),
 	};
