@@ -149,6 +149,21 @@ static double server_cpu_s(const struct server *s)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Bytes the server process has caused to be written to storage. */
+static double server_disk_bytes(const struct server *s)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/%d/io", (int)s->pid);
+	FILE *f = fopen(path, "r");
+	double v = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "write_bytes:", 12) == 0)
+			v = atof(line + 12);
+	if (f)
+		fclose(f);
+	return v;
+}
+
 /* A counter from the server's /metrics. */
 static double server_metric(const struct server *s, const char *name)
 {
@@ -791,8 +806,13 @@ static void create_group(struct loop *l, struct conn *owner, struct conn **membe
 	put_writer(l, owner, &w);
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	if (vtc_commit_message(gid, 16, 0, &cm, &cm_len) || vtc_welcome_message(1, &wel, &wel_len))
+	const struct vtc_device **adds = calloc(n, sizeof *adds);
+	for (size_t i = 0; i < n; i++)
+		adds[i] = &members[i]->dev;
+	if (vtc_commit_message(gid, 16, 0, adds, n, &cm, &cm_len) ||
+	    vtc_welcome_message(1, &wel, &wel_len))
 		die("messages");
+	free(adds);
 	struct vl_device_ref *refs = calloc(n, sizeof *refs);
 	for (size_t i = 0; i < n; i++)
 		refs[i] = (struct vl_device_ref){
@@ -945,6 +965,7 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	pace_per_sender = 0;
 	l.measuring = true;
 	double cpu0 = server_cpu_s(&s), b0 = server_metric(&s, "valised_store_batches_total");
+	double w0 = server_disk_bytes(&s);
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < pairs; i++)
 		for (unsigned k = 0; k < pipeline_depth; k++)
@@ -953,13 +974,16 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	double secs = (double)(now_ns() - t0) / 1e9;
 	l.measuring = false;
 	double cpu1 = server_cpu_s(&s), b1 = server_metric(&s, "valised_store_batches_total");
+	double w1 = server_disk_bytes(&s);
 	double rate = (double)l.delivered / secs;
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
 	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end; server "
-	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s | "
+	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s, %.1f KiB written to "
+	       "disk/msg | "
 	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
 	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, 100 * (cpu1 - cpu0) / secs,
 	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, (b1 - b0) / secs,
+	       l.delivered ? (w1 - w0) / 1024 / (double)l.delivered : 0,
 	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
 	       pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);

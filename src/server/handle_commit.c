@@ -74,6 +74,61 @@ static void commit_complete(struct vl_core_job *job)
 	free(j->names);
 }
 
+/* The roster change a commit carries must be the one it claims: every Add
+ * proposal by value names (basic credential user@domain#device) exactly
+ * one of `added`, and, when every proposal is by value, each of `added`
+ * has its Add. Proposals by reference cannot be resolved here (the server
+ * does not keep proposals), nor can Removes (leaf indices: the server does
+ * not keep the tree), so those are taken as the client states them. */
+static int check_adds(const struct vl_bytes *commit, const struct vl_store_device_name *added,
+                      size_t n_added)
+{
+	struct vl_mls_arena a;
+	struct vl_mls_message m;
+	vl_mls_arena_init(&a, 8u << 20);
+	int rc = VL_ERR_INVALID;
+	bool *seen = calloc(n_added ? n_added : 1, sizeof *seen);
+	if (!seen || vl_mls_message_parse(commit->p, commit->len, &a, &m) != VL_OK ||
+	    m.wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
+	    m.public_message.content.content_type != VL_MLS_CONTENT_COMMIT)
+		goto cleanup;
+	const struct vl_mls_commit *cm = &m.public_message.content.commit;
+	size_t by_value = 0;
+	bool by_ref = false;
+	for (size_t i = 0; i < cm->proposal_count; i++) {
+		const struct vl_mls_proposal_or_ref *p = &cm->proposals[i];
+		if (p->type != VL_MLS_POR_PROPOSAL) {
+			by_ref = true;
+			continue;
+		}
+		if (p->proposal.type != VL_MLS_PROPOSAL_ADD)
+			continue;
+		const struct vl_mls_credential *cr = &p->proposal.add.leaf_node.credential;
+		if (cr->type != VL_MLS_CREDENTIAL_BASIC)
+			goto cleanup;
+		size_t k = 0;
+		for (; k < n_added; k++) {
+			size_t ul = strlen(added[k].user), nl = strlen(added[k].name);
+			if (!seen[k] && cr->identity.len == ul + 1 + nl &&
+			    memcmp(cr->identity.data, added[k].user, ul) == 0 &&
+			    cr->identity.data[ul] == '#' &&
+			    memcmp(cr->identity.data + ul + 1, added[k].name, nl) == 0)
+				break;
+		}
+		if (k == n_added)
+			goto cleanup;
+		seen[k] = true;
+		by_value++;
+	}
+	if (!by_ref && by_value != n_added)
+		goto cleanup;
+	rc = VL_OK;
+cleanup:
+	free(seen);
+	vl_mls_arena_cleanup(&a);
+	return rc;
+}
+
 /* Copies a list of device references into NUL-terminated names. */
 static bool copy_refs(struct vl_proto_iter *it, struct vl_store_device_name *out, char **cursor)
 {
@@ -126,9 +181,6 @@ void vl_handle_commit(struct vl_conn *c, const struct vl_frame *f)
 		vl_conn_error(c, f->request_id, VL_PERR_INVALID, "not a Welcome");
 		goto fail;
 	}
-	/* TODO: check added/removed against the commit's own Add and Remove
-	 * proposals (needs the decoded commit and, for removes, the group's
-	 * leaf-to-device map, which the server does not keep yet). */
 	size_t na = j->m.added.count, nr = j->m.removed.count;
 	j->added = calloc(na ? na : 1, sizeof *j->added);
 	j->removed = calloc(nr ? nr : 1, sizeof *j->removed);
@@ -142,6 +194,11 @@ void vl_handle_commit(struct vl_conn *c, const struct vl_frame *f)
 	struct vl_proto_iter ia = j->m.added, ir = j->m.removed;
 	copy_refs(&ia, j->added, &cursor);
 	copy_refs(&ir, j->removed, &cursor);
+	if (check_adds(&j->m.commit, j->added, na) != VL_OK) {
+		vl_conn_error(c, f->request_id, VL_PERR_INVALID,
+		              "added devices do not match the commit's Add proposals");
+		goto fail;
+	}
 	vl_core_job_submit(&j->job);
 	return;
 fail:

@@ -245,7 +245,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_timer_start(&s->drain_timer, on_drain_tick, 0, 20);
 }
 
-static void print_connect(const struct server *s, int port, bool dev)
+static void print_connect(const struct server *s, int port, bool dev, const char *exe)
 {
 	const char *ws = s->cfg.tls ? "wss" : "ws", *http = s->cfg.tls ? "https" : "http";
 	char abs[VL_CONFIG_PATH_MAX];
@@ -262,7 +262,7 @@ static void print_connect(const struct server *s, int port, bool dev)
 		       dev ? "  (self-signed for localhost, made on first run)" : "");
 	printf("  domain       %s  (addresses are user@%s)\n", s->cfg.server_name,
 	       s->cfg.server_name);
-	printf("  first invite valised admin invite alice@%s --data %s\n", s->cfg.server_name,
+	printf("  first invite %s admin invite alice@%s --data %s\n", exe, s->cfg.server_name,
 	       s->cfg.data_dir);
 	printf("Stop with Ctrl-C or SIGTERM: valised drains and exits with nothing lost.\n");
 	fflush(stdout);
@@ -350,7 +350,7 @@ static int cmd_run(int argc, char **argv)
 	s->drain_timer.data = s;
 	vl_log(VL_LOG_INFO, "listening", "host=%s port=%d tls=%s data=%s", s->cfg.listen_host, port,
 	       s->cfg.tls ? "on" : "off", s->cfg.data_dir);
-	print_connect(s, port, dev);
+	print_connect(s, port, dev, argv[0]);
 
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	/* Stopped: make the last jobs durable and answer them. */

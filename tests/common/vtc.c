@@ -178,22 +178,50 @@ int vtc_key_package(const struct vtc_device *d, const char *identity, uint8_t **
 
 static const uint8_t placeholder[64] = {0x5a};
 
-int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, uint8_t **out,
+int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                       const struct vtc_device *const *adds, size_t n_adds, uint8_t **out,
                        size_t *out_len)
 {
-	struct vl_mls_message m;
-	memset(&m, 0, sizeof m);
-	m.version = VL_MLS_VERSION_MLS10;
-	m.wire_format = VL_MLS_WIRE_PUBLIC_MESSAGE;
-	struct vl_mls_public_message *pm = &m.public_message;
-	pm->content.group_id = (struct vl_mls_bytes){gid, gid_len};
-	pm->content.epoch = epoch;
-	pm->content.sender = (struct vl_mls_sender){VL_MLS_SENDER_MEMBER, 0};
-	pm->content.content_type = VL_MLS_CONTENT_COMMIT;
-	pm->auth.signature = (struct vl_mls_bytes){placeholder, 64};
-	pm->auth.confirmation_tag = (struct vl_mls_bytes){placeholder, 32};
-	pm->membership_tag = (struct vl_mls_bytes){placeholder, 32};
-	return vl_mls_message_encode_alloc(&m, out, out_len);
+	struct vl_mls_arena a;
+	vl_mls_arena_init(&a, 0);
+	struct vl_mls_proposal_or_ref *props = calloc(n_adds ? n_adds : 1, sizeof *props);
+	uint8_t **kps = calloc(n_adds ? n_adds : 1, sizeof *kps);
+	int rc = props && kps ? VL_OK : VL_ERR_NOMEM;
+	for (size_t i = 0; rc == VL_OK && i < n_adds; i++) {
+		size_t len;
+		struct vl_mls_message km;
+		rc = vtc_key_package(adds[i], NULL, &kps[i], &len);
+		if (rc == VL_OK)
+			rc = vl_mls_message_parse(kps[i], len, &a, &km);
+		if (rc == VL_OK) {
+			props[i].type = VL_MLS_POR_PROPOSAL;
+			props[i].proposal.type = VL_MLS_PROPOSAL_ADD;
+			props[i].proposal.add = km.key_package;
+		}
+	}
+	if (rc == VL_OK) {
+		struct vl_mls_message m;
+		memset(&m, 0, sizeof m);
+		m.version = VL_MLS_VERSION_MLS10;
+		m.wire_format = VL_MLS_WIRE_PUBLIC_MESSAGE;
+		struct vl_mls_public_message *pm = &m.public_message;
+		pm->content.group_id = (struct vl_mls_bytes){gid, gid_len};
+		pm->content.epoch = epoch;
+		pm->content.sender = (struct vl_mls_sender){VL_MLS_SENDER_MEMBER, 0};
+		pm->content.content_type = VL_MLS_CONTENT_COMMIT;
+		pm->content.commit.proposals = props;
+		pm->content.commit.proposal_count = n_adds;
+		pm->auth.signature = (struct vl_mls_bytes){placeholder, 64};
+		pm->auth.confirmation_tag = (struct vl_mls_bytes){placeholder, 32};
+		pm->membership_tag = (struct vl_mls_bytes){placeholder, 32};
+		rc = vl_mls_message_encode_alloc(&m, out, out_len);
+	}
+	for (size_t i = 0; kps && i < n_adds; i++)
+		free(kps[i]);
+	free(kps);
+	free(props);
+	vl_mls_arena_cleanup(&a);
+	return rc;
 }
 
 int vtc_private_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, size_t len,

@@ -54,10 +54,12 @@ int vtc_auth_frame(struct vl_writer *w, uint32_t id, const struct vtc_device *d,
 int vtc_key_package(const struct vtc_device *d, const char *identity, uint8_t **out,
                     size_t *out_len);
 
-/* MLS messages with the given clear header: a PublicMessage commit (an
- * empty commit with placeholder signature and tags), a PrivateMessage of
- * content type application with `len` bytes of ciphertext, a Welcome. */
-int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, uint8_t **out,
+/* MLS messages with the given clear header: a PublicMessage commit
+ * carrying one Add proposal by value (with a fresh KeyPackage) for each
+ * of adds[n_adds], placeholder signature and tags; a PrivateMessage of
+ * content type application with `len` bytes of ciphertext; a Welcome. */
+int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                       const struct vtc_device *const *adds, size_t n_adds, uint8_t **out,
                        size_t *out_len);
 int vtc_private_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, size_t len,
                         uint8_t **out, size_t *out_len);

@@ -53,7 +53,9 @@ static uint32_t send_commit(struct cli *c, uint64_t epoch, const struct vtc_devi
 {
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	assert_int_equal(vtc_commit_message(GID, sizeof GID, epoch, &cm, &cm_len), VL_OK);
+	const struct vtc_device *adds[1] = {add};
+	assert_int_equal(
+	    vtc_commit_message(GID, sizeof GID, epoch, adds, add ? 1 : 0, &cm, &cm_len), VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
 	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
 	                          .epoch = epoch,

@@ -487,7 +487,9 @@ static void commit(struct fconn *fc, uint64_t epoch, const struct vtc_device *ad
 {
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	assert_int_equal(vtc_commit_message(GID, sizeof GID, epoch, &cm, &cm_len), VL_OK);
+	const struct vtc_device *adds[1] = {add};
+	assert_int_equal(
+	    vtc_commit_message(GID, sizeof GID, epoch, adds, add ? 1 : 0, &cm, &cm_len), VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
 	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
 	                          .epoch = epoch,
@@ -569,6 +571,29 @@ static void test_delivery(void **state)
 	/* Carol is not a member: may not send or commit. */
 	send_msg(fc, 0x11, VL_PERR_FORBIDDEN);
 	commit(fc, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
+	/* A commit whose Add proposals name someone other than `added`. */
+	{
+		uint8_t *cm;
+		size_t cm_len;
+		const struct vtc_device *adds[1] = {&c};
+		assert_int_equal(vtc_commit_message(GID, sizeof GID, 0, adds, 1, &cm, &cm_len),
+		                 VL_OK);
+		struct vl_msg_commit m = {.group_id = {GID, sizeof GID}, .commit = {cm, cm_len}};
+		memset(m.client_msg_id, 0x20, sizeof m.client_msg_id);
+		struct vl_device_ref ref = {{(const uint8_t *)b.user, strlen(b.user)},
+		                            {(const uint8_t *)b.name, strlen(b.name)}};
+		struct vl_writer w;
+		vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+		assert_int_equal(vl_msg_commit_encode(&w, 77, &m, &ref, 1, NULL, 0), VL_OK);
+		input_writer(fa, &w);
+		expect_error(fa, 77, VL_PERR_INVALID);
+		/* Or an Add the roster change does not list. */
+		vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+		assert_int_equal(vl_msg_commit_encode(&w, 78, &m, NULL, 0, NULL, 0), VL_OK);
+		input_writer(fa, &w);
+		expect_error(fa, 78, VL_PERR_INVALID);
+		free(cm);
+	}
 	/* Alice adds Bob: Bob gets the Welcome live. */
 	commit(fa, 0, &b, 0, 0x21);
 	uint64_t s1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
