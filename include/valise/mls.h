@@ -158,7 +158,8 @@ struct vl_group_msg {
  * (decrypted into out->data), a proposal (cached) or a commit (applied;
  * the group moves to the next epoch). VL_ERR_STALE_EPOCH for a message of
  * another epoch; VL_ERR_CRYPTO for a bad signature, tag or ciphertext;
- * VL_ERR_INVALID for a commit that breaks a rule of RFC 9420 §12. On
+ * VL_ERR_INVALID for a commit that breaks a rule of RFC 9420 §12 (and for
+ * this member's own commit coming back: use vl_group_commit_merge()). On
  * error the group is unchanged. */
 VL_MUST_CHECK int vl_group_process(struct vl_group *g, const uint8_t *msg, size_t msg_len,
                                    struct vl_group_msg *out);

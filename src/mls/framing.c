@@ -139,6 +139,93 @@ int mls_public_check(const struct mls_framing *f, const struct vl_mls_public_mes
 	return rc;
 }
 
+/* Size of an opaque<V> of n bytes. */
+static size_t opaque_size(size_t n)
+{
+	return vl_varint_size(n) + n;
+}
+
+int mls_public_raw(const uint8_t *msg, size_t msg_len, const struct vl_mls_public_message *pm,
+                   struct mls_raw_content *raw)
+{
+	const struct vl_mls_framed_content *c = &pm->content;
+	size_t auth = opaque_size(pm->auth.signature.len);
+	if (c->content_type == VL_MLS_CONTENT_COMMIT)
+		auth += opaque_size(pm->auth.confirmation_tag.len);
+	size_t tail = auth;
+	if (c->sender.type == VL_MLS_SENDER_MEMBER)
+		tail += opaque_size(pm->membership_tag.len);
+	if (msg_len < 4 + tail)
+		return VL_ERR_DECODE;
+	raw->msg = msg;
+	raw->fc_end = msg_len - tail;
+	raw->auth_end = raw->fc_end + auth;
+	return VL_OK;
+}
+
+int mls_public_open(const struct mls_framing *f, const struct vl_mls_public_message *pm,
+                    const struct mls_raw_content *raw, const struct vl_sig_key *key)
+{
+	const struct vl_mls_framed_content *c = &pm->content;
+	int rc = check_epoch(f, &c->group_id, c->epoch);
+	if (rc != VL_OK)
+		return rc;
+	if (c->content_type == VL_MLS_CONTENT_APPLICATION)
+		return VL_ERR_INVALID;
+	/* TBS = version || wire_format || FramedContent || GroupContext (for
+	 * member and new-member-commit senders); TBM = TBS || auth. */
+	bool with_context = c->sender.type == VL_MLS_SENDER_MEMBER ||
+	                    c->sender.type == VL_MLS_SENDER_NEW_MEMBER_COMMIT;
+	struct vl_writer w;
+	writer_init_hint(&w, MLS_TBS_MAX, raw->auth_end + 512);
+	(void)!vl_write_fixed(&w, raw->msg, raw->fc_end);
+	if (with_context)
+		(void)!vl_mls_group_context_encode(&w, f->context);
+	size_t tbs_len = w.len;
+	rc = vl_write_fixed(&w, raw->msg + raw->fc_end, raw->auth_end - raw->fc_end);
+	if (rc == VL_OK && c->sender.type == VL_MLS_SENDER_MEMBER) {
+		uint8_t tag[VL_HASH_MAX];
+		rc = vl_hmac(f->suite, f->membership_key, f->suite->hash_len, w.buf, w.len, tag);
+		if (rc == VL_OK && (pm->membership_tag.len != f->suite->hash_len ||
+		                    !vl_ct_equal(tag, pm->membership_tag.data, f->suite->hash_len)))
+			rc = VL_ERR_CRYPTO;
+	}
+	if (rc == VL_OK)
+		rc = vl_mls_verify_with_label_key(key, "FramedContentTBS", w.buf, tbs_len,
+		                                  pm->auth.signature.data, pm->auth.signature.len);
+	vl_writer_cleanup(&w);
+	return rc;
+}
+
+int mls_transcript_confirmed_raw(const struct vl_suite *s, const uint8_t *interim_before,
+                                 const struct mls_raw_content *raw,
+                                 const struct vl_mls_bytes *signature, uint8_t out[VL_HASH_MAX])
+{
+	uint8_t prefix[4];
+	struct vl_writer w;
+	struct vl_hash_ctx *c;
+	vl_writer_init_fixed(&w, prefix, sizeof prefix);
+	int rc = vl_write_varint(&w, signature->len);
+	if (rc != VL_OK)
+		return rc;
+	rc = vl_hash_ctx_new(s, &c);
+	if (rc != VL_OK)
+		return rc;
+	if (interim_before)
+		rc = vl_hash_ctx_update(c, interim_before, s->hash_len);
+	/* wire_format || FramedContent: the message from its third byte. */
+	if (rc == VL_OK)
+		rc = vl_hash_ctx_update(c, raw->msg + 2, raw->fc_end - 2);
+	if (rc == VL_OK)
+		rc = vl_hash_ctx_update(c, prefix, w.len);
+	if (rc == VL_OK && signature->len)
+		rc = vl_hash_ctx_update(c, signature->data, signature->len);
+	if (rc == VL_OK)
+		rc = vl_hash_ctx_final(c, out);
+	vl_hash_ctx_free(c);
+	return rc;
+}
+
 static enum mls_ratchet_type ratchet_of(uint8_t content_type)
 {
 	return content_type == VL_MLS_CONTENT_APPLICATION ? MLS_RATCHET_APPLICATION

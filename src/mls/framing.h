@@ -63,6 +63,35 @@ VL_MUST_CHECK int mls_public_encode(const struct mls_framing *f,
 VL_MUST_CHECK int mls_public_check(const struct mls_framing *f,
                                    const struct vl_mls_public_message *pm);
 
+/* A received PublicMessage as the bytes it arrived in: msg[0..4) holds
+ * version and wire format, msg[4..fc_end) the FramedContent, then the auth
+ * data up to auth_end. The decoders accept only canonical encodings, so
+ * these bytes are exactly what re-encoding the decoded structure would
+ * give; using them saves re-encoding large commits three times. */
+struct mls_raw_content {
+	const uint8_t *msg;
+	size_t fc_end, auth_end;
+};
+
+/* Locates the FramedContent and auth data of a decoded PublicMessage in
+ * its MLSMessage bytes. VL_ERR_DECODE if they do not add up. */
+VL_MUST_CHECK int mls_public_raw(const uint8_t *msg, size_t msg_len,
+                                 const struct vl_mls_public_message *pm,
+                                 struct mls_raw_content *raw);
+/* mls_public_check() and mls_content_verify() in one pass over the raw
+ * bytes: group, epoch, content type, membership tag for member senders and
+ * the signature with key. */
+VL_MUST_CHECK int mls_public_open(const struct mls_framing *f,
+                                  const struct vl_mls_public_message *pm,
+                                  const struct mls_raw_content *raw, const struct vl_sig_key *key);
+/* confirmed_transcript_hash from the raw bytes (§8.2): Hash(interim_before
+ * || wire_format || FramedContent || signature<V>). */
+VL_MUST_CHECK int mls_transcript_confirmed_raw(const struct vl_suite *s,
+                                               const uint8_t *interim_before,
+                                               const struct mls_raw_content *raw,
+                                               const struct vl_mls_bytes *signature,
+                                               uint8_t out[VL_HASH_MAX]);
+
 /* Encrypts signed content from the member at leaf into an
  * MLSMessage(PrivateMessage) (heap buffer, free() it), using the next
  * generation of the handshake or application ratchet (§6.3). */

@@ -1015,7 +1015,8 @@ static int apply_proposals(struct vl_group *g, struct epoch *next, uint32_t comm
  * else written to tag_out), interim hash and secret tree. next->epoch and
  * next->tree_hash must already be set. */
 static int epoch_finish(struct vl_group *g, struct epoch *next, const uint8_t *commit_secret,
-                        const uint8_t *init_secret, const struct applied *ap, uint16_t wire_format,
+                        const uint8_t *init_secret, const struct applied *ap,
+                        const struct mls_raw_content *raw, uint16_t wire_format,
                         const struct vl_mls_framed_content *content,
                         const struct vl_mls_auth_data *auth, const struct vl_mls_bytes *tag_in,
                         uint8_t tag_out[VL_HASH_MAX])
@@ -1155,6 +1156,8 @@ struct incoming {
 	uint16_t wire_format;
 	struct vl_mls_framed_content content;
 	struct vl_mls_auth_data auth;
+	bool have_raw; /* PublicMessage: the bytes as received */
+	struct mls_raw_content raw;
 };
 
 static void incoming_cleanup(struct incoming *in)
@@ -1165,6 +1168,33 @@ static void incoming_cleanup(struct incoming *in)
 		free(in->plain);
 	}
 	vl_mls_arena_cleanup(&in->arena);
+}
+
+/* The key that must have signed a received content: the sender leaf's,
+ * or for a new member's commit (§12.4.3.2) the one in its path (loaded
+ * into *owned). External senders and new-member proposals are not
+ * supported by this engine. */
+static int sender_key(struct vl_group *g, const struct incoming *in, const struct vl_sig_key **key,
+                      struct vl_sig_key **owned)
+{
+	*key = NULL;
+	*owned = NULL;
+	if (in->content.sender.type == VL_MLS_SENDER_NEW_MEMBER_COMMIT) {
+		const struct vl_mls_commit *c = &in->content.commit;
+		if (in->wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
+		    in->content.content_type != VL_MLS_CONTENT_COMMIT || !c->has_path)
+			return VL_ERR_INVALID;
+		if (vl_sig_key_from_public(g->suite, c->path.leaf_node.signature_key.data,
+		                           c->path.leaf_node.signature_key.len, owned) != VL_OK)
+			return VL_ERR_CRYPTO;
+		*key = *owned;
+		return VL_OK;
+	}
+	if (in->content.sender.type != VL_MLS_SENDER_MEMBER)
+		return VL_ERR_UNSUPPORTED;
+	if (mls_tree_leaf_sig_key(&g->cur.tree, in->content.sender.index, key) != VL_OK)
+		return VL_ERR_INVALID;
+	return VL_OK;
 }
 
 /* Decodes, unprotects and authenticates a message of the current epoch. */
@@ -1188,44 +1218,48 @@ static int incoming_open(struct vl_group *g, const uint8_t *msg, size_t msg_len,
 	struct mls_framing f = epoch_framing(g, &g->cur, &gc);
 	in->wire_format = m.wire_format;
 	if (m.wire_format == VL_MLS_WIRE_PUBLIC_MESSAGE) {
-		rc = mls_public_check(&f, &m.public_message);
-		in->content = m.public_message.content;
-		in->auth = m.public_message.auth;
-	} else if (m.wire_format == VL_MLS_WIRE_PRIVATE_MESSAGE) {
-		rc = mls_private_decode(&f, &m.private_message, &in->arena, &in->content, &in->auth,
-		                        &in->plain, &in->plain_len);
-	} else {
-		rc = VL_ERR_INVALID;
-	}
-	if (rc != VL_OK)
-		return rc;
-	/* A new member's commit (§12.4.3.2) is signed with the key of the
-	 * leaf in its path; external senders and new-member proposals are
-	 * not supported by this engine. */
-	if (in->content.sender.type == VL_MLS_SENDER_NEW_MEMBER_COMMIT) {
-		const struct vl_mls_commit *c = &in->content.commit;
-		struct vl_sig_key *nk = NULL;
-		if (in->wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
-		    in->content.content_type != VL_MLS_CONTENT_COMMIT || !c->has_path)
+		const struct vl_mls_public_message *pm = &m.public_message;
+		in->content = pm->content;
+		in->auth = pm->auth;
+		/* Group and epoch first: a stale message says so, whoever sent
+		 * it. */
+		if (pm->content.group_id.len != g->group_id_len ||
+		    memcmp(pm->content.group_id.data, g->group_id, g->group_id_len) != 0)
 			return VL_ERR_INVALID;
-		rc = vl_sig_key_from_public(g->suite, c->path.leaf_node.signature_key.data,
-		                            c->path.leaf_node.signature_key.len, &nk);
+		if (pm->content.epoch != g->cur.epoch)
+			return VL_ERR_STALE_EPOCH;
+		rc = mls_public_raw(in->buf, msg_len, pm, &in->raw);
+		in->have_raw = rc == VL_OK;
+		const struct vl_sig_key *key = NULL;
+		struct vl_sig_key *owned = NULL;
 		if (rc == VL_OK)
-			rc = mls_content_verify(&f, in->wire_format, &in->content, &in->auth, nk);
-		vl_sig_key_free(nk);
-		return rc == VL_OK ? VL_OK : VL_ERR_CRYPTO;
+			rc = sender_key(g, in, &key, &owned);
+		if (rc == VL_OK)
+			rc = mls_public_open(&f, pm, &in->raw, key);
+		vl_sig_key_free(owned);
+		return rc;
 	}
-	if (in->content.sender.type != VL_MLS_SENDER_MEMBER)
-		return VL_ERR_UNSUPPORTED;
-	const struct vl_sig_key *key;
-	if (mls_tree_leaf_sig_key(&g->cur.tree, in->content.sender.index, &key) != VL_OK)
+	if (m.wire_format != VL_MLS_WIRE_PRIVATE_MESSAGE)
 		return VL_ERR_INVALID;
-	return mls_content_verify(&f, in->wire_format, &in->content, &in->auth, key);
+	rc = mls_private_decode(&f, &m.private_message, &in->arena, &in->content, &in->auth,
+	                        &in->plain, &in->plain_len);
+	const struct vl_sig_key *key = NULL;
+	struct vl_sig_key *owned = NULL;
+	if (rc == VL_OK)
+		rc = sender_key(g, in, &key, &owned);
+	if (rc == VL_OK)
+		rc = mls_content_verify(&f, in->wire_format, &in->content, &in->auth, key);
+	vl_sig_key_free(owned);
+	return rc;
 }
 
 static int proposal_ref_of(const struct vl_suite *s, const struct incoming *in,
                            uint8_t ref[VL_HASH_MAX])
 {
+	/* AuthenticatedContent = wire_format || FramedContent || auth: as
+	 * received, when we have the bytes. */
+	if (in->have_raw)
+		return vl_mls_proposal_ref(s, in->raw.msg + 2, in->raw.auth_end - 2, ref);
 	struct vl_mls_authenticated_content ac = {
 	    .wire_format = in->wire_format, .content = in->content, .auth = in->auth};
 	uint8_t *enc = NULL;
@@ -1393,8 +1427,9 @@ static int process_commit(struct vl_group *g, struct incoming *in, struct vl_gro
 	if (rc == VL_OK) {
 		mls_tree_priv_prune(&next.priv, &next.tree);
 		rc = epoch_finish(g, &next, have_secret ? commit_secret : NULL,
-		                  external ? ext_init : NULL, &ap, in->wire_format, &in->content,
-		                  &in->auth, &in->auth.confirmation_tag, NULL);
+		                  external ? ext_init : NULL, &ap, in->have_raw ? &in->raw : NULL,
+		                  in->wire_format, &in->content, &in->auth,
+		                  &in->auth.confirmation_tag, NULL);
 	}
 	if (rc == VL_OK) {
 		if (g->pending) {
@@ -2237,7 +2272,8 @@ int vl_group_commit(struct vl_group *g, const struct vl_commit_args *args, uint8
 	if (rc == VL_OK)
 		rc = mls_content_sign(&f, wf, &c, g->signer, sig, &auth);
 	if (rc == VL_OK)
-		rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap, wf, &c, &auth, NULL, tag);
+		rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap, NULL, wf, &c, &auth, NULL,
+		                  tag);
 	auth.confirmation_tag = (struct vl_mls_bytes){tag, s->hash_len};
 	if (rc == VL_OK)
 		rc = send_encode(g, &c, &auth, sig, commit, commit_len);
@@ -2693,7 +2729,7 @@ int vl_group_join_external(const uint8_t *group_info, size_t gi_len, const uint8
 		struct mls_framing f = epoch_framing(g, e, &cur_gc);
 		rc = mls_content_sign(&f, VL_MLS_WIRE_PUBLIC_MESSAGE, &c, g->signer, sig, &auth);
 		if (rc == VL_OK)
-			rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap,
+			rc = epoch_finish(g, &next, ps->commit_secret, NULL, &ap, NULL,
 			                  VL_MLS_WIRE_PUBLIC_MESSAGE, &c, &auth, NULL, tag);
 		auth.confirmation_tag = (struct vl_mls_bytes){tag, s->hash_len};
 		if (rc == VL_OK)
