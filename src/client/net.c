@@ -10,6 +10,7 @@
 #include "client/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,6 +117,27 @@ static int wait_fd(int fd, bool write, int timeout_ms)
 	}
 }
 
+/* connect() bounded by timeout_ms: non-blocking, then poll for the
+ * outcome. */
+static bool connect_within(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return false;
+	int r = connect(fd, sa, len);
+	if (r != 0 && errno != EINPROGRESS)
+		return false;
+	if (r != 0) {
+		if (wait_fd(fd, true, timeout_ms) != VL_OK)
+			return false;
+		int err = 0;
+		socklen_t el = sizeof err;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0)
+			return false;
+	}
+	return fcntl(fd, F_SETFL, fl) == 0;
+}
+
 static int tcp_connect(const struct cl_url *u, int timeout_ms, int *fd_out)
 {
 	char port[8];
@@ -123,17 +146,25 @@ static int tcp_connect(const struct cl_url *u, int timeout_ms, int *fd_out)
 	struct addrinfo *res = NULL;
 	if (getaddrinfo(u->host, port, &hints, &res) != 0)
 		return VL_ERR_NET;
+	if (timeout_ms <= 0)
+		timeout_ms = 15000;
 	int rc = VL_ERR_NET;
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		if (connect_within(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms)) {
 			/* Frames are small and answered at once: without this,
 			 * Nagle's algorithm holds a frame's second write back until
 			 * the peer's delayed ACK, some 40 ms. */
 			int one = 1;
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			/* Reads wait in poll(); these bound the blocking writes and
+			 * the TLS handshake against a peer that stops answering. */
+			struct timeval tv = {.tv_sec = timeout_ms / 1000,
+			                     .tv_usec = (timeout_ms % 1000) * 1000};
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+			(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 			*fd_out = fd;
 			rc = VL_OK;
 			break;
@@ -141,7 +172,6 @@ static int tcp_connect(const struct cl_url *u, int timeout_ms, int *fd_out)
 		close(fd);
 	}
 	freeaddrinfo(res);
-	(void)timeout_ms; /* blocking connect: the kernel's own timeout */
 	return rc;
 }
 

@@ -64,6 +64,7 @@ static int teardown(void **state)
 }
 
 static bool tls_insecure;
+static uint32_t kp_target;
 
 static struct vl_client_opts opts_for(const char *dir)
 {
@@ -74,6 +75,7 @@ static struct vl_client_opts opts_for(const char *dir)
 	    .argon2_m_kib = 8 * 1024, /* the store's minimum: tests stay fast */
 	    .timeout_ms = 10000,
 	    .tls_insecure = tls_insecure,
+	    .key_package_target = kp_target,
 	};
 	return o;
 }
@@ -720,6 +722,58 @@ static void test_crash_during_commit(void **state)
 	dev_close(&d);
 }
 
+static void test_key_package_replenish(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b;
+	kp_target = 10;
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	kp_target = 0;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	/* Each claim takes one of bob's 10 packages: the server says KP_LOW
+	 * and bob's client uploads more without being asked. */
+	assert_int_equal(vl_client_contact_add(a.c, "bob@example.org", "Bob"), VL_OK);
+	struct vl_event ev;
+	assert_true(wait_event(&b, VL_EVENT_KEY_PACKAGES, NULL, NULL, 5000, &ev));
+	assert_true(ev.code > 0);
+	vl_event_cleanup(&ev);
+	struct vl_contact *list;
+	size_t n;
+	assert_int_equal(vl_client_contacts(a.c, &list, &n), VL_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0].address, "bob@example.org");
+	assert_string_equal(list[0].display_name, "Bob");
+	assert_int_equal(list[0].n_devices, 1);
+	vl_client_contacts_free(list, n);
+	/* Verified, then a new device of bob: the warning says so. */
+	assert_int_equal(vl_client_contact_verify(a.c, "bob@example.org"), VL_OK);
+	char *inv;
+	assert_int_equal(vl_client_device_invite(b.c, &inv), VL_OK);
+	struct dev b2;
+	dev_new(e, &b2, "bob@example.org", "tablet", inv);
+	free(inv);
+	assert_int_equal(vl_client_contact_add(a.c, "bob@example.org", NULL), VL_OK);
+	assert_true(wait_event(&a, VL_EVENT_DEVICES_CHANGED, NULL, NULL, 1000, &ev));
+	assert_true(ev.verified_broken);
+	assert_string_equal(ev.sender_device, "tablet");
+	vl_event_cleanup(&ev);
+	assert_int_equal(vl_client_contacts(a.c, &list, &n), VL_OK);
+	assert_false(list[0].verified);
+	assert_true(list[0].changed);
+	assert_int_equal(list[0].n_devices, 2);
+	vl_client_contacts_free(list, n);
+	char qr_num[VL_CLIENT_SAFETY_NUMBER_LEN + 1];
+	char *qr = NULL;
+	assert_int_equal(vl_client_safety_number(a.c, "bob@example.org", qr_num, &qr), VL_OK);
+	assert_non_null(qr);
+	assert_true(strncmp(qr, "valise-safety:1:", 16) == 0);
+	assert_string_equal(qr + 16, qr_num);
+	free(qr);
+	dev_close(&a);
+	dev_close(&b);
+	dev_close(&b2);
+}
+
 static int setup_tls(void **state)
 {
 	struct env *e = calloc(1, sizeof *e);
@@ -911,6 +965,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_messages_racing_a_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
+	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

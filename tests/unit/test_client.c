@@ -249,6 +249,27 @@ static void test_net_against_non_websocket(void **state)
 	waitpid(pid, &st, 0);
 }
 
+static void test_net_silent_peer(void **state)
+{
+	(void)state;
+	/* A peer that accepts and never answers: the upgrade times out. */
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(ls >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+	socklen_t sl = sizeof sa;
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+	assert_int_equal(listen(ls, 1), 0);
+	struct cl_url u;
+	char url[64];
+	snprintf(url, sizeof url, "ws://127.0.0.1:%d", ntohs(sa.sin_port));
+	assert_int_equal(cl_url_parse(url, &u), VL_OK);
+	struct cl_net n;
+	assert_int_equal(cl_net_connect(&n, &u, NULL, 300), VL_ERR_TIMEOUT);
+	assert_int_equal(n.fd, -1);
+	close(ls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +279,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_open_and_register_failures, setup_dir,
 	                                    teardown_dir),
 	    cmocka_unit_test(test_net_against_non_websocket),
+	    cmocka_unit_test(test_net_silent_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
