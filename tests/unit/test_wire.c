@@ -256,11 +256,15 @@ static void test_trailing_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_integers_round_trip), cmocka_unit_test(test_varint_examples),
-	    cmocka_unit_test(test_varint_rejects),      cmocka_unit_test(test_varint_boundaries),
-	    cmocka_unit_test(test_opaque_and_limits),   cmocka_unit_test(test_writer_cap),
+	    cmocka_unit_test(test_integers_round_trip),
+	    cmocka_unit_test(test_varint_examples),
+	    cmocka_unit_test(test_varint_rejects),
+	    cmocka_unit_test(test_varint_boundaries),
+	    cmocka_unit_test(test_opaque_and_limits),
+	    cmocka_unit_test(test_writer_cap),
 	    cmocka_unit_test(test_writer_reserve),
-	    cmocka_unit_test(test_nested_vectors),      cmocka_unit_test(test_optional),
+	    cmocka_unit_test(test_nested_vectors),
+	    cmocka_unit_test(test_optional),
 	    cmocka_unit_test(test_trailing_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
