@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/crypto.h"
 #include "testutil.h"
 
 #define VEC_MAX_SUITES 16
@@ -66,6 +67,43 @@ static inline json_t *vec_load(int argc, char **argv, const char *rel, struct ve
 	if (!root)
 		printf("vectors: %s: 0 passed, 0 failed, 1 skipped (file absent)\n", v->file);
 	return root;
+}
+
+/* Checks one vector entry for its cipher suite; true if every value
+ * matched. */
+typedef bool (*vec_check_fn)(json_t *entry, const struct vl_suite *s);
+
+/* The whole main of a program whose file is an array of entries that each
+ * name a cipher_suite: every entry is checked and counted under its suite
+ * (an unsupported suite is a skip with its reason, never a pass), then one
+ * line per suite is printed. Returns the exit code: 77 if the file is
+ * absent, 1 if a case failed. */
+static inline int vec_main(int argc, char **argv, const char *rel, vec_check_fn check,
+                           const char *mismatch)
+{
+	struct vec_tallies v;
+	json_t *root = vec_load(argc, argv, rel, &v);
+	if (!root)
+		return 77;
+	size_t i;
+	json_t *e;
+	json_array_foreach(root, i, e)
+	{
+		uint64_t cs = 0;
+		(void)tu_json_uint(e, "cipher_suite", &cs);
+		struct tu_tally *t = vec_tally(&v, (unsigned)cs);
+		if (!t)
+			continue;
+		const struct vl_suite *s = vl_suite_get((uint16_t)cs);
+		if (!s)
+			tu_skip(t, "unsupported cipher suite");
+		else if (check(e, s))
+			t->passed++;
+		else
+			tu_fail(t, i, mismatch);
+	}
+	json_decref(root);
+	return vec_report(&v);
 }
 
 #endif

@@ -36,7 +36,7 @@ static bool same_auth(const struct vl_group *g, json_t *obj, const char *key)
 	return vec_same(obj, key, ea, n);
 }
 
-static bool check_entry(json_t *e)
+static bool check_entry(json_t *e, const struct vl_suite *s)
 {
 	struct psk_table pt = {0};
 	json_t *psks = json_object_get(e, "external_psks");
@@ -119,26 +119,6 @@ static bool check_entry(json_t *e)
 
 int main(int argc, char **argv)
 {
-	struct vec_tallies v;
-	json_t *root = vec_load(argc, argv, "mls/passive-client-welcome.json", &v);
-	if (!root)
-		return 77;
-	size_t i;
-	json_t *e;
-	json_array_foreach(root, i, e)
-	{
-		uint64_t cs = 0;
-		(void)tu_json_uint(e, "cipher_suite", &cs);
-		struct tu_tally *t = vec_tally(&v, (unsigned)cs);
-		if (!t)
-			continue;
-		if (!vl_suite_get((uint16_t)cs))
-			tu_skip(t, "unsupported cipher suite");
-		else if (check_entry(e))
-			t->passed++;
-		else
-			tu_fail(t, i, "passive client diverged");
-	}
-	json_decref(root);
-	return vec_report(&v);
+	return vec_main(argc, argv, "mls/passive-client-welcome.json", check_entry,
+	                "passive client diverged");
 }

@@ -61,27 +61,5 @@ done:
 
 int main(int argc, char **argv)
 {
-	struct vec_tallies v;
-	json_t *root = vec_load(argc, argv, "mls/secret-tree.json", &v);
-	if (!root)
-		return 77;
-	size_t i;
-	json_t *e;
-	json_array_foreach(root, i, e)
-	{
-		uint64_t cs = 0;
-		(void)tu_json_uint(e, "cipher_suite", &cs);
-		struct tu_tally *t = vec_tally(&v, (unsigned)cs);
-		if (!t)
-			continue;
-		const struct vl_suite *s = vl_suite_get((uint16_t)cs);
-		if (!s)
-			tu_skip(t, "unsupported cipher suite");
-		else if (check_entry(e, s))
-			t->passed++;
-		else
-			tu_fail(t, i, "secret tree mismatch");
-	}
-	json_decref(root);
-	return vec_report(&v);
+	return vec_main(argc, argv, "mls/secret-tree.json", check_entry, "secret tree mismatch");
 }
