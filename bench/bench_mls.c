@@ -21,6 +21,7 @@
  * group built by one big add the tree is sparse, so a commit encrypts to
  * about N-1 members and its message grows with N.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,10 +309,27 @@ static void bench_size(uint16_t suite, size_t n)
 	vl_group_free(joiner);
 }
 
+/* A whole decimal number from an argument, or exits with a usage message
+ * quoting it. */
+static unsigned long arg_number(const char *prog, const char *arg)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end) {
+		fprintf(stderr, "%s: \"%s\" is not a number\n", prog, arg);
+		fprintf(stderr,
+		        "usage: %s [MAX_GROUP_SIZE (default 10000)] [SUITE 1|2|3 (default all)]\n",
+		        prog);
+		exit(2);
+	}
+	return v;
+}
+
 int main(int argc, char **argv)
 {
-	size_t max_n = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
-	unsigned only = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 0;
+	size_t max_n = argc > 1 ? arg_number(argv[0], argv[1]) : 10000;
+	unsigned only = argc > 2 ? (unsigned)arg_number(argv[0], argv[2]) : 0;
 	static const uint16_t suites[] = {1, 2, 3};
 	static const size_t sizes[] = {2, 10, 100, 1000, 10000};
 	for (size_t si = 0; si < 3; si++) {
