@@ -352,9 +352,14 @@ void vl_message_list_free(struct vl_message *list, size_t n);
 /* Sends text to a conversation: one MIMI message, one MLS encryption, one
  * SEND (the server fans it out to every member device). markdown selects
  * text/markdown. in_reply_to may be NULL. id (may be NULL) receives the
- * message id. Returns VL_OK; VL_ERR_ARG (empty or oversized text, bad
- * reply id); VL_ERR_NOT_FOUND (no such conversation); VL_ERR_STATE (this
- * device is no longer a member); network errors. */
+ * message id. If another member's commit was accepted first, the server
+ * refuses the message as stale; the client then processes that commit and
+ * encrypts the same content again in the new epoch (this and every other
+ * send below, up to 8 times; the message id does not change). Returns
+ * VL_OK; VL_ERR_ARG (empty or oversized text, bad reply id);
+ * VL_ERR_NOT_FOUND (no such conversation); VL_ERR_STATE (this device is no
+ * longer a member); VL_ERR_AGAIN (refused as stale every time); network
+ * errors. */
 VL_MUST_CHECK int vl_client_send_text(struct vl_client *c, const char *conv, const char *text,
                                       bool markdown, const char *in_reply_to,
                                       char id[VL_CLIENT_MSG_ID_LEN + 1]);

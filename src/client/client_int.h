@@ -129,6 +129,10 @@ extern unsigned long cl_attach_encryptions, cl_attach_uploads;
 /* Test hook (tests/e2e): the next commit's frame is sent and the call then
  * fails as if the process had died before the answer came. */
 extern bool cl_test_crash_after_commit_send;
+/* Test hook (tests/e2e): the next message is encrypted without first
+ * processing what the server has pushed, as when another member's commit
+ * is accepted between that step and the message's arrival. */
+extern bool cl_test_send_without_drain;
 
 /* --- client.c -------------------------------------------------------- */
 /* Sets c->err (printf-style) and returns rc. */

@@ -30,12 +30,14 @@
 
 #define META_VERSION 1
 #define COMMIT_TRIES 8
+#define SEND_TRIES   8
 
 static int drain(struct vl_client *c);
 static void learn_tree(struct vl_client *c, const struct cl_conv *cv);
 
 unsigned long cl_stat_encryptions, cl_stat_sends;
 bool cl_test_crash_after_commit_send;
+bool cl_test_send_without_drain;
 
 /* --- in-memory list and persisted metadata ------------------------------- */
 
@@ -1467,15 +1469,21 @@ static int drain(struct vl_client *c)
 	return cl_process_pushes(c);
 }
 
-int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, size_t len)
+/* One attempt: encrypts data in the group's current epoch (*epoch is set
+ * to it) and sends it. VL_ERR_STALE_EPOCH if the server has already
+ * accepted a commit that ends that epoch. */
+static int send_once(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, size_t len,
+                     uint64_t *epoch)
 {
 	bool nowait = c->nowait; /* drain() may send receipts of its own */
-	int rc = drain(c);
+	int rc = cl_test_send_without_drain ? VL_OK : drain(c);
+	cl_test_send_without_drain = false;
 	c->nowait = nowait;
 	if (rc)
 		return rc;
 	if (!cv->active || !cv->g)
 		return cl_fail(c, VL_ERR_STATE, "no longer a member of this conversation");
+	*epoch = vl_group_epoch(cv->g);
 	uint8_t *msg;
 	size_t msg_len;
 	rc = vl_group_encrypt(cv->g, data, len, NULL, 0, &msg, &msg_len);
@@ -1486,6 +1494,10 @@ int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, s
 	 * a crash must never make us reuse a key and nonce. */
 	rc = cl_conv_save_state(c, cv);
 	if (!rc) {
+		/* The client id is derived from the message bytes: a resend of
+		 * these bytes is recognised by the server, and the message
+		 * encrypted again after stale_epoch is a new one with its own id
+		 * (docs/protocol.md §4.4). */
 		struct vl_msg_send m = {.group_id = {cv->gid, cv->gid_len},
 		                        .message = {msg, msg_len}};
 		uint8_t h[VL_HASH_MAX];
@@ -1511,10 +1523,29 @@ int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, s
 		}
 	}
 	free(msg);
-	if (!rc) {
-		cv->last_ms = cl_now_ms();
-	}
 	return rc;
+}
+
+int cl_conv_send(struct vl_client *c, struct cl_conv *cv, const uint8_t *data, size_t len)
+{
+	/* The server refuses a message whose epoch a commit has already
+	 * ended (stale_epoch: nothing was queued). The winning commit is then
+	 * in our queue: process it and encrypt the same content again in the
+	 * new epoch. A message sent without waiting for its answer (receipts,
+	 * typing) is not retried: its refusal never reaches us. */
+	for (int attempt = 1;; attempt++) {
+		uint64_t epoch = 0;
+		int rc = send_once(c, cv, data, len, &epoch);
+		if (rc == VL_OK)
+			cv->last_ms = cl_now_ms();
+		if (rc != VL_ERR_STALE_EPOCH)
+			return rc;
+		if (attempt == SEND_TRIES)
+			return cl_fail(c, VL_ERR_AGAIN,
+			               "message refused as stale %d times in a row", SEND_TRIES);
+		if ((rc = wait_epoch(c, cv, epoch)))
+			return rc;
+	}
 }
 
 /* --- listing -------------------------------------------------------------------------- */

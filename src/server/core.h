@@ -77,7 +77,7 @@ struct vl_core_metrics {
 	uint64_t auth_ok, auth_failed, registered, revoked;
 	uint64_t rate_limited;
 	uint64_t queued, pushed_live, pushed_fetched, acks;
-	uint64_t commits_ok, commits_stale, sends_ok, duplicates;
+	uint64_t commits_ok, commits_stale, sends_ok, sends_stale, duplicates;
 	uint64_t kp_uploaded, kp_rejected, kp_claimed;
 	uint64_t jobs_submitted, jobs_completed, jobs_inflight;
 };

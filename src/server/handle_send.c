@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SEND (docs/protocol.md §4.4): an application message (or a proposal) of
- * a group the sender belongs to, fanned out to every other member's
- * durable queue; acknowledged once durable; idempotent by client id.
+ * a group the sender belongs to, made in the group's current epoch, fanned
+ * out to every other member's durable queue; acknowledged once durable;
+ * idempotent by client id. The epoch is read from the MLS header here and
+ * compared with the group's in the store step, where commits are ordered,
+ * so no commit can slip in between the check and the fan-out.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +16,16 @@
 struct send_job {
 	struct vl_core_job job;
 	struct vl_msg_send m; /* points into job.frame */
+	uint64_t epoch;       /* of the MLS message, from its clear header */
 	bool duplicate;
 };
 
 static int send_run(struct vl_store *st, struct vl_core_job *job)
 {
 	struct send_job *j = (struct send_job *)job;
-	return vl_store_send(st, j->m.group_id.p, j->m.group_id.len, vl_conn_device(job->conn)->id,
-	                     j->m.client_msg_id, j->m.message.p, j->m.message.len,
-	                     vl_core_job_queued, job, &j->duplicate);
+	return vl_store_send(st, j->m.group_id.p, j->m.group_id.len, j->epoch,
+	                     vl_conn_device(job->conn)->id, j->m.client_msg_id, j->m.message.p,
+	                     j->m.message.len, vl_core_job_queued, job, &j->duplicate);
 }
 
 static void send_complete(struct vl_core_job *job)
@@ -31,7 +35,12 @@ static void send_complete(struct vl_core_job *job)
 	struct vl_core_metrics *m = vl_core_metrics_mut(job->core);
 	int rc = job->sj.status;
 	if (rc != VL_OK) {
-		vl_conn_error(c, job->request_id, vl_core_error_of(rc), NULL);
+		if (rc == VL_ERR_STALE_EPOCH)
+			m->sends_stale++;
+		vl_conn_error(c, job->request_id, vl_core_error_of(rc),
+		              rc == VL_ERR_STALE_EPOCH
+		                  ? "message epoch is not the group's current one"
+		                  : NULL);
 		return;
 	}
 	m->sends_ok++;
@@ -73,6 +82,7 @@ void vl_handle_send(struct vl_conn *c, const struct vl_frame *f)
 		              "message header does not match the frame");
 		goto fail;
 	}
+	j->epoch = pk.epoch;
 	vl_core_job_submit(&j->job);
 	return;
 fail:

@@ -86,6 +86,7 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "commits_total", "Commits accepted.", m->commits_ok);
 	counter(&b, "commits_stale_total", "Commits refused with stale_epoch.", m->commits_stale);
 	counter(&b, "sends_total", "Application messages accepted.", m->sends_ok);
+	counter(&b, "sends_stale_total", "Sends refused with stale_epoch.", m->sends_stale);
 	counter(&b, "duplicates_total", "Retried sends answered from the first outcome.",
 	        m->duplicates);
 	counter(&b, "key_packages_uploaded_total", "KeyPackages stored.", m->kp_uploaded);

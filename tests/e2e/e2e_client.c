@@ -3,8 +3,9 @@
  * with its own data folder: one-to-one and group chat both ways, add and
  * remove (the removed member reads nothing after), offline catch-up across
  * a restart of the client, edits, deletes and reactions, two devices of one
- * user, concurrent commits, attachments, safety numbers, and a scan of the
- * server's files for plaintext. */
+ * user, concurrent commits, messages racing a commit (and one refused as
+ * stale, then re-encrypted), attachments, safety numbers, and a scan of
+ * the server's files for plaintext. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -677,6 +678,101 @@ static void test_messages_racing_a_commit(void **state)
 	dev_close(&d);
 }
 
+/* A counter from the server's /metrics, or -1. */
+static long server_metric(struct env *e, const char *name)
+{
+	char *body = NULL;
+	assert_int_equal(wsc_http_get("127.0.0.1", e->s.port, false, "/metrics", &body), 200);
+	assert_non_null(body);
+	char key[128];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *p = strstr(body, key);
+	long v = p ? atol(p + strlen(key)) : -1;
+	free(body);
+	return v;
+}
+
+/* Polls d for ms and fails on a second copy of text or on a message that
+ * could not be read. */
+static void expect_no_duplicate(struct dev *d, const char *text, int ms)
+{
+	uint64_t end = now_ms() + (uint64_t)ms;
+	while (now_ms() < end) {
+		assert_int_equal(vl_client_poll(d->c, 50), VL_OK);
+		struct vl_event ev;
+		while (vl_client_next_event(d->c, &ev)) {
+			assert_int_not_equal(ev.type, VL_EVENT_UNDECRYPTABLE);
+			if (ev.type == VL_EVENT_MESSAGE && ev.has_msg && ev.msg.text)
+				assert_string_not_equal(ev.msg.text, text);
+			vl_event_cleanup(&ev);
+		}
+	}
+}
+
+static void test_send_refused_as_stale(void **state)
+{
+	struct env *e = *state;
+	struct dev a, b, c, d;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	dev_new(e, &c, "carol@example.org", "desk", NULL);
+	dev_new(e, &d, "dave@example.org", "tab", NULL);
+	const char *members[] = {"bob@example.org", "carol@example.org"};
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_GROUP, "g", members, 2, conv), VL_OK);
+	join(&b, conv);
+	join(&c, conv);
+	send_and_expect(&b, conv, "bob in the first epoch", (struct dev *[]){&a, &c}, 2);
+	/* alice's commit adding dave is accepted; bob has not processed it. */
+	const char *dv = "dave@example.org";
+	assert_int_equal(vl_client_conv_add(a.c, conv, &dv, 1), VL_OK);
+	join(&d, conv);
+	struct vl_conv_info info;
+	assert_int_equal(vl_client_conv_info(b.c, conv, &info), VL_OK);
+	uint64_t old_epoch = info.epoch;
+	assert_int_equal(info.n_devices, 3);
+	vl_conv_info_cleanup(&info);
+	/* bob encrypts in the epoch alice's commit has ended: the server
+	 * refuses it; bob processes the commit, encrypts the same content in
+	 * the new epoch and sends it again. */
+	long stale0 = server_metric(e, "valised_sends_stale_total");
+	assert_true(stale0 >= 0);
+	unsigned long enc0 = cl_stat_encryptions, sends0 = cl_stat_sends;
+	cl_test_send_without_drain = true;
+	const char *text = "sent as the epoch moved on";
+	char id[VL_CLIENT_MSG_ID_LEN + 1];
+	int rc = vl_client_send_text(b.c, conv, text, false, NULL, id);
+	if (rc)
+		fprintf(stderr, "bob's send: %s (%s)\n", vl_strerror(rc), vl_client_errmsg(b.c));
+	assert_int_equal(rc, VL_OK);
+	assert_false(cl_test_send_without_drain);
+	assert_int_equal(cl_stat_encryptions - enc0, 2);
+	assert_int_equal(cl_stat_sends - sends0, 2);
+	assert_int_equal(server_metric(e, "valised_sends_stale_total"), stale0 + 1);
+	assert_int_equal(vl_client_conv_info(b.c, conv, &info), VL_OK);
+	assert_true(info.epoch == old_epoch + 1);
+	assert_int_equal(info.n_devices, 4);
+	vl_conv_info_cleanup(&info);
+	/* Every recipient reads it once under the one message id, dave too,
+	 * who joined in the new epoch and could not read the old one. */
+	struct dev *to[] = {&a, &c, &d};
+	for (size_t i = 0; i < 3; i++) {
+		struct vl_event ev;
+		assert_true(wait_event(to[i], VL_EVENT_MESSAGE, conv, text, 5000, &ev));
+		assert_string_equal(ev.msg.id, id);
+		assert_string_equal(ev.sender, "bob@example.org");
+		vl_event_cleanup(&ev);
+	}
+	for (size_t i = 0; i < 3; i++)
+		expect_no_duplicate(to[i], text, i == 0 ? 300 : 50);
+	assert_true(has_text(&b, conv, text));
+	send_and_expect(&d, conv, "dave answers", (struct dev *[]){&a, &b, &c}, 3);
+	dev_close(&a);
+	dev_close(&b);
+	dev_close(&c);
+	dev_close(&d);
+}
+
 static void test_crash_during_commit(void **state)
 {
 	struct env *e = *state;
@@ -963,6 +1059,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_concurrent_commits_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_during_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_messages_racing_a_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_refused_as_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),

@@ -79,11 +79,12 @@ static uint32_t send_commit(struct cli *c, uint64_t epoch, const struct vtc_devi
 	return id;
 }
 
-static uint32_t send_app(struct cli *c, uint32_t tag)
+/* A SEND of a PrivateMessage made in `epoch`, client id from tag. */
+static uint32_t send_app(struct cli *c, uint64_t epoch, uint32_t tag)
 {
 	uint8_t *pm;
 	size_t pm_len;
-	assert_int_equal(vtc_private_message(GID, sizeof GID, 2, 64, &pm, &pm_len), VL_OK);
+	assert_int_equal(vtc_private_message(GID, sizeof GID, epoch, 64, &pm, &pm_len), VL_OK);
 	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {pm, pm_len}};
 	memcpy(m.client_msg_id, &tag, sizeof tag);
 	memcpy(m.client_msg_id + 4, c->dev.name,
@@ -166,6 +167,7 @@ static void test_commits_and_fanout(void **state)
 	rframe_free(&ra);
 	rframe_free(&rb);
 	assert_true((ta == OK(VL_FRAME_COMMIT)) != (tb == OK(VL_FRAME_COMMIT)));
+	uint64_t ep = 2; /* the group's epoch once Carol is in */
 	if (ta == OK(VL_FRAME_COMMIT)) {
 		assert_int_equal(cb, VL_PERR_STALE_EPOCH);
 		expect_deliver(&b, VL_DELIVERY_COMMIT);
@@ -175,16 +177,17 @@ static void test_commits_and_fanout(void **state)
 		expect_deliver(&a, VL_DELIVERY_COMMIT);
 		/* Alice retries on the new epoch. */
 		expect_ok(&a, send_commit(&a, 2, &c.dev, 4), VL_FRAME_COMMIT);
+		ep = 3;
 		expect_deliver(&b, VL_DELIVERY_COMMIT);
 		expect_deliver(&c, VL_DELIVERY_WELCOME);
 	}
 
 	/* Fan-out to everyone but the sender; a resend is not delivered twice. */
-	uint32_t id = send_app(&a, 100);
+	uint32_t id = send_app(&a, ep, 100);
 	expect_ok(&a, id, VL_FRAME_SEND);
 	uint64_t sb = expect_deliver(&b, VL_DELIVERY_APPLICATION);
 	uint64_t sc = expect_deliver(&c, VL_DELIVERY_APPLICATION);
-	id = send_app(&a, 100);
+	id = send_app(&a, ep, 100);
 	expect_ok(&a, id, VL_FRAME_SEND);
 	expect_quiet(&b, 200);
 	expect_quiet(&c, 50);
@@ -195,7 +198,7 @@ static void test_commits_and_fanout(void **state)
 	/* Carol goes offline; messages wait in her queue. */
 	cli_close(&c);
 	for (uint32_t i = 0; i < 5; i++)
-		expect_ok(&a, send_app(&a, 200 + i), VL_FRAME_SEND);
+		expect_ok(&a, send_app(&a, ep, 200 + i), VL_FRAME_SEND);
 	for (uint32_t i = 0; i < 5; i++)
 		ack(&b, expect_deliver(&b, VL_DELIVERY_APPLICATION));
 	reconnect(&c, s);
@@ -213,6 +216,30 @@ static void test_commits_and_fanout(void **state)
 	ack(&c, last);
 	reconnect(&c, s);
 	expect_quiet(&c, 100);
+
+	/* Bob commits the next epoch while Alice still encrypts in the one
+	 * before: her message is refused with stale_epoch and reaches nobody. */
+	expect_ok(&b, send_commit(&b, ep, NULL, 5), VL_FRAME_COMMIT);
+	ack(&a, expect_deliver(&a, VL_DELIVERY_COMMIT));
+	ack(&c, expect_deliver(&c, VL_DELIVERY_COMMIT));
+	struct rframe r;
+	uint16_t code = 0;
+	assert_int_equal(cli_reply(&a, send_app(&a, ep, 300), &code, &r, 5000), VL_FRAME_ERROR);
+	rframe_free(&r);
+	assert_int_equal(code, VL_PERR_STALE_EPOCH);
+	expect_quiet(&b, 200);
+	expect_quiet(&c, 50);
+	/* A resend of the message accepted in the epoch before still gets
+	 * its answer and is not delivered again. */
+	expect_ok(&a, send_app(&a, ep, 100), VL_FRAME_SEND);
+	expect_quiet(&b, 200);
+	expect_quiet(&c, 50);
+	/* Made again in the current epoch (the refused id left no record),
+	 * it reaches both. */
+	expect_ok(&a, send_app(&a, ep + 1, 300), VL_FRAME_SEND);
+	ack(&b, expect_deliver(&b, VL_DELIVERY_APPLICATION));
+	ack(&c, expect_deliver(&c, VL_DELIVERY_APPLICATION));
+	expect_quiet(&a, 50);
 	cli_close(&a);
 	cli_close(&b);
 	cli_close(&c);
@@ -233,7 +260,7 @@ static void test_kill9_and_drain(void **state)
 	enum { N = 50 };
 	uint32_t ids[N];
 	for (uint32_t i = 0; i < N; i++)
-		ids[i] = send_app(&a, 1000 + i);
+		ids[i] = send_app(&a, 1, 1000 + i);
 	for (uint32_t i = 0; i < N; i++)
 		expect_ok(&a, ids[i], VL_FRAME_SEND);
 	srv_kill9(s);
@@ -257,7 +284,7 @@ static void test_kill9_and_drain(void **state)
 	/* A retried send after the crash is recognised. */
 	assert_int_equal(cli_open(&a, s), 0);
 	assert_int_equal(cli_auth(&a, &code), OK(VL_FRAME_AUTH));
-	expect_ok(&a, send_app(&a, 1000), VL_FRAME_SEND);
+	expect_ok(&a, send_app(&a, 1, 1000), VL_FRAME_SEND);
 	expect_quiet(&b, 200);
 
 	/* SIGTERM: connections are told, the server exits 0. */

@@ -520,11 +520,12 @@ static void commit(struct fconn *fc, uint64_t epoch, const struct vtc_device *ad
 	assert_true(ok.epoch == epoch + 1);
 }
 
-static void send_msg(struct fconn *fc, uint8_t tag, unsigned expect_code)
+/* Sends a PrivateMessage made in `epoch` with client id tag^16. */
+static void send_msg(struct fconn *fc, uint64_t epoch, uint8_t tag, unsigned expect_code)
 {
 	uint8_t *pm;
 	size_t pm_len;
-	assert_int_equal(vtc_private_message(GID, sizeof GID, 1, 40, &pm, &pm_len), VL_OK);
+	assert_int_equal(vtc_private_message(GID, sizeof GID, epoch, 40, &pm, &pm_len), VL_OK);
 	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {pm, pm_len}};
 	memset(m.client_msg_id, tag, sizeof m.client_msg_id);
 	struct vl_writer w;
@@ -569,7 +570,7 @@ static void test_delivery(void **state)
 	struct fconn *fc = registered(f, &c, "carol@example.org", "desk", 1);
 	create_group(fa);
 	/* Carol is not a member: may not send or commit. */
-	send_msg(fc, 0x11, VL_PERR_FORBIDDEN);
+	send_msg(fc, 0, 0x11, VL_PERR_FORBIDDEN);
 	commit(fc, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
 	/* A commit whose Add proposals name someone other than `added`. */
 	{
@@ -605,22 +606,22 @@ static void test_delivery(void **state)
 	commit(fa, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
 	uint64_t cw = expect_deliver(fc, VL_DELIVERY_WELCOME);
 	/* Fan-out to everyone but the sender. */
-	send_msg(fa, 0x31, 0);
+	send_msg(fa, 2, 0x31, 0);
 	uint64_t s2 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
 	assert_true(s2 > s1);
 	expect_deliver(fc, VL_DELIVERY_APPLICATION);
 	assert_int_equal(fa->n, 0);
 	/* The same send again: acknowledged, not delivered twice. */
-	send_msg(fa, 0x31, 0);
+	send_msg(fa, 2, 0x31, 0);
 	assert_int_equal(fb->n, 0);
 	assert_int_equal(fc->n, 0);
 
 	/* Carol goes offline without acknowledging; messages wait. */
 	ack(fc, cw);
 	close_conn(fc);
-	send_msg(fa, 0x32, 0);
+	send_msg(fa, 2, 0x32, 0);
 	expect_deliver(fb, VL_DELIVERY_APPLICATION);
-	send_msg(fb, 0x33, 0);
+	send_msg(fb, 2, 0x33, 0);
 	expect_deliver(fa, VL_DELIVERY_APPLICATION);
 	/* Back online: catch-up from the last acknowledgement, in order. */
 	fc = authed(f, &c);
@@ -638,6 +639,32 @@ static void test_delivery(void **state)
 	close_conn(fc);
 	fc = authed(f, &c);
 	assert_int_equal(fc->n, 0);
+
+	/* The group is at epoch 2: a message made in any other epoch is
+	 * refused with stale_epoch before anything is queued. */
+	send_msg(fa, 1, 0x34, VL_PERR_STALE_EPOCH);
+	send_msg(fa, 3, 0x34, VL_PERR_STALE_EPOCH);
+	assert_int_equal(fb->n, 0);
+	assert_int_equal(fc->n, 0);
+	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
+	/* Bob's commit moves the group to epoch 3. */
+	commit(fb, 2, NULL, 0, 0x25);
+	expect_deliver(fa, VL_DELIVERY_COMMIT);
+	expect_deliver(fc, VL_DELIVERY_COMMIT);
+	/* The resend of a message accepted in epoch 2 keeps its answer. */
+	send_msg(fa, 2, 0x32, 0);
+	assert_int_equal(fb->n, 0);
+	assert_int_equal(fc->n, 0);
+	/* A refused id left no record: the message made again in the
+	 * current epoch under it goes through, once. */
+	send_msg(fa, 3, 0x34, 0);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	expect_deliver(fc, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fa->n, 0);
+	send_msg(fa, 3, 0x34, 0);
+	assert_int_equal(fb->n, 0);
+	assert_int_equal(fc->n, 0);
+	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
 	close_conn(fc);
 	close_conn(fa);
 	close_conn(fb);
@@ -659,7 +686,7 @@ static void test_window_and_limits(void **state)
 	commit(fa, 0, &b, 0, 0x41);
 	uint64_t w1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
 	for (uint8_t i = 0; i < 5; i++)
-		send_msg(fa, (uint8_t)(0x50 + i), 0);
+		send_msg(fa, 1, (uint8_t)(0x50 + i), 0);
 	/* Window 2: the Welcome and one message, nothing more in memory. */
 	uint64_t m1 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
 	assert_int_equal(fb->n, 0);

@@ -504,7 +504,7 @@ static void test_send_and_queue(void **state)
 		uint8_t id[16] = {0x10, i};
 		uint8_t msg[] = {(uint8_t)(0x50 + i)};
 		assert_int_equal(
-		    vl_store_send(f->st, GID, GL, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
 		assert_false(dup);
 	}
 	assert_int_equal(q.n, 10); /* to a2 and b, five times */
@@ -515,15 +515,30 @@ static void test_send_and_queue(void **state)
 	uint8_t id0[16] = {0x10, 0};
 	uint8_t msg0[] = {0x50};
 	memset(&q, 0, sizeof q);
-	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id0, msg0, 1, on_queued, &q, &dup),
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id0, msg0, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_true(dup);
+	assert_int_equal(q.n, 0);
+	/* A message of another epoch than the group's (1 since the commit)
+	 * is refused and queues nothing. */
+	uint8_t m3[16] = {3};
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, m3, msg0, 1, on_queued, &q, &dup),
+	                 VL_ERR_STALE_EPOCH);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 2, a.id, m3, msg0, 1, on_queued, &q, &dup),
+	                 VL_ERR_STALE_EPOCH);
+	assert_int_equal(q.n, 0);
+	/* The resend of an accepted message keeps its answer whatever epoch
+	 * it names. */
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id0, msg0, 1, on_queued, &q, &dup),
 	                 VL_OK);
 	assert_true(dup);
 	assert_int_equal(q.n, 0);
 	/* Non-members may not send; unknown groups are not found. */
-	assert_int_equal(vl_store_send(f->st, GID, GL, c.id, m1, msg0, 1, NULL, NULL, &dup),
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, c.id, m1, msg0, 1, NULL, NULL, &dup),
 	                 VL_ERR_PERMISSION);
 	assert_int_equal(
-	    vl_store_send(f->st, (const uint8_t *)"zz", 2, a.id, m1, msg0, 1, NULL, NULL, &dup),
+	    vl_store_send(f->st, (const uint8_t *)"zz", 2, 1, a.id, m1, msg0, 1, NULL, NULL, &dup),
 	    VL_ERR_NOT_FOUND);
 
 	struct fetched fe = {0};
@@ -557,7 +572,7 @@ static void test_send_and_queue(void **state)
 	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
 	assert_true(n == 0);
 	memset(&q, 0, sizeof q);
-	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, m2, msg0, 1, on_queued, &q, &dup),
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, m2, msg0, 1, on_queued, &q, &dup),
 	                 VL_OK);
 	assert_int_equal(q.n, 1);
 	assert_int_equal(q.dev[0], a2.id);
@@ -566,7 +581,8 @@ static void test_send_and_queue(void **state)
 	reopen(f);
 	assert_int_equal(vl_store_queue_count(f->st, a2.id, &n), VL_OK);
 	assert_true(n == 6);
-	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, m2, msg0, 1, NULL, NULL, &dup), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, m2, msg0, 1, NULL, NULL, &dup),
+	                 VL_OK);
 	assert_true(dup);
 }
 
@@ -582,10 +598,11 @@ static void test_batch(void **state)
 	assert_int_equal(vl_store_batch_begin(f->st), VL_ERR_STATE);
 	bool dup;
 	uint8_t id1[16] = {1}, id2[16] = {2}, msg[] = {1};
-	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id1, msg, 1, NULL, NULL, &dup), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id1, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
 	/* A failing operation inside the batch is undone alone. */
 	assert_int_equal(vl_store_group_create(f->st, GID, GL, b.id, NOW), VL_ERR_EXISTS);
-	assert_int_equal(vl_store_send(f->st, GID, GL, b.id, id2, msg, 1, NULL, NULL, &dup),
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, b.id, id2, msg, 1, NULL, NULL, &dup),
 	                 VL_ERR_PERMISSION);
 	assert_int_equal(vl_store_group_create(f->st, (const uint8_t *)"g2", 2, b.id, NOW), VL_OK);
 	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
@@ -594,7 +611,8 @@ static void test_batch(void **state)
 	assert_true(s1.operations == s0.operations + 4);
 	reopen(f);
 	assert_int_equal(vl_store_group_is_member(f->st, (const uint8_t *)"g2", 2, b.id), VL_OK);
-	assert_int_equal(vl_store_send(f->st, GID, GL, a.id, id1, msg, 1, NULL, NULL, &dup), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id1, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
 	assert_true(dup);
 
 	/* A rolled-back batch leaves nothing. */
@@ -622,7 +640,7 @@ static int run_send(struct vl_store *st, struct vl_store_job *job)
 	struct send_job *j = (struct send_job *)job;
 	bool dup;
 	static const uint8_t msg[] = {0x42};
-	return vl_store_send(st, GID, GL, j->sender, j->cmid, msg, 1, NULL, NULL, &dup);
+	return vl_store_send(st, GID, GL, 1, j->sender, j->cmid, msg, 1, NULL, NULL, &dup);
 }
 
 static void done_send(struct vl_store_job *job)

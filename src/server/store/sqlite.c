@@ -160,7 +160,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MEMBER_IS] = "SELECT 1 FROM members WHERE group_id = ? AND device_id = ?",
     [S_MEMBER_LIST] = "SELECT m.device_id FROM members m JOIN devices d ON d.id = m.device_id"
                       " WHERE m.group_id = ? AND d.revoked = 0 ORDER BY m.device_id",
-    [S_ROSTER_BY_GID] = "SELECT g.id, m.device_id FROM groups g JOIN members m ON m.group_id = g.id"
+    [S_ROSTER_BY_GID] = "SELECT g.id, m.device_id, g.epoch FROM groups g"
+                        " JOIN members m ON m.group_id = g.id"
                         " JOIN devices d ON d.id = m.device_id"
                         " WHERE g.gid = ? AND d.revoked = 0 ORDER BY m.device_id",
     [S_MSG_INSERT] = "INSERT INTO messages (group_id, sender, kind, data, refs)"
@@ -1069,12 +1070,14 @@ static int sq_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
 	return op_end(q, commit_in_tx(q, c, fn, ctx, new_epoch, duplicate));
 }
 
-static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t sender,
-                      const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
+static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, uint64_t msg_epoch,
+                      int64_t sender, const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
                       vl_store_queued_fn fn, void *ctx, bool *duplicate)
 {
-	uint64_t epoch;
+	uint64_t epoch = 0;
 	int64_t group;
+	/* An accepted message keeps its answer even once the group has moved
+	 * to a later epoch: the idempotency record is read first. */
 	int rc = sent_get(q, sender, cmid, &epoch);
 	if (rc == VL_OK) {
 		*duplicate = true;
@@ -1103,6 +1106,7 @@ static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t 
 		}
 		group = sqlite3_column_int64(s, 0);
 		roster[n] = sqlite3_column_int64(s, 1);
+		epoch = (uint64_t)sqlite3_column_int64(s, 2);
 		member |= roster[n] == sender;
 		n++;
 	}
@@ -1114,6 +1118,11 @@ static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t 
 		                                                         : VL_ERR_NOT_FOUND;
 	else if (rc == VL_OK && !member)
 		rc = VL_ERR_PERMISSION;
+	/* Members who have processed the group's last commit can read only
+	 * messages of its current epoch: any other is refused before it is
+	 * stored, and its sender re-encrypts. */
+	else if (rc == VL_OK && msg_epoch != epoch)
+		rc = VL_ERR_STALE_EPOCH;
 	if (rc == VL_OK)
 		rc = fan_out(q, group, sender, 1, msg, msg_len, roster, n, sender, fn, ctx);
 	free(roster);
@@ -1122,9 +1131,9 @@ static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t 
 	return sent_put(q, sender, cmid, 0);
 }
 
-static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t sender,
-                   const uint8_t *cmid, const uint8_t *msg, size_t msg_len, vl_store_queued_fn fn,
-                   void *ctx, bool *duplicate)
+static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                   int64_t sender, const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
+                   vl_store_queued_fn fn, void *ctx, bool *duplicate)
 {
 	struct sq *q = SQ(st);
 	NEED_STMTS(q);
@@ -1132,8 +1141,8 @@ static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int6
 	int rc = op_begin(q);
 	if (rc)
 		return rc;
-	return op_end(q,
-	              send_in_tx(q, gid, gid_len, sender, cmid, msg, msg_len, fn, ctx, duplicate));
+	return op_end(
+	    q, send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx, duplicate));
 }
 
 /* --- queues ------------------------------------------------------------------ */

@@ -131,11 +131,11 @@ int vl_store_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
 	return st->be->commit_apply(st, c, fn, ctx, new_epoch, duplicate);
 }
 
-int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t sender,
-                  const uint8_t *client_msg_id, const uint8_t *msg, size_t msg_len,
+int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                  int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg, size_t msg_len,
                   vl_store_queued_fn fn, void *ctx, bool *duplicate)
 {
-	return st->be->send(st, gid, gid_len, sender, client_msg_id, msg, msg_len, fn, ctx,
+	return st->be->send(st, gid, gid_len, epoch, sender, client_msg_id, msg, msg_len, fn, ctx,
 	                    duplicate);
 }
 

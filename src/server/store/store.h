@@ -207,13 +207,16 @@ VL_MUST_CHECK int vl_store_commit_apply(struct vl_store *st, const struct vl_sto
                                         vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch,
                                         bool *duplicate);
 
-/* Queues an application message for every member of the group but the
- * sender. A retry with the same client_msg_id queues nothing and sets
- * *duplicate. VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender
- * not a member). */
+/* Queues an application message made in MLS epoch `epoch` for every
+ * member of the group but the sender. A retry with the same client_msg_id
+ * of an accepted message queues nothing and sets *duplicate, whatever the
+ * group's epoch is by then. VL_ERR_NOT_FOUND (no such group),
+ * VL_ERR_PERMISSION (sender not a member), VL_ERR_STALE_EPOCH (epoch is
+ * not the group's current one; nothing is stored or recorded). */
 VL_MUST_CHECK int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len,
-                                int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg,
-                                size_t msg_len, vl_store_queued_fn fn, void *ctx, bool *duplicate);
+                                uint64_t epoch, int64_t sender, const uint8_t *client_msg_id,
+                                const uint8_t *msg, size_t msg_len, vl_store_queued_fn fn,
+                                void *ctx, bool *duplicate);
 
 struct vl_store_entry {
 	uint64_t seq;

@@ -42,9 +42,9 @@ struct vl_store_backend {
 	                       int64_t device_id);
 	int (*commit_apply)(struct vl_store *st, const struct vl_store_commit *c,
 	                    vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch, bool *duplicate);
-	int (*send)(struct vl_store *st, const uint8_t *gid, size_t gid_len, int64_t sender,
-	            const uint8_t *client_msg_id, const uint8_t *msg, size_t msg_len,
-	            vl_store_queued_fn fn, void *ctx, bool *duplicate);
+	int (*send)(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+	            int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg,
+	            size_t msg_len, vl_store_queued_fn fn, void *ctx, bool *duplicate);
 	int (*queue_fetch)(struct vl_store *st, int64_t device_id, uint64_t after, size_t limit,
 	                   vl_store_entry_fn fn, void *ctx);
 	int (*queue_ack)(struct vl_store *st, int64_t device_id, uint64_t seq);
