@@ -1015,9 +1015,16 @@ int mls_leaf_verify(const struct vl_suite *s, const struct vl_mls_leaf_node *ln,
                     const struct vl_mls_bytes *group_id, uint32_t leaf_index,
                     const struct vl_sig_key *key)
 {
+	/* Most leaves fit on the stack: joining a large group verifies every
+	 * one of them, so this path avoids the heap unless a leaf is big. */
+	uint8_t small[1024];
 	struct vl_writer w;
-	vl_writer_init_heap(&w, VL_MLS_MAX_ENCODED);
+	vl_writer_init_fixed(&w, small, sizeof small);
 	int rc = vl_mls_leaf_node_tbs_encode(&w, ln, group_id, leaf_index);
+	if (rc == VL_ERR_LIMIT) {
+		vl_writer_init_heap(&w, VL_MLS_MAX_ENCODED);
+		rc = vl_mls_leaf_node_tbs_encode(&w, ln, group_id, leaf_index);
+	}
 	if (rc == VL_OK)
 		rc = key ? vl_mls_verify_with_label_key(key, "LeafNodeTBS", w.buf, w.len,
 		                                        ln->signature.data, ln->signature.len)
@@ -1066,20 +1073,23 @@ int mls_leaf_validate(struct mls_tree *t, const struct vl_mls_leaf_node *ln,
 	return VL_OK;
 }
 
-/* One thread's share of the leaf signatures: leaves [lo, hi). Each leaf is
- * touched by one thread only (its cached key included). */
+/* One thread's share of the leaf signatures: leaves first, first + stride,
+ * ... Interleaving keeps the shares even: a tree is padded with blank
+ * leaves up to a power of two, so contiguous halves would give one thread
+ * most of the members. Each leaf is touched by one thread only (its cached
+ * key included). */
 struct verify_job {
 	struct mls_tree *t;
 	const struct vl_mls_bytes *group_id;
-	uint32_t lo, hi;
+	uint32_t first, stride;
 	int rc;
 };
 
-static void *verify_range(void *arg)
+static void *verify_share(void *arg)
 {
 	struct verify_job *j = arg;
 	j->rc = VL_OK;
-	for (uint32_t l = j->lo; l < j->hi && j->rc == VL_OK; l++) {
+	for (uint32_t l = j->first; l < j->t->n_leaves && j->rc == VL_OK; l += j->stride) {
 		const struct vl_mls_leaf_node *ln = mls_tree_leaf(j->t, l);
 		const struct vl_sig_key *key = NULL;
 		if (!ln)
@@ -1103,23 +1113,20 @@ static int verify_leaves(struct mls_tree *t, const struct vl_mls_bytes *group_id
 	struct verify_job jobs[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
 	bool started[MAX_THREADS] = {false};
-	uint32_t per = (t->n_leaves + n - 1) / n;
 	for (uint32_t i = 0; i < n; i++) {
-		jobs[i] = (struct verify_job){
-		    t, group_id, i * per, (i + 1) * per < t->n_leaves ? (i + 1) * per : t->n_leaves,
-		    VL_OK};
+		jobs[i] = (struct verify_job){t, group_id, i, n, VL_OK};
 		/* Thread 0 is this one; if a thread cannot start, its share is
 		 * done here too. */
 		if (i > 0)
-			started[i] = pthread_create(&th[i], NULL, verify_range, &jobs[i]) == 0;
+			started[i] = pthread_create(&th[i], NULL, verify_share, &jobs[i]) == 0;
 	}
-	verify_range(&jobs[0]);
+	verify_share(&jobs[0]);
 	int rc = jobs[0].rc;
 	for (uint32_t i = 1; i < n; i++) {
 		if (started[i])
 			pthread_join(th[i], NULL);
 		else
-			verify_range(&jobs[i]);
+			verify_share(&jobs[i]);
 		if (rc == VL_OK)
 			rc = jobs[i].rc;
 	}
