@@ -26,7 +26,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	@./scripts/run $(BUILD)
+	@./scripts/run $(BUILD) $(RUN_ARGS)
 
 test: build
 	@./scripts/test-run $(BUILD) "" $(TEST_SUITES)

@@ -328,8 +328,10 @@ static int cmd_run(int argc, char **argv)
 		goto cleanup_loop;
 	rc = vl_transport_new(&s->loop, &s->cfg, s->core, &s->transport);
 	if (rc) {
-		fprintf(stderr, "valised: cannot listen on %s:%u (%s)\n", s->cfg.listen_host,
-		        s->cfg.port, vl_strerror(rc));
+		fprintf(stderr,
+		        "valised: cannot listen on %s:%u (%s): is another server using it? "
+		        "Choose another address with --listen HOST:PORT\n",
+		        s->cfg.listen_host, s->cfg.port, vl_strerror(rc));
 		goto cleanup_loop;
 	}
 	int port = vl_transport_port(s->transport);
