@@ -206,17 +206,11 @@ static bool read_collect(void *arg, const struct vl_message *m)
 CLI_RUN(cmd_read)
 {
 	bool online;
-	enum vl_status st =
-	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
+	char conv[VL_CLIENT_ID_MAX + 1];
+	struct vl_conv_info info;
+	enum vl_status st = cli_chat_info_load(ctx, params, &online, conv, &info, err);
 	if (st != VL_OK)
 		return st;
-	char conv[VL_CLIENT_ID_MAX + 1];
-	if ((st = cli_chat_resolve(ctx, cli_param_str(params, "chat"), false, conv, err)) != VL_OK)
-		return st;
-	struct vl_conv_info info;
-	int r = vl_client_conv_info(ctx->client, conv, &info);
-	if (r != VL_OK)
-		return cli_client_err(ctx, r, err, "reading the chat");
 	/* Receipts go for the newest unread messages, at most this many per
 	 * run: the ring below is sized by it. */
 	size_t unread = info.unread > READ_MAX_RECEIPTS ? READ_MAX_RECEIPTS : info.unread;
@@ -356,17 +350,11 @@ CLI_RUN(cmd_typing)
 CLI_RUN(cmd_export)
 {
 	bool online;
-	enum vl_status st =
-	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
+	char conv[VL_CLIENT_ID_MAX + 1];
+	struct vl_conv_info info;
+	enum vl_status st = cli_chat_info_load(ctx, params, &online, conv, &info, err);
 	if (st != VL_OK)
 		return st;
-	char conv[VL_CLIENT_ID_MAX + 1];
-	if ((st = cli_chat_resolve(ctx, cli_param_str(params, "chat"), false, conv, err)) != VL_OK)
-		return st;
-	struct vl_conv_info info;
-	int r = vl_client_conv_info(ctx->client, conv, &info);
-	if (r != VL_OK)
-		return cli_client_err(ctx, r, err, "reading the chat");
 	json_t *doc =
 	    json_pack("{s:s,s:I,s:s,s:s,s:o}", "format", "valise-export/1", "exported_ms",
 	              (json_int_t)time(NULL) * 1000, "exported_by", vl_client_address(ctx->client),

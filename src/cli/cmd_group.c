@@ -112,17 +112,11 @@ CLI_RUN(cmd_group_leave)
 CLI_RUN(cmd_group_info)
 {
 	bool online;
-	enum vl_status st =
-	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), &online, err);
+	char conv[VL_CLIENT_ID_MAX + 1];
+	struct vl_conv_info info;
+	enum vl_status st = cli_chat_info_load(ctx, params, &online, conv, &info, err);
 	if (st != VL_OK)
 		return st;
-	char conv[VL_CLIENT_ID_MAX + 1];
-	if ((st = cli_chat_resolve(ctx, cli_param_str(params, "chat"), false, conv, err)) != VL_OK)
-		return st;
-	struct vl_conv_info info;
-	int r = vl_client_conv_info(ctx->client, conv, &info);
-	if (r != VL_OK)
-		return cli_client_err(ctx, r, err, "reading the chat");
 	*result = cli_json_conv(&info);
 	vl_conv_info_cleanup(&info);
 	return *result ? VL_OK : cli_err_set(err, VL_ERR_NOMEM, "out of memory");

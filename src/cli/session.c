@@ -265,6 +265,22 @@ static bool session_is_hex(const char *s)
 	return true;
 }
 
+enum vl_status cli_chat_info_load(struct cli_ctx *ctx, json_t *params, bool *online,
+                                  char conv[VL_CLIENT_ID_MAX + 1], struct vl_conv_info *info,
+                                  struct cli_err *err)
+{
+	enum vl_status st =
+	    cli_session_refresh(ctx, cli_param_bool(params, "offline"), online, err);
+	if (st != VL_OK)
+		return st;
+	if ((st = cli_chat_resolve(ctx, cli_param_str(params, "chat"), false, conv, err)) != VL_OK)
+		return st;
+	int r = vl_client_conv_info(ctx->client, conv, info);
+	if (r != VL_OK)
+		return cli_client_err(ctx, r, err, "reading the chat");
+	return VL_OK;
+}
+
 enum vl_status cli_chat_resolve(struct cli_ctx *ctx, const char *spec, bool create_direct,
                                 char id[VL_CLIENT_ID_MAX + 1], struct cli_err *err)
 {

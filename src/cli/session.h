@@ -58,6 +58,13 @@ enum vl_status cli_client_err(struct cli_ctx *ctx, int st, struct cli_err *err, 
  * Returns VL_OK, VL_ERR_NOT_FOUND or VL_ERR_ARG (ambiguous). */
 enum vl_status cli_chat_resolve(struct cli_ctx *ctx, const char *spec, bool create_direct,
                                 char id[VL_CLIENT_ID_MAX + 1], struct cli_err *err);
+/* The start of every command that shows one chat: refreshes the session
+ * (params "offline", see cli_session_refresh), resolves params "chat" into
+ * conv and reads its info, which the caller releases with
+ * vl_conv_info_cleanup() on VL_OK. */
+enum vl_status cli_chat_info_load(struct cli_ctx *ctx, json_t *params, bool *online,
+                                  char conv[VL_CLIENT_ID_MAX + 1], struct vl_conv_info *info,
+                                  struct cli_err *err);
 /* Finds a message of conv by id or unambiguous prefix (4 hex digits or
  * more). */
 enum vl_status cli_msg_resolve(struct cli_ctx *ctx, const char *conv, const char *spec,
