@@ -132,8 +132,8 @@ static void server_identity(SSL_CTX *ctx)
 	    !X509_gmtime_adj(X509_getm_notAfter(crt), 3600) || !X509_set_pubkey(crt, key))
 		die("certificate");
 	X509_NAME *name = X509_get_subject_name(crt);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost",
-	                                -1, -1, 0) ||
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	                                (const unsigned char *)"localhost", -1, -1, 0) ||
 	    !X509_set_issuer_name(crt, name) || !X509_sign(crt, key, EVP_sha256()) ||
 	    SSL_CTX_use_certificate(ctx, crt) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
 		die("certificate");
