@@ -149,6 +149,16 @@ static double server_cpu_s(const struct server *s)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* This process's CPU time (user + system) in seconds: the load
+ * generator's own cost, printed next to the server's. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Bytes the server process has caused to be written to storage. */
 static double server_disk_bytes(const struct server *s)
 {
@@ -966,6 +976,7 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	l.measuring = true;
 	double cpu0 = server_cpu_s(&s), b0 = server_metric(&s, "valised_store_batches_total");
 	double w0 = server_disk_bytes(&s);
+	double g0 = self_cpu_s();
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < pairs; i++)
 		for (unsigned k = 0; k < pipeline_depth; k++)
@@ -975,14 +986,16 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	l.measuring = false;
 	double cpu1 = server_cpu_s(&s), b1 = server_metric(&s, "valised_store_batches_total");
 	double w1 = server_disk_bytes(&s);
+	double g1 = self_cpu_s();
 	double rate = (double)l.delivered / secs;
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
 	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end; server "
-	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s, %.1f KiB written to "
-	       "disk/msg | "
+	       "%.0f%% CPU, %.1f us CPU/msg; loadgen %.0f%% CPU, %.1f us CPU/msg; %.0f group "
+	       "commits (fsyncs)/s, %.1f KiB written to disk/msg | "
 	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
 	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, 100 * (cpu1 - cpu0) / secs,
-	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, (b1 - b0) / secs,
+	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, 100 * (g1 - g0) / secs,
+	       l.delivered ? 1e6 * (g1 - g0) / (double)l.delivered : 0, (b1 - b0) / secs,
 	       l.delivered ? (w1 - w0) / 1024 / (double)l.delivered : 0,
 	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
 	       pct_ms(l.lat, l.n_lat, 0.999));
@@ -1008,15 +1021,20 @@ static void run_pairs(bool tls, unsigned pairs, int seconds)
 	pace_start = now_ns();
 	l.measuring = true;
 	cpu0 = server_cpu_s(&s);
+	g0 = self_cpu_s();
 	loop_run(&l, seconds * 1000, NULL, pace_tick);
 	secs = (double)(now_ns() - pace_start) / 1e9;
 	l.measuring = false;
 	cpu1 = server_cpu_s(&s);
+	g1 = self_cpu_s();
 	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
 	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered; server %.0f%% "
-	       "CPU | p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
+	       "CPU, %.1f us/msg; loadgen %.0f%% CPU, %.1f us/msg | p50 %.2f ms p99 %.2f ms p999 "
+	       "%.2f ms |\n",
 	       tls ? "TLS" : "plain", rate / 2, (double)l.delivered / secs,
-	       100 * (cpu1 - cpu0) / secs, pct_ms(l.lat, l.n_lat, 0.5),
+	       100 * (cpu1 - cpu0) / secs,
+	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, 100 * (g1 - g0) / secs,
+	       l.delivered ? 1e6 * (g1 - g0) / (double)l.delivered : 0, pct_ms(l.lat, l.n_lat, 0.5),
 	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
 	fflush(stdout);
 	loop_free(&l);
@@ -1100,16 +1118,20 @@ static void run_fanout(bool tls, unsigned size, int seconds)
 	fan = calloc(fan_n, sizeof *fan);
 	fan_next = 0;
 	pace_start = now_ns();
+	double cpu0 = server_cpu_s(&s), g0 = self_cpu_s();
 	loop_run(&l, seconds * 1000 + 2000, NULL, fan_tick);
+	double fsecs = (double)(now_ns() - pace_start) / 1e9;
+	double cpu1 = server_cpu_s(&s), g1 = self_cpu_s();
 	uint64_t *last = calloc(fan_n, sizeof *last);
 	size_t complete = 0;
 	for (size_t i = 0; i < fan_n; i++)
 		if (fan[i].got == size - 1)
 			last[complete++] = fan[i].last_ns - fan[i].sent_ns;
 	qsort(last, complete, sizeof *last, cmp_u64);
-	printf("| fanout | %-5s | group of %u, %.0f msg/s, %zu of %zu complete | last member: "
-	       "p50 %.2f ms p99 %.2f ms max %.2f ms |\n",
-	       tls ? "TLS" : "plain", size, fan_rate, complete, fan_n, pct_ms(last, complete, 0.5),
+	printf("| fanout | %-5s | group of %u, %.0f msg/s, %zu of %zu complete; server %.0f%% CPU, "
+	       "loadgen %.0f%% CPU | last member: p50 %.2f ms p99 %.2f ms max %.2f ms |\n",
+	       tls ? "TLS" : "plain", size, fan_rate, complete, fan_n, 100 * (cpu1 - cpu0) / fsecs,
+	       100 * (g1 - g0) / fsecs, pct_ms(last, complete, 0.5),
 	       pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0));
 	fflush(stdout);
 	free(last);
