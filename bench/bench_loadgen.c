@@ -90,9 +90,15 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The valised of the run and the process that started it: a failure in
+ * that process stops the server rather than leaving it running. */
+static pid_t running_server, server_owner;
+
 static void die(const char *what)
 {
 	fprintf(stderr, "bench_loadgen: %s\n", what);
+	if (running_server > 0 && getpid() == server_owner)
+		kill(running_server, SIGTERM);
 	exit(1);
 }
 
@@ -157,6 +163,8 @@ static void server_start(struct server *s, bool tls)
 		      tls ? "tls=on" : NULL, (char *)NULL);
 		_exit(127);
 	}
+	running_server = s->pid;
+	server_owner = getpid();
 	for (int i = 0; i < 1000; i++) {
 		FILE *f = fopen(portfile, "r");
 		if (f) {
@@ -240,6 +248,7 @@ static void server_stop(struct server *s)
 {
 	kill(s->pid, SIGTERM);
 	waitpid(s->pid, NULL, 0);
+	running_server = 0;
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
@@ -458,7 +467,6 @@ static uint8_t *conn_reserve(struct loop *l, struct conn *c, size_t n)
 		c->dirty = true;
 		l->dirty[l->n_dirty++] = c;
 	}
-	(void)l;
 	return c->wbuf + c->wlen;
 }
 
