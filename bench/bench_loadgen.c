@@ -1646,20 +1646,19 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	secs = (double)(now_ns() - t0) / 1e9;
 	cpu1 = server_cpu_s(&s);
 	dl = p.sum.delivered ? (double)p.sum.delivered : 1;
-	printf(
-	    "| pairs  | %-5s | paced %.0f msg/s offered, ACK %s, %s | %.0f msg/s delivered; "
-	    "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
-	    "msg %.2f "
-	    "reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu dup, %llu "
-	    "errors | p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
-	    link, rate / 2, ack, gen, (double)p.sum.delivered / p.sum.secs,
-	    100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
-	    100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
-	    (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct_ms(p.lag, p.n_lag, 0.5),
-	    pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
-	    (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
-	    pct_ms(p.lat, p.n_lat, 0.5), pct_ms(p.lat, p.n_lat, 0.99),
-	    pct_ms(p.lat, p.n_lat, 0.999));
+	printf("| pairs  | %-5s | paced %.0f msg/s offered, ACK %s, %s | %.0f msg/s delivered; "
+	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
+	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
+	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
+	       "p999 %.2f ms |\n",
+	       link, rate / 2, ack, gen, (double)p.sum.delivered / p.sum.secs,
+	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
+	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
+	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct_ms(p.lag, p.n_lag, 0.5),
+	       pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
+	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
+	       (unsigned long long)p.sum.foreign, pct_ms(p.lat, p.n_lat, 0.5),
+	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_EXIT};
 	pool_send(&p, &cmd);
