@@ -68,12 +68,13 @@
 #include "wsc.h"
 
 #define SRC_ADDRS 8 /* 127.0.0.1 .. 127.0.0.8 */
-/* The shared read buffer: a read fills it with whatever all of one
- * connection's frames that have arrived. It grows for a single frame larger
- * than this, up to the frame limit. */
+/* The read buffer, shared by a process's connections: one read takes all
+ * that has arrived on a connection. It grows only for a single frame
+ * larger than itself, up to the frame limit. */
 #define RBUF_SIZE (256u * 1024)
 #define RBUF_MAX  (VL_PROTO_FRAME_MAX + 64 * 1024)
-/* Queued output per connection; a writer that cannot drain it is stuck. */
+/* Queued output per connection at most: a connection whose output does
+ * not drain is stuck, and the run stops. */
 #define WBUF_MAX (8u << 20)
 /* Send times waiting to be written per connection; when full, the
  * connection is written at once. */
