@@ -38,7 +38,7 @@
  * ("gen lag"), so a generator that falls behind shows.
  *
  * Usage: bench_loadgen [--tls] [--conns N] [--procs P] [--pairs N]
- *                      [--seconds S] [--depth D] [--ack N] [--workers W]
+ *                      [--seconds S] [--depth D] [--ack N] [--rate R] [--workers W]
  *                      [--split] [--tick-us U] [--group N]
  *                      [--only conns|pairs|fanout]
  * See bench/README.md.
@@ -1247,6 +1247,7 @@ struct report {
 struct pairs_cfg {
 	bool tls;
 	unsigned pairs, depth, workers, ack_every, tick_us;
+	unsigned paced_rate; /* msg/s of the paced run; 0: half the measured rate */
 	bool split;
 	int seconds;
 };
@@ -1639,9 +1640,10 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	pool_send(&p, &cmd);
 	pool_collect(&p);
 
-	/* 2. Paced at half that rate, spread evenly in time over the
-	 * senders (open loop: a late reply does not hold the next send). */
-	cmd = (struct cmd){.op = CMD_RUN, .phase = 2, .rate = rate / 2, .seconds = cfg->seconds};
+	/* 2. Paced at half that rate (or --rate), spread evenly in time over
+	 * the senders (open loop: a late reply does not hold the next send). */
+	double paced = cfg->paced_rate ? cfg->paced_rate : rate / 2;
+	cmd = (struct cmd){.op = CMD_RUN, .phase = 2, .rate = paced, .seconds = cfg->seconds};
 	cpu0 = server_cpu_s(&s);
 	t0 = now_ns();
 	pool_send(&p, &cmd);
@@ -1654,7 +1656,7 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
 	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
 	       "p999 %.2f ms |\n",
-	       link, rate / 2, ack, gen, (double)p.sum.delivered / p.sum.secs,
+	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
 	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
 	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
 	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct_ms(p.lag, p.n_lag, 0.5),
@@ -1856,6 +1858,8 @@ int main(int argc, char **argv)
 			pc.ack_every = arg_uint(a, v, 0);
 		else if (v && strcmp(a, "--workers") == 0 && ++i)
 			pc.workers = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--rate") == 0 && ++i)
+			pc.paced_rate = arg_uint(a, v, 1);
 		else if (v && strcmp(a, "--tick-us") == 0 && ++i)
 			pc.tick_us = arg_uint(a, v, 1);
 		else if (v && strcmp(a, "--group") == 0 && ++i)
@@ -1866,7 +1870,8 @@ int main(int argc, char **argv)
 			fprintf(
 			    stderr,
 			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] [--seconds S] "
-			    "[--depth D] [--ack N] [--workers W] [--split] [--tick-us U] "
+			    "[--depth D] [--ack N] [--rate R] [--workers W] [--split] [--tick-us "
+			    "U] "
 			    "[--group N] [--only conns|pairs|fanout]\n",
 			    argv[0]);
 			return 2;
