@@ -12,12 +12,35 @@
  *           receiver; delivered messages per second end to end (a message
  *           counts when its receiver has it; the server acknowledged it to
  *           the sender only once durable); then latency p50/p99/p999 at half
- *           that rate.
+ *           that rate. Server and load generator CPU per message.
  *   fanout  one sender, groups of 10, 100, 1000: latency until the last
  *           member has each message, at 10 messages per second.
  *
+ * The generator shares the machine with the server it measures, so every
+ * microsecond it spends is taken from the server. Its loop is built to
+ * cost little per message:
+ *   1. Frames are queued per connection and written once per loop turn:
+ *      one write() (one SSL_write under TLS) per connection per turn,
+ *      whatever the number of SENDs or ACKs queued.
+ *   2. A readable connection is read once into a shared 256 KiB buffer
+ *      (again only if that filled it) and every whole frame in it is
+ *      parsed; epoll is level-triggered, so nothing is lost by not reading
+ *      until EAGAIN, and EPOLLOUT is asked for only while output waits.
+ *   3. A receiver acknowledges cumulatively (ACK seq covers everything up
+ *      to seq, docs/protocol.md §4.4) once per batch it has read, as
+ *      libvalise does after each poll; --ack N acknowledges every N
+ *      messages instead.
+ *   4. Nothing is allocated per message.
+ * The latency measured is the server's plus the kernel's: the send time in
+ * the payload is written into the queued frame just before its write(),
+ * and read back when the receiver parses the frame. A paced sender has a
+ * schedule; how late the generator writes against it is printed as well
+ * ("gen lag"), so a generator that falls behind shows.
+ *
  * Usage: bench_loadgen [--tls] [--conns N] [--procs P] [--pairs N]
- *                      [--seconds S] [--only conns|pairs|fanout]
+ *                      [--seconds S] [--depth D] [--ack N] [--rate R] [--workers W]
+ *                      [--split] [--tick-us U] [--group N]
+ *                      [--only conns|pairs|fanout]
  * See bench/README.md.
  */
 #include <arpa/inet.h>
@@ -45,6 +68,21 @@
 #include "wsc.h"
 
 #define SRC_ADDRS 8 /* 127.0.0.1 .. 127.0.0.8 */
+/* The read buffer, shared by a process's connections: one read takes all
+ * that has arrived on a connection. It grows only for a single frame
+ * larger than itself, up to the frame limit. */
+#define RBUF_SIZE (256u * 1024)
+#define RBUF_MAX  (VL_PROTO_FRAME_MAX + 64 * 1024)
+/* Queued output per connection at most: a connection whose output does
+ * not drain is stuck, and the run stops. */
+#define WBUF_MAX (8u << 20)
+/* Send times waiting to be written per connection; when full, the
+ * connection is written at once. */
+#define STAMPS_MAX 64
+/* The payload's tail: phase, send time, counter (8 octets each). */
+#define TAIL_PHASE   24
+#define TAIL_TIME    16
+#define TAIL_COUNTER 8
 
 static uint64_t now_ns(void)
 {
@@ -53,10 +91,35 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The valised of the run and the process that started it: a failure in
+ * that process stops the server rather than leaving it running. */
+static pid_t running_server, server_owner;
+
 static void die(const char *what)
 {
 	fprintf(stderr, "bench_loadgen: %s\n", what);
+	if (running_server > 0 && getpid() == server_owner)
+		kill(running_server, SIGTERM);
 	exit(1);
+}
+
+/* This process's CPU time (user + system) in seconds: the load
+ * generator's own cost, printed next to the server's. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The user-space part of it: the rest is the kernel's, mostly TCP (on
+ * loopback a write() also runs the receiving side's TCP input). */
+static double self_user_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
 }
 
 /* --- the server under test ----------------------------------------------- */
@@ -101,6 +164,8 @@ static void server_start(struct server *s, bool tls)
 		      tls ? "tls=on" : NULL, (char *)NULL);
 		_exit(127);
 	}
+	running_server = s->pid;
+	server_owner = getpid();
 	for (int i = 0; i < 1000; i++) {
 		FILE *f = fopen(portfile, "r");
 		if (f) {
@@ -184,6 +249,7 @@ static void server_stop(struct server *s)
 {
 	kill(s->pid, SIGTERM);
 	waitpid(s->pid, NULL, 0);
+	running_server = 0;
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
 	if (system(cmd) != 0)
@@ -216,31 +282,42 @@ static char **invites(const struct server *s, const char *prefix, unsigned n)
 /* --- connections ------------------------------------------------------------ */
 
 enum cstate { C_CONNECTING, C_TLS, C_UPGRADING, C_CHALLENGE, C_REGISTERING, C_READY, C_DEAD };
+enum role { R_NONE, R_SENDER, R_RECEIVER };
 
 struct conn;
 struct loop;
 typedef void (*frame_fn)(struct loop *l, struct conn *c, const struct vl_frame *f);
 
+struct stamp {
+	uint32_t off;   /* of the 8-octet send time in wbuf */
+	uint64_t sched; /* when the schedule wanted it sent; 0: unpaced */
+};
+
 struct conn {
 	int fd;
 	SSL *ssl;
 	enum cstate st;
-	uint8_t *rbuf;
-	size_t rlen, rcap;
+	/* bytes of an incomplete frame left over from the last read */
+	uint8_t *part;
+	size_t part_len, part_cap;
+	/* queued output: wbuf[wpos..wlen) */
 	uint8_t *wbuf;
-	size_t wlen, wcap;
-	bool want_out;
-	struct vtc_device dev;
+	size_t wpos, wlen, wcap;
+	struct stamp stamps[STAMPS_MAX];
+	unsigned n_stamps;
+	bool want_out, dirty, ack_now;
+	const struct vtc_device *dev;
 	const char *invite;
 	uint32_t next_id;
 	/* scenario state */
-	int idx;
-	struct conn *peer;
-	uint64_t last_seq, acked;
-	unsigned outstanding;
-	uint64_t sent, received;
-	uint64_t sent_base; /* sent when the paced phase began */
-	uint64_t next_send_ns;
+	int idx;      /* global index: user p<idx+1> */
+	int peer_idx; /* the other end of a pair */
+	enum role role;
+	unsigned setup_replies;   /* GROUP_CREATE_OK, COMMIT_OK */
+	uint64_t last_seq, acked; /* highest DELIVER seq seen, acknowledged */
+	unsigned since_ack;       /* messages since the last ACK */
+	unsigned outstanding;     /* SENDs not yet answered */
+	uint64_t sent;            /* SENDs queued: the next counter */
 };
 
 struct loop {
@@ -250,12 +327,38 @@ struct loop {
 	size_t n, ready, dead;
 	frame_fn on_frame;
 	void (*on_ready)(struct loop *l, struct conn *c);
-	/* stats */
-	uint64_t *lat;
-	size_t n_lat, cap_lat;
-	uint64_t delivered;
+	/* called once per turn, after the events and before the writes */
+	void (*tick)(struct loop *l);
+	uint64_t wake_ns; /* the tick wants the next turn by then (0: no wish) */
+	uint64_t turn_ns; /* when this turn's epoll_wait returned */
+	uint8_t *rbuf;
+	size_t rcap;
+	struct conn **dirty;
+	size_t n_dirty;
+	int ctl_fd; /* a worker's command pipe, or -1 */
+	bool ctl_ready;
+	unsigned ack_every; /* 0: once per batch read */
+	/* stats of the current phase */
+	uint64_t phase;
 	bool measuring;
+	uint64_t *lat, *lag;
+	size_t n_lat, cap_lat, n_lag, cap_lag;
+	uint64_t delivered, dups, errors, foreign;
+	uint64_t n_reads, n_writes, n_waits; /* system calls (SSL_* under TLS) */
 };
+
+static void conn_close(struct loop *l, struct conn *c)
+{
+	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	c->ssl = NULL;
+	close(c->fd);
+	c->fd = -1;
+	c->st = C_DEAD;
+	c->wpos = c->wlen = 0;
+	c->n_stamps = 0;
+}
 
 static void conn_fail(struct loop *l, struct conn *c, const char *why)
 {
@@ -263,13 +366,21 @@ static void conn_fail(struct loop *l, struct conn *c, const char *why)
 		return;
 	if (l->dead < 5)
 		fprintf(stderr, "bench_loadgen: connection %d failed: %s\n", c->idx, why);
-	c->st = C_DEAD;
+	conn_close(l, c);
 	l->dead++;
-	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	if (c->ssl)
-		SSL_free(c->ssl);
-	c->ssl = NULL;
-	close(c->fd);
+}
+
+static void samples_add(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		/* Doubling: a few reallocations per run, none per message once
+		 * the run's size is reached. */
+		*cap = *cap ? *cap * 2 : 1u << 20;
+		*v = realloc(*v, *cap * sizeof **v);
+		if (!*v)
+			die("out of memory");
+	}
+	(*v)[(*n)++] = x;
 }
 
 static void update_events(struct loop *l, struct conn *c, bool out)
@@ -281,23 +392,40 @@ static void update_events(struct loop *l, struct conn *c, bool out)
 	epoll_ctl(l->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
-static void flush(struct loop *l, struct conn *c)
+/* Writes what is queued: one write() (one SSL_write) per call unless a
+ * TLS record boundary stops it early. The send times queued since the last
+ * write are filled in now, as the bytes go to the kernel. */
+static void conn_flush(struct loop *l, struct conn *c)
 {
-	while (c->wlen) {
+	if (c->st == C_DEAD)
+		return;
+	if (c->n_stamps) {
+		uint64_t t = now_ns();
+		for (unsigned i = 0; i < c->n_stamps; i++) {
+			memcpy(c->wbuf + c->stamps[i].off, &t, 8);
+			if (c->stamps[i].sched && l->measuring)
+				samples_add(&l->lag, &l->n_lag, &l->cap_lag,
+				            t > c->stamps[i].sched ? t - c->stamps[i].sched : 0);
+		}
+		c->n_stamps = 0;
+	}
+	while (c->wpos < c->wlen) {
+		size_t want = c->wlen - c->wpos;
 		ssize_t n;
 		if (c->ssl) {
-			int r = SSL_write(c->ssl, c->wbuf,
-			                  (int)(c->wlen > INT_MAX ? INT_MAX : c->wlen));
-			if (r <= 0) {
-				int e = SSL_get_error(c->ssl, r);
+			size_t w = 0;
+			l->n_writes++;
+			if (SSL_write_ex(c->ssl, c->wbuf + c->wpos, want, &w) <= 0) {
+				int e = SSL_get_error(c->ssl, 0);
 				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
 					break;
 				conn_fail(l, c, "SSL_write");
 				return;
 			}
-			n = r;
+			n = (ssize_t)w;
 		} else {
-			n = write(c->fd, c->wbuf, c->wlen);
+			n = write(c->fd, c->wbuf + c->wpos, want);
+			l->n_writes++;
 			if (n < 0) {
 				if (errno == EAGAIN || errno == EINTR)
 					break;
@@ -305,50 +433,75 @@ static void flush(struct loop *l, struct conn *c)
 				return;
 			}
 		}
-		memmove(c->wbuf, c->wbuf + n, c->wlen - (size_t)n);
-		c->wlen -= (size_t)n;
+		c->wpos += (size_t)n;
+		/* A short plain write means the socket buffer is full: wait for
+		 * EPOLLOUT rather than try again now. */
+		if (!c->ssl && (size_t)n < want)
+			break;
 	}
+	if (c->wpos == c->wlen)
+		c->wpos = c->wlen = 0;
 	update_events(l, c, c->wlen > 0);
 }
 
-static void put_raw(struct conn *c, const void *p, size_t n)
+/* Room for n more octets of output, compacting or growing wbuf. */
+static uint8_t *conn_reserve(struct loop *l, struct conn *c, size_t n)
 {
+	if (c->wlen + n > c->wcap && c->wpos > 0) {
+		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+		for (unsigned i = 0; i < c->n_stamps; i++)
+			c->stamps[i].off -= (uint32_t)c->wpos;
+		c->wlen -= c->wpos;
+		c->wpos = 0;
+	}
 	if (c->wlen + n > c->wcap) {
 		size_t cap = c->wcap ? c->wcap : 4096;
 		while (cap < c->wlen + n)
 			cap *= 2;
+		if (cap > WBUF_MAX)
+			die("a connection's output is not draining");
 		c->wbuf = realloc(c->wbuf, cap);
 		if (!c->wbuf)
 			die("out of memory");
 		c->wcap = cap;
 	}
-	memcpy(c->wbuf + c->wlen, p, n);
+	if (!c->dirty) {
+		c->dirty = true;
+		l->dirty[l->n_dirty++] = c;
+	}
+	return c->wbuf + c->wlen;
+}
+
+static void put_raw(struct loop *l, struct conn *c, const void *p, size_t n)
+{
+	memcpy(conn_reserve(l, c, n), p, n);
 	c->wlen += n;
 }
 
-/* One masked binary WebSocket message (RFC 6455 §5.3). */
-static void put_ws(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
+/* Queues one masked binary WebSocket message (RFC 6455 §5.3). Returns the
+ * offset of the payload in wbuf. */
+static size_t put_ws(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 {
-	uint8_t hdr[14];
+	uint8_t *b = conn_reserve(l, c, n + 14);
 	size_t h = 0;
-	hdr[h++] = 0x82;
+	b[h++] = 0x82;
 	if (n < 126) {
-		hdr[h++] = (uint8_t)(0x80 | n);
+		b[h++] = (uint8_t)(0x80 | n);
 	} else if (n < 65536) {
-		hdr[h++] = 0x80 | 126;
-		hdr[h++] = (uint8_t)(n >> 8);
-		hdr[h++] = (uint8_t)n;
+		b[h++] = 0x80 | 126;
+		b[h++] = (uint8_t)(n >> 8);
+		b[h++] = (uint8_t)n;
 	} else {
-		hdr[h++] = 0x80 | 127;
+		b[h++] = 0x80 | 127;
 		for (int i = 7; i >= 0; i--)
-			hdr[h++] = (uint8_t)((uint64_t)n >> (8 * i));
+			b[h++] = (uint8_t)((uint64_t)n >> (8 * i));
 	}
 	/* A zero mask: allowed, and the payload is then sent as is. */
-	memset(hdr + h, 0, 4);
+	memset(b + h, 0, 4);
 	h += 4;
-	put_raw(c, hdr, h);
-	put_raw(c, p, n);
-	flush(l, c);
+	memcpy(b + h, p, n);
+	c->wlen += h + n;
+	return c->wlen - n;
 }
 
 static void put_writer(struct loop *l, struct conn *c, struct vl_writer *w)
@@ -359,6 +512,17 @@ static void put_writer(struct loop *l, struct conn *c, struct vl_writer *w)
 	vl_writer_cleanup(w);
 }
 
+/* Writes every connection that queued output this turn. */
+static void flush_dirty(struct loop *l)
+{
+	for (size_t i = 0; i < l->n_dirty; i++) {
+		struct conn *c = l->dirty[i];
+		c->dirty = false;
+		conn_flush(l, c);
+	}
+	l->n_dirty = 0;
+}
+
 static void start_upgrade(struct loop *l, struct conn *c)
 {
 	static const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
@@ -366,8 +530,7 @@ static void start_upgrade(struct loop *l, struct conn *c)
 	                          "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
 	                          "Sec-WebSocket-Protocol: valise.v1\r\n\r\n";
 	c->st = C_UPGRADING;
-	put_raw(c, req, sizeof req - 1);
-	flush(l, c);
+	put_raw(l, c, req, sizeof req - 1);
 }
 
 static void handshake(struct loop *l, struct conn *c)
@@ -386,6 +549,29 @@ static void handshake(struct loop *l, struct conn *c)
 		conn_fail(l, c, "TLS handshake");
 }
 
+/* The cumulative ACK after a batch: everything up to the last seq seen. */
+static void queue_ack(struct loop *l, struct conn *c)
+{
+	struct vl_msg_ack a = {c->last_seq};
+	uint8_t buf[32];
+	struct vl_writer w;
+	vl_writer_init_fixed(&w, buf, sizeof buf);
+	if (vl_msg_ack_encode(&w, c->next_id++, &a))
+		die("encode ack");
+	put_ws(l, c, buf, w.len);
+	c->acked = c->last_seq;
+	c->since_ack = 0;
+	c->ack_now = false;
+}
+
+static void after_batch(struct loop *l, struct conn *c)
+{
+	if (c->st != C_READY || c->last_seq <= c->acked)
+		return;
+	if (c->ack_now || l->ack_every == 0 || c->since_ack >= l->ack_every)
+		queue_ack(l, c);
+}
+
 static void on_message(struct loop *l, struct conn *c, const uint8_t *p, size_t n)
 {
 	struct vl_frame f;
@@ -402,8 +588,8 @@ static void on_message(struct loop *l, struct conn *c, const uint8_t *p, size_t 
 		struct vl_writer w;
 		vl_writer_init_heap(&w, 4096);
 		/* With an invite: register; without: authenticate. */
-		if (c->invite ? vtc_register_frame(&w, c->next_id++, &c->dev, c->invite, &ch)
-		              : vtc_auth_frame(&w, c->next_id++, &c->dev, &ch))
+		if (c->invite ? vtc_register_frame(&w, c->next_id++, c->dev, c->invite, &ch)
+		              : vtc_auth_frame(&w, c->next_id++, c->dev, &ch))
 			die("register/auth frame");
 		put_writer(l, c, &w);
 		c->st = C_REGISTERING;
@@ -425,132 +611,138 @@ static void on_message(struct loop *l, struct conn *c, const uint8_t *p, size_t 
 		l->on_frame(l, c, &f);
 }
 
-static void on_readable(struct loop *l, struct conn *c)
+/* Parses the whole frames in b[0..len); returns the octets consumed. */
+static size_t parse_frames(struct loop *l, struct conn *c, uint8_t *b, size_t len)
 {
-	for (;;) {
-		if (c->rcap - c->rlen < 16384) {
-			c->rcap = c->rcap ? c->rcap * 2 : 65536;
-			c->rbuf = realloc(c->rbuf, c->rcap);
-			if (!c->rbuf)
-				die("out of memory");
-		}
-		ssize_t n;
-		if (c->ssl) {
-			int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)(c->rcap - c->rlen));
-			if (r <= 0) {
-				int e = SSL_get_error(c->ssl, r);
-				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-					break;
-				conn_fail(l, c, "closed (TLS)");
-				return;
-			}
-			n = r;
-		} else {
-			n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
-			if (n < 0 && (errno == EAGAIN || errno == EINTR))
-				break;
-			if (n <= 0) {
-				conn_fail(l, c, "closed");
-				return;
-			}
-		}
-		c->rlen += (size_t)n;
-	}
 	size_t off = 0;
 	if (c->st == C_UPGRADING) {
 		uint8_t *end = NULL;
-		for (size_t i = 0; i + 4 <= c->rlen; i++)
-			if (memcmp(c->rbuf + i, "\r\n\r\n", 4) == 0) {
-				end = c->rbuf + i + 4;
+		for (size_t i = 0; i + 4 <= len; i++)
+			if (memcmp(b + i, "\r\n\r\n", 4) == 0) {
+				end = b + i + 4;
 				break;
 			}
-		if (!end)
-			return;
-		if (memcmp(c->rbuf, "HTTP/1.1 101", 12) != 0) {
-			conn_fail(l, c, "upgrade refused");
-			return;
+		if (!end) {
+			if (len > 16384)
+				conn_fail(l, c, "upgrade reply too long");
+			return 0;
 		}
-		off = (size_t)(end - c->rbuf);
+		if (len < 12 || memcmp(b, "HTTP/1.1 101", 12) != 0) {
+			conn_fail(l, c, "upgrade refused");
+			return 0;
+		}
+		off = (size_t)(end - b);
 		c->st = C_CHALLENGE;
 	}
 	/* Server frames: unmasked, FIN set (valised never fragments). */
-	while (c->st != C_DEAD && c->rlen - off >= 2) {
-		uint8_t *b = c->rbuf + off;
-		size_t len = b[1] & 0x7f, h = 2;
-		if (len == 126) {
-			if (c->rlen - off < 4)
+	while (c->st != C_DEAD && len - off >= 2) {
+		uint8_t *f = b + off;
+		size_t n = f[1] & 0x7f, h = 2;
+		if (n == 126) {
+			if (len - off < 4)
 				break;
-			len = (size_t)b[2] << 8 | b[3];
+			n = (size_t)f[2] << 8 | f[3];
 			h = 4;
-		} else if (len == 127) {
-			if (c->rlen - off < 10)
+		} else if (n == 127) {
+			if (len - off < 10)
 				break;
-			len = 0;
+			n = 0;
 			for (int i = 0; i < 8; i++)
-				len = len << 8 | b[2 + i];
+				n = n << 8 | f[2 + i];
 			h = 10;
 		}
-		if (c->rlen - off < h + len)
+		if (n > VL_PROTO_FRAME_MAX + 4096) {
+			conn_fail(l, c, "frame too large");
 			break;
-		int op = b[0] & 0x0f;
+		}
+		if (len - off < h + n)
+			break;
+		int op = f[0] & 0x0f;
 		if (op == 2)
-			on_message(l, c, b + h, len);
+			on_message(l, c, f + h, n);
 		else if (op == 8) {
 			conn_fail(l, c, "server closed");
-			return;
+			break;
 		}
-		off += h + len;
+		off += h + n;
 	}
-	if (c->st == C_DEAD)
-		return;
-	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-	c->rlen -= off;
+	return off;
 }
 
-static void loop_init(struct loop *l, size_t n, bool tls)
+/* One read (one more only if it filled the buffer), then every whole frame
+ * in what arrived; an incomplete frame's bytes wait in c->part. */
+static void on_readable(struct loop *l, struct conn *c)
 {
-	memset(l, 0, sizeof *l);
-	l->ep = epoll_create1(0);
-	l->conns = calloc(n, sizeof *l->conns);
-	if (l->ep < 0 || !l->conns)
-		die("epoll");
-	if (tls) {
-		l->ctx = SSL_CTX_new(TLS_client_method());
-		SSL_CTX_set_min_proto_version(l->ctx, TLS1_3_VERSION);
-		/* Keep the client side small too: the measurement is about the
-		 * server, and many clients share this process. */
-		SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);
+	for (;;) {
+		size_t have = c->part_len;
+		if (l->rcap - have < 16384) {
+			/* One frame larger than the buffer is arriving. */
+			size_t cap = l->rcap * 2;
+			if (cap > RBUF_MAX) {
+				conn_fail(l, c, "frame larger than the read buffer");
+				return;
+			}
+			l->rbuf = realloc(l->rbuf, cap);
+			if (!l->rbuf)
+				die("out of memory");
+			l->rcap = cap;
+		}
+		if (have)
+			memcpy(l->rbuf, c->part, have);
+		c->part_len = 0;
+		size_t room = l->rcap - have;
+		size_t got = 0;
+		bool more = false;
+		if (c->ssl) {
+			/* Records already decrypted or read ahead are taken
+			 * without another read(). */
+			while (got < room) {
+				size_t r = 0;
+				l->n_reads++;
+				if (SSL_read_ex(c->ssl, l->rbuf + have + got, room - got, &r) <=
+				    0) {
+					int e = SSL_get_error(c->ssl, 0);
+					if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+						break;
+					conn_fail(l, c, "closed (TLS)");
+					return;
+				}
+				got += r;
+				if (!SSL_has_pending(c->ssl))
+					break;
+			}
+			more = got == room;
+		} else {
+			ssize_t r = read(c->fd, l->rbuf + have, room);
+			l->n_reads++;
+			if (r < 0 && (errno == EAGAIN || errno == EINTR))
+				r = 0;
+			else if (r <= 0) {
+				conn_fail(l, c, "closed");
+				return;
+			}
+			got = (size_t)r;
+			more = got == room;
+		}
+		size_t len = have + got;
+		size_t used = parse_frames(l, c, l->rbuf, len);
+		if (c->st == C_DEAD)
+			return;
+		if (used < len) {
+			size_t left = len - used;
+			if (left > c->part_cap) {
+				c->part = realloc(c->part, left);
+				if (!c->part)
+					die("out of memory");
+				c->part_cap = left;
+			}
+			memmove(c->part, l->rbuf + used, left);
+			c->part_len = left;
+		}
+		if (!more)
+			break;
 	}
-}
-
-/* Opens connection i as device (user, name) registering with invite. */
-static void conn_open(struct loop *l, const struct server *s, size_t i, const char *user,
-                      const char *invite)
-{
-	struct conn *c = &l->conns[i];
-	c->idx = (int)i;
-	c->next_id = 1;
-	c->invite = invite;
-	if (invite && vtc_device_init(&c->dev, user, "bench", 1) != VL_OK)
-		die("keys");
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	if (c->fd < 0)
-		die("socket (raise the open-file limit?)");
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	struct sockaddr_in src = {.sin_family = AF_INET};
-	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(i % SRC_ADDRS));
-	if (bind(c->fd, (struct sockaddr *)&src, sizeof src))
-		die("bind source address");
-	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-	dst.sin_addr.s_addr = htonl(0x7f000001u);
-	if (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) && errno != EINPROGRESS)
-		die("connect");
-	c->st = C_CONNECTING;
-	c->want_out = true;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-	epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev);
-	l->n = i + 1 > l->n ? i + 1 : l->n;
+	after_batch(l, c);
 }
 
 static void on_event(struct loop *l, struct conn *c, uint32_t events)
@@ -571,6 +763,7 @@ static void on_event(struct loop *l, struct conn *c, uint32_t events)
 			SSL_set_tlsext_host_name(c->ssl, "localhost");
 			c->st = C_TLS;
 		} else {
+			update_events(l, c, false);
 			start_upgrade(l, c);
 			return;
 		}
@@ -580,23 +773,124 @@ static void on_event(struct loop *l, struct conn *c, uint32_t events)
 		return;
 	}
 	if (events & EPOLLOUT)
-		flush(l, c);
+		conn_flush(l, c);
 	if (c->st != C_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		on_readable(l, c);
 }
 
-/* Runs the loop for up to ms, or until done(l) holds. */
-static void loop_run(struct loop *l, int ms, bool (*done)(struct loop *l),
-                     void (*tick)(struct loop *l))
+static void loop_init(struct loop *l, size_t n, bool tls, bool small_tls)
+{
+	memset(l, 0, sizeof *l);
+	l->ep = epoll_create1(0);
+	l->conns = calloc(n ? n : 1, sizeof *l->conns);
+	l->dirty = calloc(n ? n : 1, sizeof *l->dirty);
+	l->rcap = RBUF_SIZE;
+	l->rbuf = malloc(l->rcap);
+	l->ctl_fd = -1;
+	if (l->ep < 0 || !l->conns || !l->dirty || !l->rbuf)
+		die("out of memory");
+	if (tls) {
+		l->ctx = SSL_CTX_new(TLS_client_method());
+		SSL_CTX_set_min_proto_version(l->ctx, TLS1_3_VERSION);
+		/* Partial writes: SSL_write returns after whole records, and the
+		 * queue may move (realloc) between a WANT_WRITE and its retry. */
+		SSL_CTX_set_mode(l->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		if (small_tls) {
+			/* Holding many idle connections: keep the client side
+			 * small, the measurement is about the server. */
+			SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);
+		} else {
+			/* Under load: read ahead, so one read() brings several
+			 * records instead of one read() per record header and
+			 * another per body. */
+			SSL_CTX_set_read_ahead(l->ctx, 1);
+			SSL_CTX_set_default_read_buffer_len(l->ctx, 64 * 1024);
+		}
+	}
+}
+
+/* Opens connection i as device dev (its user) registering with invite, or
+ * authenticating when invite is NULL. */
+static void conn_open(struct loop *l, const struct server *s, size_t i, int idx,
+                      const struct vtc_device *dev, const char *invite)
+{
+	struct conn *c = &l->conns[i];
+	c->idx = idx;
+	c->next_id = 1;
+	c->invite = invite;
+	c->dev = dev;
+	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (c->fd < 0)
+		die("socket (raise the open-file limit?)");
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct sockaddr_in src = {.sin_family = AF_INET};
+	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)((unsigned)idx % SRC_ADDRS));
+	if (bind(c->fd, (struct sockaddr *)&src, sizeof src))
+		die("bind source address");
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+	dst.sin_addr.s_addr = htonl(0x7f000001u);
+	if (connect(c->fd, (struct sockaddr *)&dst, sizeof dst) && errno != EINPROGRESS)
+		die("connect");
+	c->st = C_CONNECTING;
+	c->want_out = true;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+	epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev);
+	l->n = i + 1 > l->n ? i + 1 : l->n;
+}
+
+/* The command pipe of a worker process, watched by the same epoll. */
+static char ctl_tag;
+
+/* One loop turn: wait for events (at most timeout_ms, or until the tick's
+ * wake time), handle them, run the tick, then write every connection that
+ * has output: the one place writes happen, so frames queued during a turn
+ * share a write(). */
+static void loop_turn(struct loop *l, int timeout_ms)
+{
+	struct epoll_event evs[512];
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+	if (l->wake_ns) {
+		uint64_t now = now_ns();
+		uint64_t d = l->wake_ns > now ? l->wake_ns - now : 0;
+		if (d < (uint64_t)timeout_ms * 1000000u) {
+			ts.tv_sec = (time_t)(d / 1000000000u);
+			ts.tv_nsec = (long)(d % 1000000000u);
+		}
+	}
+	int n = epoll_pwait2(l->ep, evs, 512, &ts, NULL);
+	l->n_waits++;
+	l->turn_ns = now_ns();
+	for (int i = 0; i < n; i++) {
+		if (evs[i].data.ptr == &ctl_tag)
+			l->ctl_ready = true;
+		else
+			on_event(l, evs[i].data.ptr, evs[i].events);
+		/* Within a long batch of events (a group commit answers
+		 * thousands of SENDs at once) the schedule does not wait for
+		 * the end of the batch (a tick writes what it sends at once);
+		 * the batch's other output (ACKs) does, so that reading the
+		 * last member's DELIVER is not delayed by writing the first
+		 * members' ACKs. */
+		if (l->tick && i % 64 == 63 && i + 1 < n)
+			l->tick(l);
+	}
+	if (l->tick)
+		l->tick(l);
+	flush_dirty(l);
+}
+
+/* Runs the loop for up to ms, or until done(l) holds or a command comes. */
+static void loop_run(struct loop *l, int ms, bool (*done)(struct loop *l))
 {
 	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
-	struct epoll_event evs[256];
-	while (now_ns() < end && !(done && done(l))) {
-		int n = epoll_wait(l->ep, evs, 256, tick ? 1 : 10);
-		for (int i = 0; i < n; i++)
-			on_event(l, evs[i].data.ptr, evs[i].events);
-		if (tick)
-			tick(l);
+	for (;;) {
+		uint64_t now = now_ns();
+		if (now >= end || (done && done(l)) || l->ctl_ready)
+			break;
+		uint64_t left_ms = (end - now) / 1000000u + 1;
+		loop_turn(l, left_ms < 10 ? (int)left_ms : 10);
 	}
 }
 
@@ -610,48 +904,37 @@ static bool all_ready(struct loop *l)
  * before round 2 does not already include the connections measured. */
 static void close_on_ready(struct loop *l, struct conn *c)
 {
-	epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	if (c->ssl)
-		SSL_free(c->ssl);
-	c->ssl = NULL;
-	close(c->fd);
-	c->st = C_DEAD;
+	conn_close(l, c);
 }
 
 /* Closes every connection, keeping the device keys, for a second round. */
 static void loop_reset(struct loop *l)
 {
+	flush_dirty(l);
 	for (size_t i = 0; i < l->n; i++) {
 		struct conn *c = &l->conns[i];
-		if (c->st != C_DEAD) {
-			epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL);
-			if (c->ssl)
-				SSL_free(c->ssl);
-			close(c->fd);
-		}
-		struct vtc_device dev = c->dev;
-		free(c->rbuf);
+		if (c->st != C_DEAD)
+			conn_close(l, c);
+		free(c->part);
 		free(c->wbuf);
 		memset(c, 0, sizeof *c);
-		c->dev = dev;
 	}
 	l->ready = l->dead = 0;
+	l->n = 0;
 }
 
-/* Opens connections first..first+n-1 (users PREFIX<first+i+1>) with at
+/* Opens connections for devices idx[0..n) (users PREFIX<idx+1>) with at
  * most `inflight` handshakes at a time, so the server's listen backlog and
  * TLS handshakes are not flooded: what is measured is the held state. */
-static void open_paced(struct loop *l, const struct server *s, unsigned first, unsigned n,
-                       const char *prefix, char **codes, unsigned inflight)
+static void open_paced(struct loop *l, const struct server *s, const int *idx, unsigned n,
+                       const struct vtc_device *devs, char **codes, unsigned inflight)
 {
 	for (unsigned i = 0; i < n; i++) {
 		while (i - (l->ready + l->dead) >= inflight)
-			loop_run(l, 5, NULL, NULL);
-		char user[64];
-		snprintf(user, sizeof user, "%s%u@example.org", prefix, first + i + 1);
-		conn_open(l, s, i, user, codes ? codes[first + i] : NULL);
+			loop_run(l, 5, NULL);
+		conn_open(l, s, i, idx[i], &devs[idx[i]], codes ? codes[idx[i]] : NULL);
 	}
-	loop_run(l, 600000, all_ready, NULL);
+	loop_run(l, 600000, all_ready);
 }
 
 static void loop_free(struct loop *l)
@@ -663,25 +946,17 @@ static void loop_free(struct loop *l)
 				SSL_free(c->ssl);
 			close(c->fd);
 		}
-		free(c->rbuf);
+		free(c->part);
 		free(c->wbuf);
 	}
 	free(l->conns);
+	free(l->dirty);
+	free(l->rbuf);
 	free(l->lat);
+	free(l->lag);
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	close(l->ep);
-}
-
-static void record_latency(struct loop *l, uint64_t ns)
-{
-	if (l->n_lat == l->cap_lat) {
-		l->cap_lat = l->cap_lat ? l->cap_lat * 2 : 1 << 16;
-		l->lat = realloc(l->lat, l->cap_lat * sizeof *l->lat);
-		if (!l->lat)
-			die("out of memory");
-	}
-	l->lat[l->n_lat++] = ns;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -698,6 +973,30 @@ static double pct_ms(uint64_t *v, size_t n, double p)
 	return (double)v[i] / 1e6;
 }
 
+/* Device keys for users PREFIX1..PREFIXn, made before any process forks so
+ * every process can sign for any device (a sender's commit carries its
+ * receiver's KeyPackage). */
+static struct vtc_device *make_devices(const char *prefix, unsigned n)
+{
+	struct vtc_device *d = calloc(n, sizeof *d);
+	if (!d)
+		die("out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		char user[64];
+		snprintf(user, sizeof user, "%s%u@example.org", prefix, i + 1);
+		if (vtc_device_init(&d[i], user, "bench", 1) != VL_OK)
+			die("keys");
+	}
+	return d;
+}
+
+static void free_devices(struct vtc_device *d, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		vtc_device_cleanup(&d[i]);
+	free(d);
+}
+
 /* --- scenario: held connections ---------------------------------------- */
 
 static void run_conns(bool tls, unsigned total, unsigned procs)
@@ -705,6 +1004,7 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 	struct server s;
 	server_start(&s, tls);
 	char **codes = invites(&s, "c", total);
+	struct vtc_device *devs = make_devices("c", total);
 	long rss0;
 	int ready_pipe[2], stop_pipe[2], go_pipe[2];
 	if (pipe(ready_pipe) || pipe(stop_pipe) || pipe(go_pipe))
@@ -717,13 +1017,17 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 			close(ready_pipe[0]);
 			close(stop_pipe[1]);
 			close(go_pipe[1]);
-			unsigned first = p * per, n = first + per > total ? total - first : per;
+			unsigned first = p * per;
+			unsigned n = first >= total ? 0 : first + per > total ? total - first : per;
+			int *idx = calloc(n ? n : 1, sizeof *idx);
+			for (unsigned i = 0; i < n; i++)
+				idx[i] = (int)(first + i);
 			struct loop l;
-			loop_init(&l, n, tls);
+			loop_init(&l, n, tls, true);
 			/* Round 1 registers the devices; round 2, measured, holds
 			 * them authenticated with AUTH, as devices normally are. */
 			l.on_ready = close_on_ready;
-			open_paced(&l, &s, first, n, "c", codes, 16);
+			open_paced(&l, &s, idx, n, devs, codes, 16);
 			unsigned ok = (unsigned)l.ready;
 			loop_reset(&l);
 			l.on_ready = NULL;
@@ -732,7 +1036,7 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 			char b;
 			while (read(go_pipe[0], &b, 1) < 0 && errno == EINTR)
 				;
-			open_paced(&l, &s, first, n, "c", NULL, 32);
+			open_paced(&l, &s, idx, n, devs, NULL, 32);
 			ok = (unsigned)l.ready;
 			if (write(ready_pipe[1], &ok, sizeof ok) != sizeof ok)
 				_exit(1);
@@ -781,23 +1085,26 @@ static void run_conns(bool tls, unsigned total, unsigned procs)
 	for (unsigned i = 0; i < total; i++)
 		free(codes[i]);
 	free(codes);
+	free_devices(devs, total);
 	server_stop(&s);
 }
 
 /* --- group setup shared by pairs and fanout ------------------------------- */
 
-static const uint8_t *gid_of(struct conn *c, uint8_t gid[16])
+static const uint8_t *gid_of(int owner_idx, uint8_t gid[16])
 {
 	memset(gid, 0, 16);
 	memcpy(gid, "bench", 5);
-	memcpy(gid + 8, &c->idx, sizeof c->idx);
+	memcpy(gid + 8, &owner_idx, sizeof owner_idx);
 	return gid;
 }
 
-static void create_group(struct loop *l, struct conn *owner, struct conn **members, size_t n)
+/* GROUP_CREATE, then one COMMIT adding members[0..n) with a Welcome. */
+static void create_group(struct loop *l, struct conn *owner,
+                         const struct vtc_device *const *members, size_t n)
 {
 	uint8_t gid[16];
-	gid_of(owner, gid);
+	gid_of(owner->idx, gid);
 	struct vl_msg_group_create g = {{gid, 16}};
 	struct vl_writer w;
 	vl_writer_init_heap(&w, 256);
@@ -806,17 +1113,13 @@ static void create_group(struct loop *l, struct conn *owner, struct conn **membe
 	put_writer(l, owner, &w);
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	const struct vtc_device **adds = calloc(n, sizeof *adds);
-	for (size_t i = 0; i < n; i++)
-		adds[i] = &members[i]->dev;
-	if (vtc_commit_message(gid, 16, 0, adds, n, &cm, &cm_len) ||
+	if (vtc_commit_message(gid, 16, 0, members, n, &cm, &cm_len) ||
 	    vtc_welcome_message(1, &wel, &wel_len))
 		die("messages");
-	free(adds);
 	struct vl_device_ref *refs = calloc(n, sizeof *refs);
 	for (size_t i = 0; i < n; i++)
 		refs[i] = (struct vl_device_ref){
-		    {(const uint8_t *)members[i]->dev.user, strlen(members[i]->dev.user)},
+		    {(const uint8_t *)members[i]->user, strlen(members[i]->user)},
 		    {(const uint8_t *)"bench", 5}};
 	struct vl_msg_commit m = {.group_id = {gid, 16},
 	                          .epoch = 0,
@@ -834,36 +1137,26 @@ static void create_group(struct loop *l, struct conn *owner, struct conn **membe
 	free(wel);
 }
 
-static void send_ack(struct loop *l, struct conn *c, uint64_t seq)
+/* Queues a SEND to the group owned by owner_idx carrying, at the end of
+ * its ciphertext, the phase, the send time (filled in when written) and a
+ * counter. sched is the time the schedule wanted it (0: unpaced). */
+static void send_app(struct loop *l, struct conn *c, int owner_idx, uint64_t sched)
 {
-	struct vl_msg_ack a = {seq};
-	uint8_t buf[32];
-	struct vl_writer w;
-	vl_writer_init_fixed(&w, buf, sizeof buf);
-	if (vl_msg_ack_encode(&w, c->next_id++, &a))
-		die("encode ack");
-	put_ws(l, c, buf, w.len);
-	c->acked = seq;
-}
-
-/* A SEND carrying its send time and a counter in the ciphertext. */
-static void send_app(struct loop *l, struct conn *c, uint64_t counter)
-{
-	uint8_t gid[16];
-	const struct conn *owner = c->peer && c->peer->idx < c->idx ? c->peer : c;
-	gid_of((struct conn *)owner, gid);
 	static uint8_t *tmpl;
 	static size_t tmpl_len;
+	uint8_t gid[16];
+	gid_of(owner_idx, gid);
 	if (!tmpl && vtc_private_message(gid, 16, 1, 100, &tmpl, &tmpl_len))
 		die("message");
 	/* Same layout for every group: only the group id and the tail
-	 * (time, counter) change. */
+	 * change. */
 	uint8_t msg[256];
 	memcpy(msg, tmpl, tmpl_len);
 	memcpy(msg + 5, gid, 16); /* after version, wire format, length octet */
-	uint64_t t = now_ns();
-	memcpy(msg + tmpl_len - 16, &t, 8);
-	memcpy(msg + tmpl_len - 8, &counter, 8);
+	uint64_t counter = c->sent, zero = 0;
+	memcpy(msg + tmpl_len - TAIL_PHASE, &l->phase, 8);
+	memcpy(msg + tmpl_len - TAIL_TIME, &zero, 8);
+	memcpy(msg + tmpl_len - TAIL_COUNTER, &counter, 8);
 	struct vl_msg_send m = {.group_id = {gid, 16}, .message = {msg, tmpl_len}};
 	memcpy(m.client_msg_id, &c->idx, sizeof c->idx);
 	memcpy(m.client_msg_id + 8, &counter, 8);
@@ -872,290 +1165,730 @@ static void send_app(struct loop *l, struct conn *c, uint64_t counter)
 	vl_writer_init_fixed(&w, buf, sizeof buf);
 	if (vl_msg_send_encode(&w, c->next_id++, &m))
 		die("encode send");
-	put_ws(l, c, buf, w.len);
+	/* The message is the body's last field: its tail is the frame's. */
+	size_t at = put_ws(l, c, buf, w.len) + w.len - TAIL_TIME;
+	c->stamps[c->n_stamps++] = (struct stamp){(uint32_t)at, sched};
+	if (c->n_stamps == STAMPS_MAX)
+		conn_flush(l, c);
 	c->sent++;
 	c->outstanding++;
 }
 
+/* A DELIVER of an application message: counts it once (by seq, as
+ * clients drop duplicates) if it belongs to the phase being measured, and
+ * returns its payload tail, or NULL for anything else. */
+static const uint8_t *on_deliver(struct loop *l, struct conn *c, const struct vl_frame *f,
+                                 uint64_t *sent_ns)
+{
+	struct vl_msg_deliver d;
+	if (vl_msg_deliver_decode(&f->body, &d) != VL_OK)
+		die("bad DELIVER");
+	if (d.seq <= c->last_seq) {
+		l->dups++;
+		return NULL;
+	}
+	c->last_seq = d.seq;
+	c->since_ack++;
+	if (d.kind == VL_DELIVERY_WELCOME) {
+		c->ack_now = true;
+		c->setup_replies++;
+		return NULL;
+	}
+	if (d.kind != VL_DELIVERY_APPLICATION || d.message.len < TAIL_PHASE)
+		return NULL;
+	const uint8_t *tail = d.message.p + d.message.len;
+	uint64_t phase, t;
+	memcpy(&phase, tail - TAIL_PHASE, 8);
+	memcpy(&t, tail - TAIL_TIME, 8);
+	*sent_ns = t;
+	if (!l->measuring || phase != l->phase) {
+		l->foreign++;
+		return NULL;
+	}
+	uint64_t now = now_ns();
+	l->delivered++;
+	samples_add(&l->lat, &l->n_lat, &l->cap_lat, now > t ? now - t : 0);
+	return tail;
+}
+
+static void on_error_frame(struct loop *l, const struct vl_frame *f)
+{
+	struct vl_msg_error e;
+	l->errors++;
+	if (l->errors <= 5 && vl_msg_error_decode(&f->body, &e) == VL_OK)
+		fprintf(stderr, "bench_loadgen: ERROR %s\n", vl_proto_error_name(e.code));
+}
+
 /* --- scenario: 1:1 pairs ------------------------------------------------ */
 
-static unsigned pipeline_depth = 16;
-static double pace_per_sender; /* messages per second per sender; 0: as fast as possible */
-static uint64_t pace_start;
-static unsigned welcomed;
+/* Pairs run in worker processes driven over pipes by the parent, which
+ * holds no connection and only measures the server. Worker w of W holds
+ * either whole pairs (pair i when i % W == w) or, with --split, only the
+ * senders (first W/2 workers) or only the receivers (the others), so the
+ * two halves' CPU can be seen and scheduled apart. */
+
+enum { CMD_GROUPS = 1, CMD_RUN, CMD_DRAIN, CMD_EXIT };
+
+struct cmd {
+	int op;
+	uint64_t phase;
+	double rate; /* RUN: total messages per second over all pairs; 0: unpaced */
+	double seconds;
+};
+
+struct report {
+	unsigned ready;
+	double secs, cpu_s, user_s;
+	uint64_t sent, delivered, dups, errors, foreign;
+	uint64_t reads, writes, waits;
+	uint64_t n_lat, n_lag;
+};
+
+struct pairs_cfg {
+	bool tls;
+	unsigned pairs, depth, workers, ack_every, tick_us;
+	unsigned paced_rate; /* msg/s of the paced run; 0: half the measured rate */
+	bool split;
+	int seconds;
+};
+
+struct worker {
+	struct loop l;
+	const struct pairs_cfg *cfg;
+	struct conn **senders;
+	size_t n_senders;
+	/* paced: local message k is due at t0 + k / rate, from senders[k % n] */
+	double rate;
+	uint64_t t0, k;
+	bool sending;
+};
+static struct worker *self_worker;
 
 static void pairs_frame(struct loop *l, struct conn *c, const struct vl_frame *f)
 {
-	if (f->type == (VL_FRAME_SEND | VL_FRAME_REPLY)) {
+	struct worker *w = self_worker;
+	switch (f->type) {
+	case VL_FRAME_SEND | VL_FRAME_REPLY:
 		c->outstanding--;
-		if (l->measuring && pace_per_sender == 0)
-			send_app(l, c, c->sent);
+		if (w->sending && w->rate == 0 && c->outstanding < w->cfg->depth)
+			send_app(l, c, c->idx, 0);
 		return;
-	}
-	if (f->type == VL_FRAME_DELIVER) {
-		struct vl_msg_deliver d;
-		if (vl_msg_deliver_decode(&f->body, &d) != VL_OK)
-			die("bad DELIVER");
-		c->last_seq = d.seq;
-		if (d.kind == VL_DELIVERY_WELCOME) {
-			welcomed++;
-			send_ack(l, c, d.seq);
-			return;
-		}
+	case VL_FRAME_GROUP_CREATE | VL_FRAME_REPLY:
+	case VL_FRAME_COMMIT | VL_FRAME_REPLY:
+		c->setup_replies++;
+		return;
+	case VL_FRAME_DELIVER: {
 		uint64_t t;
-		memcpy(&t, d.message.p + d.message.len - 16, 8);
-		if (l->measuring) {
-			l->delivered++;
-			record_latency(l, now_ns() - t);
-		}
-		c->received++;
-		if (c->last_seq - c->acked >= 64)
-			send_ack(l, c, c->last_seq);
+		(void)on_deliver(l, c, f, &t);
 		return;
 	}
-	if (f->type == VL_FRAME_ERROR) {
-		struct vl_msg_error e;
-		if (vl_msg_error_decode(&f->body, &e) == VL_OK && e.code != VL_PERR_RATE_LIMITED)
-			fprintf(stderr, "bench_loadgen: ERROR %s\n", vl_proto_error_name(e.code));
+	case VL_FRAME_ERROR:
+		on_error_frame(l, f);
+		return;
+	default:
+		return;
 	}
 }
 
-static size_t n_pairs;
+/* The paced schedule: local messages spread evenly in time and round
+ * robin over this worker's senders, so no two senders fire together (a
+ * per-sender clock started at the same instant for all would send every
+ * sender's message in one burst). */
 static void pace_tick(struct loop *l)
 {
-	if (!l->measuring || pace_per_sender == 0)
+	struct worker *w = self_worker;
+	if (!w->sending || w->rate == 0 || !w->n_senders)
 		return;
-	double elapsed = (double)(now_ns() - pace_start) / 1e9;
-	uint64_t due = (uint64_t)(elapsed * pace_per_sender);
-	for (size_t i = 0; i < n_pairs; i++) {
-		struct conn *c = &l->conns[2 * i];
-		while (c->st == C_READY && c->sent - c->sent_base < due)
-			send_app(l, c, c->sent);
+	uint64_t now = now_ns();
+	double per = 1e9 / w->rate;
+	for (;;) {
+		uint64_t due = w->t0 + (uint64_t)((double)w->k * per);
+		if (due > now) {
+			/* Sleep to the next due time, but no less than a tick:
+			 * waking for every message costs more than the
+			 * microseconds of lateness it saves (printed as lag). */
+			uint64_t min = now + (uint64_t)w->cfg->tick_us * 1000u;
+			l->wake_ns = due > min ? due : min;
+			return;
+		}
+		struct conn *c = w->senders[w->k % w->n_senders];
+		if (c->st == C_READY) {
+			/* Written at once: senders take turns, so a sender
+			 * has nothing else to share the write with. */
+			send_app(l, c, c->idx, due);
+			conn_flush(l, c);
+		}
+		w->k++;
 	}
 }
 
-static bool all_welcomed(struct loop *l)
+static bool groups_ready(struct loop *l)
 {
-	return welcomed >= n_pairs || l->dead;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct conn *c = &l->conns[i];
+		if (c->st == C_DEAD)
+			return true;
+		/* a sender: both replies; a receiver: its Welcome */
+		if (c->setup_replies < (c->role == R_SENDER ? 2u : 1u))
+			return false;
+	}
+	return true;
 }
 
-static void run_pairs(bool tls, unsigned pairs, int seconds)
+static bool drained(struct loop *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->conns[i].st == C_READY && l->conns[i].outstanding)
+			return false;
+	return true;
+}
+
+static void xwrite(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n) {
+		ssize_t r = write(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("pipe write");
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static void xread(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+	while (n) {
+		ssize_t r = read(fd, b, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			die("pipe read (a worker died?)");
+		b += r;
+		n -= (size_t)r;
+	}
+}
+
+static void worker_report(struct worker *w, int out, unsigned ready, double secs, double cpu,
+                          double user, uint64_t sent)
+{
+	struct loop *l = &w->l;
+	struct report r = {.ready = ready,
+	                   .secs = secs,
+	                   .cpu_s = cpu,
+	                   .user_s = user,
+	                   .sent = sent,
+	                   .delivered = l->delivered,
+	                   .dups = l->dups,
+	                   .errors = l->errors,
+	                   .foreign = l->foreign,
+	                   .reads = l->n_reads,
+	                   .writes = l->n_writes,
+	                   .waits = l->n_waits,
+	                   .n_lat = l->n_lat,
+	                   .n_lag = l->n_lag};
+	xwrite(out, &r, sizeof r);
+	if (l->n_lat)
+		xwrite(out, l->lat, l->n_lat * sizeof *l->lat);
+	if (l->n_lag)
+		xwrite(out, l->lag, l->n_lag * sizeof *l->lag);
+	l->delivered = l->dups = l->errors = l->foreign = 0;
+	l->n_reads = l->n_writes = l->n_waits = 0;
+	l->n_lat = l->n_lag = 0;
+}
+
+static void worker_main(const struct pairs_cfg *cfg, unsigned wi, const struct server *s,
+                        const struct vtc_device *devs, char **codes, int in, int out)
+{
+	struct worker w = {.cfg = cfg};
+	self_worker = &w;
+	unsigned W = cfg->workers;
+	/* This worker's connections: global index 2i is pair i's sender,
+	 * 2i+1 its receiver. */
+	int *idx = calloc(2 * (size_t)cfg->pairs, sizeof *idx);
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->pairs; i++) {
+		if (!cfg->split) {
+			if (i % W == wi) {
+				idx[n++] = (int)(2 * i);
+				idx[n++] = (int)(2 * i + 1);
+			}
+		} else {
+			unsigned half = W / 2;
+			if (wi < half && i % half == wi)
+				idx[n++] = (int)(2 * i);
+			else if (wi >= half && i % half == wi - half)
+				idx[n++] = (int)(2 * i + 1);
+		}
+	}
+	struct loop *l = &w.l;
+	loop_init(l, n, cfg->tls, false);
+	l->ack_every = cfg->ack_every;
+	l->ctl_fd = in;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &ctl_tag};
+	epoll_ctl(l->ep, EPOLL_CTL_ADD, in, &ev);
+	open_paced(l, s, idx, n, devs, codes, 64);
+	w.senders = calloc(n ? n : 1, sizeof *w.senders);
+	for (unsigned i = 0; i < n; i++) {
+		struct conn *c = &l->conns[i];
+		c->peer_idx = c->idx ^ 1;
+		c->role = c->idx % 2 ? R_RECEIVER : R_SENDER;
+		if (c->role == R_SENDER)
+			w.senders[w.n_senders++] = c;
+	}
+	worker_report(&w, out, (unsigned)(l->ready - l->dead), 0, 0, 0, 0);
+	l->on_frame = pairs_frame;
+	l->tick = pace_tick;
+	for (;;) {
+		while (!l->ctl_ready)
+			loop_turn(l, 1000);
+		l->ctl_ready = false;
+		struct cmd cmd;
+		xread(in, &cmd, sizeof cmd);
+		if (cmd.op == CMD_EXIT)
+			break;
+		if (cmd.op == CMD_GROUPS) {
+			for (size_t i = 0; i < w.n_senders; i++) {
+				const struct vtc_device *m = &devs[w.senders[i]->peer_idx];
+				create_group(l, w.senders[i], &m, 1);
+			}
+			flush_dirty(l);
+			loop_run(l, 300000, groups_ready);
+			l->ctl_ready = false; /* nothing else is sent before the reply */
+			worker_report(&w, out, groups_ready(l) && !l->dead, 0, 0, 0, 0);
+		} else if (cmd.op == CMD_RUN) {
+			l->phase = cmd.phase;
+			/* What the idle loop counted since the last report is not
+			 * part of this phase. */
+			l->delivered = l->dups = l->errors = l->foreign = 0;
+			l->n_reads = l->n_writes = l->n_waits = 0;
+			l->n_lat = l->n_lag = 0;
+			l->measuring = true;
+			w.rate = cmd.rate * (double)w.n_senders / cfg->pairs;
+			w.k = 0;
+			w.sending = true;
+			uint64_t sent0 = 0;
+			for (size_t i = 0; i < w.n_senders; i++)
+				sent0 += w.senders[i]->sent;
+			double cpu0 = self_cpu_s(), user0 = self_user_s();
+			w.t0 = now_ns();
+			if (w.rate == 0)
+				for (size_t i = 0; i < w.n_senders; i++)
+					for (unsigned k = 0; k < cfg->depth; k++)
+						send_app(l, w.senders[i], w.senders[i]->idx, 0);
+			l->wake_ns = w.rate > 0 ? w.t0 : 0;
+			uint64_t end = w.t0 + (uint64_t)(cmd.seconds * 1e9);
+			while (now_ns() < end)
+				loop_turn(l, 10);
+			double secs = (double)(now_ns() - w.t0) / 1e9, cpu = self_cpu_s() - cpu0;
+			double user = self_user_s() - user0;
+			w.sending = false;
+			l->measuring = false;
+			l->wake_ns = 0;
+			uint64_t sent1 = 0;
+			for (size_t i = 0; i < w.n_senders; i++)
+				sent1 += w.senders[i]->sent;
+			worker_report(&w, out, 1, secs, cpu, user, sent1 - sent0);
+		} else if (cmd.op == CMD_DRAIN) {
+			/* What is still in flight arrives and is acknowledged, and
+			 * belongs to no measured phase. */
+			loop_run(l, 30000, drained);
+			l->ctl_ready = false;
+			loop_run(l, 300, NULL);
+			l->ctl_ready = false;
+			worker_report(&w, out, drained(l), 0, 0, 0, 0);
+		}
+	}
+	free(w.senders);
+	free(idx);
+	loop_free(l);
+}
+
+struct pool {
+	unsigned n;
+	pid_t *pid;
+	int *to, *from;
+	struct report sum;
+	uint64_t *lat, *lag;
+	size_t n_lat, n_lag;
+	double cpu_max; /* the busiest worker's CPU */
+};
+
+static void pool_send(struct pool *p, const struct cmd *c)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		xwrite(p->to[i], c, sizeof *c);
+}
+
+/* Collects one report from every worker: sums, and all samples. */
+static void pool_collect(struct pool *p)
+{
+	memset(&p->sum, 0, sizeof p->sum);
+	p->n_lat = p->n_lag = 0;
+	p->cpu_max = 0;
+	for (unsigned i = 0; i < p->n; i++) {
+		struct report r;
+		xread(p->from[i], &r, sizeof r);
+		p->sum.ready += r.ready;
+		p->sum.secs = r.secs > p->sum.secs ? r.secs : p->sum.secs;
+		p->sum.cpu_s += r.cpu_s;
+		p->sum.user_s += r.user_s;
+		p->cpu_max = r.cpu_s > p->cpu_max ? r.cpu_s : p->cpu_max;
+		p->sum.sent += r.sent;
+		p->sum.delivered += r.delivered;
+		p->sum.dups += r.dups;
+		p->sum.errors += r.errors;
+		p->sum.foreign += r.foreign;
+		p->sum.reads += r.reads;
+		p->sum.writes += r.writes;
+		p->sum.waits += r.waits;
+		p->lat = realloc(p->lat, (p->n_lat + r.n_lat + 1) * sizeof *p->lat);
+		p->lag = realloc(p->lag, (p->n_lag + r.n_lag + 1) * sizeof *p->lag);
+		if (!p->lat || !p->lag)
+			die("out of memory");
+		xread(p->from[i], p->lat + p->n_lat, r.n_lat * sizeof *p->lat);
+		xread(p->from[i], p->lag + p->n_lag, r.n_lag * sizeof *p->lag);
+		p->n_lat += r.n_lat;
+		p->n_lag += r.n_lag;
+	}
+	qsort(p->lat, p->n_lat, sizeof *p->lat, cmp_u64);
+	qsort(p->lag, p->n_lag, sizeof *p->lag, cmp_u64);
+}
+
+static void run_pairs(const struct pairs_cfg *cfg)
 {
 	struct server s;
-	server_start(&s, tls);
-	char **codes = invites(&s, "p", 2 * pairs);
-	struct loop l;
-	loop_init(&l, 2 * pairs, tls);
-	n_pairs = pairs;
-	open_paced(&l, &s, 0, 2 * pairs, "p", codes, 64);
-	if (l.dead)
-		die("connections failed during setup");
-	l.on_frame = pairs_frame;
-	for (unsigned i = 0; i < pairs; i++) {
-		struct conn *a = &l.conns[2 * i], *b = &l.conns[2 * i + 1];
-		a->peer = b;
-		b->peer = a;
-		create_group(&l, a, &b, 1);
+	server_start(&s, cfg->tls);
+	unsigned ndev = 2 * cfg->pairs;
+	char **codes = invites(&s, "p", ndev);
+	struct vtc_device *devs = make_devices("p", ndev);
+	struct pool p = {.n = cfg->workers};
+	p.pid = calloc(p.n, sizeof *p.pid);
+	p.to = calloc(p.n, sizeof *p.to);
+	p.from = calloc(p.n, sizeof *p.from);
+	fflush(stdout);
+	for (unsigned i = 0; i < p.n; i++) {
+		int a[2], b[2];
+		if (pipe(a) || pipe(b))
+			die("pipe");
+		if ((p.pid[i] = fork()) == 0) {
+			close(a[1]);
+			close(b[0]);
+			for (unsigned j = 0; j < i; j++) {
+				close(p.to[j]);
+				close(p.from[j]);
+			}
+			worker_main(cfg, i, &s, devs, codes, a[0], b[1]);
+			_exit(0);
+		}
+		close(a[0]);
+		close(b[1]);
+		p.to[i] = a[1];
+		p.from[i] = b[0];
 	}
-	welcomed = 0;
-	loop_run(&l, 120000, all_welcomed, NULL);
+	const char *link = cfg->tls ? "TLS" : "plain";
+	char gen[96];
+	snprintf(gen, sizeof gen, "%u %s", p.n,
+	         cfg->split ? "procs: senders | receivers"
+	         : p.n > 1  ? "procs"
+	                    : "proc");
+	char ack[32];
+	if (cfg->ack_every)
+		snprintf(ack, sizeof ack, "every %u", cfg->ack_every);
+	else
+		snprintf(ack, sizeof ack, "per batch");
+	pool_collect(&p);
+	if (p.sum.ready != ndev)
+		die("connections failed during setup");
+	struct cmd cmd = {.op = CMD_GROUPS};
+	pool_send(&p, &cmd);
+	pool_collect(&p);
+	if (p.sum.ready != p.n)
+		die("group setup failed");
 
-	/* 1. As fast as possible: each sender keeps pipeline_depth SENDs in
-	 * flight (each acknowledged only once durable). */
-	pace_per_sender = 0;
-	l.measuring = true;
+	/* 1. As fast as possible: each sender keeps `depth` SENDs in flight
+	 * (each acknowledged only once durable). */
+	cmd = (struct cmd){.op = CMD_RUN, .phase = 1, .rate = 0, .seconds = cfg->seconds};
 	double cpu0 = server_cpu_s(&s), b0 = server_metric(&s, "valised_store_batches_total");
 	double w0 = server_disk_bytes(&s);
 	uint64_t t0 = now_ns();
-	for (unsigned i = 0; i < pairs; i++)
-		for (unsigned k = 0; k < pipeline_depth; k++)
-			send_app(&l, &l.conns[2 * i], l.conns[2 * i].sent);
-	loop_run(&l, seconds * 1000, NULL, NULL);
+	pool_send(&p, &cmd);
+	pool_collect(&p);
 	double secs = (double)(now_ns() - t0) / 1e9;
-	l.measuring = false;
 	double cpu1 = server_cpu_s(&s), b1 = server_metric(&s, "valised_store_batches_total");
 	double w1 = server_disk_bytes(&s);
-	double rate = (double)l.delivered / secs;
-	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | %u pairs, depth %u | %.0f msg/s delivered end to end; server "
-	       "%.0f%% CPU, %.1f us CPU/msg, %.0f group commits (fsyncs)/s, %.1f KiB written to "
-	       "disk/msg | "
-	       "p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
-	       tls ? "TLS" : "plain", pairs, pipeline_depth, rate, 100 * (cpu1 - cpu0) / secs,
-	       l.delivered ? 1e6 * (cpu1 - cpu0) / (double)l.delivered : 0, (b1 - b0) / secs,
-	       l.delivered ? (w1 - w0) / 1024 / (double)l.delivered : 0,
-	       pct_ms(l.lat, l.n_lat, 0.5), pct_ms(l.lat, l.n_lat, 0.99),
-	       pct_ms(l.lat, l.n_lat, 0.999));
+	double dl = p.sum.delivered ? (double)p.sum.delivered : 1;
+	double rate = (double)p.sum.delivered / p.sum.secs;
+	printf("| pairs  | %-5s | %u pairs, depth %u, ACK %s, %s | %.0f msg/s delivered end to "
+	       "end (%llu sent); server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (busiest proc "
+	       "%.0f%%, user %.0f%%), %.1f us/msg; %.0f group commits (fsyncs)/s, %.1f KiB written "
+	       "to disk/msg; "
+	       "per msg %.2f reads %.2f writes %.2f waits; %llu dup, %llu errors | p50 %.2f ms "
+	       "p99 %.2f ms p999 %.2f ms |\n",
+	       link, cfg->pairs, cfg->depth, ack, gen, rate, (unsigned long long)p.sum.sent,
+	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
+	       100 * p.cpu_max / p.sum.secs, 100 * p.sum.user_s / p.sum.secs,
+	       1e6 * p.sum.cpu_s / dl, (b1 - b0) / secs, (w1 - w0) / 1024 / dl,
+	       (double)p.sum.reads / dl, (double)p.sum.writes / dl, (double)p.sum.waits / dl,
+	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
+	       pct_ms(p.lat, p.n_lat, 0.5), pct_ms(p.lat, p.n_lat, 0.99),
+	       pct_ms(p.lat, p.n_lat, 0.999));
 	fflush(stdout);
-	/* Let the pipeline drain before the paced run. */
-	for (int i = 0; i < 60; i++) {
-		unsigned busy = 0;
-		for (unsigned k = 0; k < pairs; k++)
-			busy += l.conns[2 * k].outstanding;
-		if (!busy)
-			break;
-		loop_run(&l, 500, NULL, NULL);
-	}
-	loop_run(&l, 500, NULL, NULL);
+	cmd = (struct cmd){.op = CMD_DRAIN};
+	pool_send(&p, &cmd);
+	pool_collect(&p);
 
-	/* 2. Paced at half that rate, spread evenly over the senders. */
-	l.n_lat = 0;
-	l.delivered = 0;
-	pace_per_sender = rate / 2 / pairs;
-	/* Counters go on: client message ids must stay unique. */
-	for (unsigned i = 0; i < pairs; i++)
-		l.conns[2 * i].sent_base = l.conns[2 * i].sent;
-	pace_start = now_ns();
-	l.measuring = true;
+	/* 2. Paced at half that rate (or --rate), spread evenly in time over
+	 * the senders (open loop: a late reply does not hold the next send). */
+	double paced = cfg->paced_rate ? cfg->paced_rate : rate / 2;
+	cmd = (struct cmd){.op = CMD_RUN, .phase = 2, .rate = paced, .seconds = cfg->seconds};
 	cpu0 = server_cpu_s(&s);
-	loop_run(&l, seconds * 1000, NULL, pace_tick);
-	secs = (double)(now_ns() - pace_start) / 1e9;
-	l.measuring = false;
+	t0 = now_ns();
+	pool_send(&p, &cmd);
+	pool_collect(&p);
+	secs = (double)(now_ns() - t0) / 1e9;
 	cpu1 = server_cpu_s(&s);
-	qsort(l.lat, l.n_lat, sizeof *l.lat, cmp_u64);
-	printf("| pairs  | %-5s | paced %.0f msg/s offered | %.0f msg/s delivered; server %.0f%% "
-	       "CPU | p50 %.2f ms p99 %.2f ms p999 %.2f ms |\n",
-	       tls ? "TLS" : "plain", rate / 2, (double)l.delivered / secs,
-	       100 * (cpu1 - cpu0) / secs, pct_ms(l.lat, l.n_lat, 0.5),
-	       pct_ms(l.lat, l.n_lat, 0.99), pct_ms(l.lat, l.n_lat, 0.999));
+	dl = p.sum.delivered ? (double)p.sum.delivered : 1;
+	printf("| pairs  | %-5s | paced %.0f msg/s offered, ACK %s, %s | %.0f msg/s delivered; "
+	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
+	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
+	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
+	       "p999 %.2f ms |\n",
+	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
+	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
+	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
+	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct_ms(p.lag, p.n_lag, 0.5),
+	       pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
+	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
+	       (unsigned long long)p.sum.foreign, pct_ms(p.lat, p.n_lat, 0.5),
+	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999));
 	fflush(stdout);
-	loop_free(&l);
-	for (unsigned i = 0; i < 2 * pairs; i++)
+	cmd = (struct cmd){.op = CMD_EXIT};
+	pool_send(&p, &cmd);
+	for (unsigned i = 0; i < p.n; i++) {
+		waitpid(p.pid[i], NULL, 0);
+		close(p.to[i]);
+		close(p.from[i]);
+	}
+	free(p.pid);
+	free(p.to);
+	free(p.from);
+	free(p.lat);
+	free(p.lag);
+	for (unsigned i = 0; i < ndev; i++)
 		free(codes[i]);
 	free(codes);
+	free_devices(devs, ndev);
 	server_stop(&s);
 }
 
 /* --- scenario: group fan-out --------------------------------------------- */
 
 struct fan_msg {
-	uint64_t sent_ns;
+	uint64_t sent_ns; /* from the payload: when the SEND was written */
 	unsigned got;
-	uint64_t last_ns;
+	uint64_t last_ns;   /* when the last member's DELIVER was parsed */
+	uint64_t last_turn; /* when the epoll_wait that reported it returned */
 };
 static struct fan_msg *fan;
 static size_t fan_n, fan_members;
+static uint64_t fan_next, fan_t0;
+static double fan_rate;
 
 static void fan_frame(struct loop *l, struct conn *c, const struct vl_frame *f)
 {
+	if (f->type == VL_FRAME_ERROR) {
+		on_error_frame(l, f);
+		return;
+	}
+	if (f->type == (VL_FRAME_GROUP_CREATE | VL_FRAME_REPLY) ||
+	    f->type == (VL_FRAME_COMMIT | VL_FRAME_REPLY)) {
+		c->setup_replies++;
+		return;
+	}
 	if (f->type != VL_FRAME_DELIVER)
 		return;
-	struct vl_msg_deliver d;
-	if (vl_msg_deliver_decode(&f->body, &d) != VL_OK)
-		die("bad DELIVER");
-	c->last_seq = d.seq;
-	if (d.kind == VL_DELIVERY_WELCOME) {
-		welcomed++;
-		send_ack(l, c, d.seq);
+	uint64_t t;
+	const uint8_t *tail = on_deliver(l, c, f, &t);
+	if (!tail)
 		return;
-	}
 	uint64_t counter;
-	memcpy(&counter, d.message.p + d.message.len - 8, 8);
+	memcpy(&counter, tail - TAIL_COUNTER, 8);
 	if (counter < fan_n) {
+		fan[counter].sent_ns = t;
 		fan[counter].got++;
 		fan[counter].last_ns = now_ns();
+		fan[counter].last_turn = l->turn_ns;
 	}
-	if (c->last_seq - c->acked >= 16)
-		send_ack(l, c, c->last_seq);
 }
 
-static uint64_t fan_next;
-static double fan_rate;
 static void fan_tick(struct loop *l)
 {
-	double elapsed = (double)(now_ns() - pace_start) / 1e9;
-	while (fan_next < fan_n && fan_next < (uint64_t)(elapsed * fan_rate) + 1) {
-		fan[fan_next].sent_ns = now_ns();
-		send_app(l, &l->conns[0], fan_next);
+	uint64_t per = (uint64_t)(1e9 / fan_rate), now = now_ns();
+	while (fan_next < fan_n && fan_t0 + fan_next * per <= now) {
+		send_app(l, &l->conns[0], l->conns[0].idx, fan_t0 + fan_next * per);
+		conn_flush(l, &l->conns[0]);
 		fan_next++;
 	}
+	l->wake_ns = fan_next < fan_n ? fan_t0 + fan_next * per : 0;
 }
 
-static bool fan_welcomed(struct loop *l)
+static bool fan_ready(struct loop *l)
 {
+	size_t welcomed = 0;
+	for (size_t i = 1; i < l->n; i++)
+		welcomed += l->conns[i].setup_replies > 0;
 	return welcomed >= fan_members - 1 || l->dead;
 }
 
-static void run_fanout(bool tls, unsigned size, int seconds)
+static void run_fanout(bool tls, unsigned size, int seconds, unsigned ack_every)
 {
 	struct server s;
 	server_start(&s, tls);
 	char **codes = invites(&s, "g", size);
+	struct vtc_device *devs = make_devices("g", size);
+	int *idx = calloc(size, sizeof *idx);
+	for (unsigned i = 0; i < size; i++)
+		idx[i] = (int)i;
 	struct loop l;
-	loop_init(&l, size, tls);
-	open_paced(&l, &s, 0, size, "g", codes, 64);
+	loop_init(&l, size, tls, false);
+	l.ack_every = ack_every;
+	open_paced(&l, &s, idx, size, devs, codes, 64);
 	if (l.dead)
 		die("connections failed during setup");
 	l.on_frame = fan_frame;
-	struct conn **members = calloc(size, sizeof *members);
+	const struct vtc_device **members = calloc(size, sizeof *members);
 	for (unsigned i = 1; i < size; i++)
-		members[i - 1] = &l.conns[i];
+		members[i - 1] = &devs[i];
 	fan_members = size;
-	welcomed = 0;
 	create_group(&l, &l.conns[0], members, size - 1);
-	loop_run(&l, 120000, fan_welcomed, NULL);
+	flush_dirty(&l);
+	loop_run(&l, 120000, fan_ready);
 	free(members);
 	fan_rate = 10;
 	fan_n = (size_t)(fan_rate * seconds);
 	fan = calloc(fan_n, sizeof *fan);
 	fan_next = 0;
-	pace_start = now_ns();
-	loop_run(&l, seconds * 1000 + 2000, NULL, fan_tick);
-	uint64_t *last = calloc(fan_n, sizeof *last);
+	l.phase = 1;
+	l.measuring = true;
+	double cpu0 = server_cpu_s(&s), g0 = self_cpu_s();
+	fan_t0 = now_ns();
+	l.tick = fan_tick;
+	loop_run(&l, seconds * 1000 + 2000, NULL);
+	double secs = (double)(now_ns() - fan_t0) / 1e9;
+	double cpu1 = server_cpu_s(&s), g1 = self_cpu_s();
+	l.measuring = false;
+	uint64_t *last = calloc(fan_n, sizeof *last), *own = calloc(fan_n, sizeof *own);
 	size_t complete = 0;
 	for (size_t i = 0; i < fan_n; i++)
-		if (fan[i].got == size - 1)
+		if (fan[i].got == size - 1) {
+			own[complete] = fan[i].last_ns - fan[i].last_turn;
 			last[complete++] = fan[i].last_ns - fan[i].sent_ns;
+		}
 	qsort(last, complete, sizeof *last, cmp_u64);
-	printf("| fanout | %-5s | group of %u, %.0f msg/s, %zu of %zu complete | last member: "
-	       "p50 %.2f ms p99 %.2f ms max %.2f ms |\n",
-	       tls ? "TLS" : "plain", size, fan_rate, complete, fan_n, pct_ms(last, complete, 0.5),
-	       pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0));
+	qsort(own, complete, sizeof *own, cmp_u64);
+	qsort(l.lag, l.n_lag, sizeof *l.lag, cmp_u64);
+	double dl = l.delivered ? (double)l.delivered : 1;
+	char ack[32];
+	if (ack_every)
+		snprintf(ack, sizeof ack, "every %u", ack_every);
+	else
+		snprintf(ack, sizeof ack, "per batch");
+	printf(
+	    "| fanout | %-5s | group of %u, %.0f msg/s, ACK %s, %zu of %zu complete | server "
+	    "%.1f%% CPU, %.1f us/delivery; loadgen %.1f%% CPU, %.1f us/delivery; gen lag max "
+	    "%.2f ms; %llu dup, %llu errors | last member: p50 %.2f ms p99 %.2f ms max %.2f ms (of "
+	    "which the generator reading other members first: p50 %.2f ms p99 %.2f ms) |\n",
+	    tls ? "TLS" : "plain", size, fan_rate, ack, complete, fan_n, 100 * (cpu1 - cpu0) / secs,
+	    1e6 * (cpu1 - cpu0) / dl, 100 * (g1 - g0) / secs, 1e6 * (g1 - g0) / dl,
+	    pct_ms(l.lag, l.n_lag, 1.0), (unsigned long long)l.dups, (unsigned long long)l.errors,
+	    pct_ms(last, complete, 0.5), pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0),
+	    pct_ms(own, complete, 0.5), pct_ms(own, complete, 0.99));
 	fflush(stdout);
 	free(last);
+	free(own);
 	free(fan);
+	free(idx);
 	loop_free(&l);
 	for (unsigned i = 0; i < size; i++)
 		free(codes[i]);
 	free(codes);
+	free_devices(devs, size);
 	server_stop(&s);
+}
+
+static unsigned arg_uint(const char *opt, const char *v, unsigned min)
+{
+	char *end;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 10);
+	if (errno || *end || end == v || x < min || x > 10000000) {
+		fprintf(stderr, "bench_loadgen: %s: bad value '%s'\n", opt, v);
+		exit(2);
+	}
+	return (unsigned)x;
 }
 
 int main(int argc, char **argv)
 {
 	bool tls = false;
-	unsigned conns = 2000, procs = 2, pairs = 1000;
+	unsigned conns = 2000, procs = 2, group = 0; /* group 0: 10, 100 and 1000 */
+	struct pairs_cfg pc = {.pairs = 1000, .depth = 16, .workers = 0, .tick_us = 200};
 	int seconds = 10;
 	const char *only = NULL;
-	unsigned group = 0; /* 0: 10, 100 and 1000 */
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--tls") == 0)
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--tls") == 0)
 			tls = true;
-		else if (strcmp(argv[i], "--conns") == 0 && i + 1 < argc)
-			conns = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc)
-			procs = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--pairs") == 0 && i + 1 < argc)
-			pairs = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-			seconds = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--depth") == 0 && i + 1 < argc)
-			pipeline_depth = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--group") == 0 && i + 1 < argc)
-			group = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-			only = argv[++i];
+		else if (strcmp(a, "--split") == 0)
+			pc.split = true;
+		else if (v && strcmp(a, "--conns") == 0 && ++i)
+			conns = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--procs") == 0 && ++i)
+			procs = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--pairs") == 0 && ++i)
+			pc.pairs = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--seconds") == 0 && ++i)
+			seconds = (int)arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--depth") == 0 && ++i)
+			pc.depth = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--ack") == 0 && ++i)
+			pc.ack_every = arg_uint(a, v, 0);
+		else if (v && strcmp(a, "--workers") == 0 && ++i)
+			pc.workers = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--rate") == 0 && ++i)
+			pc.paced_rate = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--tick-us") == 0 && ++i)
+			pc.tick_us = arg_uint(a, v, 1);
+		else if (v && strcmp(a, "--group") == 0 && ++i)
+			group = arg_uint(a, v, 2);
+		else if (v && strcmp(a, "--only") == 0 && ++i)
+			only = v;
 		else {
 			fprintf(
 			    stderr,
-			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] "
-			    "[--seconds S] [--depth D] [--group N] [--only conns|pairs|fanout]\n",
+			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] [--seconds S] "
+			    "[--depth D] [--ack N] [--rate R] [--workers W] [--split] [--tick-us "
+			    "U] "
+			    "[--group N] [--only conns|pairs|fanout]\n",
 			    argv[0]);
 			return 2;
 		}
 	}
-	if (conns == 0 || procs == 0 || pairs == 0 || seconds <= 0)
-		die("counts must be positive");
+	if (only && strcmp(only, "conns") && strcmp(only, "pairs") && strcmp(only, "fanout")) {
+		fprintf(stderr, "bench_loadgen: --only: unknown test '%s'\n", only);
+		return 2;
+	}
+	if (!pc.workers)
+		pc.workers = pc.split ? 2 : 1;
+	if (pc.split && pc.workers % 2) {
+		fprintf(stderr, "bench_loadgen: --split needs an even --workers\n");
+		return 2;
+	}
+	pc.tls = tls;
+	pc.seconds = seconds;
 	signal(SIGPIPE, SIG_IGN);
 	struct rlimit rl;
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -1163,20 +1896,20 @@ int main(int argc, char **argv)
 	setrlimit(RLIMIT_NOFILE, &rl);
 	printf("bench_loadgen: valised on loopback, %s, open-file limit %llu per process\n",
 	       tls ? "TLS 1.3" : "plain WebSocket", (unsigned long long)rl.rlim_cur);
-	printf("| test   | link  | shape | throughput / memory | latency |\n");
+	printf("| test   | link  | shape | throughput / memory / CPU | latency |\n");
 	printf("|---|---|---|---|---|\n");
 	fflush(stdout);
 	if (!only || strcmp(only, "conns") == 0)
 		run_conns(tls, conns, procs);
 	if (!only || strcmp(only, "pairs") == 0)
-		run_pairs(tls, pairs, seconds);
+		run_pairs(&pc);
 	if (!only || strcmp(only, "fanout") == 0) {
 		if (group) {
-			run_fanout(tls, group, seconds);
+			run_fanout(tls, group, seconds, pc.ack_every);
 		} else {
-			run_fanout(tls, 10, seconds);
-			run_fanout(tls, 100, seconds);
-			run_fanout(tls, 1000, seconds);
+			run_fanout(tls, 10, seconds, pc.ack_every);
+			run_fanout(tls, 100, seconds, pc.ack_every);
+			run_fanout(tls, 1000, seconds, pc.ack_every);
 		}
 	}
 	return 0;
