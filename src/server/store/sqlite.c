@@ -121,6 +121,7 @@ enum stmt {
 	S_BLOB_INSERT,
 	S_BLOB_ADD_USAGE,
 	S_BLOB_EXISTS,
+	S_SENT_PRUNE,
 	S_COUNT
 };
 
@@ -184,6 +185,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id = ? LIMIT 1",
     [S_SENT_INSERT] = "INSERT INTO sent (device_id, client_msg_id, epoch, created)"
                       " VALUES (?, ?, ?, strftime('%s', 'now'))",
+    [S_SENT_PRUNE] = "DELETE FROM sent WHERE (device_id, client_msg_id) IN"
+                     " (SELECT device_id, client_msg_id FROM sent WHERE created < ?"
+                     " ORDER BY created LIMIT ?)",
 };
 
 struct sq {
@@ -1292,6 +1296,28 @@ static int sq_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
 	return rc;
 }
 
+/* --- maintenance ----------------------------------------------------------- */
+
+static int sq_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*deleted = 0;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = q->s[S_SENT_PRUNE];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(before > INT64_MAX ? INT64_MAX : before));
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+	rc = run(q, S_SENT_PRUNE);
+	if (rc == VL_OK)
+		*deleted = (size_t)sqlite3_changes64(q->db);
+	rc = op_end(q, rc);
+	if (rc)
+		*deleted = 0;
+	return rc;
+}
+
 const struct vl_store_backend vl_store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -1319,4 +1345,5 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .blob_usage = sq_blob_usage,
     .blob_add = sq_blob_add,
     .blob_exists = sq_blob_exists,
+    .sent_prune = sq_sent_prune,
 };

@@ -252,6 +252,15 @@ VL_MUST_CHECK int vl_store_blob_add(struct vl_store *st, const uint8_t *id, size
 /* VL_OK if a blob with this id is recorded, VL_ERR_NOT_FOUND if not. */
 VL_MUST_CHECK int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len);
 
+/* --- maintenance ------------------------------------------------------- */
+
+/* Deletes up to limit idempotency records (of SENDs and COMMITs) recorded
+ * before `before` (Unix seconds), oldest first; *deleted is how many. A
+ * retry of a message whose record is gone is treated as a new message.
+ * VL_ERR_STORE on a database failure (nothing deleted then). */
+VL_MUST_CHECK int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit,
+                                      size_t *deleted);
+
 /* --- batch executor (group commit off the caller's thread) -------------- */
 
 struct vl_store_job;
@@ -271,8 +280,26 @@ struct vl_store_job {
 };
 
 struct vl_store_exec;
+
+struct vl_store_exec_config {
+	size_t batch_max;   /* jobs of one batch at most */
+	unsigned batch_us;  /* a batch takes no more jobs once it has run this
+	                     * many microseconds (0: no time limit) */
+	uint64_t sent_ttl;  /* seconds an idempotency record is kept before
+	                     * pruning (0: kept forever) */
+	size_t prune_chunk; /* idempotency records deleted per batch at most */
+};
+/* batch_max 16384, batch_us 2000, sent_ttl 86400 (24 h), prune_chunk 2000. */
+void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg);
+
 /* Starts an executor thread on st (which it uses exclusively until
- * vl_store_exec_free). batch_max bounds the jobs of one batch. */
+ * vl_store_exec_free). Besides the jobs, the thread prunes idempotency
+ * records older than cfg->sent_ttl (vl_store_sent_prune), at most
+ * prune_chunk per batch, about once a second while there are some, even
+ * when no job arrives. VL_ERR_NOMEM if the thread cannot start. */
+VL_MUST_CHECK int vl_store_exec_start(struct vl_store *st, const struct vl_store_exec_config *cfg,
+                                      struct vl_store_exec **out);
+/* vl_store_exec_start with the defaults but batch_max. */
 VL_MUST_CHECK int vl_store_exec_new(struct vl_store *st, size_t batch_max,
                                     struct vl_store_exec **out);
 /* Queues a job (thread-safe). VL_ERR_STATE after vl_store_exec_free began. */
@@ -282,6 +309,8 @@ struct vl_store_exec_stats {
 	uint64_t jobs;      /* jobs completed */
 	uint64_t max_batch; /* largest batch so far */
 	uint64_t failed_batches;
+	uint64_t cpu_ns;      /* CPU time of the executor thread so far */
+	uint64_t sent_pruned; /* idempotency records deleted by age */
 };
 /* A consistent snapshot (thread-safe). */
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);
