@@ -72,9 +72,15 @@ VL_MUST_CHECK int vl_store_batch_commit(struct vl_store *st);
 void vl_store_batch_rollback(struct vl_store *st);
 
 struct vl_store_stats {
-	uint64_t commits;    /* durable commits (each one fsync) */
-	uint64_t operations; /* operations run */
+	uint64_t commits;       /* durable commits (each one fsync) */
+	uint64_t operations;    /* operations run */
+	uint64_t pages_written; /* sqlite: database pages written to the WAL */
+	/* sqlite: WAL checkpoints by the backend's own thread, that thread's
+	 * CPU time, and checkpoints the writer had to run itself. */
+	uint64_t checkpoints, checkpoint_cpu_ns, writer_checkpoints;
 };
+/* A snapshot; callable from any thread (the operation counters may lag
+ * while another thread uses the store). */
 void vl_store_stats_get(struct vl_store *st, struct vl_store_stats *out);
 
 /* --- accounts and devices ------------------------------------------------ */
@@ -311,6 +317,8 @@ struct vl_store_exec_stats {
 	uint64_t failed_batches;
 	uint64_t cpu_ns;      /* CPU time of the executor thread so far */
 	uint64_t sent_pruned; /* idempotency records deleted by age */
+	uint64_t run_ns;      /* wall time running jobs (and pruning) */
+	uint64_t commit_ns;   /* wall time committing (pending ACKs, WAL write, fsync) */
 };
 /* A consistent snapshot (thread-safe). */
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);
