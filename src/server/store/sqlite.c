@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include "server/store/store_backend.h"
@@ -244,20 +243,9 @@ struct pending_ack {
 	bool used;
 };
 
-/* The checkpointer thread (see "checkpoints" below). */
-struct ckpt {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	sqlite3 *db; /* its own connection */
-	bool mu_init, started, stopping, wanted, busy, pass_done;
-	uint64_t runs, cpu_ns, by_writer; /* under mu */
-};
-
 struct sq {
 	struct vl_store base; /* first: store.c sees only this */
 	sqlite3 *db;
-	struct ckpt ck;
 	sqlite3_stmt *s[S_COUNT];
 	unsigned version;
 	bool in_batch;
@@ -764,138 +752,9 @@ static void sq_batch_rollback(struct vl_store *st)
 	q->in_batch = false;
 }
 
-/* --- checkpoints ------------------------------------------------------------ */
-
-/*
- * A WAL checkpoint copies committed pages back into the database file.
- * SQLite's default runs it inside the writer's COMMIT, so every few
- * hundred batches one batch took tens of milliseconds more (bench_store at
- * 25,000 jobs/s: p99 18.5 ms with them, 8.4 ms without). Here a thread of
- * the backend runs them on its own connection, PASSIVE: it never waits for
- * the writer, and the writer never waits for it. It is woken once the WAL
- * holds CKPT_PAGES frames. The WAL file only starts over when every frame
- * is copied before the writer's next transaction, which a busy writer
- * keeps the thread from ever seeing; so the writer finishes each pass
- * itself (ckpt_hook), and at CKPT_HARD frames (the thread starved of CPU)
- * checkpoints regardless, so the file stays bounded.
- */
-#define CKPT_PAGES 4096
-#define CKPT_HARD  16384
-
-static int exec_sql(sqlite3 *db, const char *sql);
-
-static void *ckpt_main(void *arg)
-{
-	struct sq *q = arg;
-	struct ckpt *ck = &q->ck;
-	(void)prctl(PR_SET_NAME, "vl-checkpoint", 0, 0, 0);
-	pthread_mutex_lock(&ck->mu);
-	for (;;) {
-		while (!ck->wanted && !ck->stopping)
-			pthread_cond_wait(&ck->cv, &ck->mu);
-		if (ck->stopping)
-			break;
-		ck->wanted = false;
-		ck->busy = true;
-		pthread_mutex_unlock(&ck->mu);
-		/* A failure (I/O) leaves the frames in the WAL, where they are
-		 * durable; the next wake-up tries again. */
-		(void)sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL,
-		                                NULL);
-		struct timespec ts;
-		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-		pthread_mutex_lock(&ck->mu);
-		ck->busy = false;
-		ck->pass_done = true;
-		ck->runs++;
-		ck->cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	}
-	pthread_mutex_unlock(&ck->mu);
-	return NULL;
-}
-
-/* Called by SQLite on the writer's thread after each commit, with the
- * frames now in the WAL. Once the checkpointer's pass is done, the writer
- * copies what came in during it (a few batches' pages: short), so that its
- * next transaction finds the WAL fully copied and starts it over. */
-static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-	struct sq *q = arg;
-	struct ckpt *ck = &q->ck;
-	if (frames < CKPT_PAGES)
-		return SQLITE_OK;
-	bool self = !ck->started || frames >= CKPT_HARD;
-	pthread_mutex_lock(&ck->mu);
-	if (!self && ck->pass_done && !ck->busy) {
-		ck->pass_done = false;
-		self = true;
-	} else if (!self && !ck->busy && !ck->wanted) {
-		ck->wanted = true;
-		pthread_cond_signal(&ck->cv);
-	}
-	pthread_mutex_unlock(&ck->mu);
-	if (self) {
-		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-		pthread_mutex_lock(&ck->mu);
-		ck->by_writer++;
-		pthread_mutex_unlock(&ck->mu);
-	}
-	return SQLITE_OK;
-}
-
-/* Opens the checkpointer's connection and starts it. Without it (no
- * thread, no connection) the writer checkpoints by itself, as before. */
-static void ckpt_start(struct sq *q, const char *path)
-{
-	struct ckpt *ck = &q->ck;
-	pthread_mutex_init(&ck->mu, NULL);
-	pthread_cond_init(&ck->cv, NULL);
-	ck->mu_init = true;
-	sqlite3_wal_hook(q->db, ckpt_hook, q);
-	if (sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	        SQLITE_OK ||
-	    exec_sql(ck->db, "PRAGMA synchronous=FULL;")) {
-		sqlite3_close(ck->db);
-		ck->db = NULL;
-		return;
-	}
-	sqlite3_busy_timeout(ck->db, 5000);
-	if (pthread_create(&ck->thread, NULL, ckpt_main, q) != 0) {
-		sqlite3_close(ck->db);
-		ck->db = NULL;
-		return;
-	}
-	ck->started = true;
-}
-
-static void ckpt_stop(struct sq *q)
-{
-	struct ckpt *ck = &q->ck;
-	if (ck->started) {
-		pthread_mutex_lock(&ck->mu);
-		ck->stopping = true;
-		pthread_cond_signal(&ck->cv);
-		pthread_mutex_unlock(&ck->mu);
-		pthread_join(ck->thread, NULL);
-		ck->started = false;
-	}
-	/* Closed first, so the writer's close (the last connection) still
-	 * checkpoints everything and removes the WAL. */
-	sqlite3_close(ck->db);
-	ck->db = NULL;
-}
-
 static void sq_stats(struct vl_store *st, struct vl_store_stats *out)
 {
-	struct sq *q = SQ(st);
-	*out = q->base.stats;
-	if (!q->ck.mu_init)
-		return;
-	pthread_mutex_lock(&q->ck.mu);
-	out->checkpoints = q->ck.runs;
-	out->checkpoint_cpu_ns = q->ck.cpu_ns;
-	out->writer_checkpoints = q->ck.by_writer;
-	pthread_mutex_unlock(&q->ck.mu);
+	*out = SQ(st)->base.stats;
 }
 
 /* --- open, migrate, free ------------------------------------------------ */
@@ -952,15 +811,9 @@ static void sq_free(struct vl_store *st)
 	if (!q)
 		return;
 	sq_batch_rollback(st);
-	bool ck_init = q->ck.mu_init;
-	ckpt_stop(q);
 	for (size_t i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->s[i]);
 	sqlite3_close(q->db);
-	if (ck_init) {
-		pthread_cond_destroy(&q->ck.cv);
-		pthread_mutex_destroy(&q->ck.mu);
-	}
 	gc_clear(q);
 	free(q->gc);
 	free(q->acks);
@@ -1002,7 +855,8 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 	/* Measured with bench_loadgen: the default 2 MiB page cache made
 	 * every batch re-read pages with pread; checkpoints of a larger WAL
 	 * are fewer and stall the writer less often. */
-	if (exec_sql(q->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"))
+	if (exec_sql(q->db, "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456;"
+	                    " PRAGMA wal_autocheckpoint=8192;"))
 		goto cleanup;
 	if (migrate(q->db, target, &q->version))
 		goto cleanup;
@@ -1014,7 +868,6 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 		if (counter_load(q))
 			goto cleanup;
 	}
-	ckpt_start(q, cfg->path);
 	*out = &q->base;
 	return VL_OK;
 cleanup:

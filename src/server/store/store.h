@@ -75,9 +75,6 @@ struct vl_store_stats {
 	uint64_t commits;       /* durable commits (each one fsync) */
 	uint64_t operations;    /* operations run */
 	uint64_t pages_written; /* sqlite: database pages written to the WAL */
-	/* sqlite: WAL checkpoints by the backend's own thread, that thread's
-	 * CPU time, and checkpoints the writer had to run itself. */
-	uint64_t checkpoints, checkpoint_cpu_ns, writer_checkpoints;
 };
 /* A snapshot; callable from any thread (the operation counters may lag
  * while another thread uses the store). */
