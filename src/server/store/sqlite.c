@@ -8,7 +8,13 @@
  *
  * Operations run in their own transaction when no batch is open, and
  * inside a savepoint of the batch's transaction otherwise, so a failing
- * operation never takes the rest of its batch with it (store.h, 1-2).
+ * operation never takes the rest of its batch with it (store.h, 1-2);
+ * except the two that run once per message, SEND and ACK: SEND checks
+ * before it writes and undoes its one early write itself when refused,
+ * ACK is only recorded and applied at commit. Message ids come from a
+ * counter kept here, reference counts of messages are kept here, and
+ * SEND reads groups from a cache: docs/internals/store.md has the why
+ * and the figures.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -551,6 +557,7 @@ static int unref_apply(struct sq *q)
  * queues. An entry created after the ACK (a higher id) is never taken by
  * it: the deletion bound is clamped to the ids given so far. */
 #define ACKS_MAX (1u << 20) /* devices with an ACK in one batch */
+#define ACKS_RUN 128        /* recorded ACKs applied before the commit */
 
 static struct pending_ack *ack_slot(struct sq *q, int64_t device)
 {
@@ -1666,9 +1673,16 @@ static int sq_queue_ack(struct vl_store *st, int64_t device_id, uint64_t seq)
 	if (rc)
 		return rc;
 	if (q->in_batch) {
-		/* Applied when the batch commits (ack_record). */
+		/* Applied when the batch commits (ack_record), or once ACKS_RUN
+		 * are waiting: then their cost falls in the executor's running
+		 * phase, which batch_us bounds, rather than in its commit. */
 		q->base.stats.operations++;
-		return ack_record(q, device_id, seq);
+		rc = ack_record(q, device_id, seq);
+		if (rc == VL_OK && q->acks_n >= ACKS_RUN && ack_flush(q) != VL_OK) {
+			q->broken = true;
+			rc = VL_ERR_STORE;
+		}
+		return rc;
 	}
 	if ((rc = op_begin(q)))
 		return rc;

@@ -8,24 +8,34 @@
  *
  * Design:
  *  1. Every operation is atomic on its own: it either has its whole effect
- *     or none. Inside a batch (below) a failed operation is rolled back
- *     alone; the others of the batch still commit.
+ *     or none. Inside a batch (below) an operation that is refused (not
+ *     found, not permitted, stale epoch, a broken constraint...) leaves
+ *     nothing behind and the others of the batch still commit. A failure
+ *     of the database itself (I/O, memory) while SEND writes fails the
+ *     whole batch instead: SEND, the hot path, has no savepoint of its own.
  *  2. Durability comes in batches (group commit). A batch is opened with
  *     vl_store_batch_begin and made durable by vl_store_batch_commit: one
  *     fsync for every operation of the batch, whatever connection asked.
  *     An operation called outside a batch commits (and syncs) by itself.
+ *     Inside a batch, ACKs are applied when the batch commits (or before
+ *     any other operation that could see the queues), a device's several
+ *     ACKs as one.
  *  3. The batch executor (struct vl_store_exec) runs submitted jobs on its
- *     own thread, as many per batch as are waiting, and reports each job
- *     only after its batch is durable. So the event loop never waits for
- *     the disk, and a reply that depends on a write is sent only once that
- *     write is on disk.
+ *     own thread, as many per batch as are waiting (up to batch_max, and
+ *     for at most batch_us), and reports each job only after its batch is
+ *     durable. So the event loop never waits for the disk, and a reply
+ *     that depends on a write is sent only once that write is on disk.
  *  4. A store handle is used by one thread at a time: the executor's
- *     thread while an executor runs on it, else its opener.
+ *     thread while an executor runs on it, else its opener. It is the only
+ *     writer of its database's groups, members and devices (the sqlite
+ *     backend caches group rosters on that ground).
  *  5. Queue sequence numbers are the ids of stored messages: they only
- *     grow (never reused, even after deletion), so each device's queue is
- *     ordered, with gaps.
+ *     grow (never reused, even after deletion, a rolled-back batch or a
+ *     restart), so each device's queue is ordered, with gaps.
  *  6. Revoked devices never receive queue entries, cannot authenticate
  *     and hold no KeyPackages; their names stay taken.
+ *  7. Idempotency records (of accepted SENDs and COMMITs) are kept until
+ *     pruned by age (vl_store_sent_prune; the executor does it).
  *
  * Strings (addresses, device names) are NUL-terminated; the protocol
  * layer has checked their syntax. Byte arrays come with their length.
