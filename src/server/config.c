@@ -20,7 +20,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	strcpy(cfg->server_name, "localhost");
 	vl_core_config_defaults(&cfg->core);
 	cfg->batch_max = 16384;
-	cfg->batch_us = 2000;
+	cfg->batch_us = 0;
 	cfg->sent_ttl = 24 * 3600;
 	cfg->max_blob = 100u << 20;
 	cfg->blob_quota = 1ull << 30;

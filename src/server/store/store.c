@@ -182,10 +182,12 @@ int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size
 
 /*
  * Latency: a job submitted while a batch runs waits for that batch and
- * then its own. So a batch stops taking jobs once it has run batch_us: the
- * jobs it has not run go back to the front of the queue (in order) for the
- * next batch, and no job waits behind more than about two short batches,
- * however big the backlog. Each batch still costs one fsync.
+ * then its own. With batch_us set, a batch stops taking jobs once it has
+ * run that long: the jobs it has not run go back to the front of the
+ * queue (in order) for the next batch, so no job waits behind more than
+ * about two short batches after a burst. Off by default: under sustained
+ * load smaller batches rewrite the same pages more often and cost more
+ * per job than the wait they save (docs/internals/store.md).
  */
 struct vl_store_exec {
 	struct vl_store *st;
@@ -213,7 +215,7 @@ void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->batch_max = 16384;
-	cfg->batch_us = 2000;
+	cfg->batch_us = 0;
 	cfg->sent_ttl = 24 * 3600;
 	cfg->prune_chunk = 2000;
 }

@@ -302,7 +302,9 @@ struct vl_store_exec_config {
 	                     * pruning (0: kept forever) */
 	size_t prune_chunk; /* idempotency records deleted per batch at most */
 };
-/* batch_max 16384, batch_us 2000, sent_ttl 86400 (24 h), prune_chunk 2000. */
+/* batch_max 16384, batch_us 0 (no time limit: measured with bench_loadgen,
+ * a 2 ms limit cost a quarter of the throughput and gained no latency),
+ * sent_ttl 86400 (24 h), prune_chunk 2000. */
 void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg);
 
 /* Starts an executor thread on st (which it uses exclusively until
