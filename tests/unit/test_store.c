@@ -1045,6 +1045,80 @@ static void test_sent_prune(void **state)
 	(void)b;
 }
 
+/* An executor with a time limit per batch: jobs beyond it go to the next
+ * batch, still in order, and every one completes. */
+struct order_job {
+	struct vl_store_job job;
+	size_t index;
+	size_t *next_run; /* executor thread only */
+	bool in_order;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	int *left;
+};
+
+static int run_order(struct vl_store *st, struct vl_store_job *job)
+{
+	struct order_job *j = (struct order_job *)job;
+	j->in_order = *j->next_run == j->index;
+	(*j->next_run)++;
+	uint64_t n;
+	/* A real store operation, so the batch takes some time. */
+	return vl_store_queue_count(st, 1, &n);
+}
+
+static void done_order(struct vl_store_job *job)
+{
+	struct order_job *j = (struct order_job *)job;
+	pthread_mutex_lock(j->mu);
+	(*j->left)--;
+	pthread_cond_signal(j->cv);
+	pthread_mutex_unlock(j->mu);
+}
+
+static void test_executor_time_limit(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.batch_us = 1; /* every 16th job finds the limit passed */
+	xc.sent_ttl = 0;
+	enum { N = 3000 };
+	struct order_job *jobs = calloc(N, sizeof *jobs);
+	assert_non_null(jobs);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int left = N;
+	size_t next_run = 0;
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
+	for (size_t i = 0; i < N; i++) {
+		jobs[i] = (struct order_job){.job = {.run = run_order, .done = done_order},
+		                             .index = i,
+		                             .next_run = &next_run,
+		                             .mu = &mu,
+		                             .cv = &cv,
+		                             .left = &left};
+		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
+	}
+	pthread_mutex_lock(&mu);
+	while (left > 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	struct vl_store_exec_stats es;
+	vl_store_exec_stats_get(x, &es);
+	vl_store_exec_free(x);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].job.status, VL_OK);
+		assert_true(jobs[i].in_order);
+	}
+	assert_true(es.jobs == N);
+	/* Batches were cut at 16 jobs (the clock is read every 16). */
+	assert_true(es.max_batch <= 16);
+	assert_true(es.batches >= N / 16);
+	free(jobs);
+}
+
 static void test_blobs(void **state)
 {
 	struct fx *f = *state;
@@ -1091,6 +1165,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_seq_never_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
