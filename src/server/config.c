@@ -20,6 +20,8 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	strcpy(cfg->server_name, "localhost");
 	vl_core_config_defaults(&cfg->core);
 	cfg->batch_max = 16384;
+	cfg->batch_us = 0;
+	cfg->sent_ttl = 24 * 3600;
 	cfg->max_blob = 100u << 20;
 	cfg->blob_quota = 1ull << 30;
 	cfg->send_buffer = 4u << 20;
@@ -140,6 +142,15 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 1, 1000000, &v))
 			return bad(err, err_len, key, value, "expected 1..1000000");
 		cfg->batch_max = (unsigned)v;
+	} else if (strcmp(key, "batch_us") == 0) {
+		if (!parse_u64(value, 0, 1000000, &v))
+			return bad(err, err_len, key, value, "expected 0..1000000 microseconds");
+		cfg->batch_us = (unsigned)v;
+	} else if (strcmp(key, "sent_ttl") == 0) {
+		if (!parse_u64(value, 0, 365ull * 86400, &v) || (v && v < 60))
+			return bad(err, err_len, key, value,
+			           "expected 0 (forever) or 60..31536000 seconds");
+		cfg->sent_ttl = v;
 	} else if (strcmp(key, "send_buffer") == 0) {
 		if (!parse_u64(value, 64u << 10, 1ull << 30, &v))
 			return bad(err, err_len, key, value, "expected 64K..1G");

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/core.h"
 
@@ -28,6 +29,8 @@ struct vl_server_config {
 	uint64_t max_blob;      /* bytes per blob */
 	uint64_t blob_quota;    /* blob bytes per user */
 	unsigned batch_max;     /* store jobs per group commit */
+	unsigned batch_us;      /* a group commit takes no more jobs after this long */
+	uint64_t sent_ttl;      /* seconds idempotency records are kept (0: forever) */
 	size_t send_buffer;     /* bytes queued per connection before it is too slow */
 	unsigned drain_seconds; /* SIGTERM: longest wait for in-flight work */
 	int log_level;

@@ -318,7 +318,12 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "valised: cannot open the store \"%s\"\n", dbpath);
 		goto cleanup;
 	}
-	if (vl_store_exec_new(s->st, s->cfg.batch_max, &s->exec) != VL_OK)
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.batch_max = s->cfg.batch_max;
+	xc.batch_us = s->cfg.batch_us;
+	xc.sent_ttl = s->cfg.sent_ttl;
+	if (vl_store_exec_start(s->st, &xc, &s->exec) != VL_OK)
 		goto cleanup;
 	if (uv_loop_init(&s->loop))
 		goto cleanup;

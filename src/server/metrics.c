@@ -116,6 +116,10 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		counter(&b, "store_failed_batches_total", "Group commits that failed.",
 		        s.failed_batches);
 		gauge(&b, "store_max_batch", "Largest group commit so far (jobs).", s.max_batch);
+		counter(&b, "store_cpu_microseconds_total", "CPU time of the store thread.",
+		        s.cpu_ns / 1000u);
+		counter(&b, "store_sent_pruned_total",
+		        "Idempotency records deleted for age (sent_ttl).", s.sent_pruned);
 	}
 	if (b.failed) {
 		free(b.p);

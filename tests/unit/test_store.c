@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/store/store.h"
@@ -735,6 +736,389 @@ static void test_executor(void **state)
 	free(jobs);
 }
 
+/* Runs SQL on the database file directly (migration tests). */
+static void raw_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	char *err = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK)
+		print_error("sql: %s\n", err ? err : "?");
+	sqlite3_free(err);
+	sqlite3_close(db);
+	assert_int_equal(rc, SQLITE_OK);
+}
+
+/* One integer from a query on the database file. */
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A version-2 database holding queued messages (written the way version
+ * 2 wrote them: AUTOINCREMENT ids, the trigger counting references, the
+ * newest message already deleted) is upgraded without losing any; ids
+ * keep growing past every id version 2 gave. */
+static void test_migrate_queues(void **state)
+{
+	struct fx *f = *state;
+	char p2[160];
+	snprintf(p2, sizeof p2, "%s/v2.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = p2, .max_version = 2};
+	struct vl_store *st;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), 2);
+	vl_store_free(st);
+	raw_sql(p2, "INSERT INTO users (id, address, created) VALUES (1, 'a@x', 1), (2, 'b@x', 1);"
+	            "INSERT INTO devices (id, user_id, name, suite, sig_pub, created) VALUES"
+	            " (1, 1, 'd', 1, x'01', 1), (2, 2, 'd', 1, x'02', 1), (3, 2, 'e', 1, x'03', 1);"
+	            "INSERT INTO groups (id, gid, epoch, created) VALUES (1, x'6767', 0, 1);"
+	            "INSERT INTO members VALUES (1, 1), (1, 2), (1, 3);"
+	            "INSERT INTO messages (group_id, sender, kind, data, refs) VALUES"
+	            " (1, 1, 1, x'a1', 2), (1, 1, 1, x'a2', 2), (1, 1, 1, x'a3', 2),"
+	            " (1, 1, 1, x'a4', 2);"
+	            "INSERT INTO queue VALUES (2, 1), (3, 1), (2, 2), (3, 2), (2, 3), (3, 3),"
+	            " (2, 4), (3, 4);"
+	            "DELETE FROM queue WHERE seq = 4;");
+	assert_true(raw_int(p2, "SELECT count(*) FROM messages") == 3);
+	assert_true(raw_int(p2, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'") == 4);
+
+	cfg.max_version = 0;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), vl_store_schema_latest());
+	for (int64_t dev = 2; dev <= 3; dev++) {
+		struct fetched fe = {0};
+		assert_int_equal(vl_store_queue_fetch(st, dev, 0, 100, on_entry, &fe), VL_OK);
+		assert_int_equal(fe.n, 3);
+		for (size_t i = 0; i < 3; i++) {
+			assert_true(fe.seq[i] == i + 1);
+			assert_int_equal(fe.first[i], 0xa1 + i);
+			assert_string_equal(fe.sender[i], "a@x#d");
+		}
+	}
+	/* The next id is above the deleted newest one. */
+	struct queued q = {0};
+	uint8_t cmid[16] = {0x33};
+	uint8_t msg[] = {0xa5};
+	bool dup;
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 0, 1, cmid, msg, 1, on_queued, &q, &dup),
+	    VL_OK);
+	assert_int_equal(q.n, 2);
+	assert_true(q.seq[0] == 5);
+	/* References are still counted: a message goes with its last entry. */
+	assert_int_equal(vl_store_queue_ack(st, 2, 3), VL_OK);
+	assert_int_equal(vl_store_queue_ack(st, 3, 2), VL_OK);
+	vl_store_free(st);
+	assert_true(raw_int(p2, "SELECT count(*) FROM messages") == 2);
+	assert_true(raw_int(p2, "SELECT refs FROM messages WHERE id = 3") == 1);
+	assert_true(raw_int(p2, "SELECT refs FROM messages WHERE id = 5") == 2);
+	assert_true(raw_int(p2, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'") == 0);
+}
+
+/* Sequence numbers are never reused: not after the newest message is
+ * acknowledged and deleted, not across a reopen, not after a batch is
+ * rolled back. */
+static void test_seq_never_reused(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {0x40}, commit[] = {0xc0}, msg[] = {1};
+	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 1};
+	uint64_t ne, last = 0;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	for (uint8_t round = 0; round < 4; round++) {
+		struct queued q = {0};
+		uint8_t id[16] = {0x41, round};
+		if (round == 2) {
+			/* Ids given in a batch that is rolled back stay used. */
+			assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+			assert_int_equal(
+			    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup),
+			    VL_OK);
+			vl_store_batch_rollback(f->st);
+			assert_true(q.seq[0] > last);
+			last = q.seq[0];
+			memset(&q, 0, sizeof q);
+		}
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
+		assert_false(dup);
+		assert_int_equal(q.n, 1);
+		assert_true(q.seq[0] > last);
+		last = q.seq[0];
+		/* Acknowledged: the newest message is deleted, then reopen. */
+		assert_int_equal(vl_store_queue_ack(f->st, b.id, last), VL_OK);
+		uint64_t n;
+		assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+		assert_true(n == 0);
+		reopen(f);
+	}
+	assert_true(raw_int(f->path, "SELECT count(*) FROM messages") == 0);
+	assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
+	            (int64_t)last);
+}
+
+/* Inside one batch: a commit changes the roster and epoch that later
+ * SENDs of the same batch see; a rollback undoes them for the SENDs after
+ * it too. ACKs of one device coalesce, never take an entry created after
+ * them, and are visible to every other operation of the batch. */
+static void test_batch_delivery(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	struct vl_store_device c = add_device(f, "carol@ex.org", "desk");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {0x50}, commit[] = {0xc0}, msg[] = {1};
+	struct vl_store_device_name add_b[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_device_name add_c[] = {{"carol@ex.org", "desk"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add_b,
+	                             .n_added = 1};
+	uint64_t ne, n;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	struct queued q = {0};
+	uint8_t id1[16] = {0x51}, id2[16] = {0x52}, id3[16] = {0x53}, id4[16] = {0x54};
+	/* Cached at epoch 1 before the batch. */
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id1, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	uint8_t cmid2[16] = {0x55};
+	cm.client_msg_id = cmid2;
+	cm.epoch = 1;
+	cm.added = add_c;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	assert_true(ne == 2);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id2, msg, 1, NULL, NULL, &dup),
+	                 VL_ERR_STALE_EPOCH);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 2, c.id, id2, msg, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_int_equal(q.n, 2); /* Alice and Bob */
+	vl_store_batch_rollback(f->st);
+	/* Carol is not a member again, epoch 1 again. */
+	assert_int_equal(vl_store_send(f->st, GID, GL, 2, a.id, id3, msg, 1, NULL, NULL, &dup),
+	                 VL_ERR_STALE_EPOCH);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, c.id, id3, msg, 1, NULL, NULL, &dup),
+	                 VL_ERR_PERMISSION);
+	/* A refused message left no idempotency record: accepted later. */
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id3, msg, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_false(dup);
+	assert_int_equal(q.n, 1);
+	uint64_t s3 = q.seq[0];
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == 2);
+
+	/* Coalesced ACKs: the highest wins, a lower one changes nothing; an
+	 * ACK beyond every id does not take the entry created after it. */
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, s3 - 1), VL_OK);
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, s3), VL_OK);
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, 1), VL_OK);
+	/* Visible to the operations of the batch. */
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == 0);
+	assert_int_equal(vl_store_queue_ack(f->st, b.id, UINT64_MAX >> 1), VL_OK);
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id4, msg, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == 1);
+	struct vl_store_device bd;
+	assert_int_equal(vl_store_device_get(f->st, "bob@ex.org", "phone", &bd), VL_OK);
+	assert_true(bd.acked_seq == UINT64_MAX >> 1);
+	/* Only the newest message is still stored. */
+	assert_true(raw_int(f->path, "SELECT count(*) FROM messages") == 1);
+
+	/* Revoking Bob in a batch, after a SEND to him: his entries and the
+	 * message (he was its only recipient) go, and SENDs after it in the
+	 * batch no longer reach him. */
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	uint8_t id5[16] = {0x56}, id6[16] = {0x57};
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id5, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_int_equal(vl_store_device_revoke(f->st, b.user_id, "phone", NULL), VL_OK);
+	memset(&q, 0, sizeof q);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id6, msg, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM messages") == 0);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM queue") == 0);
+}
+
+/* Idempotency records older than the window are pruned in chunks; a
+ * pruned message sent again is a new message. The executor prunes by
+ * itself, even with no job to run. */
+static void test_sent_prune(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {0x60}, commit[] = {0xc0}, msg[] = {1};
+	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 1};
+	uint64_t ne;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	for (uint8_t i = 0; i < 5; i++) {
+		uint8_t id[16] = {0x61, i};
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, NULL, NULL, &dup), VL_OK);
+	}
+	size_t deleted = 99;
+	uint64_t now = (uint64_t)time(NULL);
+	/* Nothing is older than an hour ago. */
+	assert_int_equal(vl_store_sent_prune(f->st, now - 3600, 100, &deleted), VL_OK);
+	assert_int_equal(deleted, 0);
+	/* Everything is older than a minute from now: two at a time. */
+	assert_int_equal(vl_store_sent_prune(f->st, now + 60, 2, &deleted), VL_OK);
+	assert_int_equal(deleted, 2);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 4);
+	uint8_t id0[16] = {0x61, 0};
+	struct queued q = {0};
+	/* The commit's record (the oldest) went first, then message 0's. */
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id0, msg, 1, on_queued, &q, &dup),
+	                 VL_OK);
+	assert_false(dup);
+	assert_int_equal(q.n, 1);
+	uint8_t id4[16] = {0x61, 4};
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id4, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_true(dup);
+
+	/* The executor, given a one-second window, prunes every record once
+	 * it is two seconds old, though no job comes. */
+	sleep(2);
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.sent_ttl = 1;
+	xc.prune_chunk = 2; /* several chunks, one after the other */
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
+	struct vl_store_exec_stats es = {0};
+	for (int i = 0; i < 100 && es.sent_pruned < 5; i++) {
+		usleep(50000);
+		vl_store_exec_stats_get(x, &es);
+	}
+	vl_store_exec_free(x);
+	assert_true(es.sent_pruned == 5);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 0);
+	(void)b;
+}
+
+/* An executor with a time limit per batch: jobs beyond it go to the next
+ * batch, still in order, and every one completes. */
+struct order_job {
+	struct vl_store_job job;
+	size_t index;
+	size_t *next_run; /* executor thread only */
+	bool in_order;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	int *left;
+};
+
+static int run_order(struct vl_store *st, struct vl_store_job *job)
+{
+	struct order_job *j = (struct order_job *)job;
+	j->in_order = *j->next_run == j->index;
+	(*j->next_run)++;
+	uint64_t n;
+	/* A real store operation, so the batch takes some time. */
+	return vl_store_queue_count(st, 1, &n);
+}
+
+static void done_order(struct vl_store_job *job)
+{
+	struct order_job *j = (struct order_job *)job;
+	pthread_mutex_lock(j->mu);
+	(*j->left)--;
+	pthread_cond_signal(j->cv);
+	pthread_mutex_unlock(j->mu);
+}
+
+static void test_executor_time_limit(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.batch_us = 1; /* every 16th job finds the limit passed */
+	xc.sent_ttl = 0;
+	enum { N = 3000 };
+	struct order_job *jobs = calloc(N, sizeof *jobs);
+	assert_non_null(jobs);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int left = N;
+	size_t next_run = 0;
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
+	for (size_t i = 0; i < N; i++) {
+		jobs[i] = (struct order_job){.job = {.run = run_order, .done = done_order},
+		                             .index = i,
+		                             .next_run = &next_run,
+		                             .mu = &mu,
+		                             .cv = &cv,
+		                             .left = &left};
+		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
+	}
+	pthread_mutex_lock(&mu);
+	while (left > 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	struct vl_store_exec_stats es;
+	vl_store_exec_stats_get(x, &es);
+	vl_store_exec_free(x);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].job.status, VL_OK);
+		assert_true(jobs[i].in_order);
+	}
+	assert_true(es.jobs == N);
+	/* Batches were cut at 16 jobs (the clock is read every 16). */
+	assert_true(es.max_batch <= 16);
+	assert_true(es.batches >= N / 16);
+	free(jobs);
+}
+
 static void test_blobs(void **state)
 {
 	struct fx *f = *state;
@@ -777,6 +1161,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_queues, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_seq_never_reused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,13 +8,20 @@
  *
  * Operations run in their own transaction when no batch is open, and
  * inside a savepoint of the batch's transaction otherwise, so a failing
- * operation never takes the rest of its batch with it (store.h, 1-2).
+ * operation never takes the rest of its batch with it (store.h, 1-2);
+ * except the two that run once per message, SEND and ACK: SEND checks
+ * before it writes and undoes its one early write itself when refused,
+ * ACK is only recorded and applied at commit. Message ids come from a
+ * counter kept here, reference counts of messages are kept here, and
+ * SEND reads groups from a cache: docs/internals/store.md has the why
+ * and the figures.
  */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/store/store_backend.h"
 
@@ -65,6 +72,24 @@ static const char *const migrations[] = {
     " size INTEGER NOT NULL, created INTEGER NOT NULL,"
     " PRIMARY KEY (id, user_id)) WITHOUT ROWID;"
     "ALTER TABLE users ADD COLUMN blob_bytes INTEGER NOT NULL DEFAULT 0;",
+    /* 3: message ids from a counter the store keeps (AUTOINCREMENT wrote
+     * sqlite_sequence on every insert), reference counts kept by the store
+     * (the per-row trigger ran two statements per deleted queue entry),
+     * and idempotency records indexed by age so they can be pruned. The
+     * counter starts above every id ever given, deleted ones included. */
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO counters VALUES ('message', max("
+    " coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+    " coalesce((SELECT max(id) FROM messages), 0)));"
+    "CREATE TABLE messages_v3 ("
+    " id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL, sender INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL, data BLOB NOT NULL, refs INTEGER NOT NULL);"
+    "INSERT INTO messages_v3 (id, group_id, sender, kind, data, refs)"
+    " SELECT id, group_id, sender, kind, data, refs FROM messages;"
+    "DROP TRIGGER queue_unref;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v3 RENAME TO messages;"
+    "CREATE INDEX sent_by_age ON sent (created);",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
@@ -107,11 +132,13 @@ enum stmt {
 	S_MEMBER_LIST,
 	S_ROSTER_BY_GID,
 	S_MSG_INSERT,
-	S_MSG_SET_REFS,
-	S_MSG_DELETE,
+	S_MSG_UNREF,
+	S_MSG_DROP,
 	S_QUEUE_INSERT,
 	S_QUEUE_FETCH,
 	S_QUEUE_ACK,
+	S_QUEUE_SEQS,
+	S_QUEUE_DEVICE_SEQS,
 	S_DEVICE_SET_ACK,
 	S_QUEUE_COUNT,
 	S_SENT_GET,
@@ -121,6 +148,10 @@ enum stmt {
 	S_BLOB_INSERT,
 	S_BLOB_ADD_USAGE,
 	S_BLOB_EXISTS,
+	S_SENT_PRUNE,
+	S_SENT_DELETE,
+	S_COUNTER_GET,
+	S_COUNTER_SET,
 	S_COUNT
 };
 
@@ -164,15 +195,20 @@ static const char *const stmt_sql[S_COUNT] = {
                         " JOIN members m ON m.group_id = g.id"
                         " JOIN devices d ON d.id = m.device_id"
                         " WHERE g.gid = ? AND d.revoked = 0 ORDER BY m.device_id",
-    [S_MSG_INSERT] = "INSERT INTO messages (group_id, sender, kind, data, refs)"
-                     " VALUES (?, ?, ?, ?, 0)",
-    [S_MSG_SET_REFS] = "UPDATE messages SET refs = ? WHERE id = ?",
-    [S_MSG_DELETE] = "DELETE FROM messages WHERE id = ?",
+    [S_MSG_INSERT] = "INSERT INTO messages (id, group_id, sender, kind, data, refs)"
+                     " VALUES (?, ?, ?, ?, ?, ?)",
+    [S_MSG_UNREF] = "UPDATE messages SET refs = refs - ?2 WHERE id = ?1",
+    [S_MSG_DROP] = "DELETE FROM messages WHERE id = ?1 AND refs <= ?2",
     [S_QUEUE_INSERT] = "INSERT INTO queue (device_id, seq) VALUES (?, ?)",
     [S_QUEUE_FETCH] = "SELECT q.seq, m.kind, g.gid, u.address, d.name, m.data FROM queue q"
                       " JOIN messages m ON m.id = q.seq JOIN groups g ON g.id = m.group_id"
                       " JOIN devices d ON d.id = m.sender JOIN users u ON u.id = d.user_id"
                       " WHERE q.device_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?",
+    /* Entries are read, then deleted: with RETURNING, SQLite opened and
+     * closed a temporary b-tree on every execution (16 % of the store
+     * thread in bench_store). */
+    [S_QUEUE_SEQS] = "SELECT seq FROM queue WHERE device_id = ? AND seq <= ?",
+    [S_QUEUE_DEVICE_SEQS] = "SELECT seq FROM queue WHERE device_id = ?",
     [S_QUEUE_ACK] = "DELETE FROM queue WHERE device_id = ? AND seq <= ?",
     [S_DEVICE_SET_ACK] = "UPDATE devices SET acked_seq = max(acked_seq, ?) WHERE id = ?",
     [S_QUEUE_COUNT] = "SELECT count(*) FROM queue WHERE device_id = ?",
@@ -183,7 +219,34 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BLOB_ADD_USAGE] = "UPDATE users SET blob_bytes = blob_bytes + ? WHERE id = ?",
     [S_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id = ? LIMIT 1",
     [S_SENT_INSERT] = "INSERT INTO sent (device_id, client_msg_id, epoch, created)"
-                      " VALUES (?, ?, ?, strftime('%s', 'now'))",
+                      " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    [S_SENT_DELETE] = "DELETE FROM sent WHERE device_id = ? AND client_msg_id = ?",
+    [S_COUNTER_GET] = "SELECT max(coalesce((SELECT value FROM counters WHERE name = 'message'),"
+                      " 0), coalesce((SELECT max(id) FROM messages), 0))",
+    [S_COUNTER_SET] = "UPDATE counters SET value = ? WHERE name = 'message'",
+    [S_SENT_PRUNE] = "DELETE FROM sent WHERE (device_id, client_msg_id) IN"
+                     " (SELECT device_id, client_msg_id FROM sent WHERE created < ?"
+                     " ORDER BY created LIMIT ?)",
+};
+
+/* A cached group (gid -> id, epoch, roster): SEND reads it instead of
+ * three tables. Members are the non-revoked ones, ascending. */
+struct gc_entry {
+	struct gc_entry *next; /* bucket chain */
+	int64_t id;
+	uint64_t epoch;
+	size_t gid_len;
+	uint8_t gid[VL_STORE_GROUP_ID_MAX];
+	size_t n;
+	int64_t members[];
+};
+
+/* An ACK recorded in the open batch, applied before the batch commits. */
+struct pending_ack {
+	int64_t device;
+	uint64_t ack_seq; /* highest acknowledged (devices.acked_seq) */
+	int64_t del_seq;  /* entries up to here go */
+	bool used;
 };
 
 struct sq {
@@ -192,6 +255,25 @@ struct sq {
 	sqlite3_stmt *s[S_COUNT];
 	unsigned version;
 	bool in_batch;
+	/* A write of the batch failed where no savepoint could undo it alone:
+	 * every further operation fails and the batch can only roll back. */
+	bool broken;
+	/* Message ids (store.h, 5): next_msg is the next to give; msg_saved
+	 * the value of counters.message in the database, msg_saving the one
+	 * the open transaction writes. */
+	int64_t next_msg, msg_saved, msg_saving;
+	/* Group cache (GC_*), valid for the open transaction's view. */
+	struct gc_entry **gc;
+	size_t gc_n, gc_ids;
+	/* ACKs of the open batch by device (open addressing), and the queue
+	 * entries deleted whose messages lose a reference. */
+	struct pending_ack *acks;
+	size_t acks_cap, acks_n;
+	int64_t *unref;
+	size_t unref_n, unref_cap;
+	/* Roster rows while a group is loaded into the cache. */
+	int64_t *ids;
+	size_t ids_cap;
 };
 
 static struct sq *SQ(struct vl_store *st)
@@ -240,12 +322,386 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
 	sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
 }
 
+/* --- message ids ------------------------------------------------------------ */
+
+/* Queue sequence numbers are message ids and must never be reused, even
+ * after the newest message is deleted and the server restarts (store.h,
+ * 5). The counter lives in memory and is written to counters.message in
+ * the transaction that uses new ids, so the database never holds an id
+ * above the recorded value: one UPDATE per commit, not per message. */
+static int counter_load(struct sq *q)
+{
+	sqlite3_stmt *s = q->s[S_COUNTER_GET];
+	int rc = step_row(s);
+	if (rc == VL_OK) {
+		q->msg_saved = q->msg_saving = sqlite3_column_int64(s, 0);
+		q->next_msg = q->msg_saved + 1;
+	}
+	done(s);
+	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
+}
+
+/* Records the ids given in this transaction; called just before COMMIT. */
+static int counter_flush(struct sq *q)
+{
+	int64_t used = q->next_msg - 1;
+	if (used <= q->msg_saved)
+		return VL_OK;
+	sqlite3_bind_int64(q->s[S_COUNTER_SET], 1, used);
+	int rc = run(q, S_COUNTER_SET);
+	if (rc == VL_OK)
+		q->msg_saving = used;
+	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
+}
+
+/* --- group cache ---------------------------------------------------------------- */
+
+/*
+ * The store thread is the only writer of groups, members and devices, so
+ * the cache only has to follow this handle's own writes: commit_apply
+ * drops its group, revoking a device and rolling back a batch drop every
+ * group. An entry loaded inside a batch reflects that batch's writes; a
+ * rollback of the batch therefore clears the cache too. Bounded by entry
+ * count and member ids held; when full it is emptied.
+ */
+#define GC_BUCKETS     4096u
+#define GC_ENTRIES_MAX 65536u
+#define GC_IDS_MAX     (1u << 22)
+#define GC_GROUP_MAX   (1u << 20) /* members of one group (a SEND to a bigger one fails) */
+
+static size_t gc_bucket(const uint8_t *gid, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ gid[i]) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 29)) & (GC_BUCKETS - 1);
+}
+
+static void gc_clear(struct sq *q)
+{
+	if (!q->gc)
+		return;
+	for (size_t i = 0; i < GC_BUCKETS; i++) {
+		struct gc_entry *e = q->gc[i];
+		while (e) {
+			struct gc_entry *next = e->next;
+			free(e);
+			e = next;
+		}
+		q->gc[i] = NULL;
+	}
+	q->gc_n = q->gc_ids = 0;
+}
+
+static void gc_drop(struct sq *q, const uint8_t *gid, size_t len)
+{
+	if (!q->gc)
+		return;
+	for (struct gc_entry **pp = &q->gc[gc_bucket(gid, len)]; *pp; pp = &(*pp)->next) {
+		struct gc_entry *e = *pp;
+		if (e->gid_len == len && memcmp(e->gid, gid, len) == 0) {
+			*pp = e->next;
+			q->gc_n--;
+			q->gc_ids -= e->n;
+			free(e);
+			return;
+		}
+	}
+}
+
+static int group_get(struct sq *q, const uint8_t *gid, size_t gid_len, int64_t *id,
+                     uint64_t *epoch);
+
+/* The group's cache entry, loaded if absent. VL_ERR_NOT_FOUND if there is
+ * no such group. */
+static int gc_get(struct sq *q, const uint8_t *gid, size_t len, const struct gc_entry **out)
+{
+	if (len > VL_STORE_GROUP_ID_MAX)
+		return VL_ERR_NOT_FOUND; /* no stored group has such an id */
+	if (!q->gc && !(q->gc = calloc(GC_BUCKETS, sizeof *q->gc)))
+		return VL_ERR_NOMEM;
+	size_t b = gc_bucket(gid, len);
+	for (struct gc_entry *e = q->gc[b]; e; e = e->next)
+		if (e->gid_len == len && memcmp(e->gid, gid, len) == 0) {
+			*out = e;
+			return VL_OK;
+		}
+	/* Group, epoch and non-revoked roster in one query. */
+	int64_t group = 0;
+	uint64_t epoch = 0;
+	size_t n = 0;
+	int rc;
+	sqlite3_stmt *s = q->s[S_ROSTER_BY_GID];
+	bind_blob(s, 1, gid, len);
+	while ((rc = step_row(s)) == VL_OK) {
+		if (n == q->ids_cap) {
+			size_t cap = q->ids_cap ? 2 * q->ids_cap : 64;
+			int64_t *more =
+			    cap <= GC_GROUP_MAX ? realloc(q->ids, cap * sizeof *more) : NULL;
+			if (!more) {
+				rc = cap <= GC_GROUP_MAX ? VL_ERR_NOMEM : VL_ERR_LIMIT;
+				break;
+			}
+			q->ids = more;
+			q->ids_cap = cap;
+		}
+		group = sqlite3_column_int64(s, 0);
+		q->ids[n++] = sqlite3_column_int64(s, 1);
+		epoch = (uint64_t)sqlite3_column_int64(s, 2);
+	}
+	done(s);
+	if (rc != VL_ERR_NOT_FOUND)
+		return rc;
+	if (n == 0 && (rc = group_get(q, gid, len, &group, &epoch)))
+		return rc; /* no group (or a group whose members are all gone) */
+	if (q->gc_n >= GC_ENTRIES_MAX || q->gc_ids + n > GC_IDS_MAX)
+		gc_clear(q);
+	struct gc_entry *e = malloc(sizeof *e + n * sizeof e->members[0]);
+	if (!e)
+		return VL_ERR_NOMEM;
+	e->id = group;
+	e->epoch = epoch;
+	e->gid_len = len;
+	memcpy(e->gid, gid, len);
+	e->n = n;
+	if (n)
+		memcpy(e->members, q->ids, n * sizeof e->members[0]);
+	e->next = q->gc[b];
+	q->gc[b] = e;
+	q->gc_n++;
+	q->gc_ids += n;
+	*out = e;
+	return VL_OK;
+}
+
+static bool gc_is_member(const struct gc_entry *e, int64_t device)
+{
+	size_t lo = 0, hi = e->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e->members[mid] == device)
+			return true;
+		if (e->members[mid] < device)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* --- reference counts ------------------------------------------------------- */
+
+/* Every deleted queue entry takes one reference from its message; the
+ * message goes with its last one. Deleted seqs are collected, then applied
+ * once per distinct message (a fan-out acknowledged by many members in one
+ * batch costs one statement, not one per member). */
+#define UNREF_MAX (1u << 24) /* queue entries one batch may delete */
+
+static int unref_collect(struct sq *q, sqlite3_stmt *s)
+{
+	int rc;
+	while ((rc = step_row(s)) == VL_OK) {
+		if (q->unref_n == q->unref_cap) {
+			size_t cap = q->unref_cap ? 2 * q->unref_cap : 256;
+			int64_t *more =
+			    cap <= UNREF_MAX ? realloc(q->unref, cap * sizeof *more) : NULL;
+			if (!more) {
+				rc = cap <= UNREF_MAX ? VL_ERR_NOMEM : VL_ERR_LIMIT;
+				break;
+			}
+			q->unref = more;
+			q->unref_cap = cap;
+		}
+		q->unref[q->unref_n++] = sqlite3_column_int64(s, 0);
+	}
+	done(s);
+	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int unref_apply(struct sq *q)
+{
+	int rc = VL_OK;
+	if (q->unref_n > 1)
+		qsort(q->unref, q->unref_n, sizeof *q->unref, cmp_i64);
+	for (size_t i = 0; i < q->unref_n && rc == VL_OK;) {
+		size_t j = i + 1;
+		while (j < q->unref_n && q->unref[j] == q->unref[i])
+			j++;
+		sqlite3_int64 id = q->unref[i], k = (sqlite3_int64)(j - i);
+		/* Most messages lose their last reference here (1:1). */
+		sqlite3_bind_int64(q->s[S_MSG_DROP], 1, id);
+		sqlite3_bind_int64(q->s[S_MSG_DROP], 2, k);
+		rc = run(q, S_MSG_DROP);
+		if (rc == VL_OK && sqlite3_changes(q->db) == 0) {
+			sqlite3_bind_int64(q->s[S_MSG_UNREF], 1, id);
+			sqlite3_bind_int64(q->s[S_MSG_UNREF], 2, k);
+			rc = run(q, S_MSG_UNREF);
+		}
+		i = j;
+	}
+	q->unref_n = 0;
+	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
+}
+
+/* --- acknowledgements --------------------------------------------------------- */
+
+/* Inside a batch an ACK is recorded, not run: several ACKs of a device in
+ * one batch become one DELETE (only the highest matters), applied before
+ * the batch commits or before any other operation that could read the
+ * queues. An entry created after the ACK (a higher id) is never taken by
+ * it: the deletion bound is clamped to the ids given so far. */
+#define ACKS_MAX (1u << 20) /* devices with an ACK in one batch */
+#define ACKS_RUN 128        /* recorded ACKs applied before the commit */
+
+static struct pending_ack *ack_slot(struct sq *q, int64_t device)
+{
+	size_t mask = q->acks_cap - 1;
+	size_t i = (size_t)(((uint64_t)device * 0x9e3779b97f4a7c15ull) >> 17) & mask;
+	while (q->acks[i].used && q->acks[i].device != device)
+		i = (i + 1) & mask;
+	return &q->acks[i];
+}
+
+static int ack_flush(struct sq *q);
+
+static int ack_record(struct sq *q, int64_t device, uint64_t seq)
+{
+	/* Kept at most half full. */
+	if (2 * (q->acks_n + 1) > q->acks_cap) {
+		size_t cap = q->acks_cap ? 2 * q->acks_cap : 256;
+		if (cap > ACKS_MAX) {
+			int rc = ack_flush(q);
+			if (rc)
+				return rc;
+			cap = q->acks_cap;
+		} else {
+			struct pending_ack *old = q->acks, *grown = calloc(cap, sizeof *grown);
+			if (!grown)
+				return VL_ERR_NOMEM;
+			size_t old_cap = q->acks_cap;
+			q->acks = grown;
+			q->acks_cap = cap;
+			for (size_t i = 0; i < old_cap; i++)
+				if (old[i].used)
+					*ack_slot(q, old[i].device) = old[i];
+			free(old);
+		}
+	}
+	int64_t bound = seq > (uint64_t)(q->next_msg - 1) ? q->next_msg - 1 : (int64_t)seq;
+	struct pending_ack *a = ack_slot(q, device);
+	if (!a->used) {
+		*a = (struct pending_ack){device, seq, bound, true};
+		q->acks_n++;
+		return VL_OK;
+	}
+	if (seq > a->ack_seq)
+		a->ack_seq = seq;
+	if (bound > a->del_seq)
+		a->del_seq = bound;
+	return VL_OK;
+}
+
+static int ack_flush(struct sq *q)
+{
+	int rc = VL_OK;
+	for (size_t i = 0; i < q->acks_cap && q->acks_n && rc == VL_OK; i++) {
+		struct pending_ack *a = &q->acks[i];
+		if (!a->used)
+			continue;
+		size_t before = q->unref_n;
+		sqlite3_stmt *s = q->s[S_QUEUE_SEQS];
+		sqlite3_bind_int64(s, 1, a->device);
+		sqlite3_bind_int64(s, 2, a->del_seq);
+		rc = unref_collect(q, s);
+		if (rc == VL_OK && q->unref_n > before) {
+			sqlite3_bind_int64(q->s[S_QUEUE_ACK], 1, a->device);
+			sqlite3_bind_int64(q->s[S_QUEUE_ACK], 2, a->del_seq);
+			rc = run(q, S_QUEUE_ACK);
+		}
+		if (rc == VL_OK) {
+			sqlite3_int64 v =
+			    (sqlite3_int64)(a->ack_seq > INT64_MAX ? INT64_MAX : a->ack_seq);
+			sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 1, v);
+			sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 2, a->device);
+			rc = run(q, S_DEVICE_SET_ACK);
+		}
+		a->used = false;
+		q->acks_n--;
+	}
+	if (rc == VL_OK)
+		rc = unref_apply(q);
+	q->unref_n = 0;
+	if (q->acks_n) {
+		memset(q->acks, 0, q->acks_cap * sizeof *q->acks);
+		q->acks_n = 0;
+	}
+	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
+}
+
 /* --- transactions ---------------------------------------------------------- */
+
+/* Every operation starts here: refuses a store below the latest schema
+ * (migration tests) and a broken batch; applies the batch's recorded ACKs
+ * unless the operation is one that cannot observe them (hot: SEND, ACK). */
+static int op_ready(struct sq *q, bool hot)
+{
+	if (q->version != LATEST)
+		return VL_ERR_STATE;
+	if (q->broken)
+		return VL_ERR_STORE;
+	if (!hot && q->acks_n && ack_flush(q) != VL_OK) {
+		q->broken = true;
+		return VL_ERR_STORE;
+	}
+	return VL_OK;
+}
 
 static int op_begin(struct sq *q)
 {
 	q->base.stats.operations++;
 	return run(q, q->in_batch ? S_SAVEPOINT : S_BEGIN);
+}
+
+/* Commits the transaction of an operation or a batch: pending ACKs and
+ * the message counter first, in the same transaction. */
+static int tx_commit(struct sq *q)
+{
+	if (q->broken)
+		return VL_ERR_STORE;
+	int rc = q->acks_n ? ack_flush(q) : VL_OK;
+	if (rc == VL_OK)
+		rc = counter_flush(q);
+	if (rc == VL_OK)
+		rc = run(q, S_COMMIT) == VL_OK ? VL_OK : VL_ERR_STORE;
+	if (rc == VL_OK) {
+		q->msg_saved = q->msg_saving;
+		q->base.stats.commits++;
+		int cur = 0, hi = 0;
+		if (sqlite3_db_status(q->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &hi, 0) ==
+		    SQLITE_OK)
+			q->base.stats.pages_written = (uint64_t)(unsigned)cur;
+	}
+	return rc;
+}
+
+/* Undoes the open transaction. Every cached group may hold its writes. */
+static void tx_rollback(struct sq *q)
+{
+	(void)run(q, S_ROLLBACK);
+	q->msg_saving = q->msg_saved;
+	q->broken = false;
+	q->unref_n = 0;
+	if (q->acks_n) {
+		memset(q->acks, 0, q->acks_cap * sizeof *q->acks);
+		q->acks_n = 0;
+	}
+	gc_clear(q);
 }
 
 /* Ends an operation: keeps its effect if rc is VL_OK, else undoes it. */
@@ -259,14 +715,13 @@ static int op_end(struct sq *q, int rc)
 		return rc;
 	}
 	if (rc != VL_OK) {
-		(void)run(q, S_ROLLBACK);
+		tx_rollback(q);
 		return rc;
 	}
-	if (run(q, S_COMMIT) != VL_OK) {
-		(void)run(q, S_ROLLBACK);
+	if (tx_commit(q) != VL_OK) {
+		tx_rollback(q);
 		return VL_ERR_STORE;
 	}
-	q->base.stats.commits++;
 	return VL_OK;
 }
 
@@ -276,8 +731,10 @@ static int sq_batch_begin(struct vl_store *st)
 	if (q->in_batch)
 		return VL_ERR_STATE;
 	int rc = run(q, S_BEGIN);
-	if (rc == VL_OK)
+	if (rc == VL_OK) {
 		q->in_batch = true;
+		q->broken = false;
+	}
 	return rc;
 }
 
@@ -286,11 +743,10 @@ static int sq_batch_commit(struct vl_store *st)
 	struct sq *q = SQ(st);
 	if (!q->in_batch)
 		return VL_ERR_STATE;
-	int rc = run(q, S_COMMIT);
+	int rc = tx_commit(q);
 	if (rc != VL_OK)
 		return rc; /* still in the batch: the caller rolls back */
 	q->in_batch = false;
-	q->base.stats.commits++;
 	return VL_OK;
 }
 
@@ -299,8 +755,13 @@ static void sq_batch_rollback(struct vl_store *st)
 	struct sq *q = SQ(st);
 	if (!q->in_batch)
 		return;
-	(void)run(q, S_ROLLBACK);
+	tx_rollback(q);
 	q->in_batch = false;
+}
+
+static void sq_stats(struct vl_store *st, struct vl_store_stats *out)
+{
+	*out = SQ(st)->base.stats;
 }
 
 /* --- open, migrate, free ------------------------------------------------ */
@@ -360,6 +821,11 @@ static void sq_free(struct vl_store *st)
 	for (size_t i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->s[i]);
 	sqlite3_close(q->db);
+	gc_clear(q);
+	free(q->gc);
+	free(q->acks);
+	free(q->unref);
+	free(q->ids);
 	free(q);
 }
 
@@ -406,6 +872,8 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 			if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 			                       &q->s[i], NULL) != SQLITE_OK)
 				goto cleanup;
+		if (counter_load(q))
+			goto cleanup;
 	}
 	*out = &q->base;
 	return VL_OK;
@@ -428,8 +896,9 @@ unsigned vl_store_sqlite_latest(void)
  * statements; every operation refuses it. */
 #define NEED_STMTS(q)                                                                              \
 	do {                                                                                       \
-		if ((q)->version != LATEST)                                                        \
-			return VL_ERR_STATE;                                                       \
+		int ready_ = op_ready((q), false);                                                 \
+		if (ready_)                                                                        \
+			return ready_;                                                             \
 	} while (0)
 
 /* --- accounts and devices ------------------------------------------------ */
@@ -658,8 +1127,13 @@ static int revoke_in_tx(struct sq *q, int64_t user_id, const char *name, int64_t
 	sqlite3_bind_int64(q->s[S_KP_DELETE_DEVICE], 1, id);
 	if ((rc = run(q, S_KP_DELETE_DEVICE)))
 		return rc;
+	sqlite3_bind_int64(q->s[S_QUEUE_DEVICE_SEQS], 1, id);
+	if ((rc = unref_collect(q, q->s[S_QUEUE_DEVICE_SEQS])))
+		return rc;
 	sqlite3_bind_int64(q->s[S_QUEUE_DELETE_DEVICE], 1, id);
-	return run(q, S_QUEUE_DELETE_DEVICE);
+	if ((rc = run(q, S_QUEUE_DELETE_DEVICE)))
+		return rc;
+	return unref_apply(q);
 }
 
 static int sq_device_revoke(struct vl_store *st, int64_t user_id, const char *name,
@@ -670,7 +1144,10 @@ static int sq_device_revoke(struct vl_store *st, int64_t user_id, const char *na
 	int rc = op_begin(q);
 	if (rc)
 		return rc;
-	return op_end(q, revoke_in_tx(q, user_id, name, device_id));
+	rc = op_end(q, revoke_in_tx(q, user_id, name, device_id));
+	/* The device leaves every roster it was in. */
+	gc_clear(q);
+	return rc;
 }
 
 /* --- KeyPackages ----------------------------------------------------------- */
@@ -891,49 +1368,58 @@ static int sent_get(struct sq *q, int64_t device, const uint8_t *cmid, uint64_t 
 	return rc;
 }
 
+/* Records (device, client message id) with the wall-clock time, for
+ * pruning by age. VL_ERR_EXISTS if it was recorded already (nothing
+ * changes then). */
 static int sent_put(struct sq *q, int64_t device, const uint8_t *cmid, uint64_t epoch)
 {
 	sqlite3_stmt *s = q->s[S_SENT_INSERT];
 	sqlite3_bind_int64(s, 1, device);
 	bind_blob(s, 2, cmid, 16);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)epoch);
-	return run(q, S_SENT_INSERT);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+	int rc = run(q, S_SENT_INSERT);
+	if (rc == VL_OK && sqlite3_changes(q->db) == 0)
+		return VL_ERR_EXISTS;
+	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
 }
 
 /* Stores one message and queues it for each device of to[n] except skip;
- * a message with no recipient is not kept. */
+ * a message with no recipient is not kept. Its id is the next of the
+ * store's counter and its reference count is known before it is written:
+ * one INSERT for the message, one per recipient. */
 static int fan_out(struct sq *q, int64_t group, int64_t sender, uint8_t kind, const uint8_t *data,
                    size_t len, const int64_t *to, size_t n, int64_t skip, vl_store_queued_fn fn,
                    void *ctx)
 {
+	int64_t refs = 0;
+	for (size_t i = 0; i < n; i++)
+		refs += to[i] != skip;
+	if (refs == 0)
+		return VL_OK;
+	int64_t seq = q->next_msg++;
 	sqlite3_stmt *s = q->s[S_MSG_INSERT];
-	sqlite3_bind_int64(s, 1, group);
-	sqlite3_bind_int64(s, 2, sender);
-	sqlite3_bind_int(s, 3, kind);
-	bind_blob(s, 4, data, len);
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 2, group);
+	sqlite3_bind_int64(s, 3, sender);
+	sqlite3_bind_int(s, 4, kind);
+	bind_blob(s, 5, data, len);
+	sqlite3_bind_int64(s, 6, refs);
 	int rc = run(q, S_MSG_INSERT);
 	if (rc)
-		return rc;
-	int64_t seq = sqlite3_last_insert_rowid(q->db);
-	int64_t refs = 0;
+		return VL_ERR_STORE; /* an id is never taken twice: not a conflict */
+	s = q->s[S_QUEUE_INSERT];
 	for (size_t i = 0; i < n; i++) {
 		if (to[i] == skip)
 			continue;
-		sqlite3_bind_int64(q->s[S_QUEUE_INSERT], 1, to[i]);
-		sqlite3_bind_int64(q->s[S_QUEUE_INSERT], 2, seq);
-		if ((rc = run(q, S_QUEUE_INSERT)))
-			return rc;
-		refs++;
+		sqlite3_bind_int64(s, 1, to[i]);
+		sqlite3_bind_int64(s, 2, seq);
+		if (run(q, S_QUEUE_INSERT))
+			return VL_ERR_STORE;
 		if (fn)
 			fn(ctx, to[i], (uint64_t)seq, kind);
 	}
-	if (refs == 0) {
-		sqlite3_bind_int64(q->s[S_MSG_DELETE], 1, seq);
-		return run(q, S_MSG_DELETE);
-	}
-	sqlite3_bind_int64(q->s[S_MSG_SET_REFS], 1, refs);
-	sqlite3_bind_int64(q->s[S_MSG_SET_REFS], 2, seq);
-	return run(q, S_MSG_SET_REFS);
+	return VL_OK;
 }
 
 /* The group's members that are not revoked, into a growing array. */
@@ -1047,8 +1533,10 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 	sqlite3_bind_int64(q->s[S_GROUP_SET_EPOCH], 2, group);
 	if ((rc = run(q, S_GROUP_SET_EPOCH)))
 		goto cleanup;
-	if ((rc = sent_put(q, c->sender, c->client_msg_id, epoch + 1)))
+	if ((rc = sent_put(q, c->sender, c->client_msg_id, epoch + 1))) {
+		rc = rc == VL_ERR_EXISTS ? VL_ERR_STORE : rc; /* read as absent above */
 		goto cleanup;
+	}
 	*new_epoch = epoch + 1;
 cleanup:
 	free(added);
@@ -1067,68 +1555,56 @@ static int sq_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
 	int rc = op_begin(q);
 	if (rc)
 		return rc;
-	return op_end(q, commit_in_tx(q, c, fn, ctx, new_epoch, duplicate));
+	rc = op_end(q, commit_in_tx(q, c, fn, ctx, new_epoch, duplicate));
+	/* Epoch and roster may have changed (or been rolled back). */
+	gc_drop(q, c->gid, c->gid_len);
+	return rc;
 }
 
+/*
+ * SEND, the hot path: no savepoint. The idempotency record is written
+ * first (its conflict is the duplicate test, one statement instead of a
+ * lookup and an insert), then the checks read the cached group; a refused
+ * message deletes its record again, so a check never leaves a write
+ * behind. Past the checks only writes remain, which fail only when the
+ * database itself does (I/O, memory): *partial then tells the caller that
+ * something was written that only a rollback of the transaction undoes.
+ */
 static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, uint64_t msg_epoch,
                       int64_t sender, const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
-                      vl_store_queued_fn fn, void *ctx, bool *duplicate)
+                      vl_store_queued_fn fn, void *ctx, bool *duplicate, bool *partial)
 {
-	uint64_t epoch = 0;
-	int64_t group;
 	/* An accepted message keeps its answer even once the group has moved
-	 * to a later epoch: the idempotency record is read first. */
-	int rc = sent_get(q, sender, cmid, &epoch);
-	if (rc == VL_OK) {
+	 * to a later epoch: the idempotency record comes first. */
+	int rc = sent_put(q, sender, cmid, 0);
+	if (rc == VL_ERR_EXISTS) {
 		*duplicate = true;
 		return VL_OK;
 	}
-	if (rc != VL_ERR_NOT_FOUND)
+	if (rc) {
+		*partial = true;
 		return rc;
-	/* The hot path: group, membership and roster in one query. */
-	size_t n = 0, cap = 16;
-	int64_t *roster = malloc(cap * sizeof *roster);
-	if (!roster)
-		return VL_ERR_NOMEM;
-	bool member = false;
-	group = 0;
-	sqlite3_stmt *s = q->s[S_ROSTER_BY_GID];
-	bind_blob(s, 1, gid, gid_len);
-	while ((rc = step_row(s)) == VL_OK) {
-		if (n == cap) {
-			int64_t *more = realloc(roster, 2 * cap * sizeof *roster);
-			if (!more) {
-				rc = VL_ERR_NOMEM;
-				break;
-			}
-			roster = more;
-			cap *= 2;
-		}
-		group = sqlite3_column_int64(s, 0);
-		roster[n] = sqlite3_column_int64(s, 1);
-		epoch = (uint64_t)sqlite3_column_int64(s, 2);
-		member |= roster[n] == sender;
-		n++;
 	}
-	done(s);
-	if (rc == VL_ERR_NOT_FOUND)
-		rc = VL_OK;
-	if (rc == VL_OK && n == 0) /* no group, or no member left */
-		rc = group_get(q, gid, gid_len, &group, &epoch) == VL_OK ? VL_ERR_PERMISSION
-		                                                         : VL_ERR_NOT_FOUND;
-	else if (rc == VL_OK && !member)
+	const struct gc_entry *g = NULL;
+	rc = gc_get(q, gid, gid_len, &g);
+	if (rc == VL_OK && !gc_is_member(g, sender))
 		rc = VL_ERR_PERMISSION;
 	/* Members who have processed the group's last commit can read only
 	 * messages of its current epoch: any other is refused before it is
 	 * stored, and its sender re-encrypts. */
-	else if (rc == VL_OK && msg_epoch != epoch)
+	else if (rc == VL_OK && msg_epoch != g->epoch)
 		rc = VL_ERR_STALE_EPOCH;
-	if (rc == VL_OK)
-		rc = fan_out(q, group, sender, 1, msg, msg_len, roster, n, sender, fn, ctx);
-	free(roster);
-	if (rc)
+	if (rc) {
+		sqlite3_bind_int64(q->s[S_SENT_DELETE], 1, sender);
+		bind_blob(q->s[S_SENT_DELETE], 2, cmid, 16);
+		if (run(q, S_SENT_DELETE))
+			*partial = true;
 		return rc;
-	return sent_put(q, sender, cmid, 0);
+	}
+	rc = fan_out(q, g->id, sender, 1, msg, msg_len, g->members, g->n, sender, fn, ctx);
+	if (rc)
+		*partial = true;
+	return rc;
 }
 
 static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
@@ -1136,13 +1612,23 @@ static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint
                    vl_store_queued_fn fn, void *ctx, bool *duplicate)
 {
 	struct sq *q = SQ(st);
-	NEED_STMTS(q);
 	*duplicate = false;
-	int rc = op_begin(q);
+	int rc = op_ready(q, true);
 	if (rc)
 		return rc;
-	return op_end(
-	    q, send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx, duplicate));
+	bool partial = false;
+	if (q->in_batch) {
+		q->base.stats.operations++;
+		rc = send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx,
+		                duplicate, &partial);
+		if (partial)
+			q->broken = true; /* the whole batch fails (store.h, 1) */
+		return rc;
+	}
+	if ((rc = op_begin(q)))
+		return rc;
+	return op_end(q, send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx,
+	                            duplicate, &partial));
 }
 
 /* --- queues ------------------------------------------------------------------ */
@@ -1183,20 +1669,25 @@ static int sq_queue_fetch(struct vl_store *st, int64_t device_id, uint64_t after
 static int sq_queue_ack(struct vl_store *st, int64_t device_id, uint64_t seq)
 {
 	struct sq *q = SQ(st);
-	NEED_STMTS(q);
-	sqlite3_int64 v = (sqlite3_int64)(seq > INT64_MAX ? INT64_MAX : seq);
-	int rc = op_begin(q);
+	int rc = op_ready(q, true);
 	if (rc)
 		return rc;
-	sqlite3_bind_int64(q->s[S_QUEUE_ACK], 1, device_id);
-	sqlite3_bind_int64(q->s[S_QUEUE_ACK], 2, v);
-	rc = run(q, S_QUEUE_ACK);
-	if (rc == VL_OK) {
-		sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 1, v);
-		sqlite3_bind_int64(q->s[S_DEVICE_SET_ACK], 2, device_id);
-		rc = run(q, S_DEVICE_SET_ACK);
+	if (q->in_batch) {
+		/* Applied when the batch commits (ack_record), or once ACKS_RUN
+		 * are waiting: then their cost falls in the executor's running
+		 * phase, which batch_us bounds, rather than in its commit. */
+		q->base.stats.operations++;
+		rc = ack_record(q, device_id, seq);
+		if (rc == VL_OK && q->acks_n >= ACKS_RUN && ack_flush(q) != VL_OK) {
+			q->broken = true;
+			rc = VL_ERR_STORE;
+		}
+		return rc;
 	}
-	return op_end(q, rc);
+	if ((rc = op_begin(q)))
+		return rc;
+	rc = ack_record(q, device_id, seq);
+	return op_end(q, rc == VL_OK ? ack_flush(q) : rc);
 }
 
 static int sq_queue_count(struct vl_store *st, int64_t device_id, uint64_t *count)
@@ -1292,6 +1783,28 @@ static int sq_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
 	return rc;
 }
 
+/* --- maintenance ----------------------------------------------------------- */
+
+static int sq_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*deleted = 0;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = q->s[S_SENT_PRUNE];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(before > INT64_MAX ? INT64_MAX : before));
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+	rc = run(q, S_SENT_PRUNE);
+	if (rc == VL_OK)
+		*deleted = (size_t)sqlite3_changes64(q->db);
+	rc = op_end(q, rc);
+	if (rc)
+		*deleted = 0;
+	return rc;
+}
+
 const struct vl_store_backend vl_store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -1319,4 +1832,6 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .blob_usage = sq_blob_usage,
     .blob_add = sq_blob_add,
     .blob_exists = sq_blob_exists,
+    .sent_prune = sq_sent_prune,
+    .stats = sq_stats,
 };

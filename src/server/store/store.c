@@ -8,7 +8,9 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/store/store_backend.h"
 
@@ -57,7 +59,7 @@ void vl_store_batch_rollback(struct vl_store *st)
 
 void vl_store_stats_get(struct vl_store *st, struct vl_store_stats *out)
 {
-	*out = st->stats;
+	st->be->stats(st, out);
 }
 
 int vl_store_invite_create(struct vl_store *st, const uint8_t *key, size_t key_len,
@@ -171,18 +173,52 @@ int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
 	return st->be->blob_exists(st, id, id_len);
 }
 
+int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
+{
+	return st->be->sent_prune(st, before, limit, deleted);
+}
+
 /* --- batch executor ------------------------------------------------------ */
 
+/*
+ * Latency: a job submitted while a batch runs waits for that batch and
+ * then its own. With batch_us set, a batch stops taking jobs once it has
+ * run that long: the jobs it has not run go back to the front of the
+ * queue (in order) for the next batch, so no job waits behind more than
+ * about two short batches after a burst. Off by default: under sustained
+ * load smaller batches rewrite the same pages more often and cost more
+ * per job than the wait they save (docs/internals/store.md).
+ */
 struct vl_store_exec {
 	struct vl_store *st;
-	size_t batch_max;
+	struct vl_store_exec_config cfg;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct vl_store_job *head, *tail; /* FIFO of submitted jobs */
 	bool stopping;
 	struct vl_store_exec_stats stats; /* under mu */
+	/* pruning (executor thread only) */
+	uint64_t prune_next_ms; /* monotonic time of the next prune */
 };
+
+#define PRUNE_EVERY_MS 1000u
+
+static uint64_t exec_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->batch_max = 16384;
+	cfg->batch_us = 0;
+	cfg->sent_ttl = 24 * 3600;
+	cfg->prune_chunk = 2000;
+}
 
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out)
 {
@@ -191,16 +227,37 @@ void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats
 	pthread_mutex_unlock(&x->mu);
 }
 
-/* Takes up to batch_max jobs off the queue (in order); NULL when stopping
- * with nothing left. */
-static struct vl_store_job *exec_take(struct vl_store_exec *x)
+static bool prune_due(const struct vl_store_exec *x)
 {
+	return x->cfg.sent_ttl && exec_mono_ns() / 1000000u >= x->prune_next_ms;
+}
+
+/* Takes up to batch_max jobs off the queue (in order). Returns NULL with
+ * *prune set when only a prune is due, NULL without it when stopping with
+ * nothing left. */
+static struct vl_store_job *exec_take(struct vl_store_exec *x, bool *prune)
+{
+	*prune = false;
 	pthread_mutex_lock(&x->mu);
-	while (!x->head && !x->stopping)
-		pthread_cond_wait(&x->cv, &x->mu);
+	while (!x->head && !x->stopping) {
+		if (!x->cfg.sent_ttl) {
+			pthread_cond_wait(&x->cv, &x->mu);
+			continue;
+		}
+		/* Idle: wake for the next prune all the same, so old records
+		 * go even when no traffic comes. */
+		if (prune_due(x)) {
+			*prune = true;
+			break;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += PRUNE_EVERY_MS / 1000u;
+		pthread_cond_timedwait(&x->cv, &x->mu, &ts);
+	}
 	struct vl_store_job *first = x->head, *last = x->head;
 	size_t n = first ? 1 : 0;
-	while (last && last->next && n < x->batch_max) {
+	while (last && last->next && n < x->cfg.batch_max) {
 		last = last->next;
 		n++;
 	}
@@ -211,33 +268,87 @@ static struct vl_store_job *exec_take(struct vl_store_exec *x)
 		last->next = NULL;
 	}
 	pthread_mutex_unlock(&x->mu);
+	if (first)
+		*prune = prune_due(x);
 	return first;
+}
+
+/* Puts jobs a batch did not run back at the front of the queue. */
+static void exec_requeue(struct vl_store_exec *x, struct vl_store_job *first)
+{
+	struct vl_store_job *last = first;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&x->mu);
+	last->next = x->head;
+	if (!x->head)
+		x->tail = last;
+	x->head = first;
+	pthread_mutex_unlock(&x->mu);
+}
+
+/* Deletes one chunk of expired idempotency records inside the open batch.
+ * A full chunk means more may wait: the next batch prunes again. */
+static size_t exec_prune(struct vl_store_exec *x)
+{
+	size_t deleted = 0;
+	uint64_t now = (uint64_t)time(NULL);
+	uint64_t before = now > x->cfg.sent_ttl ? now - x->cfg.sent_ttl : 0;
+	if (vl_store_sent_prune(x->st, before, x->cfg.prune_chunk, &deleted) != VL_OK)
+		deleted = 0; /* retried at the next prune time */
+	bool more = x->cfg.prune_chunk && deleted == x->cfg.prune_chunk;
+	x->prune_next_ms = exec_mono_ns() / 1000000u + (more ? 0 : PRUNE_EVERY_MS);
+	return deleted;
 }
 
 static void *exec_main(void *arg)
 {
 	struct vl_store_exec *x = arg;
 	struct vl_store_job *batch;
-	while ((batch = exec_take(x)) != NULL) {
+	bool prune;
+	/* Named, so top -H and perf show the store thread apart. */
+	(void)prctl(PR_SET_NAME, "vl-store", 0, 0, 0);
+	while ((batch = exec_take(x, &prune)) != NULL || prune) {
+		uint64_t t0 = exec_mono_ns(), limit = (uint64_t)x->cfg.batch_us * 1000u;
 		int brc = vl_store_batch_begin(x->st);
 		uint64_t n = 0;
-		for (struct vl_store_job *j = batch; j; j = j->next, n++)
+		struct vl_store_job *j = batch, *last = NULL;
+		for (; j; last = j, j = j->next, n++) {
+			/* Checked every 16 jobs: reading the clock is not free. */
+			if (limit && n && (n & 15) == 0 && exec_mono_ns() - t0 >= limit)
+				break;
 			j->status = brc ? brc : j->run(x->st, j);
+		}
+		if (j) {
+			last->next = NULL;
+			exec_requeue(x, j);
+		}
+		size_t pruned = prune && brc == VL_OK ? exec_prune(x) : 0;
 		bool failed = brc != VL_OK;
+		uint64_t t_commit = exec_mono_ns();
 		if (brc == VL_OK && vl_store_batch_commit(x->st) != VL_OK) {
 			/* Nothing of the batch is durable: every job failed. */
 			vl_store_batch_rollback(x->st);
-			for (struct vl_store_job *j = batch; j; j = j->next)
+			for (j = batch; j; j = j->next)
 				j->status = VL_ERR_STORE;
 			failed = true;
+			pruned = 0;
 		}
+		struct timespec ts;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 		pthread_mutex_lock(&x->mu);
-		x->stats.batches++;
-		x->stats.jobs += n;
-		if (n > x->stats.max_batch)
-			x->stats.max_batch = n;
-		if (failed)
-			x->stats.failed_batches++;
+		x->stats.cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		x->stats.sent_pruned += pruned;
+		x->stats.run_ns += t_commit - t0;
+		x->stats.commit_ns += exec_mono_ns() - t_commit;
+		if (n) {
+			x->stats.batches++;
+			x->stats.jobs += n;
+			if (n > x->stats.max_batch)
+				x->stats.max_batch = n;
+			if (failed)
+				x->stats.failed_batches++;
+		}
 		pthread_mutex_unlock(&x->mu);
 		while (batch) {
 			struct vl_store_job *next = batch->next;
@@ -249,14 +360,17 @@ static void *exec_main(void *arg)
 	return NULL;
 }
 
-int vl_store_exec_new(struct vl_store *st, size_t batch_max, struct vl_store_exec **out)
+int vl_store_exec_start(struct vl_store *st, const struct vl_store_exec_config *cfg,
+                        struct vl_store_exec **out)
 {
 	*out = NULL;
 	struct vl_store_exec *x = calloc(1, sizeof *x);
 	if (!x)
 		return VL_ERR_NOMEM;
 	x->st = st;
-	x->batch_max = batch_max ? batch_max : 1;
+	x->cfg = *cfg;
+	if (!x->cfg.batch_max)
+		x->cfg.batch_max = 1;
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_cond_init(&x->cv, NULL);
 	if (pthread_create(&x->thread, NULL, exec_main, x) != 0) {
@@ -267,6 +381,14 @@ int vl_store_exec_new(struct vl_store *st, size_t batch_max, struct vl_store_exe
 	}
 	*out = x;
 	return VL_OK;
+}
+
+int vl_store_exec_new(struct vl_store *st, size_t batch_max, struct vl_store_exec **out)
+{
+	struct vl_store_exec_config cfg;
+	vl_store_exec_config_defaults(&cfg);
+	cfg.batch_max = batch_max;
+	return vl_store_exec_start(st, &cfg, out);
 }
 
 int vl_store_exec_submit(struct vl_store_exec *x, struct vl_store_job *job)
