@@ -480,16 +480,18 @@ static void create_group(struct fconn *fc)
 	expect_reply(fc, VL_FRAME_GROUP_CREATE, id);
 }
 
-/* Sends a COMMIT for epoch adding `add` (may be NULL); returns the reply
- * type or error code through the expectations. */
-static void commit(struct fconn *fc, uint64_t epoch, const struct vtc_device *add,
+/* Sends a COMMIT from the member at leaf `from` for epoch adding `add`
+ * (may be NULL); returns the reply type or error code through the
+ * expectations. */
+static void commit(struct fconn *fc, uint32_t from, uint64_t epoch, const struct vtc_device *add,
                    unsigned expect_code, uint8_t cmid_tag)
 {
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
 	const struct vtc_device *adds[1] = {add};
-	assert_int_equal(
-	    vtc_commit_message(GID, sizeof GID, epoch, adds, add ? 1 : 0, &cm, &cm_len), VL_OK);
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, epoch, from, adds, add ? 1 : 0,
+	                                         NULL, 0, &cm, &cm_len),
+	                 VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
 	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
 	                          .epoch = epoch,
@@ -571,7 +573,7 @@ static void test_delivery(void **state)
 	create_group(fa);
 	/* Carol is not a member: may not send or commit. */
 	send_msg(fc, 0, 0x11, VL_PERR_FORBIDDEN);
-	commit(fc, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
+	commit(fc, 2, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
 	/* A commit whose Add proposals name someone other than `added`. */
 	{
 		uint8_t *cm;
@@ -596,14 +598,14 @@ static void test_delivery(void **state)
 		free(cm);
 	}
 	/* Alice adds Bob: Bob gets the Welcome live. */
-	commit(fa, 0, &b, 0, 0x21);
+	commit(fa, 0, 0, &b, 0, 0x21);
 	uint64_t s1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
 	/* The epoch has moved on. */
-	commit(fa, 0, NULL, VL_PERR_STALE_EPOCH, 0x22);
+	commit(fa, 0, 0, NULL, VL_PERR_STALE_EPOCH, 0x22);
 	/* Two racing commits for epoch 1: the first wins. */
-	commit(fb, 1, &c, 0, 0x23);
+	commit(fb, 1, 1, &c, 0, 0x23);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
-	commit(fa, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
+	commit(fa, 0, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
 	uint64_t cw = expect_deliver(fc, VL_DELIVERY_WELCOME);
 	/* Fan-out to everyone but the sender. */
 	send_msg(fa, 2, 0x31, 0);
@@ -648,7 +650,7 @@ static void test_delivery(void **state)
 	assert_int_equal(fc->n, 0);
 	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
 	/* Bob's commit moves the group to epoch 3. */
-	commit(fb, 2, NULL, 0, 0x25);
+	commit(fb, 1, 2, NULL, 0, 0x25);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
 	expect_deliver(fc, VL_DELIVERY_COMMIT);
 	/* The resend of a message accepted in epoch 2 keeps its answer. */
@@ -683,7 +685,7 @@ static void test_window_and_limits(void **state)
 	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
 	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
 	create_group(fa);
-	commit(fa, 0, &b, 0, 0x41);
+	commit(fa, 0, 0, &b, 0, 0x41);
 	uint64_t w1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
 	for (uint8_t i = 0; i < 5; i++)
 		send_msg(fa, 1, (uint8_t)(0x50 + i), 0);
