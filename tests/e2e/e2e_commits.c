@@ -198,15 +198,15 @@ struct built {
 	size_t commit_len, welcome_len;
 };
 
-static void build(struct member *m, const uint8_t *const *add, const size_t *add_len,
-                  size_t n_add, const uint32_t *remove, size_t n_remove, struct built *b)
+static void build(struct member *m, const uint8_t *const *add, const size_t *add_len, size_t n_add,
+                  const uint32_t *remove, size_t n_remove, struct built *b)
 {
 	struct vl_commit_args args = {
 	    .add = add, .add_len = add_len, .n_add = n_add, .remove = remove, .n_remove = n_remove};
 	memset(b, 0, sizeof *b);
-	assert_int_equal(vl_group_commit(m->g, &args, &b->commit, &b->commit_len, &b->welcome,
-	                                 &b->welcome_len),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_group_commit(m->g, &args, &b->commit, &b->commit_len, &b->welcome, &b->welcome_len),
+	    VL_OK);
 }
 
 static void built_free(struct built *b)
@@ -218,8 +218,8 @@ static void built_free(struct built *b)
 /* Sends m's pending commit with the given lists and expects it refused
  * with invalid and a detail containing `why`; the commit is discarded. */
 static void expect_refused(struct member *m, struct built *b, const struct vl_device_ref *added,
-                           size_t n_added, const struct vl_device_ref *removed,
-                           size_t n_removed, const char *why)
+                           size_t n_added, const struct vl_device_ref *removed, size_t n_removed,
+                           const char *why)
 {
 	uint16_t code = 0;
 	char detail[200];
@@ -235,8 +235,7 @@ static void expect_refused(struct member *m, struct built *b, const struct vl_de
 
 /* Sends m's pending commit and expects it accepted; merges it. */
 static void expect_accepted(struct member *m, struct built *b, const struct vl_device_ref *added,
-                            size_t n_added, const struct vl_device_ref *removed,
-                            size_t n_removed)
+                            size_t n_added, const struct vl_device_ref *removed, size_t n_removed)
 {
 	uint16_t code = 0;
 	char detail[200];
