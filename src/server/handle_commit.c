@@ -55,8 +55,9 @@ struct commit_job {
 	struct vl_msg_commit m; /* points into job.frame */
 	struct vl_store_device_name *added, *removed;
 	char *names;                        /* NUL-terminated copies the name arrays point into */
-	struct vl_mls_arena arena;          /* owns *commit */
-	const struct vl_mls_commit *commit; /* the decoded MLS commit */
+	struct vl_mls_arena arena;          /* owns what msg points to */
+	struct vl_mls_message msg;          /* the decoded MLS message */
+	const struct vl_mls_commit *commit; /* in msg */
 	uint32_t sender_leaf;
 	uint32_t *added_leaves; /* for the store, in the order of `added` */
 	const char *detail;     /* why the store step refused it (static) */
@@ -583,14 +584,14 @@ static void copy_refs(struct vl_proto_iter *it, struct vl_store_device_name *out
  * it passes, else the reason. */
 static const char *check_form(struct commit_job *j, const struct vl_store_device *dev)
 {
-	struct vl_mls_message msg;
-	int rc = vl_mls_message_parse(j->m.commit.p, j->m.commit.len, &j->arena, &msg);
+	struct vl_mls_message *msg = &j->msg;
+	int rc = vl_mls_message_parse(j->m.commit.p, j->m.commit.len, &j->arena, msg);
 	if (rc == VL_ERR_LIMIT)
 		return "commit too large";
-	if (rc != VL_OK || msg.wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
-	    msg.public_message.content.content_type != VL_MLS_CONTENT_COMMIT)
+	if (rc != VL_OK || msg->wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
+	    msg->public_message.content.content_type != VL_MLS_CONTENT_COMMIT)
 		return "not a PublicMessage commit";
-	const struct vl_mls_framed_content *fc = &msg.public_message.content;
+	const struct vl_mls_framed_content *fc = &msg->public_message.content;
 	if (fc->sender.type != VL_MLS_SENDER_MEMBER)
 		return "only members commit: external commits are not accepted";
 	j->sender_leaf = fc->sender.index;

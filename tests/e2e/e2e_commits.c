@@ -80,7 +80,7 @@ static struct vl_device_ref ref_of(const struct member *m)
  * into detail[200]) for an ERROR. */
 static int reply(struct cli *c, uint32_t id, uint16_t *code, char detail[200])
 {
-	struct rframe r;
+	struct rframe r = {0};
 	int t = cli_reply(c, id, code, &r, 5000);
 	detail[0] = 0;
 	if (t == VL_FRAME_ERROR) {
