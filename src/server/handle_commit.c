@@ -76,7 +76,6 @@ struct leaf_map {
 	struct leaf_entry *by_leaf, *by_device;
 	size_t n, cap;
 	bool unknown; /* some member's leaf is not recorded */
-	bool nomem;
 };
 
 static int leaf_collect(void *ctx, int64_t device, int64_t leaf)
@@ -89,10 +88,8 @@ static int leaf_collect(void *ctx, int64_t device, int64_t leaf)
 	if (lm->n == lm->cap) {
 		size_t cap = lm->cap ? 2 * lm->cap : 16;
 		struct leaf_entry *v = realloc(lm->by_leaf, cap * sizeof *v);
-		if (!v) {
-			lm->nomem = true;
+		if (!v)
 			return VL_ERR_NOMEM;
-		}
 		lm->by_leaf = v;
 		lm->cap = cap;
 	}
@@ -339,6 +336,7 @@ static int check_roster(struct vl_store *st, struct commit_job *j, struct leaf_m
 	pos_add = malloc((na ? na : 1) * sizeof *pos_add);
 	pos_rm = malloc((nr ? nr : 1) * sizeof *pos_rm);
 	new_leaves = malloc((np ? np : 1) * sizeof *new_leaves);
+	free(j->added_leaves);
 	j->added_leaves = malloc((na ? na : 1) * sizeof *j->added_leaves);
 	if (!lm->by_device || !ch.rm_leaves || !ch.rm_devices || !ch.add_devices || !pos_add ||
 	    !pos_rm || !new_leaves || !j->added_leaves) {
@@ -482,6 +480,7 @@ static int commit_run(struct vl_store *st, struct vl_core_job *job)
 	int64_t me = vl_conn_device(job->conn)->id;
 	struct leaf_map lm = {0};
 	uint64_t epoch;
+	j->detail = NULL;
 	int rc = vl_store_group_leaves(st, j->m.group_id.p, j->m.group_id.len, &epoch, leaf_collect,
 	                               &lm);
 	bool member = false;
