@@ -19,7 +19,8 @@
  *     the commit does to the roster (check_roster):
  *       - the sender's leaf is the connection's device;
  *       - a proposal by reference is one that SEND relayed in this epoch
- *         (the store keeps them by ProposalRef, §5.2);
+ *         (the store keeps them by ProposalRef, §5.2, with the device that
+ *         sent each), and its sender leaf is that device's;
  *       - every Remove names a member's leaf, not the committer's, once;
  *       - every Update keeps its proposer's identity and key, and is not
  *         the committer's own (§12.2);
@@ -300,12 +301,14 @@ cleanup:
 struct fetched {
 	struct vl_mls_arena *a;
 	struct vl_mls_message m;
+	int64_t sender; /* the device that sent it */
 };
 
 /* Copies a relayed proposal out of the store and decodes it. */
-static int fetch_proposal(void *ctx, const uint8_t *data, size_t len)
+static int fetch_proposal(void *ctx, int64_t sender, const uint8_t *data, size_t len)
 {
 	struct fetched *f = ctx;
+	f->sender = sender;
 	uint8_t *copy;
 	if (vl_mls_arena_alloc(f->a, len ? len : 1, (void **)&copy) != VL_OK)
 		return VL_ERR_LIMIT;
@@ -367,7 +370,14 @@ static int check_roster(struct vl_store *st, struct commit_job *j, struct leaf_m
 		                           &f);
 		if (rc == VL_OK) {
 			const struct vl_mls_framed_content *fc = &f.m.public_message.content;
-			rc = apply_one(st, j, lm, &fc->proposal, fc->sender.index, &ch);
+			const struct leaf_entry *pe = member_at(lm, fc->sender.index);
+			if (!pe || pe->device != f.sender) {
+				j->detail = "a proposal included by reference names a sender leaf "
+				            "that is not the device that sent it";
+				rc = VL_ERR_INVALID;
+			} else {
+				rc = apply_one(st, j, lm, &fc->proposal, fc->sender.index, &ch);
+			}
 		} else if (rc == VL_ERR_NOT_FOUND) {
 			j->detail = "the commit includes by reference a proposal that was not "
 			            "sent through this server in this epoch";

@@ -902,6 +902,18 @@ static void test_commit_checks(void **state)
 	por[0].reference = (struct vl_mls_bytes){ref_up, 32};
 	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
 	commit_raw(fa, 1, m, len, NULL, NULL, 0x73, VL_PERR_INVALID, "identity or key");
+	/* A proposal Bob sends under Alice's leaf is relayed (the server
+	 * cannot check its signature), but cannot be committed. */
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, NULL, 0, &rm, &m, &len);
+	uint8_t ref_forged[VL_HASH_MAX];
+	proposal_ref(m, len, ref_forged);
+	send_raw(fb, m, len, 0x7d, 0, NULL);
+	free(m);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	por[0].type = VL_MLS_POR_REFERENCE;
+	por[0].reference = (struct vl_mls_bytes){ref_forged, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, &b, 0x7e, VL_PERR_INVALID, "not the device that sent it");
 	/* Bob's own Update by reference (his identity and key): accepted,
 	 * with no roster change. The reference is computed here from the
 	 * decoded form, by the server from the bytes as received. */

@@ -612,11 +612,13 @@ static int64_t leaf_of(const struct leaves *l, int64_t device)
 struct blob {
 	uint8_t data[64];
 	size_t len;
+	int64_t sender;
 };
 
-static int on_blob(void *ctx, const uint8_t *data, size_t len)
+static int on_blob(void *ctx, int64_t sender, const uint8_t *data, size_t len)
 {
 	struct blob *b = ctx;
+	b->sender = sender;
 	assert_true(len <= sizeof b->data);
 	memcpy(b->data, data, len);
 	b->len = len;
@@ -682,6 +684,7 @@ static void test_leaves_and_proposals(void **state)
 	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref, 32, on_blob, &bl), VL_OK);
 	assert_int_equal(bl.len, 3);
 	assert_memory_equal(bl.data, msg, 3);
+	assert_true(bl.sender == b.id);
 	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref2, 32, on_blob, &bl),
 	                 VL_ERR_NOT_FOUND);
 	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 0, ref, 32, on_blob, &bl),

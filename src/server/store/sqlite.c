@@ -71,7 +71,8 @@ static const char *const migrations[] = {
     "ALTER TABLE members ADD COLUMN leaf INTEGER;"
     "CREATE TABLE proposals ("
     " group_id INTEGER NOT NULL REFERENCES groups(id), epoch INTEGER NOT NULL,"
-    " ref BLOB NOT NULL, data BLOB NOT NULL,"
+    " ref BLOB NOT NULL, sender INTEGER NOT NULL REFERENCES devices(id),"
+    " data BLOB NOT NULL,"
     " PRIMARY KEY (group_id, epoch, ref)) WITHOUT ROWID;",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
@@ -199,9 +200,9 @@ static const char *const stmt_sql[S_COUNT] = {
                       " VALUES (?, ?, ?, strftime('%s', 'now'))",
     [S_MEMBER_LEAVES] = "SELECT device_id, leaf FROM members WHERE group_id = ?",
     [S_PROPOSAL_COUNT] = "SELECT count(*) FROM proposals WHERE group_id = ? AND epoch = ?",
-    [S_PROPOSAL_INSERT] = "INSERT OR IGNORE INTO proposals (group_id, epoch, ref, data)"
-                          " VALUES (?, ?, ?, ?)",
-    [S_PROPOSAL_GET] = "SELECT p.data FROM proposals p JOIN groups g ON g.id = p.group_id"
+    [S_PROPOSAL_INSERT] = "INSERT OR IGNORE INTO proposals (group_id, epoch, ref, sender, data)"
+                          " VALUES (?, ?, ?, ?, ?)",
+    [S_PROPOSAL_GET] = "SELECT p.sender, p.data FROM proposals p JOIN groups g ON g.id = p.group_id"
                        " WHERE g.gid = ? AND p.epoch = ? AND p.ref = ?",
     [S_PROPOSAL_PRUNE] = "DELETE FROM proposals WHERE group_id = ? AND epoch <= ?",
 };
@@ -1207,14 +1208,15 @@ static int sq_proposal_send(struct vl_store *st, const uint8_t *gid, size_t gid_
 		sqlite3_bind_int64(s, 1, group);
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)epoch);
 		bind_blob(s, 3, ref, ref_len);
-		bind_blob(s, 4, msg, msg_len);
+		sqlite3_bind_int64(s, 4, sender);
+		bind_blob(s, 5, msg, msg_len);
 		rc = run(q, S_PROPOSAL_INSERT);
 	}
 	return op_end(q, rc);
 }
 
 static int sq_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
-                           const uint8_t *ref, size_t ref_len, vl_store_blob_fn fn, void *ctx)
+                           const uint8_t *ref, size_t ref_len, vl_store_proposal_fn fn, void *ctx)
 {
 	struct sq *q = SQ(st);
 	NEED_STMTS(q);
@@ -1225,7 +1227,8 @@ static int sq_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_l
 	bind_blob(s, 3, ref, ref_len);
 	int rc = step_row(s);
 	if (rc == VL_OK)
-		rc = fn(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+		rc = fn(ctx, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+		        (size_t)sqlite3_column_bytes(s, 1));
 	done(s);
 	return rc;
 }

@@ -149,7 +149,7 @@ int vl_store_proposal_send(struct vl_store *st, const uint8_t *gid, size_t gid_l
 }
 
 int vl_store_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
-                          const uint8_t *ref, size_t ref_len, vl_store_blob_fn fn, void *ctx)
+                          const uint8_t *ref, size_t ref_len, vl_store_proposal_fn fn, void *ctx)
 {
 	return st->be->proposal_get(st, gid, gid_len, epoch, ref, ref_len, fn, ctx);
 }

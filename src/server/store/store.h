@@ -247,13 +247,14 @@ VL_MUST_CHECK int vl_store_proposal_send(struct vl_store *st, const uint8_t *gid
                                          const uint8_t *client_msg_id, const uint8_t *msg,
                                          size_t msg_len, const uint8_t *ref, size_t ref_len,
                                          vl_store_queued_fn fn, void *ctx, bool *duplicate);
-/* Calls fn with the proposal message recorded under ref for the group at
- * epoch (the pointer is valid only during the call) and returns what fn
- * returns; VL_ERR_NOT_FOUND if there is none. */
-typedef int (*vl_store_blob_fn)(void *ctx, const uint8_t *data, size_t len);
+/* Calls fn with the device that sent the proposal recorded under ref for
+ * the group at epoch, and the proposal message (the pointer is valid only
+ * during the call); returns what fn returns, or VL_ERR_NOT_FOUND if there
+ * is none. */
+typedef int (*vl_store_proposal_fn)(void *ctx, int64_t sender, const uint8_t *data, size_t len);
 VL_MUST_CHECK int vl_store_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len,
                                         uint64_t epoch, const uint8_t *ref, size_t ref_len,
-                                        vl_store_blob_fn fn, void *ctx);
+                                        vl_store_proposal_fn fn, void *ctx);
 
 struct vl_store_entry {
 	uint64_t seq;
