@@ -954,6 +954,32 @@ static void test_commit_checks(void **state)
 	commit_raw(fc, 4, m, len, NULL, NULL, 0x7c, 0, NULL);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
 	assert_int_equal(fb->n, 0);
+	/* Carol's second device joins at leaf 2 and is revoked: it keeps its
+	 * leaf until a commit removes it, and cannot be added again. */
+	struct vtc_device c2;
+	struct fconn *fc2 = registered(f, &c2, "carol@example.org", "tablet", 1);
+	commit(fa, 0, 5, &c2, 0, 0x7f);
+	expect_deliver(fc, VL_DELIVERY_COMMIT);
+	expect_deliver(fc2, VL_DELIVERY_WELCOME);
+	struct vl_msg_device_revoke rv = {{(const uint8_t *)"tablet", 6}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_msg_device_revoke_encode(&w, 90, &rv), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_DEVICE_REVOKE, 90);
+	close_conn(fc2);
+	uint32_t leaf2 = 2;
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 6, 0, NULL, 0, &leaf2, 1, &m, &len), VL_OK);
+	commit_raw(fa, 6, m, len, NULL, &c, 0x91, VL_PERR_INVALID, "removed devices");
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 6, 0, NULL, 0, &leaf2, 1, &m, &len), VL_OK);
+	commit_raw(fa, 6, m, len, NULL, &c2, 0x92, 0, NULL);
+	expect_deliver(fc, VL_DELIVERY_COMMIT);
+	const struct vtc_device *again[1] = {&c2};
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 7, 0, again, 1, NULL, 0, &m, &len), VL_OK);
+	commit_raw(fa, 7, m, len, &c2, NULL, 0x93, VL_PERR_INVALID, "revoked");
 	free(kpb);
 	free(kpc);
 	vl_mls_arena_cleanup(&ar);
