@@ -240,6 +240,13 @@ void vl_handle_ping(struct vl_conn *c, const struct vl_frame *f);
 VL_MUST_CHECK int vl_server_kp_check(const struct vl_store_device *dev, const uint8_t *kp,
                                      size_t len, uint64_t now);
 
+/* The ProposalRef (RFC 9420 §5.2) of msg, a PublicMessage proposal from a
+ * sender of type member, made with the hash of cipher suite `suite` (the
+ * sending device's, which is its groups'), into ref[*ref_len]. VL_OK, or
+ * VL_ERR_INVALID for anything else. */
+VL_MUST_CHECK int vl_server_proposal_ref(uint16_t suite, const uint8_t *msg, size_t len,
+                                         uint8_t ref[VL_HASH_MAX], size_t *ref_len);
+
 /* Invite codes: a fresh human-typable code (XXXX-XXXX-XXXX-XXXX, 20
  * chars + NUL) and the store key of a code (SHA-256 of it). */
 VL_MUST_CHECK int vl_core_invite_code(char out[20]);

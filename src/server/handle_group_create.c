@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* GROUP_CREATE (docs/protocol.md §4.4): a new group at epoch 0 with the
- * caller as its only member. */
+ * caller as its only member, at leaf 0: RFC 9420 §11 creates a group as a
+ * one-member tree, and every later commit's roster change is checked
+ * against the leaves the server tracks from there (handle_commit.c). */
 #include <string.h>
 
 #include "server/core.h"

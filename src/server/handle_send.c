@@ -5,7 +5,10 @@
  * out to every other member's durable queue; acknowledged once durable;
  * idempotent by client id. The epoch is read from the MLS header here and
  * compared with the group's in the store step, where commits are ordered,
- * so no commit can slip in between the check and the fan-out.
+ * so no commit can slip in between the check and the fan-out. A proposal
+ * (always a PublicMessage) is also recorded under its ProposalRef in that
+ * step, for the commit of this epoch that includes it by reference
+ * (handle_commit.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +18,21 @@
 
 struct send_job {
 	struct vl_core_job job;
-	struct vl_msg_send m; /* points into job.frame */
-	uint64_t epoch;       /* of the MLS message, from its clear header */
+	struct vl_msg_send m;     /* points into job.frame */
+	uint64_t epoch;           /* of the MLS message, from its clear header */
+	uint8_t ref[VL_HASH_MAX]; /* ProposalRef, for a proposal */
+	size_t ref_len;           /* 0 for anything else */
 	bool duplicate;
 };
 
 static int send_run(struct vl_store *st, struct vl_core_job *job)
 {
 	struct send_job *j = (struct send_job *)job;
+	if (j->ref_len)
+		return vl_store_proposal_send(st, j->m.group_id.p, j->m.group_id.len, j->epoch,
+		                              vl_conn_device(job->conn)->id, j->m.client_msg_id,
+		                              j->m.message.p, j->m.message.len, j->ref, j->ref_len,
+		                              vl_core_job_queued, job, &j->duplicate);
 	return vl_store_send(st, j->m.group_id.p, j->m.group_id.len, j->epoch,
 	                     vl_conn_device(job->conn)->id, j->m.client_msg_id, j->m.message.p,
 	                     j->m.message.len, vl_core_job_queued, job, &j->duplicate);
@@ -67,12 +77,14 @@ void vl_handle_send(struct vl_conn *c, const struct vl_frame *f)
 		goto fail;
 	}
 	/* Commits go through COMMIT, where epochs are ordered; anything else
-	 * of this group may be sent: a PrivateMessage, or a PublicMessage
-	 * proposal (RFC 9420 §6). */
+	 * of this group may be sent: a PrivateMessage application message,
+	 * or a PublicMessage proposal (RFC 9420 §6). A proposal hidden in a
+	 * PrivateMessage could be committed by reference without the server
+	 * seeing what it changes (docs/protocol.md §4.4). */
 	struct vl_mls_peek pk;
 	bool ok = vl_mls_message_peek(j->m.message.p, j->m.message.len, &pk) == VL_OK &&
 	          ((pk.wire_format == VL_MLS_WIRE_PRIVATE_MESSAGE &&
-	            pk.content_type != VL_MLS_CONTENT_COMMIT) ||
+	            pk.content_type == VL_MLS_CONTENT_APPLICATION) ||
 	           (pk.wire_format == VL_MLS_WIRE_PUBLIC_MESSAGE &&
 	            pk.content_type == VL_MLS_CONTENT_PROPOSAL)) &&
 	          pk.group_id.len == j->m.group_id.len &&
@@ -83,6 +95,13 @@ void vl_handle_send(struct vl_conn *c, const struct vl_frame *f)
 		goto fail;
 	}
 	j->epoch = pk.epoch;
+	if (pk.wire_format == VL_MLS_WIRE_PUBLIC_MESSAGE &&
+	    vl_server_proposal_ref(vl_conn_device(c)->suite, j->m.message.p, j->m.message.len,
+	                           j->ref, &j->ref_len) != VL_OK) {
+		vl_conn_error(c, f->request_id, VL_PERR_INVALID,
+		              "a proposal must be a PublicMessage from a member");
+		goto fail;
+	}
 	vl_core_job_submit(&j->job);
 	return;
 fail:

@@ -4,6 +4,8 @@
  * well formed (RFC 9420 §10), of the device's cipher suite, both its
  * signatures valid (§10.1, §7.2), and bound to the uploading device: a
  * basic credential naming user#device and the device's registered key.
+ * Also the reference under which the server remembers a relayed proposal
+ * (§5.2), for commits that include it by reference (handle_commit.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -72,6 +74,38 @@ int vl_server_kp_check(const struct vl_store_device *dev, const uint8_t *buf, si
 	rc = VL_OK;
 cleanup:
 	vl_writer_cleanup(&w);
+	vl_mls_arena_cleanup(&a);
+	return rc;
+}
+
+int vl_server_proposal_ref(uint16_t suite, const uint8_t *msg, size_t len, uint8_t ref[VL_HASH_MAX],
+                           size_t *ref_len)
+{
+	struct vl_mls_arena a;
+	struct vl_mls_message m;
+	const struct vl_suite *s = vl_suite_get(suite);
+	int rc = VL_ERR_INVALID;
+	*ref_len = 0;
+	vl_mls_arena_init(&a, 4u << 20);
+	if (!s || vl_mls_message_parse(msg, len, &a, &m) != VL_OK ||
+	    m.wire_format != VL_MLS_WIRE_PUBLIC_MESSAGE ||
+	    m.public_message.content.content_type != VL_MLS_CONTENT_PROPOSAL ||
+	    m.public_message.content.sender.type != VL_MLS_SENDER_MEMBER)
+		goto cleanup;
+	/* §5.2: the reference hashes the AuthenticatedContent, which is the
+	 * PublicMessage without its version in front and its membership_tag
+	 * at the end. The decoder accepts only canonical encodings, so the
+	 * received bytes are that encoding: the tag is the message's last
+	 * field, a minimal varint length and its bytes. */
+	const struct vl_mls_bytes *tag = &m.public_message.membership_tag;
+	size_t tag_field = vl_varint_size(tag->len) + tag->len;
+	if (tag->data + tag->len != msg + len || len < 2 + tag_field)
+		goto cleanup;
+	if (vl_mls_proposal_ref(s, msg + 2, len - 2 - tag_field, ref) != VL_OK)
+		goto cleanup;
+	*ref_len = s->hash_len;
+	rc = VL_OK;
+cleanup:
 	vl_mls_arena_cleanup(&a);
 	return rc;
 }

@@ -182,9 +182,18 @@ int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
                        const struct vtc_device *const *adds, size_t n_adds, uint8_t **out,
                        size_t *out_len)
 {
+	return vtc_commit_message_from(gid, gid_len, epoch, 0, adds, n_adds, NULL, 0, out, out_len);
+}
+
+int vtc_commit_message_from(const uint8_t *gid, size_t gid_len, uint64_t epoch, uint32_t sender,
+                            const struct vtc_device *const *adds, size_t n_adds,
+                            const uint32_t *removes, size_t n_removes, uint8_t **out,
+                            size_t *out_len)
+{
 	struct vl_mls_arena a;
 	vl_mls_arena_init(&a, 0);
-	struct vl_mls_proposal_or_ref *props = calloc(n_adds ? n_adds : 1, sizeof *props);
+	size_t n_props = n_adds + n_removes;
+	struct vl_mls_proposal_or_ref *props = calloc(n_props ? n_props : 1, sizeof *props);
 	uint8_t **kps = calloc(n_adds ? n_adds : 1, sizeof *kps);
 	int rc = props && kps ? VL_OK : VL_ERR_NOMEM;
 	for (size_t i = 0; rc == VL_OK && i < n_adds; i++) {
@@ -199,6 +208,11 @@ int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
 			props[i].proposal.add = km.key_package;
 		}
 	}
+	for (size_t i = 0; rc == VL_OK && i < n_removes; i++) {
+		props[n_adds + i].type = VL_MLS_POR_PROPOSAL;
+		props[n_adds + i].proposal.type = VL_MLS_PROPOSAL_REMOVE;
+		props[n_adds + i].proposal.remove = removes[i];
+	}
 	if (rc == VL_OK) {
 		struct vl_mls_message m;
 		memset(&m, 0, sizeof m);
@@ -207,10 +221,10 @@ int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
 		struct vl_mls_public_message *pm = &m.public_message;
 		pm->content.group_id = (struct vl_mls_bytes){gid, gid_len};
 		pm->content.epoch = epoch;
-		pm->content.sender = (struct vl_mls_sender){VL_MLS_SENDER_MEMBER, 0};
+		pm->content.sender = (struct vl_mls_sender){VL_MLS_SENDER_MEMBER, sender};
 		pm->content.content_type = VL_MLS_CONTENT_COMMIT;
 		pm->content.commit.proposals = props;
-		pm->content.commit.proposal_count = n_adds;
+		pm->content.commit.proposal_count = n_props;
 		pm->auth.signature = (struct vl_mls_bytes){placeholder, 64};
 		pm->auth.confirmation_tag = (struct vl_mls_bytes){placeholder, 32};
 		pm->membership_tag = (struct vl_mls_bytes){placeholder, 32};

@@ -61,6 +61,13 @@ int vtc_key_package(const struct vtc_device *d, const char *identity, uint8_t **
 int vtc_commit_message(const uint8_t *gid, size_t gid_len, uint64_t epoch,
                        const struct vtc_device *const *adds, size_t n_adds, uint8_t **out,
                        size_t *out_len);
+/* The same commit sent by the member at leaf `sender` (vtc_commit_message
+ * sends from leaf 0, the group's creator), also removing the leaves
+ * removes[n_removes] (Remove proposals by value, after the Adds). */
+int vtc_commit_message_from(const uint8_t *gid, size_t gid_len, uint64_t epoch, uint32_t sender,
+                            const struct vtc_device *const *adds, size_t n_adds,
+                            const uint32_t *removes, size_t n_removes, uint8_t **out,
+                            size_t *out_len);
 int vtc_private_message(const uint8_t *gid, size_t gid_len, uint64_t epoch, size_t len,
                         uint8_t **out, size_t *out_len);
 int vtc_welcome_message(uint16_t suite, uint8_t **out, size_t *out_len);

@@ -47,15 +47,17 @@ static uint32_t send_group_create(struct cli *c)
 	return id;
 }
 
-/* Sends a COMMIT (not waiting for the reply); returns its request id. */
-static uint32_t send_commit(struct cli *c, uint64_t epoch, const struct vtc_device *add,
-                            uint8_t tag)
+/* Sends a COMMIT from the member at leaf `from` (not waiting for the
+ * reply); returns its request id. */
+static uint32_t send_commit(struct cli *c, uint32_t from, uint64_t epoch,
+                            const struct vtc_device *add, uint8_t tag)
 {
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
 	const struct vtc_device *adds[1] = {add};
-	assert_int_equal(
-	    vtc_commit_message(GID, sizeof GID, epoch, adds, add ? 1 : 0, &cm, &cm_len), VL_OK);
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, epoch, from, adds, add ? 1 : 0,
+	                                         NULL, 0, &cm, &cm_len),
+	                 VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
 	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
 	                          .epoch = epoch,
@@ -155,12 +157,12 @@ static void test_commits_and_fanout(void **state)
 	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 2), 0);
 	assert_int_equal(cli_new_device(&c, s, "carol@example.org", "desk", 3), 0);
 	expect_ok(&a, send_group_create(&a), VL_FRAME_GROUP_CREATE);
-	expect_ok(&a, send_commit(&a, 0, &b.dev, 1), VL_FRAME_COMMIT);
+	expect_ok(&a, send_commit(&a, 0, 0, &b.dev, 1), VL_FRAME_COMMIT);
 	expect_deliver(&b, VL_DELIVERY_WELCOME);
 
 	/* Both commit for epoch 1 at once: exactly one wins. */
-	uint32_t ia = send_commit(&a, 1, &c.dev, 2);
-	uint32_t ib = send_commit(&b, 1, NULL, 3);
+	uint32_t ia = send_commit(&a, 0, 1, &c.dev, 2);
+	uint32_t ib = send_commit(&b, 1, 1, NULL, 3);
 	struct rframe ra, rb;
 	uint16_t ca = 0, cb = 0;
 	int ta = cli_reply(&a, ia, &ca, &ra, 5000), tb = cli_reply(&b, ib, &cb, &rb, 5000);
@@ -176,7 +178,7 @@ static void test_commits_and_fanout(void **state)
 		assert_int_equal(ca, VL_PERR_STALE_EPOCH);
 		expect_deliver(&a, VL_DELIVERY_COMMIT);
 		/* Alice retries on the new epoch. */
-		expect_ok(&a, send_commit(&a, 2, &c.dev, 4), VL_FRAME_COMMIT);
+		expect_ok(&a, send_commit(&a, 0, 2, &c.dev, 4), VL_FRAME_COMMIT);
 		ep = 3;
 		expect_deliver(&b, VL_DELIVERY_COMMIT);
 		expect_deliver(&c, VL_DELIVERY_WELCOME);
@@ -219,7 +221,7 @@ static void test_commits_and_fanout(void **state)
 
 	/* Bob commits the next epoch while Alice still encrypts in the one
 	 * before: her message is refused with stale_epoch and reaches nobody. */
-	expect_ok(&b, send_commit(&b, ep, NULL, 5), VL_FRAME_COMMIT);
+	expect_ok(&b, send_commit(&b, 1, ep, NULL, 5), VL_FRAME_COMMIT);
 	ack(&a, expect_deliver(&a, VL_DELIVERY_COMMIT));
 	ack(&c, expect_deliver(&c, VL_DELIVERY_COMMIT));
 	struct rframe r;
@@ -252,7 +254,7 @@ static void test_kill9_and_drain(void **state)
 	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
 	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 1), 0);
 	expect_ok(&a, send_group_create(&a), VL_FRAME_GROUP_CREATE);
-	expect_ok(&a, send_commit(&a, 0, &b.dev, 1), VL_FRAME_COMMIT);
+	expect_ok(&a, send_commit(&a, 0, 0, &b.dev, 1), VL_FRAME_COMMIT);
 	ack(&b, expect_deliver(&b, VL_DELIVERY_WELCOME));
 	cli_close(&b);
 

@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
+#include "mls/struct/struct.h"
 #include "server/core.h"
 #include "server/log.h"
 #include "vtc.h"
@@ -480,16 +482,18 @@ static void create_group(struct fconn *fc)
 	expect_reply(fc, VL_FRAME_GROUP_CREATE, id);
 }
 
-/* Sends a COMMIT for epoch adding `add` (may be NULL); returns the reply
- * type or error code through the expectations. */
-static void commit(struct fconn *fc, uint64_t epoch, const struct vtc_device *add,
+/* Sends a COMMIT from the member at leaf `from` for epoch adding `add`
+ * (may be NULL); returns the reply type or error code through the
+ * expectations. */
+static void commit(struct fconn *fc, uint32_t from, uint64_t epoch, const struct vtc_device *add,
                    unsigned expect_code, uint8_t cmid_tag)
 {
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
 	const struct vtc_device *adds[1] = {add};
-	assert_int_equal(
-	    vtc_commit_message(GID, sizeof GID, epoch, adds, add ? 1 : 0, &cm, &cm_len), VL_OK);
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, epoch, from, adds, add ? 1 : 0,
+	                                         NULL, 0, &cm, &cm_len),
+	                 VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
 	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
 	                          .epoch = epoch,
@@ -571,7 +575,7 @@ static void test_delivery(void **state)
 	create_group(fa);
 	/* Carol is not a member: may not send or commit. */
 	send_msg(fc, 0, 0x11, VL_PERR_FORBIDDEN);
-	commit(fc, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
+	commit(fc, 2, 0, NULL, VL_PERR_FORBIDDEN, 0x12);
 	/* A commit whose Add proposals name someone other than `added`. */
 	{
 		uint8_t *cm;
@@ -596,14 +600,14 @@ static void test_delivery(void **state)
 		free(cm);
 	}
 	/* Alice adds Bob: Bob gets the Welcome live. */
-	commit(fa, 0, &b, 0, 0x21);
+	commit(fa, 0, 0, &b, 0, 0x21);
 	uint64_t s1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
 	/* The epoch has moved on. */
-	commit(fa, 0, NULL, VL_PERR_STALE_EPOCH, 0x22);
+	commit(fa, 0, 0, NULL, VL_PERR_STALE_EPOCH, 0x22);
 	/* Two racing commits for epoch 1: the first wins. */
-	commit(fb, 1, &c, 0, 0x23);
+	commit(fb, 1, 1, &c, 0, 0x23);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
-	commit(fa, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
+	commit(fa, 0, 1, NULL, VL_PERR_STALE_EPOCH, 0x24);
 	uint64_t cw = expect_deliver(fc, VL_DELIVERY_WELCOME);
 	/* Fan-out to everyone but the sender. */
 	send_msg(fa, 2, 0x31, 0);
@@ -648,7 +652,7 @@ static void test_delivery(void **state)
 	assert_int_equal(fc->n, 0);
 	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
 	/* Bob's commit moves the group to epoch 3. */
-	commit(fb, 2, NULL, 0, 0x25);
+	commit(fb, 1, 2, NULL, 0, 0x25);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
 	expect_deliver(fc, VL_DELIVERY_COMMIT);
 	/* The resend of a message accepted in epoch 2 keeps its answer. */
@@ -670,6 +674,358 @@ static void test_delivery(void **state)
 	close_conn(fb);
 }
 
+/* --- commit checks (handle_commit.c) ----------------------------------- */
+
+static const uint8_t placeholder[64] = {0x5a};
+
+/* A PublicMessage of group GID at epoch from (sender type, index): a
+ * commit of props[n] (no path) when prop is NULL, else the proposal
+ * *prop. Signature and tags are placeholders (the server cannot check
+ * them). */
+static void public_msg(uint64_t epoch, uint8_t sender_type, uint32_t sender,
+                       const struct vl_mls_proposal_or_ref *props, size_t n,
+                       const struct vl_mls_proposal *prop, uint8_t **out, size_t *out_len)
+{
+	struct vl_mls_message m;
+	memset(&m, 0, sizeof m);
+	m.version = VL_MLS_VERSION_MLS10;
+	m.wire_format = VL_MLS_WIRE_PUBLIC_MESSAGE;
+	struct vl_mls_public_message *pm = &m.public_message;
+	pm->content.group_id = (struct vl_mls_bytes){GID, sizeof GID};
+	pm->content.epoch = epoch;
+	pm->content.sender = (struct vl_mls_sender){sender_type, sender};
+	if (prop) {
+		pm->content.content_type = VL_MLS_CONTENT_PROPOSAL;
+		pm->content.proposal = *prop;
+	} else {
+		pm->content.content_type = VL_MLS_CONTENT_COMMIT;
+		pm->content.commit.proposals = props;
+		pm->content.commit.proposal_count = n;
+		pm->auth.confirmation_tag = (struct vl_mls_bytes){placeholder, 32};
+	}
+	pm->auth.signature = (struct vl_mls_bytes){placeholder, 64};
+	if (sender_type == VL_MLS_SENDER_MEMBER)
+		pm->membership_tag = (struct vl_mls_bytes){placeholder, 32};
+	assert_int_equal(vl_mls_message_encode_alloc(&m, out, out_len), VL_OK);
+}
+
+/* The ProposalRef of a PublicMessage proposal, computed from its decoded
+ * form (the server takes it from the bytes as received). */
+static void proposal_ref(const uint8_t *msg, size_t len, uint8_t ref[VL_HASH_MAX])
+{
+	struct vl_mls_arena a;
+	vl_mls_arena_init(&a, 0);
+	struct vl_mls_message m;
+	assert_int_equal(vl_mls_message_parse(msg, len, &a, &m), VL_OK);
+	struct vl_mls_authenticated_content ac = {.wire_format = m.wire_format,
+	                                          .content = m.public_message.content,
+	                                          .auth = m.public_message.auth};
+	uint8_t *enc;
+	size_t enc_len;
+	assert_int_equal(vl_mls_authenticated_content_encode_alloc(&ac, &enc, &enc_len), VL_OK);
+	assert_int_equal(vl_mls_proposal_ref(vl_suite_get(1), enc, enc_len, ref), VL_OK);
+	free(enc);
+	vl_mls_arena_cleanup(&a);
+}
+
+/* True if the error's detail contains why. */
+static bool says(const struct vl_msg_error *e, const char *why)
+{
+	size_t n = strlen(why);
+	for (size_t i = 0; i + n <= e->detail.len; i++)
+		if (memcmp(e->detail.p + i, why, n) == 0)
+			return true;
+	return false;
+}
+
+/* Sends a SEND of msg; expects error code (0: accepted) with a detail
+ * containing why. */
+static void send_raw(struct fconn *fc, const uint8_t *msg, size_t len, uint8_t tag, unsigned code,
+                     const char *why)
+{
+	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {msg, len}};
+	memset(m.client_msg_id, tag, sizeof m.client_msg_id);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_send_encode(&w, id, &m), VL_OK);
+	input_writer(fc, &w);
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.request_id, id);
+	if (!code) {
+		assert_int_equal(fr.type, VL_FRAME_SEND | VL_FRAME_REPLY);
+		return;
+	}
+	assert_int_equal(fr.type, VL_FRAME_ERROR);
+	struct vl_msg_error e;
+	assert_int_equal(vl_msg_error_decode(&fr.body, &e), VL_OK);
+	assert_int_equal(e.code, code);
+	assert_true(says(&e, why));
+}
+
+/* Sends a COMMIT of cm with the lists; expects error code with a detail
+ * containing why (code 0: accepted). */
+static void commit_raw(struct fconn *fc, uint64_t epoch, uint8_t *cm, size_t cm_len,
+                       const struct vtc_device *added, const struct vtc_device *removed,
+                       uint8_t tag, unsigned code, const char *why)
+{
+	struct vl_msg_commit m = {
+	    .group_id = {GID, sizeof GID}, .epoch = epoch, .commit = {cm, cm_len}};
+	memset(m.client_msg_id, tag, sizeof m.client_msg_id);
+	struct vl_device_ref ra, rr;
+	if (added)
+		ra = (struct vl_device_ref){{(const uint8_t *)added->user, strlen(added->user)},
+		                            {(const uint8_t *)added->name, strlen(added->name)}};
+	if (removed)
+		rr =
+		    (struct vl_device_ref){{(const uint8_t *)removed->user, strlen(removed->user)},
+		                           {(const uint8_t *)removed->name, strlen(removed->name)}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	uint32_t id = fc->next_id++;
+	assert_int_equal(vl_msg_commit_encode(&w, id, &m, added ? &ra : NULL, added ? 1 : 0,
+	                                      removed ? &rr : NULL, removed ? 1 : 0),
+	                 VL_OK);
+	input_writer(fc, &w);
+	free(cm);
+	struct vl_frame fr = pop(fc);
+	assert_int_equal(fr.request_id, id);
+	if (!code) {
+		assert_int_equal(fr.type, VL_FRAME_COMMIT | VL_FRAME_REPLY);
+		return;
+	}
+	assert_int_equal(fr.type, VL_FRAME_ERROR);
+	struct vl_msg_error e;
+	assert_int_equal(vl_msg_error_decode(&fr.body, &e), VL_OK);
+	assert_int_equal(e.code, code);
+	if (!says(&e, why))
+		fail_msg("detail \"%.*s\" does not say \"%s\"", (int)e.detail.len,
+		         (const char *)e.detail.p, why);
+}
+
+static void test_commit_checks(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b, c;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	struct fconn *fc = registered(f, &c, "carol@example.org", "desk", 1);
+	create_group(fa);
+	commit(fa, 0, 0, &b, 0, 0x60); /* Alice leaf 0, Bob leaf 1 */
+	expect_deliver(fb, VL_DELIVERY_WELCOME);
+	uint8_t *m;
+	size_t len;
+	struct vl_mls_proposal_or_ref por[2];
+	memset(por, 0, sizeof por);
+
+	/* Bob commits on his connection from Alice's leaf. */
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, NULL, 0, NULL, &m, &len);
+	commit_raw(fb, 1, m, len, NULL, NULL, 0x61, VL_PERR_INVALID, "sender leaf");
+	/* External commits are not taken. */
+	public_msg(1, VL_MLS_SENDER_NEW_MEMBER_COMMIT, 0, NULL, 0, NULL, &m, &len);
+	commit_raw(fc, 1, m, len, NULL, NULL, 0x62, VL_PERR_INVALID, "external commits");
+	/* Removes: of the committer, of a blank leaf, twice the same leaf. */
+	por[0].type = por[1].type = VL_MLS_POR_PROPOSAL;
+	por[0].proposal.type = por[1].proposal.type = VL_MLS_PROPOSAL_REMOVE;
+	por[0].proposal.remove = 0;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, &a, 0x63, VL_PERR_INVALID, "names the committer");
+	por[0].proposal.remove = 5;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, &b, 0x64, VL_PERR_INVALID, "holds no member");
+	por[0].proposal.remove = por[1].proposal.remove = 1;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 2, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, &b, 0x65, VL_PERR_INVALID, "same leaf");
+	/* An Update by value is the committer's own (RFC 9420 §12.2). */
+	struct vl_mls_arena ar;
+	vl_mls_arena_init(&ar, 0);
+	uint8_t *kpb;
+	size_t kpb_len;
+	struct vl_mls_message kpm;
+	assert_int_equal(vtc_key_package(&b, NULL, &kpb, &kpb_len), VL_OK);
+	assert_int_equal(vl_mls_message_parse(kpb, kpb_len, &ar, &kpm), VL_OK);
+	por[0].proposal.type = VL_MLS_PROPOSAL_UPDATE;
+	por[0].proposal.update = kpm.key_package.leaf_node;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x66, VL_PERR_INVALID, "Update of its committer");
+	/* ExternalInit, and a type the server does not know. */
+	por[0].proposal.type = VL_MLS_PROPOSAL_EXTERNAL_INIT;
+	por[0].proposal.external_init = (struct vl_mls_bytes){placeholder, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x67, VL_PERR_INVALID, "ExternalInit");
+	por[0].proposal.type = 0x0a0a;
+	por[0].proposal.unknown = (struct vl_mls_bytes){placeholder, 8};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x68, VL_PERR_INVALID, "cannot check");
+	/* A reference to nothing the server relayed. */
+	por[0].type = VL_MLS_POR_REFERENCE;
+	por[0].reference = (struct vl_mls_bytes){placeholder, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x69, VL_PERR_INVALID, "not sent through");
+
+	/* SEND takes proposals only as PublicMessages from members. */
+	struct vl_mls_proposal rm = {.type = VL_MLS_PROPOSAL_REMOVE, .remove = 1};
+	public_msg(1, VL_MLS_SENDER_EXTERNAL, 0, NULL, 0, &rm, &m, &len);
+	send_raw(fa, m, len, 0x70, VL_PERR_INVALID, "PublicMessage from a member");
+	free(m);
+	{
+		struct vl_mls_message pv;
+		memset(&pv, 0, sizeof pv);
+		pv.version = VL_MLS_VERSION_MLS10;
+		pv.wire_format = VL_MLS_WIRE_PRIVATE_MESSAGE;
+		pv.private_message.group_id = (struct vl_mls_bytes){GID, sizeof GID};
+		pv.private_message.epoch = 1;
+		pv.private_message.content_type = VL_MLS_CONTENT_PROPOSAL;
+		pv.private_message.encrypted_sender_data = (struct vl_mls_bytes){placeholder, 28};
+		pv.private_message.ciphertext = (struct vl_mls_bytes){placeholder, 48};
+		assert_int_equal(vl_mls_message_encode_alloc(&pv, &m, &len), VL_OK);
+		send_raw(fa, m, len, 0x71, VL_PERR_INVALID, "does not match");
+		free(m);
+	}
+	assert_int_equal(fb->n, 0);
+
+	/* Bob's Update by reference that names Carol: refused at commit. */
+	struct vl_mls_proposal up = {.type = VL_MLS_PROPOSAL_UPDATE};
+	uint8_t *kpc;
+	size_t kpc_len;
+	struct vl_mls_message kpcm;
+	assert_int_equal(vtc_key_package(&c, NULL, &kpc, &kpc_len), VL_OK);
+	assert_int_equal(vl_mls_message_parse(kpc, kpc_len, &ar, &kpcm), VL_OK);
+	up.update = kpcm.key_package.leaf_node;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 1, NULL, 0, &up, &m, &len);
+	uint8_t ref_up[VL_HASH_MAX];
+	proposal_ref(m, len, ref_up);
+	send_raw(fb, m, len, 0x72, 0, NULL);
+	free(m);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	por[0].type = VL_MLS_POR_REFERENCE;
+	por[0].reference = (struct vl_mls_bytes){ref_up, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x73, VL_PERR_INVALID, "identity or key");
+	/* A proposal Bob sends under Alice's leaf is relayed (the server
+	 * cannot check its signature), but cannot be committed. */
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, NULL, 0, &rm, &m, &len);
+	uint8_t ref_forged[VL_HASH_MAX];
+	proposal_ref(m, len, ref_forged);
+	send_raw(fb, m, len, 0x7d, 0, NULL);
+	free(m);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	por[0].type = VL_MLS_POR_REFERENCE;
+	por[0].reference = (struct vl_mls_bytes){ref_forged, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, &b, 0x7e, VL_PERR_INVALID, "not the device that sent it");
+	/* Bob's own Update by reference (his identity and key): accepted,
+	 * with no roster change. The reference is computed here from the
+	 * decoded form, by the server from the bytes as received. */
+	up.update = kpm.key_package.leaf_node;
+	public_msg(1, VL_MLS_SENDER_MEMBER, 1, NULL, 0, &up, &m, &len);
+	uint8_t ref_ok[VL_HASH_MAX];
+	proposal_ref(m, len, ref_ok);
+	send_raw(fb, m, len, 0x74, 0, NULL);
+	free(m);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	por[0].reference = (struct vl_mls_bytes){ref_ok, 32};
+	public_msg(1, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 1, m, len, NULL, NULL, 0x75, 0, NULL);
+	expect_deliver(fb, VL_DELIVERY_COMMIT);
+	/* Bob proposes leaving; Alice commits it by reference. */
+	public_msg(2, VL_MLS_SENDER_MEMBER, 1, NULL, 0, &rm, &m, &len);
+	uint8_t ref_rm[VL_HASH_MAX];
+	proposal_ref(m, len, ref_rm);
+	send_raw(fb, m, len, 0x76, 0, NULL);
+	free(m);
+	expect_deliver(fa, VL_DELIVERY_APPLICATION);
+	por[0].reference = (struct vl_mls_bytes){ref_rm, 32};
+	public_msg(2, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 2, m, len, NULL, NULL, 0x77, VL_PERR_INVALID, "removed devices");
+	public_msg(2, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 2, m, len, NULL, &c, 0x78, VL_PERR_INVALID, "removed devices");
+	public_msg(2, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 2, m, len, NULL, &b, 0x79, 0, NULL);
+	expect_deliver(fb, VL_DELIVERY_COMMIT);
+	/* Proposals live for one epoch. */
+	public_msg(3, VL_MLS_SENDER_MEMBER, 0, por, 1, NULL, &m, &len);
+	commit_raw(fa, 3, m, len, NULL, &b, 0x7a, VL_PERR_INVALID, "not sent through");
+	/* Alice is alone at leaf 0; Carol, added now, takes leaf 1, and
+	 * commits from it. */
+	commit(fa, 0, 3, &c, 0, 0x7b);
+	expect_deliver(fc, VL_DELIVERY_WELCOME);
+	public_msg(4, VL_MLS_SENDER_MEMBER, 1, NULL, 0, NULL, &m, &len);
+	commit_raw(fc, 4, m, len, NULL, NULL, 0x7c, 0, NULL);
+	expect_deliver(fa, VL_DELIVERY_COMMIT);
+	assert_int_equal(fb->n, 0);
+	/* Carol's second device joins at leaf 2 and is revoked: it keeps its
+	 * leaf until a commit removes it, and cannot be added again. */
+	struct vtc_device c2;
+	struct fconn *fc2 = registered(f, &c2, "carol@example.org", "tablet", 1);
+	commit(fa, 0, 5, &c2, 0, 0x7f);
+	expect_deliver(fc, VL_DELIVERY_COMMIT);
+	expect_deliver(fc2, VL_DELIVERY_WELCOME);
+	struct vl_msg_device_revoke rv = {{(const uint8_t *)"tablet", 6}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_msg_device_revoke_encode(&w, 90, &rv), VL_OK);
+	input_writer(fc, &w);
+	expect_reply(fc, VL_FRAME_DEVICE_REVOKE, 90);
+	close_conn(fc2);
+	uint32_t leaf2 = 2;
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 6, 0, NULL, 0, &leaf2, 1, &m, &len), VL_OK);
+	commit_raw(fa, 6, m, len, NULL, &c, 0x91, VL_PERR_INVALID, "removed devices");
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 6, 0, NULL, 0, &leaf2, 1, &m, &len), VL_OK);
+	commit_raw(fa, 6, m, len, NULL, &c2, 0x92, 0, NULL);
+	expect_deliver(fc, VL_DELIVERY_COMMIT);
+	const struct vtc_device *again[1] = {&c2};
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 7, 0, again, 1, NULL, 0, &m, &len), VL_OK);
+	commit_raw(fa, 7, m, len, &c2, NULL, 0x93, VL_PERR_INVALID, "revoked");
+	free(kpb);
+	free(kpc);
+	vl_mls_arena_cleanup(&ar);
+	close_conn(fa);
+	close_conn(fb);
+	close_conn(fc);
+}
+
+/* A group whose members' leaves the store does not know (created before
+ * it recorded them) keeps the check of Adds by value only. */
+static void test_commit_legacy_group(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b, c;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	struct fconn *fc = registered(f, &c, "carol@example.org", "desk", 1);
+	create_group(fa);
+	commit(fa, 0, 0, &b, 0, 0x80);
+	expect_deliver(fb, VL_DELIVERY_WELCOME);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_exec(db, "UPDATE members SET leaf = NULL", NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	uint8_t *m;
+	size_t len;
+	/* Adds by value must still match `added`... */
+	const struct vtc_device *adds[1] = {&c};
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, 1, 0, adds, 1, NULL, 0, &m, &len),
+	                 VL_OK);
+	commit_raw(fa, 1, m, len, &b, NULL, 0x81, VL_PERR_INVALID, "added devices");
+	/* ...while Removes are taken as stated: the server cannot map them. */
+	uint32_t leaf = 1;
+	assert_int_equal(
+	    vtc_commit_message_from(GID, sizeof GID, 1, 0, NULL, 0, &leaf, 1, &m, &len), VL_OK);
+	commit_raw(fa, 1, m, len, NULL, &b, 0x82, 0, NULL);
+	expect_deliver(fb, VL_DELIVERY_COMMIT);
+	commit(fa, 0, 2, &c, 0, 0x83);
+	expect_deliver(fc, VL_DELIVERY_WELCOME);
+	close_conn(fa);
+	close_conn(fb);
+	close_conn(fc);
+}
+
 static void test_window_and_limits(void **state)
 {
 	struct fx *f = *state;
@@ -683,7 +1039,7 @@ static void test_window_and_limits(void **state)
 	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
 	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
 	create_group(fa);
-	commit(fa, 0, &b, 0, 0x41);
+	commit(fa, 0, 0, &b, 0, 0x41);
 	uint64_t w1 = expect_deliver(fb, VL_DELIVERY_WELCOME);
 	for (uint8_t i = 0; i < 5; i++)
 		send_msg(fa, 1, (uint8_t)(0x50 + i), 0);
@@ -788,6 +1144,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_checks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_legacy_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_and_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),

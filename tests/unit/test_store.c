@@ -587,6 +587,188 @@ static void test_send_and_queue(void **state)
 	assert_true(dup);
 }
 
+struct leaves {
+	int64_t device[8], leaf[8];
+	size_t n;
+};
+
+static int on_leaf(void *ctx, int64_t device_id, int64_t leaf)
+{
+	struct leaves *l = ctx;
+	assert_true(l->n < 8);
+	l->device[l->n] = device_id;
+	l->leaf[l->n] = leaf;
+	l->n++;
+	return VL_OK;
+}
+
+static int64_t leaf_of(const struct leaves *l, int64_t device)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->device[i] == device)
+			return l->leaf[i];
+	return -2;
+}
+
+struct blob {
+	uint8_t data[64];
+	size_t len;
+	int64_t sender;
+};
+
+static int on_blob(void *ctx, int64_t sender, const uint8_t *data, size_t len)
+{
+	struct blob *b = ctx;
+	b->sender = sender;
+	assert_true(len <= sizeof b->data);
+	memcpy(b->data, data, len);
+	b->len = len;
+	return VL_OK;
+}
+
+/* Leaves of members, and proposals recorded per epoch by ProposalRef. */
+static void test_leaves_and_proposals(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	struct vl_store_device c = add_device(f, "carol@ex.org", "desk");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	struct leaves l = {0};
+	uint64_t epoch = 9;
+	assert_int_equal(vl_store_group_leaves(f->st, GID, GL, &epoch, on_leaf, &l), VL_OK);
+	assert_true(epoch == 0);
+	assert_int_equal(l.n, 1);
+	assert_true(leaf_of(&l, a.id) == 0); /* the creator */
+	assert_int_equal(
+	    vl_store_group_leaves(f->st, (const uint8_t *)"zz", 2, &epoch, on_leaf, &l),
+	    VL_ERR_NOT_FOUND);
+
+	uint8_t cmid[16] = {1}, commit[] = {0xc0};
+	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}, {"carol@ex.org", "desk"}};
+	uint32_t leaves[] = {2, 1};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .epoch = 0,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 2,
+	                             .added_leaves = leaves};
+	bool dup;
+	uint64_t ne;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(vl_store_group_leaves(f->st, GID, GL, &epoch, on_leaf, &l), VL_OK);
+	assert_true(epoch == 1);
+	assert_int_equal(l.n, 3);
+	assert_true(leaf_of(&l, b.id) == 2 && leaf_of(&l, c.id) == 1);
+
+	/* A proposal is relayed and recorded in one step; a retry records
+	 * nothing new; refused sends record nothing. */
+	uint8_t ref[32] = {0xaa}, ref2[32] = {0xbb}, msg[] = {1, 2, 3};
+	uint8_t m1[16] = {0x21}, m2[16] = {0x22}, m3[16] = {0x23};
+	assert_int_equal(
+	    vl_store_proposal_send(f->st, GID, GL, 1, b.id, m1, msg, 3, ref, 32, NULL, NULL, &dup),
+	    VL_OK);
+	assert_false(dup);
+	assert_int_equal(
+	    vl_store_proposal_send(f->st, GID, GL, 1, b.id, m1, msg, 3, ref, 32, NULL, NULL, &dup),
+	    VL_OK);
+	assert_true(dup);
+	assert_int_equal(
+	    vl_store_proposal_send(f->st, GID, GL, 0, b.id, m2, msg, 3, ref2, 32, NULL, NULL, &dup),
+	    VL_ERR_STALE_EPOCH);
+	struct blob bl = {0};
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref, 32, on_blob, &bl), VL_OK);
+	assert_int_equal(bl.len, 3);
+	assert_memory_equal(bl.data, msg, 3);
+	assert_true(bl.sender == b.id);
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref2, 32, on_blob, &bl),
+	                 VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 0, ref, 32, on_blob, &bl),
+	                 VL_ERR_NOT_FOUND);
+	reopen(f);
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref, 32, on_blob, &bl), VL_OK);
+
+	/* The next commit drops them; the removed member's leaf goes. */
+	struct vl_store_device_name rm[] = {{"carol@ex.org", "desk"}};
+	uint8_t cmid2[16] = {2};
+	struct vl_store_commit cm2 = {.gid = GID,
+	                              .gid_len = GL,
+	                              .epoch = 1,
+	                              .sender = a.id,
+	                              .client_msg_id = cmid2,
+	                              .commit = commit,
+	                              .commit_len = 1,
+	                              .removed = rm,
+	                              .n_removed = 1};
+	assert_int_equal(vl_store_commit_apply(f->st, &cm2, NULL, NULL, &ne, &dup), VL_OK);
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 1, ref, 32, on_blob, &bl),
+	                 VL_ERR_NOT_FOUND);
+	memset(&l, 0, sizeof l);
+	assert_int_equal(vl_store_group_leaves(f->st, GID, GL, &epoch, on_leaf, &l), VL_OK);
+	assert_int_equal(l.n, 2);
+	assert_true(leaf_of(&l, c.id) == -2);
+
+	/* At most VL_STORE_PROPOSALS_MAX per group and epoch. */
+	for (unsigned i = 0; i < VL_STORE_PROPOSALS_MAX; i++) {
+		uint8_t r[32] = {0}, id[16] = {0x30};
+		memcpy(r, &i, sizeof i);
+		memcpy(id + 4, &i, sizeof i);
+		assert_int_equal(vl_store_proposal_send(f->st, GID, GL, 2, b.id, id, msg, 3, r, 32,
+		                                        NULL, NULL, &dup),
+		                 VL_OK);
+	}
+	uint8_t ref3[32] = {[31] = 0xcc};
+	assert_int_equal(
+	    vl_store_proposal_send(f->st, GID, GL, 2, b.id, m3, msg, 3, ref3, 32, NULL, NULL, &dup),
+	    VL_ERR_LIMIT);
+	assert_int_equal(vl_store_proposal_get(f->st, GID, GL, 2, ref3, 32, on_blob, &bl),
+	                 VL_ERR_NOT_FOUND);
+	/* Nothing was queued for the refused one: a retry under its id is
+	 * judged afresh. */
+	assert_int_equal(
+	    vl_store_proposal_send(f->st, GID, GL, 2, b.id, m3, msg, 3, ref3, 32, NULL, NULL, &dup),
+	    VL_ERR_LIMIT);
+}
+
+/* A database from before leaves were recorded: its members have none. */
+static void test_leaves_migrated(void **state)
+{
+	struct fx *f = *state;
+	char p2[160];
+	snprintf(p2, sizeof p2, "%s/v2.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = p2, .max_version = 2};
+	struct vl_store *st;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	vl_store_free(st);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "INSERT INTO users (id, address, created) VALUES (1, 'x@y', 1);"
+	                 "INSERT INTO devices (id, user_id, name, suite, sig_pub, created)"
+	                 " VALUES (1, 1, 'd', 1, x'00', 1);"
+	                 "INSERT INTO groups (id, gid, epoch, created) VALUES (1, x'0102', 4, 1);"
+	                 "INSERT INTO members (group_id, device_id) VALUES (1, 1);",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	cfg.max_version = 0;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	struct leaves l = {0};
+	uint64_t epoch;
+	static const uint8_t gid[] = {1, 2};
+	assert_int_equal(vl_store_group_leaves(st, gid, 2, &epoch, on_leaf, &l), VL_OK);
+	assert_true(epoch == 4);
+	assert_int_equal(l.n, 1);
+	assert_true(l.leaf[0] == -1);
+	vl_store_free(st);
+}
+
 static void test_batch(void **state)
 {
 	struct fx *f = *state;
@@ -1158,6 +1340,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_and_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leaves_and_proposals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leaves_migrated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),

@@ -90,6 +90,15 @@ static const char *const migrations[] = {
     "DROP TABLE messages;"
     "ALTER TABLE messages_v3 RENAME TO messages;"
     "CREATE INDEX sent_by_age ON sent (created);",
+    /* 4: the MLS leaf of each member (NULL in groups created before this
+     * step: the server cannot map their leaves), and the PublicMessage
+     * proposals relayed in each group's current epoch, by ProposalRef. */
+    "ALTER TABLE members ADD COLUMN leaf INTEGER;"
+    "CREATE TABLE proposals ("
+    " group_id INTEGER NOT NULL REFERENCES groups(id), epoch INTEGER NOT NULL,"
+    " ref BLOB NOT NULL, sender INTEGER NOT NULL REFERENCES devices(id),"
+    " data BLOB NOT NULL,"
+    " PRIMARY KEY (group_id, epoch, ref)) WITHOUT ROWID;",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
@@ -152,6 +161,11 @@ enum stmt {
 	S_SENT_DELETE,
 	S_COUNTER_GET,
 	S_COUNTER_SET,
+	S_MEMBER_LEAVES,
+	S_PROPOSAL_COUNT,
+	S_PROPOSAL_INSERT,
+	S_PROPOSAL_GET,
+	S_PROPOSAL_PRUNE,
 	S_COUNT
 };
 
@@ -186,7 +200,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_GROUP_INSERT] = "INSERT INTO groups (gid, epoch, created) VALUES (?, 0, ?)",
     [S_GROUP_GET] = "SELECT id, epoch FROM groups WHERE gid = ?",
     [S_GROUP_SET_EPOCH] = "UPDATE groups SET epoch = ? WHERE id = ?",
-    [S_MEMBER_INSERT] = "INSERT INTO members (group_id, device_id) VALUES (?, ?)",
+    [S_MEMBER_INSERT] = "INSERT INTO members (group_id, device_id, leaf) VALUES (?, ?, ?)",
     [S_MEMBER_DELETE] = "DELETE FROM members WHERE group_id = ? AND device_id = ?",
     [S_MEMBER_IS] = "SELECT 1 FROM members WHERE group_id = ? AND device_id = ?",
     [S_MEMBER_LIST] = "SELECT m.device_id FROM members m JOIN devices d ON d.id = m.device_id"
@@ -227,6 +241,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SENT_PRUNE] = "DELETE FROM sent WHERE (device_id, client_msg_id) IN"
                      " (SELECT device_id, client_msg_id FROM sent WHERE created < ?"
                      " ORDER BY created LIMIT ?)",
+    [S_MEMBER_LEAVES] = "SELECT device_id, leaf FROM members WHERE group_id = ?",
+    [S_PROPOSAL_COUNT] = "SELECT count(*) FROM proposals WHERE group_id = ? AND epoch = ?",
+    [S_PROPOSAL_INSERT] = "INSERT OR IGNORE INTO proposals (group_id, epoch, ref, sender, data)"
+                          " VALUES (?, ?, ?, ?, ?)",
+    [S_PROPOSAL_GET] = "SELECT p.sender, p.data FROM proposals p JOIN groups g ON g.id = p.group_id"
+                       " WHERE g.gid = ? AND p.epoch = ? AND p.ref = ?",
+    [S_PROPOSAL_PRUNE] = "DELETE FROM proposals WHERE group_id = ? AND epoch <= ?",
 };
 
 /* A cached group (gid -> id, epoch, roster): SEND reads it instead of
@@ -1307,10 +1328,15 @@ static int is_member(struct sq *q, int64_t group, int64_t device)
 	return rc;
 }
 
-static int member_insert(struct sq *q, int64_t group, int64_t device)
+/* leaf < 0: not known (a group whose leaves the server cannot map). */
+static int member_insert(struct sq *q, int64_t group, int64_t device, int64_t leaf)
 {
 	sqlite3_bind_int64(q->s[S_MEMBER_INSERT], 1, group);
 	sqlite3_bind_int64(q->s[S_MEMBER_INSERT], 2, device);
+	if (leaf >= 0)
+		sqlite3_bind_int64(q->s[S_MEMBER_INSERT], 3, leaf);
+	else
+		sqlite3_bind_null(q->s[S_MEMBER_INSERT], 3);
 	return run(q, S_MEMBER_INSERT);
 }
 
@@ -1327,7 +1353,7 @@ static int sq_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_l
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 	rc = run(q, S_GROUP_INSERT);
 	if (rc == VL_OK)
-		rc = member_insert(q, sqlite3_last_insert_rowid(q->db), creator);
+		rc = member_insert(q, sqlite3_last_insert_rowid(q->db), creator, 0); /* §11 */
 	return op_end(q, rc);
 }
 
@@ -1523,7 +1549,8 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 			goto cleanup;
 	}
 	for (size_t i = 0; i < c->n_added; i++)
-		if ((rc = member_insert(q, group, added[i])))
+		if ((rc = member_insert(q, group, added[i],
+		                        c->added_leaves ? (int64_t)c->added_leaves[i] : -1)))
 			goto cleanup;
 	if (c->welcome && c->n_added &&
 	    (rc = fan_out(q, group, c->sender, 3, c->welcome, c->welcome_len, added, c->n_added, 0,
@@ -1537,6 +1564,11 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 		rc = rc == VL_ERR_EXISTS ? VL_ERR_STORE : rc; /* read as absent above */
 		goto cleanup;
 	}
+	/* Proposals live for one epoch (RFC 9420 §12.1). */
+	sqlite3_bind_int64(q->s[S_PROPOSAL_PRUNE], 1, group);
+	sqlite3_bind_int64(q->s[S_PROPOSAL_PRUNE], 2, (sqlite3_int64)epoch);
+	if ((rc = run(q, S_PROPOSAL_PRUNE)))
+		goto cleanup;
 	*new_epoch = epoch + 1;
 cleanup:
 	free(added);
@@ -1629,6 +1661,88 @@ static int sq_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint
 		return rc;
 	return op_end(q, send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx,
 	                            duplicate, &partial));
+}
+
+static int sq_proposal_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                            int64_t sender, const uint8_t *cmid, const uint8_t *msg, size_t msg_len,
+                            const uint8_t *ref, size_t ref_len, vl_store_queued_fn fn, void *ctx,
+                            bool *duplicate)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*duplicate = false;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	/* A savepoint here, unlike SEND's hot path: op_end undoes a partial
+	 * write, so *partial needs no handling. */
+	bool partial = false;
+	rc = send_in_tx(q, gid, gid_len, epoch, sender, cmid, msg, msg_len, fn, ctx, duplicate,
+	                &partial);
+	int64_t group;
+	uint64_t cur;
+	if (rc == VL_OK && !*duplicate)
+		rc = group_get(q, gid, gid_len, &group, &cur);
+	if (rc == VL_OK && !*duplicate) {
+		/* send_in_tx accepted it: epoch is the group's current one. */
+		sqlite3_stmt *s = q->s[S_PROPOSAL_COUNT];
+		sqlite3_bind_int64(s, 1, group);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)epoch);
+		rc = step_row(s);
+		if (rc == VL_OK && sqlite3_column_int64(s, 0) >= VL_STORE_PROPOSALS_MAX)
+			rc = VL_ERR_LIMIT;
+		done(s);
+	}
+	if (rc == VL_OK && !*duplicate) {
+		sqlite3_stmt *s = q->s[S_PROPOSAL_INSERT];
+		sqlite3_bind_int64(s, 1, group);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)epoch);
+		bind_blob(s, 3, ref, ref_len);
+		sqlite3_bind_int64(s, 4, sender);
+		bind_blob(s, 5, msg, msg_len);
+		rc = run(q, S_PROPOSAL_INSERT);
+	}
+	return op_end(q, rc);
+}
+
+static int sq_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                           const uint8_t *ref, size_t ref_len, vl_store_proposal_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_PROPOSAL_GET];
+	bind_blob(s, 1, gid, gid_len);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)epoch);
+	bind_blob(s, 3, ref, ref_len);
+	int rc = step_row(s);
+	if (rc == VL_OK)
+		rc = fn(ctx, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+		        (size_t)sqlite3_column_bytes(s, 1));
+	done(s);
+	return rc;
+}
+
+static int sq_group_leaves(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t *epoch,
+                           vl_store_leaf_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	int64_t group;
+	int rc = group_get(q, gid, gid_len, &group, epoch);
+	if (rc)
+		return rc;
+	sqlite3_stmt *s = q->s[S_MEMBER_LEAVES];
+	sqlite3_bind_int64(s, 1, group);
+	while ((rc = step_row(s)) == VL_OK) {
+		int64_t leaf =
+		    sqlite3_column_type(s, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 1);
+		if ((rc = fn(ctx, sqlite3_column_int64(s, 0), leaf)))
+			break;
+	}
+	done(s);
+	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
 }
 
 /* --- queues ------------------------------------------------------------------ */
@@ -1826,6 +1940,9 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .group_is_member = sq_group_is_member,
     .commit_apply = sq_commit_apply,
     .send = sq_send,
+    .proposal_send = sq_proposal_send,
+    .proposal_get = sq_proposal_get,
+    .group_leaves = sq_group_leaves,
     .queue_fetch = sq_queue_fetch,
     .queue_ack = sq_queue_ack,
     .queue_count = sq_queue_count,

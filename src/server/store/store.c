@@ -141,6 +141,27 @@ int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint6
 	                    duplicate);
 }
 
+int vl_store_proposal_send(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                           int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg,
+                           size_t msg_len, const uint8_t *ref, size_t ref_len,
+                           vl_store_queued_fn fn, void *ctx, bool *duplicate)
+{
+	return st->be->proposal_send(st, gid, gid_len, epoch, sender, client_msg_id, msg, msg_len,
+	                             ref, ref_len, fn, ctx, duplicate);
+}
+
+int vl_store_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+                          const uint8_t *ref, size_t ref_len, vl_store_proposal_fn fn, void *ctx)
+{
+	return st->be->proposal_get(st, gid, gid_len, epoch, ref, ref_len, fn, ctx);
+}
+
+int vl_store_group_leaves(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t *epoch,
+                          vl_store_leaf_fn fn, void *ctx)
+{
+	return st->be->group_leaves(st, gid, gid_len, epoch, fn, ctx);
+}
+
 int vl_store_queue_fetch(struct vl_store *st, int64_t device_id, uint64_t after, size_t limit,
                          vl_store_entry_fn fn, void *ctx)
 {

@@ -53,6 +53,8 @@
 #define VL_STORE_DEVICE_MAX   64
 #define VL_STORE_KEY_MAX      133
 #define VL_STORE_GROUP_ID_MAX 255
+/* Proposals recorded per group and epoch (vl_store_proposal_send). */
+#define VL_STORE_PROPOSALS_MAX 1024
 
 struct vl_store;
 
@@ -173,7 +175,8 @@ VL_MUST_CHECK int vl_store_kp_claim(struct vl_store *st, const char *user, vl_st
  * and the entry's sequence number. */
 typedef void (*vl_store_queued_fn)(void *ctx, int64_t device_id, uint64_t seq, uint8_t kind);
 
-/* Creates a group at epoch 0 with creator as its only member.
+/* Creates a group at epoch 0 with creator as its only member, at MLS
+ * leaf 0 (RFC 9420 §11: the creator's one-member tree).
  * VL_ERR_EXISTS if the group id is taken. */
 VL_MUST_CHECK int vl_store_group_create(struct vl_store *st, const uint8_t *gid, size_t gid_len,
                                         int64_t creator, uint64_t now);
@@ -185,6 +188,16 @@ VL_MUST_CHECK int vl_store_group_epoch(struct vl_store *st, const uint8_t *gid, 
  * not (or no such group). */
 VL_MUST_CHECK int vl_store_group_is_member(struct vl_store *st, const uint8_t *gid, size_t gid_len,
                                            int64_t device_id);
+
+/* Calls fn for every member of the group (revoked devices included: they
+ * hold their leaf until a commit removes them) with its MLS leaf index, or
+ * -1 where the leaf is not known (members of a group created before the
+ * store recorded leaves). Order unspecified. *epoch is set to the group's
+ * current epoch. A non-zero return from fn stops the walk and is returned.
+ * VL_ERR_NOT_FOUND if no such group. */
+typedef int (*vl_store_leaf_fn)(void *ctx, int64_t device_id, int64_t leaf);
+VL_MUST_CHECK int vl_store_group_leaves(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                        uint64_t *epoch, vl_store_leaf_fn fn, void *ctx);
 
 struct vl_store_device_name {
 	const char *user, *name;
@@ -200,6 +213,9 @@ struct vl_store_commit {
 	size_t commit_len;
 	const struct vl_store_device_name *added;
 	size_t n_added;
+	/* The MLS leaf each added device takes (n_added entries), or NULL
+	 * if the group's leaves are not known. */
+	const uint32_t *added_leaves;
 	const struct vl_store_device_name *removed;
 	size_t n_removed;
 	const uint8_t *welcome; /* NULL if none */
@@ -209,7 +225,8 @@ struct vl_store_commit {
 /* Accepts a commit if its epoch is the group's current one, in one atomic
  * step: the epoch advances, added devices become members and removed ones
  * stop being members, the commit is queued for every other member of the
- * old roster and the Welcome for every added device. *new_epoch is set.
+ * old roster and the Welcome for every added device, the proposals
+ * recorded for the old epoch are dropped. *new_epoch is set.
  * A retry (same sender and client_msg_id) of an accepted commit returns
  * VL_OK with the epoch it produced and *duplicate set, queueing nothing.
  * Errors: VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender not
@@ -230,6 +247,27 @@ VL_MUST_CHECK int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t 
                                 uint64_t epoch, int64_t sender, const uint8_t *client_msg_id,
                                 const uint8_t *msg, size_t msg_len, vl_store_queued_fn fn,
                                 void *ctx, bool *duplicate);
+
+/* vl_store_send for a PublicMessage proposal (RFC 9420 §12.1), which in
+ * the same atomic step is recorded under its ProposalRef `ref` for the
+ * group's current epoch, so that a commit of that epoch may include it
+ * by reference (vl_store_proposal_get). A retry of an accepted one records
+ * nothing new. Errors as vl_store_send, and VL_ERR_LIMIT when the group
+ * already holds VL_STORE_PROPOSALS_MAX proposals in this epoch (nothing is
+ * then queued). */
+VL_MUST_CHECK int vl_store_proposal_send(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                         uint64_t epoch, int64_t sender,
+                                         const uint8_t *client_msg_id, const uint8_t *msg,
+                                         size_t msg_len, const uint8_t *ref, size_t ref_len,
+                                         vl_store_queued_fn fn, void *ctx, bool *duplicate);
+/* Calls fn with the device that sent the proposal recorded under ref for
+ * the group at epoch, and the proposal message (the pointer is valid only
+ * during the call); returns what fn returns, or VL_ERR_NOT_FOUND if there
+ * is none. */
+typedef int (*vl_store_proposal_fn)(void *ctx, int64_t sender, const uint8_t *data, size_t len);
+VL_MUST_CHECK int vl_store_proposal_get(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+                                        uint64_t epoch, const uint8_t *ref, size_t ref_len,
+                                        vl_store_proposal_fn fn, void *ctx);
 
 struct vl_store_entry {
 	uint64_t seq;

@@ -45,6 +45,14 @@ struct vl_store_backend {
 	int (*send)(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
 	            int64_t sender, const uint8_t *client_msg_id, const uint8_t *msg,
 	            size_t msg_len, vl_store_queued_fn fn, void *ctx, bool *duplicate);
+	int (*proposal_send)(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+	                     uint64_t epoch, int64_t sender, const uint8_t *client_msg_id,
+	                     const uint8_t *msg, size_t msg_len, const uint8_t *ref, size_t ref_len,
+	                     vl_store_queued_fn fn, void *ctx, bool *duplicate);
+	int (*proposal_get)(struct vl_store *st, const uint8_t *gid, size_t gid_len, uint64_t epoch,
+	                    const uint8_t *ref, size_t ref_len, vl_store_proposal_fn fn, void *ctx);
+	int (*group_leaves)(struct vl_store *st, const uint8_t *gid, size_t gid_len,
+	                    uint64_t *epoch, vl_store_leaf_fn fn, void *ctx);
 	int (*queue_fetch)(struct vl_store *st, int64_t device_id, uint64_t after, size_t limit,
 	                   vl_store_entry_fn fn, void *ctx);
 	int (*queue_ack)(struct vl_store *st, int64_t device_id, uint64_t seq);
