@@ -36,9 +36,15 @@
  * 3. Nothing is written while libwebsockets holds such a tail: its
  *    writeable callback sends that first, then calls ours, which writes
  *    what accumulated meanwhile.
- * 4. out_len never exceeds send_buffer + max_frame: past that the reader
- *    is too slow and ws_send refuses, which makes the core close it.
+ * 4. out_len exceeds WS_COALESCE_MAX only while libwebsockets holds an
+ *    unsent tail (the socket is full), and never exceeds send_buffer +
+ *    max_frame: past that the reader is too slow and ws_send refuses,
+ *    which makes the core close it.
  */
+/* Bytes collected before they are written without waiting for the end of
+ * the turn: several TLS records' worth, a few hundred small frames. */
+#define WS_COALESCE_MAX (64u * 1024u)
+
 struct ws_sess {
 	struct lws *wsi;
 	struct vl_conn *conn;
@@ -90,6 +96,22 @@ static void out_free(struct ws_sess *s)
 	s->out_len = s->out_cap = 0;
 }
 
+/* Writes everything waiting in one lws_write. LWS_WRITE_HTTP makes
+ * libwebsockets send the bytes as they are (our frames are framed
+ * already): one send(), or under TLS one SSL_write, for all of them. What
+ * the socket does not take, libwebsockets keeps and sends before anything
+ * else (invariant 3). Returns false if the connection failed. */
+static bool sess_write(struct ws_sess *s)
+{
+	if (!s->out_len)
+		return true;
+	int n = lws_write(s->wsi, s->out + LWS_PRE, s->out_len, LWS_WRITE_HTTP);
+	bool ok = n >= 0 && (size_t)n >= s->out_len;
+	/* Invariant 1: the buffer goes with what it held. */
+	out_free(s);
+	return ok;
+}
+
 static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
 {
 	struct ws_sess *s = tctx;
@@ -100,6 +122,14 @@ static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
 	size_t limit = t->cfg->send_buffer + t->cfg->core.max_frame;
 	if (limit > UINT32_MAX)
 		limit = UINT32_MAX;
+	if (s->out_len && s->out_len + hdr + len > WS_COALESCE_MAX &&
+	    !lws_partial_buffered(s->wsi)) {
+		/* Enough for one write: send it now rather than hold more (a
+		 * page of fetched messages can be megabytes). The cap below
+		 * then only counts what a full socket refused. */
+		if (!sess_write(s))
+			return false;
+	}
 	if (len > limit || s->out_len + hdr + len > limit)
 		return false;
 	size_t need = s->out_len + hdr + len;
@@ -134,22 +164,6 @@ static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
 	 * connection (transport_flush). */
 	dirty_add(t, s);
 	return true;
-}
-
-/* Writes everything waiting in one lws_write. LWS_WRITE_HTTP makes
- * libwebsockets send the bytes as they are (our frames are framed
- * already): one send(), or under TLS one SSL_write, for all of them. What
- * the socket does not take, libwebsockets keeps and sends before anything
- * else (invariant 3). Returns false if the connection failed. */
-static bool sess_write(struct ws_sess *s)
-{
-	if (!s->out_len)
-		return true;
-	int n = lws_write(s->wsi, s->out + LWS_PRE, s->out_len, LWS_WRITE_HTTP);
-	bool ok = n >= 0 && (size_t)n >= s->out_len;
-	/* Invariant 1: the buffer goes with what it held. */
-	out_free(s);
-	return ok;
 }
 
 /* Flushes one session outside its callbacks (the end of a loop turn). */
