@@ -169,17 +169,18 @@ static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
 /* Flushes one session outside its callbacks (the end of a loop turn). */
 static void sess_flush(struct ws_sess *s)
 {
-	if (lws_partial_buffered(s->wsi)) {
-		/* Invariant 3: the writeable callback writes it. */
-		lws_callback_on_writable(s->wsi);
+	/* Invariant 3. While libwebsockets holds a tail it keeps asking for
+	 * POLLOUT itself, and asks once more when the tail is gone: our
+	 * writeable callback follows without our asking (each request costs
+	 * two epoll_ctl calls through libuv's poll handle). */
+	if (lws_partial_buffered(s->wsi))
 		return;
-	}
 	if (!sess_write(s)) {
 		/* Outside a callback a connection is closed by a timeout. */
 		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return;
 	}
-	if (s->close_pending || lws_partial_buffered(s->wsi))
+	if (s->close_pending && !lws_partial_buffered(s->wsi))
 		lws_callback_on_writable(s->wsi);
 }
 
@@ -288,17 +289,13 @@ static int ws_writeable(struct ws_sess *s)
 {
 	/* libwebsockets has sent what it held (invariant 3); what came since
 	 * goes now, in one write, and need not wait for the turn's end. */
-	if (lws_partial_buffered(s->wsi)) {
-		lws_callback_on_writable(s->wsi);
-		return 0;
-	}
+	if (lws_partial_buffered(s->wsi))
+		return 0; /* called again once it is sent (sess_flush) */
 	dirty_remove(sess_transport(s), s);
 	if (!sess_write(s))
 		return -1;
-	if (lws_partial_buffered(s->wsi)) {
-		lws_callback_on_writable(s->wsi);
+	if (lws_partial_buffered(s->wsi))
 		return 0;
-	}
 	if (s->close_pending) {
 		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
