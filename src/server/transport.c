@@ -44,6 +44,9 @@
 /* Bytes collected before they are written without waiting for the end of
  * the turn: several TLS records' worth, a few hundred small frames. */
 #define WS_COALESCE_MAX (64u * 1024u)
+/* The most one send() (or SSL_write) may carry: a default-sized frame
+ * whole. More waits in libwebsockets for the next writeable event. */
+#define WS_TX_PACKET (VL_PROTO_FRAME_MAX + 16u)
 
 struct ws_sess {
 	struct lws *wsi;
@@ -459,8 +462,12 @@ static const struct lws_protocols protocols[] = {
     /* rx_buffer_size small: whole messages are reassembled by us, and
      * libwebsockets keeps this buffer on every connection, idle or not
      * (bench_loadgen: 2048 -> 512 took plain connections from 4.1 to
-     * 2.6 KiB each). */
-    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 512, 0, NULL, 0},
+     * 2.6 KiB each). tx_packet_size: left 0, libwebsockets would cap
+     * every send() at rx_buffer_size (lws_issue_raw), cutting each flush
+     * into 532-byte pieces, each sent on a writeable callback of its own
+     * (a poll-mask change, four epoll_ctl calls, one TLS record each).
+     * It is only a limit: nothing is allocated for it. */
+    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 512, 0, NULL, WS_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
