@@ -251,11 +251,13 @@ static int strict_next(struct strict *r, struct rframe *out, int timeout_ms)
 			if (b0 == 0x88)
 				return 0;
 			if (b0 != 0x82)
-				fail_msg("frame %llu at byte %llu: first byte 0x%02x, expected 0x82",
-				         (unsigned long long)r->frames, (unsigned long long)r->offset,
-				         b0);
+				fail_msg(
+				    "frame %llu at byte %llu: first byte 0x%02x, expected 0x82",
+				    (unsigned long long)r->frames, (unsigned long long)r->offset,
+				    b0);
 			if (b1 & 0x80)
-				fail_msg("frame %llu: masked by the server", (unsigned long long)r->frames);
+				fail_msg("frame %llu: masked by the server",
+				         (unsigned long long)r->frames);
 			size_t h = 2;
 			uint64_t n = b1 & 0x7f;
 			if (n == 126)
@@ -302,8 +304,8 @@ static int strict_next(struct strict *r, struct rframe *out, int timeout_ms)
 /* Receives count DELIVERs, each the next message Alice sent (from
  * st->msg[first]), with increasing seqs; acknowledges every `every` and
  * the last. */
-static void receive_in_order(struct cli *b, struct strict *r, const struct sent *st,
-                             size_t first, size_t count, size_t every)
+static void receive_in_order(struct cli *b, struct strict *r, const struct sent *st, size_t first,
+                             size_t count, size_t every)
 {
 	uint64_t last = 0;
 	size_t got = 0;
@@ -435,7 +437,7 @@ static void test_slow_reader_closed(void **state)
 	(void)state;
 	/* 64 KiB of frames may wait per connection (the smallest setting):
 	 * beyond that and what the sockets hold, the reader is too slow. */
-	static const char *const extra[] = {"rate=100000",      "burst=100000",
+	static const char *const extra[] = {"rate=100000",       "burst=100000",
 	                                    "send_buffer=65536", "max_frame=65536",
 	                                    "log_level=info",    NULL};
 	struct srv *s = start(false, extra);
