@@ -23,6 +23,13 @@
 #include "server/log.h"
 #include "server/transport_int.h"
 
+/* Bytes collected before they are written without waiting for the end of
+ * the turn: several TLS records' worth, a few hundred small frames. */
+#define WS_COALESCE_MAX (64u * 1024u)
+/* The most one send() (or SSL_write) may carry: a default-sized frame
+ * whole. More waits in libwebsockets for the next writeable event. */
+#define WS_TX_PACKET (VL_PROTO_FRAME_MAX + 16u)
+
 /* A connection's session (libwebsockets allocates it, per_session_data_size).
  *
  * Invariants:
@@ -37,17 +44,11 @@
  *    writeable callback sends that first, then calls ours, which writes
  *    what accumulated meanwhile.
  * 4. out_len exceeds WS_COALESCE_MAX only while libwebsockets holds an
- *    unsent tail (the socket is full), and never exceeds send_buffer +
- *    max_frame: past that the reader is too slow and ws_send refuses,
- *    which makes the core close it.
+ *    unsent tail (the socket is full) or when out is one frame larger
+ *    than that, and never exceeds send_buffer + max_frame: past that the
+ *    reader is too slow and ws_send refuses, which makes the core close
+ *    it.
  */
-/* Bytes collected before they are written without waiting for the end of
- * the turn: several TLS records' worth, a few hundred small frames. */
-#define WS_COALESCE_MAX (64u * 1024u)
-/* The most one send() (or SSL_write) may carry: a default-sized frame
- * whole. More waits in libwebsockets for the next writeable event. */
-#define WS_TX_PACKET (VL_PROTO_FRAME_MAX + 16u)
-
 struct ws_sess {
 	struct lws *wsi;
 	struct vl_conn *conn;
