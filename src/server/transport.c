@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libwebsockets glue (see transport.h). Each WebSocket session owns a
- * bounded queue of outgoing frames (the core's window bounds pushes; the
- * byte cap catches a reader that stops reading, which the core then closes
- * as too slow) and a reassembly buffer for fragmented messages, capped at
- * the frame limit.
+ * libwebsockets glue (see transport.h). Frames the core sends a WebSocket
+ * connection are framed here and collected per connection, then written
+ * once per event-loop turn with one lws_write for all of them: one send(),
+ * or under TLS one SSL_write, where each frame used to cost its own (a
+ * store batch completing answers and pushes hundreds of frames at once,
+ * often several to one connection). The collected bytes are capped (the
+ * core's window bounds pushes; the cap catches a reader that stops
+ * reading, which the core then closes as too slow). Fragmented incoming
+ * messages are reassembled, capped at the frame limit.
  */
 #include "server/transport.h"
 
+#include <assert.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,60 +23,201 @@
 #include "server/log.h"
 #include "server/transport_int.h"
 
-struct out {
-	struct out *next;
-	size_t len;
-	uint8_t data[]; /* LWS_PRE bytes of room, then the frame */
-};
+/* Bytes collected before they are written without waiting for the end of
+ * the turn: several TLS records' worth, a few hundred small frames. */
+#define WS_COALESCE_MAX (64u * 1024u)
+/* The most one send() (or SSL_write) may carry: a default-sized frame
+ * whole. More waits in libwebsockets for the next writeable event. */
+#define WS_TX_PACKET (VL_PROTO_FRAME_MAX + 16u)
 
+/* A connection's session (libwebsockets allocates it, per_session_data_size).
+ *
+ * Invariants:
+ * 1. out is NULL while nothing waits to be written: an idle connection
+ *    holds no send buffer. Otherwise it holds LWS_PRE bytes of room, then
+ *    out_len bytes of whole, already framed WebSocket messages, in the
+ *    order the core sent them.
+ * 2. A session with out_len > 0 is on the transport's dirty list (dirty is
+ *    set) or is waiting for a writeable callback because libwebsockets
+ *    still holds the tail of an earlier write (lws_partial_buffered).
+ * 3. Nothing is written while libwebsockets holds such a tail: its
+ *    writeable callback sends that first, then calls ours, which writes
+ *    what accumulated meanwhile.
+ * 4. out_len exceeds WS_COALESCE_MAX only while libwebsockets holds an
+ *    unsent tail (the socket is full) or when out is one frame larger
+ *    than that, and never exceeds send_buffer + max_frame: past that the
+ *    reader is too slow and ws_send refuses, which makes the core close
+ *    it.
+ */
 struct ws_sess {
-	struct vl_transport *t;
 	struct lws *wsi;
 	struct vl_conn *conn;
-	struct out *head, *tail;
-	size_t queued;
+	uint8_t *out;
+	uint32_t out_len, out_cap; /* bytes after the LWS_PRE room */
+	struct ws_sess *dirty_next, *dirty_prev;
 	uint8_t *rx;
-	size_t rx_len, rx_cap;
+	uint32_t rx_len, rx_cap;
+	bool dirty;
 	bool rx_bad;
 	bool close_pending;
 };
 
+static struct vl_transport *sess_transport(const struct ws_sess *s)
+{
+	return lws_context_user(lws_get_context(s->wsi));
+}
+
+static void dirty_add(struct vl_transport *t, struct ws_sess *s)
+{
+	if (s->dirty)
+		return;
+	s->dirty = true;
+	s->dirty_prev = NULL;
+	s->dirty_next = t->dirty;
+	if (t->dirty)
+		t->dirty->dirty_prev = s;
+	t->dirty = s;
+}
+
+static void dirty_remove(struct vl_transport *t, struct ws_sess *s)
+{
+	if (!s->dirty)
+		return;
+	if (s->dirty_prev)
+		s->dirty_prev->dirty_next = s->dirty_next;
+	else
+		t->dirty = s->dirty_next;
+	if (s->dirty_next)
+		s->dirty_next->dirty_prev = s->dirty_prev;
+	s->dirty = false;
+	s->dirty_next = s->dirty_prev = NULL;
+}
+
+static void out_free(struct ws_sess *s)
+{
+	free(s->out);
+	s->out = NULL;
+	s->out_len = s->out_cap = 0;
+}
+
+/* Writes everything waiting in one lws_write. LWS_WRITE_HTTP makes
+ * libwebsockets send the bytes as they are (our frames are framed
+ * already): one send(), or under TLS one SSL_write, for all of them. What
+ * the socket does not take, libwebsockets keeps and sends before anything
+ * else (invariant 3). Returns false if the connection failed. */
+static bool sess_write(struct ws_sess *s)
+{
+	if (!s->out_len)
+		return true;
+	int n = lws_write(s->wsi, s->out + LWS_PRE, s->out_len, LWS_WRITE_HTTP);
+	bool ok = n >= 0 && (size_t)n >= s->out_len;
+	/* Invariant 1: the buffer goes with what it held. */
+	out_free(s);
+	return ok;
+}
+
 static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
 {
 	struct ws_sess *s = tctx;
-	if (s->queued + len > s->t->cfg->send_buffer + s->t->cfg->core.max_frame)
-		return false;
-	if (!s->head && !s->close_pending && !lws_partial_buffered(s->wsi) && len <= 65536) {
-		/* Nothing waiting: write now. Asking for a writeable callback
-		 * first costs two epoll_ctl calls per frame, which dominated
-		 * group fan-out. What the socket does not take, libwebsockets
-		 * keeps and sends before anything else. */
-		uint8_t buf[LWS_PRE + 65536];
-		memcpy(buf + LWS_PRE, frame, len);
-		if (lws_write(s->wsi, buf + LWS_PRE, len, LWS_WRITE_BINARY) < (int)len)
+	struct vl_transport *t = sess_transport(s);
+	/* RFC 6455 §5.2: FIN and opcode, then the payload length in 7 bits,
+	 * or 126 and 16 bits, or 127 and 64 bits; a server does not mask. */
+	size_t hdr = len < 126 ? 2 : len <= 0xffff ? 4 : 10;
+	size_t limit = t->cfg->send_buffer + t->cfg->core.max_frame;
+	if (limit > UINT32_MAX)
+		limit = UINT32_MAX;
+	if (s->out_len && s->out_len + hdr + len > WS_COALESCE_MAX &&
+	    !lws_partial_buffered(s->wsi)) {
+		/* Enough for one write: send it now rather than hold more (a
+		 * page of fetched messages can be megabytes). The cap below
+		 * then only counts what a full socket refused. */
+		if (!sess_write(s))
 			return false;
-		return true;
 	}
-	struct out *o = malloc(sizeof *o + LWS_PRE + len);
-	if (!o)
+	if (len > limit || s->out_len + hdr + len > limit)
 		return false;
-	o->next = NULL;
-	o->len = len;
-	memcpy(o->data + LWS_PRE, frame, len);
-	if (s->tail)
-		s->tail->next = o;
-	else
-		s->head = o;
-	s->tail = o;
-	s->queued += len;
-	lws_callback_on_writable(s->wsi);
+	size_t need = s->out_len + hdr + len;
+	if (need > s->out_cap) {
+		size_t cap = s->out_cap ? s->out_cap : 1024;
+		while (cap < need)
+			cap *= 2;
+		if (cap > limit)
+			cap = limit;
+		uint8_t *n = realloc(s->out, LWS_PRE + cap);
+		if (!n)
+			return false;
+		s->out = n;
+		s->out_cap = (uint32_t)cap;
+	}
+	uint8_t *p = s->out + LWS_PRE + s->out_len;
+	*p++ = 0x80 | 0x2; /* FIN, binary */
+	if (len < 126) {
+		*p++ = (uint8_t)len;
+	} else if (len <= 0xffff) {
+		*p++ = 126;
+		*p++ = (uint8_t)(len >> 8);
+		*p++ = (uint8_t)len;
+	} else {
+		*p++ = 127;
+		for (int i = 7; i >= 0; i--)
+			*p++ = (uint8_t)((uint64_t)len >> (8 * i));
+	}
+	memcpy(p, frame, len);
+	s->out_len = (uint32_t)need;
+	/* Written once per loop turn, with whatever else this turn sends the
+	 * connection (transport_flush). */
+	dirty_add(t, s);
 	return true;
+}
+
+/* Flushes one session outside its callbacks (the end of a loop turn). */
+static void sess_flush(struct ws_sess *s)
+{
+	/* Invariant 3. While libwebsockets holds a tail it keeps asking for
+	 * POLLOUT itself, and asks once more when the tail is gone: our
+	 * writeable callback follows without our asking (each request costs
+	 * two epoll_ctl calls through libuv's poll handle). */
+	if (lws_partial_buffered(s->wsi))
+		return;
+	if (!sess_write(s)) {
+		/* Outside a callback a connection is closed by a timeout. */
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (s->close_pending && !lws_partial_buffered(s->wsi))
+		lws_callback_on_writable(s->wsi);
+}
+
+static void transport_flush(struct vl_transport *t)
+{
+	/* One at a time from the head: a session closed while flushing
+	 * another takes itself off the list (cb_ws, LWS_CALLBACK_CLOSED). */
+	struct ws_sess *s;
+	while ((s = t->dirty)) {
+		dirty_remove(t, s);
+		sess_flush(s);
+	}
+}
+
+/* Libuv runs check handles right after polling for I/O, where the
+ * connections' input and the store's completions were handled, and
+ * prepare handles just before polling, after timers: between them every
+ * frame of a turn is written in that turn, before the loop may block. */
+static void on_flush_check(uv_check_t *h)
+{
+	transport_flush(h->data);
+}
+
+static void on_flush_prepare(uv_prepare_t *h)
+{
+	transport_flush(h->data);
 }
 
 static void ws_close(void *tctx)
 {
 	struct ws_sess *s = tctx;
 	s->close_pending = true;
+	/* Whatever is queued is written first (ws_writeable). */
 	lws_callback_on_writable(s->wsi);
 	/* A peer that never reads must not hold the connection open. */
 	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 10);
@@ -79,15 +225,9 @@ static void ws_close(void *tctx)
 
 static const struct vl_conn_ops ws_ops = {ws_send, ws_close};
 
-static void sess_free_queue(struct ws_sess *s)
+static void sess_free_buffers(struct ws_sess *s)
 {
-	while (s->head) {
-		struct out *n = s->head->next;
-		free(s->head);
-		s->head = n;
-	}
-	s->tail = NULL;
-	s->queued = 0;
+	out_free(s);
 	free(s->rx);
 	s->rx = NULL;
 	s->rx_len = s->rx_cap = 0;
@@ -95,7 +235,7 @@ static void sess_free_queue(struct ws_sess *s)
 
 static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
 {
-	struct vl_transport *t = s->t;
+	struct vl_transport *t = sess_transport(s);
 	bool first = lws_is_first_fragment(s->wsi), last = lws_is_final_fragment(s->wsi);
 	if (first) {
 		s->rx_len = 0;
@@ -130,10 +270,10 @@ static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
 				if (!n)
 					return -1;
 				s->rx = n;
-				s->rx_cap = cap;
+				s->rx_cap = (uint32_t)cap; /* max_frame is at most 64 MiB */
 			}
 			memcpy(s->rx + s->rx_len, in, len);
-			s->rx_len += len;
+			s->rx_len += (uint32_t)len;
 		}
 	}
 	if (last) {
@@ -151,22 +291,15 @@ static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
 
 static int ws_writeable(struct ws_sess *s)
 {
-	/* One frame per callback, as libwebsockets requires. */
-	struct out *o = s->head;
-	if (o) {
-		int n = lws_write(s->wsi, o->data + LWS_PRE, o->len, LWS_WRITE_BINARY);
-		if (n < (int)o->len)
-			return -1;
-		s->head = o->next;
-		if (!s->head)
-			s->tail = NULL;
-		s->queued -= o->len;
-		free(o);
-	}
-	if (s->head) {
-		lws_callback_on_writable(s->wsi);
+	/* libwebsockets has sent what it held (invariant 3); what came since
+	 * goes now, in one write, and need not wait for the turn's end. */
+	if (lws_partial_buffered(s->wsi))
+		return 0; /* called again once it is sent (sess_flush) */
+	dirty_remove(sess_transport(s), s);
+	if (!sess_write(s))
+		return -1;
+	if (lws_partial_buffered(s->wsi))
 		return 0;
-	}
 	if (s->close_pending) {
 		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
@@ -184,7 +317,6 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 		char peer[64] = "-";
 		lws_get_peer_simple(wsi, peer, sizeof peer);
 		memset(s, 0, sizeof *s);
-		s->t = t;
 		s->wsi = wsi;
 		s->conn = vl_core_conn_open(t->core, &ws_ops, s, peer);
 		return s->conn ? 0 : -1;
@@ -202,7 +334,8 @@ static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 			vl_core_conn_closed(s->conn);
 			s->conn = NULL;
 		}
-		sess_free_queue(s);
+		dirty_remove(t, s);
+		sess_free_buffers(s);
 		return 0;
 	default:
 		return 0;
@@ -330,8 +463,12 @@ static const struct lws_protocols protocols[] = {
     /* rx_buffer_size small: whole messages are reassembled by us, and
      * libwebsockets keeps this buffer on every connection, idle or not
      * (bench_loadgen: 2048 -> 512 took plain connections from 4.1 to
-     * 2.6 KiB each). */
-    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 512, 0, NULL, 0},
+     * 2.6 KiB each). tx_packet_size: left 0, libwebsockets would cap
+     * every send() at rx_buffer_size (lws_issue_raw), cutting each flush
+     * into 532-byte pieces, each sent on a writeable callback of its own
+     * (a poll-mask change, four epoll_ctl calls, one TLS record each).
+     * It is only a limit: nothing is allocated for it. */
+    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 512, 0, NULL, WS_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -402,6 +539,15 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 		free(t);
 		return VL_ERR_NET;
 	}
+	/* The per-turn flush of every connection's frames. Unreferenced: they
+	 * must not keep the loop running once everything else has stopped. */
+	uv_check_init(loop, &t->flush_check);
+	uv_prepare_init(loop, &t->flush_prepare);
+	t->flush_check.data = t->flush_prepare.data = t;
+	uv_check_start(&t->flush_check, on_flush_check);
+	uv_prepare_start(&t->flush_prepare, on_flush_prepare);
+	uv_unref((uv_handle_t *)&t->flush_check);
+	uv_unref((uv_handle_t *)&t->flush_prepare);
 	*out = t;
 	return VL_OK;
 }
@@ -421,6 +567,9 @@ void vl_transport_close(struct vl_transport *t)
 	if (t && !t->closing) {
 		t->closing = true;
 		lws_context_destroy(t->ctx);
+		/* Every session is closed now: nothing is left to flush. */
+		uv_close((uv_handle_t *)&t->flush_check, NULL);
+		uv_close((uv_handle_t *)&t->flush_prepare, NULL);
 	}
 }
 
@@ -428,11 +577,11 @@ void vl_transport_free(struct vl_transport *t)
 {
 	if (!t)
 		return;
-	/* On a foreign loop the first destroy only starts closing handles;
-	 * this second one, after the loop has run, frees the rest (the TLS
-	 * contexts among it). */
-	if (!t->closing)
-		lws_context_destroy(t->ctx);
+	/* vl_transport_close and a run of the loop come first (transport.h):
+	 * the flush handles live in t. On a foreign loop the first destroy
+	 * only starts closing handles; this second one, after the loop has
+	 * run, frees the rest (the TLS contexts among it). */
+	assert(t->closing);
 	lws_context_destroy(t->ctx);
 	vl_blob_cleanup(t);
 	free(t);

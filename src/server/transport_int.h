@@ -19,6 +19,8 @@ struct blob_challenge {
 	uint64_t expires; /* monotonic seconds; 0: free */
 };
 
+struct ws_sess;
+
 struct vl_transport {
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
@@ -26,6 +28,11 @@ struct vl_transport {
 	const struct vl_server_config *cfg;
 	bool accepting;
 	bool closing; /* lws_context_destroy has been called once */
+	/* WebSocket sessions with frames to write at the end of this loop
+	 * turn (transport.c, invariant 2), and the handles that write them. */
+	struct ws_sess *dirty;
+	uv_check_t flush_check;
+	uv_prepare_t flush_prepare;
 	char blob_dir[VL_CONFIG_PATH_MAX + 16];
 	struct blob_challenge *challenges;
 	size_t next_challenge;

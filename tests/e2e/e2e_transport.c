@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* End-to-end transport writes: valised collects the frames of one loop
+ * turn per connection and writes them together, already framed. These
+ * tests read the server's byte stream with a strict RFC 6455 §5.2 parser
+ * (every frame final, binary, unmasked, its length in the shortest form)
+ * and check that bursts of pushes of every length class, over plain
+ * WebSocket and TLS, arrive whole and in order; and that a reader that
+ * never reads is still closed as too slow, its messages kept for later. */
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/ssl.h>
+
+#include "e2e.h"
+
+static const char *valised_path;
+static struct srv *running; /* cleaned up by teardown even if a test fails */
+static const uint8_t GID[32] = {0x7a, 0x11, 9, 8, 7};
+
+#define OK(t) ((t) | VL_FRAME_REPLY)
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (running) {
+		srv_cleanup(running);
+		free(running);
+	}
+	running = NULL;
+	return 0;
+}
+
+static struct srv *start(bool tls, const char *const *extra)
+{
+	struct srv *s = calloc(1, sizeof *s);
+	assert_non_null(s);
+	for (int i = 0; extra[i] && i < 7; i++)
+		s->extra[i] = extra[i];
+	assert_int_equal(srv_start(s, valised_path, tls), 0);
+	running = s;
+	return s;
+}
+
+static void expect_ok(struct cli *c, uint32_t id, uint8_t type)
+{
+	struct rframe r;
+	uint16_t code = 0;
+	int t = cli_reply(c, id, &code, &r, 10000);
+	if (t == VL_FRAME_ERROR)
+		fail_msg("%s: ERROR %s", vl_proto_type_name(type), vl_proto_error_name(code));
+	assert_int_equal(t, OK(type));
+	rframe_free(&r);
+}
+
+static void send_writer(struct cli *c, struct vl_writer *w)
+{
+	assert_int_equal(cli_send_writer(c, w), 0);
+}
+
+static void ack_nowait(struct cli *c, uint64_t seq)
+{
+	struct vl_msg_ack a = {seq};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	assert_int_equal(vl_msg_ack_encode(&w, c->next_id++, &a), VL_OK);
+	send_writer(c, &w);
+}
+
+/* Alice creates the group and adds Bob; Bob takes his Welcome. */
+static void make_pair(struct srv *s, struct cli *a, struct cli *b)
+{
+	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(b, s, "bob@example.org", "phone", 1), 0);
+	struct vl_msg_group_create g = {{GID, sizeof GID}};
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 128);
+	uint32_t id = a->next_id++;
+	assert_int_equal(vl_msg_group_create_encode(&w, id, &g), VL_OK);
+	send_writer(a, &w);
+	expect_ok(a, id, VL_FRAME_GROUP_CREATE);
+
+	uint8_t *cm, *wel;
+	size_t cm_len, wel_len;
+	const struct vtc_device *adds[1] = {&b->dev};
+	assert_int_equal(vtc_commit_message(GID, sizeof GID, 0, adds, 1, &cm, &cm_len), VL_OK);
+	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
+	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
+	                          .epoch = 0,
+	                          .commit = {cm, cm_len},
+	                          .has_welcome = true,
+	                          .welcome = {wel, wel_len}};
+	memset(m.client_msg_id, 0xc0, sizeof m.client_msg_id);
+	struct vl_device_ref ref = {{(const uint8_t *)b->dev.user, strlen(b->dev.user)},
+	                            {(const uint8_t *)b->dev.name, strlen(b->dev.name)}};
+	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+	id = a->next_id++;
+	assert_int_equal(vl_msg_commit_encode(&w, id, &m, &ref, 1, NULL, 0), VL_OK);
+	send_writer(a, &w);
+	free(cm);
+	free(wel);
+	expect_ok(a, id, VL_FRAME_COMMIT);
+
+	struct rframe r;
+	assert_int_equal(cli_wait(b, VL_FRAME_DELIVER, 0, 5000, &r), 1);
+	struct vl_msg_deliver d;
+	assert_int_equal(vl_msg_deliver_decode(&r.f.body, &d), VL_OK);
+	assert_int_equal(d.kind, VL_DELIVERY_WELCOME);
+	uint64_t seq = d.seq;
+	rframe_free(&r);
+	vl_writer_init_heap(&w, 64);
+	id = b->next_id++;
+	struct vl_msg_ack ak = {seq};
+	assert_int_equal(vl_msg_ack_encode(&w, id, &ak), VL_OK);
+	send_writer(b, &w);
+	expect_ok(b, id, VL_FRAME_ACK);
+}
+
+/* The messages Alice sent, in order, for comparing what Bob receives. */
+struct sent {
+	uint8_t **msg;
+	size_t *len;
+	size_t n, cap;
+};
+
+static void sent_free(struct sent *st)
+{
+	for (size_t i = 0; i < st->n; i++)
+		free(st->msg[i]);
+	free(st->msg);
+	free(st->len);
+	memset(st, 0, sizeof *st);
+}
+
+/* Sends count application messages of the sizes size_of(i), `chunk` in
+ * flight at a time, and waits for every acknowledgement. */
+static void send_many(struct cli *a, struct sent *st, size_t count, size_t chunk,
+                      size_t (*size_of)(size_t i))
+{
+	if (st->n + count > st->cap) {
+		st->cap = st->n + count;
+		st->msg = realloc(st->msg, st->cap * sizeof *st->msg);
+		st->len = realloc(st->len, st->cap * sizeof *st->len);
+		assert_non_null(st->msg);
+		assert_non_null(st->len);
+	}
+	uint32_t ids[128];
+	assert_true(chunk <= 128);
+	for (size_t done = 0; done < count;) {
+		size_t k = count - done < chunk ? count - done : chunk;
+		for (size_t j = 0; j < k; j++) {
+			size_t i = st->n;
+			uint8_t *pm;
+			size_t pm_len;
+			assert_int_equal(
+			    vtc_private_message(GID, sizeof GID, 1, size_of(i), &pm, &pm_len),
+			    VL_OK);
+			/* The ciphertext's last bytes (the server does not read
+			 * them) number the message, so each one is distinct. */
+			uint32_t tag = (uint32_t)i;
+			assert_true(pm_len >= sizeof tag);
+			memcpy(pm + pm_len - sizeof tag, &tag, sizeof tag);
+			struct vl_msg_send m = {.group_id = {GID, sizeof GID},
+			                        .message = {pm, pm_len}};
+			memcpy(m.client_msg_id, &tag, sizeof tag);
+			struct vl_writer w;
+			vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
+			ids[j] = a->next_id++;
+			assert_int_equal(vl_msg_send_encode(&w, ids[j], &m), VL_OK);
+			send_writer(a, &w);
+			st->msg[i] = pm;
+			st->len[i] = pm_len;
+			st->n++;
+		}
+		for (size_t j = 0; j < k; j++)
+			expect_ok(a, ids[j], VL_FRAME_SEND);
+		done += k;
+	}
+}
+
+/* --- a strict reader of the server's WebSocket stream ----------------------- */
+
+struct strict {
+	struct wsc *ws;
+	uint8_t *buf;
+	size_t len, cap;
+	uint64_t offset; /* stream offset of buf[0], for messages */
+	uint64_t frames;
+};
+
+static void strict_init(struct strict *r, struct cli *c)
+{
+	memset(r, 0, sizeof *r);
+	r->ws = &c->ws;
+	/* Bytes the test client already read and did not consume. */
+	r->cap = c->ws.len > 65536 ? c->ws.len : 65536;
+	r->buf = malloc(r->cap);
+	assert_non_null(r->buf);
+	memcpy(r->buf, c->ws.buf, c->ws.len);
+	r->len = c->ws.len;
+	c->ws.len = 0;
+}
+
+static void strict_cleanup(struct strict *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+/* Reads more bytes: 1, 0 at the end of the stream, -1 on timeout. */
+static int strict_fill(struct strict *r, int timeout_ms)
+{
+	if (r->len == r->cap) {
+		r->cap *= 2;
+		r->buf = realloc(r->buf, r->cap);
+		assert_non_null(r->buf);
+	}
+	SSL *ssl = r->ws->ssl;
+	if (!(ssl && SSL_pending(ssl) > 0)) {
+		struct pollfd pfd = {r->ws->fd, POLLIN, 0};
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -1;
+	}
+	ssize_t n = ssl ? SSL_read(ssl, r->buf + r->len, (int)(r->cap - r->len))
+	                : read(r->ws->fd, r->buf + r->len, r->cap - r->len);
+	if (n == 0 || (ssl && n < 0 && SSL_get_error(ssl, (int)n) == SSL_ERROR_ZERO_RETURN))
+		return 0;
+	if (n < 0)
+		return ssl && SSL_get_error(ssl, (int)n) == SSL_ERROR_WANT_READ ? 1 : 0;
+	r->len += (size_t)n;
+	return 1;
+}
+
+/* The next message, which must be one final unmasked binary frame with
+ * its length in the shortest encoding (RFC 6455 §5.2). Returns 1 with a
+ * decoded frame (out->buf heap), 0 on a close frame or the stream's end. */
+static int strict_next(struct strict *r, struct rframe *out, int timeout_ms)
+{
+	for (;;) {
+		if (r->len >= 2) {
+			uint8_t b0 = r->buf[0], b1 = r->buf[1];
+			if (b0 == 0x88)
+				return 0;
+			if (b0 != 0x82)
+				fail_msg(
+				    "frame %llu at byte %llu: first byte 0x%02x, expected 0x82",
+				    (unsigned long long)r->frames, (unsigned long long)r->offset,
+				    b0);
+			if (b1 & 0x80)
+				fail_msg("frame %llu: masked by the server",
+				         (unsigned long long)r->frames);
+			size_t h = 2;
+			uint64_t n = b1 & 0x7f;
+			if (n == 126)
+				h = 4;
+			else if (n == 127)
+				h = 10;
+			if (r->len >= h) {
+				if (n == 126) {
+					n = (uint64_t)r->buf[2] << 8 | r->buf[3];
+					assert_true(n >= 126);
+				} else if (n == 127) {
+					n = 0;
+					for (int i = 0; i < 8; i++)
+						n = n << 8 | r->buf[2 + i];
+					assert_true(n > 0xffff);
+					assert_true(n < (1ull << 63));
+				}
+				assert_true(n <= VL_PROTO_FRAME_MAX + 4096);
+				if (r->len >= h + n) {
+					out->len = (size_t)n;
+					out->buf = malloc(out->len ? out->len : 1);
+					assert_non_null(out->buf);
+					memcpy(out->buf, r->buf + h, out->len);
+					memmove(r->buf, r->buf + h + n, r->len - h - n);
+					r->len -= h + (size_t)n;
+					r->offset += h + n;
+					r->frames++;
+					assert_int_equal(vl_frame_decode(out->buf, out->len,
+					                                 VL_PROTO_FRAME_MAX + 4096,
+					                                 &out->f),
+					                 VL_OK);
+					return 1;
+				}
+			}
+		}
+		int rc = strict_fill(r, timeout_ms);
+		if (rc == 0)
+			return 0;
+		if (rc < 0)
+			fail_msg("timed out after %llu frames", (unsigned long long)r->frames);
+	}
+}
+
+/* Receives count DELIVERs, each the next message Alice sent (from
+ * st->msg[first]), with increasing seqs; acknowledges every `every` and
+ * the last. */
+static void receive_in_order(struct cli *b, struct strict *r, const struct sent *st, size_t first,
+                             size_t count, size_t every)
+{
+	uint64_t last = 0;
+	size_t got = 0;
+	/* Frames the client set aside before the strict reader took over. */
+	while (got < count) {
+		struct rframe f;
+		bool from_backlog = b->n_backlog > 0;
+		if (from_backlog) {
+			f = b->backlog[0];
+			memmove(&b->backlog[0], &b->backlog[1],
+			        (b->n_backlog - 1) * sizeof b->backlog[0]);
+			b->n_backlog--;
+		} else {
+			assert_int_equal(strict_next(r, &f, 10000), 1);
+		}
+		/* Answers to the acknowledgements, and the notice that the
+		 * device has no KeyPackages left, may come in between. */
+		if (f.f.type == OK(VL_FRAME_ACK) || f.f.type == VL_FRAME_KP_LOW) {
+			rframe_free(&f);
+			continue;
+		}
+		if (f.f.type != VL_FRAME_DELIVER)
+			fail_msg("frame of type %s among the deliveries",
+			         vl_proto_type_name(f.f.type));
+		struct vl_msg_deliver d;
+		assert_int_equal(vl_msg_deliver_decode(&f.f.body, &d), VL_OK);
+		assert_int_equal(d.kind, VL_DELIVERY_APPLICATION);
+		assert_true(d.seq > last);
+		last = d.seq;
+		size_t i = first + got;
+		if (d.message.len != st->len[i] || memcmp(d.message.p, st->msg[i], st->len[i]))
+			fail_msg("message %zu: %zu bytes, not the %zu sent", i, d.message.len,
+			         st->len[i]);
+		rframe_free(&f);
+		got++;
+		if (got % every == 0 || got == count)
+			ack_nowait(b, last);
+	}
+}
+
+/* Every length class of RFC 6455 §5.2 and more than one TLS record. */
+static size_t burst_size(size_t i)
+{
+	if (i % 50 == 7)
+		return 100000; /* a 64-bit length */
+	if (i % 10 == 3)
+		return 20000; /* 16-bit length, more than one 16 KiB TLS record */
+	return 20 + (i * 37) % 600;
+}
+
+static void burst(bool tls)
+{
+	static const char *const extra[] = {"rate=100000", "burst=100000", NULL};
+	struct srv *s = start(tls, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	struct sent st = {0};
+
+	/* Bob offline: 600 messages wait in his queue, then reach him in
+	 * pages of the push window (256), each page one turn's writes. */
+	cli_close(&b);
+	enum { N1 = 600, N2 = 400 };
+	send_many(&a, &st, N1, 100, burst_size);
+	uint16_t code;
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
+	struct strict r;
+	strict_init(&r, &b);
+	receive_in_order(&b, &r, &st, 0, N1, 128);
+
+	/* Bob online: pushed live as each batch of sends becomes durable. */
+	send_many(&a, &st, N2, 100, burst_size);
+	receive_in_order(&b, &r, &st, N1, N2, 100);
+	strict_cleanup(&r);
+	sent_free(&st);
+	cli_close(&a);
+	cli_close(&b);
+}
+
+static void test_burst_plain(void **state)
+{
+	(void)state;
+	burst(false);
+}
+
+static void test_burst_tls(void **state)
+{
+	(void)state;
+	burst(true);
+}
+
+static long metric(struct srv *s, const char *name)
+{
+	char *body = NULL;
+	assert_int_equal(wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body), 200);
+	assert_non_null(body);
+	long v = -1;
+	char key[128];
+	snprintf(key, sizeof key, "\n%s ", name);
+	char *p = strstr(body, key);
+	if (p)
+		v = atol(p + strlen(key));
+	free(body);
+	return v;
+}
+
+static size_t big_size(size_t i)
+{
+	(void)i;
+	return 60000;
+}
+
+/* Whether the server's log (its data folder) has a line with `what`. */
+static bool log_has(struct srv *s, const char *what)
+{
+	char path[200], line[1024];
+	snprintf(path, sizeof path, "%s/valised.log", s->dir);
+	FILE *f = fopen(path, "r");
+	bool found = false;
+	while (f && !found && fgets(line, sizeof line, f))
+		found = strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void test_slow_reader_closed(void **state)
+{
+	(void)state;
+	/* 64 KiB of frames may wait per connection (the smallest setting):
+	 * beyond that and what the sockets hold, the reader is too slow. */
+	static const char *const extra[] = {"rate=100000",       "burst=100000",
+	                                    "send_buffer=65536", "max_frame=65536",
+	                                    "log_level=info",    NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	int small = 4096;
+	assert_int_equal(setsockopt(b.ws.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	assert_int_equal(metric(s, "valised_connections"), 2);
+
+	/* 18 MB for Bob, who reads nothing: the push window (256) lets more
+	 * through than the socket buffers and the send cap hold. */
+	enum { M = 300 };
+	struct sent st = {0};
+	send_many(&a, &st, M, 50, big_size);
+	long conns = -1;
+	for (int i = 0; i < 300 && conns != 1; i++) {
+		conns = metric(s, "valised_connections");
+		if (conns != 1)
+			usleep(100 * 1000);
+	}
+	assert_int_equal(conns, 1);
+	assert_true(log_has(s, "conn_too_slow"));
+
+	/* Alice is unaffected. */
+	send_many(&a, &st, 1, 1, big_size);
+	cli_close(&a);
+	cli_close(&b);
+
+	/* Nothing meant for Bob was lost. A page of the queue is pushed at
+	 * once (here 15 MB): restarted with room for it, he gets it all. */
+	assert_int_equal(srv_stop(s, 10000), 0);
+	s->extra[2] = "send_buffer=67108864";
+	assert_int_equal(srv_restart(s), 0);
+	uint16_t code;
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
+	struct strict r;
+	strict_init(&r, &b);
+	receive_in_order(&b, &r, &st, 0, M + 1, 100);
+	strict_cleanup(&r);
+	sent_free(&st);
+	cli_close(&b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PATH-TO-VALISED\n", argv[0]);
+		return 2;
+	}
+	valised_path = argv[1];
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_burst_plain, teardown),
+	    cmocka_unit_test_teardown(test_burst_tls, teardown),
+	    cmocka_unit_test_teardown(test_slow_reader_closed, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
