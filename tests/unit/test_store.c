@@ -1066,9 +1066,9 @@ static void test_migrate_sent(void **state)
 	uint8_t msg[] = {0xa1}, commit[] = {0xc1};
 	bool dup;
 	struct queued q = {0};
-	assert_int_equal(vl_store_send(st, (const uint8_t *)"gg", 2, 1, 1, send_id, msg, 1,
-	                               on_queued, &q, &dup),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 1, 1, send_id, msg, 1, on_queued, &q, &dup),
+	    VL_OK);
 	assert_true(dup);
 	assert_int_equal(q.n, 0);
 	assert_int_equal(vl_store_send(st, (const uint8_t *)"gg", 2, 1, 2, other_id, msg, 1,
@@ -1090,9 +1090,9 @@ static void test_migrate_sent(void **state)
 	assert_true(dup);
 	assert_true(ne == 1);
 	/* Device 1's id sent by device 2 is a message of its own. */
-	assert_int_equal(vl_store_send(st, (const uint8_t *)"gg", 2, 1, 2, send_id, msg, 1,
-	                               on_queued, &q, &dup),
-	                 VL_OK);
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 1, 2, send_id, msg, 1, on_queued, &q, &dup),
+	    VL_OK);
 	assert_false(dup);
 	assert_int_equal(q.n, 1);
 	assert_true(q.dev[0] == 1);
