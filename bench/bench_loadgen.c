@@ -1137,6 +1137,37 @@ static void create_group(struct loop *l, struct conn *owner,
 	free(wel);
 }
 
+/* A client message id as docs/protocol.md recommends and libvalise makes
+ * it: wall-clock milliseconds (48 bits, big-endian), then 80 random bits,
+ * so the server's idempotency records append in time order. The random
+ * part is a splitmix64 stream per process, seeded once (after the fork)
+ * from vl_random; the clock is the loop turn's, moved to wall time. */
+static void cmid_make(const struct loop *l, uint8_t id[16])
+{
+	static uint64_t state, mono_to_wall_ns;
+	static bool seeded;
+	if (!seeded) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t wall = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		mono_to_wall_ns = wall - now_ns();
+		if (vl_random((uint8_t *)&state, sizeof state))
+			die("random");
+		seeded = true;
+	}
+	uint64_t ms = ((l->turn_ns ? l->turn_ns : now_ns()) + mono_to_wall_ns) / 1000000u;
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	uint64_t r[2];
+	for (int i = 0; i < 2; i++) {
+		uint64_t z = (state += 0x9e3779b97f4a7c15u);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		r[i] = z ^ (z >> 31);
+	}
+	memcpy(id + 6, r, 10);
+}
+
 /* Queues a SEND to the group owned by owner_idx carrying, at the end of
  * its ciphertext, the phase, the send time (filled in when written) and a
  * counter. sched is the time the schedule wanted it (0: unpaced). */
@@ -1158,8 +1189,7 @@ static void send_app(struct loop *l, struct conn *c, int owner_idx, uint64_t sch
 	memcpy(msg + tmpl_len - TAIL_TIME, &zero, 8);
 	memcpy(msg + tmpl_len - TAIL_COUNTER, &counter, 8);
 	struct vl_msg_send m = {.group_id = {gid, 16}, .message = {msg, tmpl_len}};
-	memcpy(m.client_msg_id, &c->idx, sizeof c->idx);
-	memcpy(m.client_msg_id + 8, &counter, 8);
+	cmid_make(l, m.client_msg_id);
 	uint8_t buf[512];
 	struct vl_writer w;
 	vl_writer_init_fixed(&w, buf, sizeof buf);

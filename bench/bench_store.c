@@ -17,7 +17,12 @@
  *
  * Usage: bench_store [--only pairs|latency|fanout] [--pairs N] [--depth D]
  *                    [--seconds S] [--rate R] [--group N] [--batch-max N]
- *                    [--batch-us U] [--sent-ttl S]
+ *                    [--batch-us U] [--sent-ttl S] [--random-ids]
+ *
+ * SENDs carry client ids the way docs/protocol.md recommends and
+ * libvalise makes them: a 48-bit millisecond time, then random bits.
+ * `--random-ids` sends ids random throughout instead (a client that does
+ * not follow the recommendation), to show what that costs the store.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,6 +44,7 @@ struct opts {
 	unsigned batch_us;
 	uint64_t ttl;
 	double seconds, rate;
+	bool random_ids;
 };
 
 static uint64_t mono_ns(void)
@@ -175,7 +181,8 @@ struct driver {
 	pthread_cond_t cv;
 	struct bjob *done_head, *done_tail;
 	size_t msg_len;
-	uint64_t cmid_next;
+	bool random_ids;
+	uint64_t rng; /* splitmix64 state: the ids' random part */
 	/* latencies (ns) of completed jobs, when recorded */
 	uint64_t *lat;
 	size_t n_lat, cap_lat;
@@ -228,13 +235,34 @@ static struct bjob *job_new(struct driver *d, int kind)
 	return j;
 }
 
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+/* A client message id: random throughout, or (docs/protocol.md) the
+ * wall-clock milliseconds in 48 bits big-endian, then random. */
+static void cmid_make(struct driver *d, uint8_t id[16])
+{
+	uint64_t r0 = splitmix64(&d->rng), r1 = splitmix64(&d->rng);
+	memcpy(id, &r0, 8);
+	memcpy(id + 8, &r1, 8);
+	if (d->random_ids)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+}
+
 static void submit(struct driver *d, struct bjob *j)
 {
-	if (j->kind == J_SEND) {
-		uint64_t c = ++d->cmid_next;
-		memcpy(j->cmid, &c, sizeof c);
-		j->cmid[15] = 0x5e;
-	}
+	if (j->kind == J_SEND)
+		cmid_make(d, j->cmid);
 	j->t_submit = mono_ns();
 	CHECK("submit", vl_store_exec_submit(d->x, &j->sj));
 }
@@ -292,6 +320,8 @@ static void driver_start(struct driver *d, struct fixture *fx, const struct opts
 	pthread_mutex_init(&d->mu, NULL);
 	pthread_cond_init(&d->cv, NULL);
 	d->msg_len = 200;
+	d->random_ids = o->random_ids;
+	d->rng = mono_ns();
 	struct vl_store_exec_config xc;
 	vl_store_exec_config_defaults(&xc);
 	xc.batch_max = o->batch_max;
@@ -638,11 +668,14 @@ int main(int argc, char **argv)
 			o.seconds = (double)num(argv[0], f, v);
 		else if (strcmp(f, "--rate") == 0 && v)
 			o.rate = (double)num(argv[0], f, v);
-		else {
+		else if (strcmp(f, "--random-ids") == 0) {
+			o.random_ids = true;
+			continue;
+		} else {
 			fprintf(stderr,
 			        "usage: %s [--only pairs|latency|fanout] [--pairs N] [--depth D] "
 			        "[--seconds S] [--rate R] [--group N] [--batch-max N] "
-			        "[--batch-us U] [--sent-ttl S]\n",
+			        "[--batch-us U] [--sent-ttl S] [--random-ids]\n",
 			        argv[0]);
 			return 2;
 		}
@@ -654,8 +687,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("bench_store: SQLite backend, WAL, synchronous=FULL; batch_max %zu, batch_us %u, "
-	       "sent_ttl %llu\n\n",
-	       o.batch_max, o.batch_us, (unsigned long long)o.ttl);
+	       "sent_ttl %llu; client ids %s\n\n",
+	       o.batch_max, o.batch_us, (unsigned long long)o.ttl,
+	       o.random_ids ? "random" : "time-ordered");
 	if (!o.only || strcmp(o.only, "pairs") == 0)
 		run_pairs(&o);
 	if (!o.only || strcmp(o.only, "latency") == 0)

@@ -20,6 +20,10 @@
  *
  * The client_msg_id of a commit is the first 16 octets of SHA-256 of the
  * commit message, so a resend is recognised by the server as the same.
+ * It does not start with a time as application messages' ids do
+ * (send_once): the pending record keeps only the commit, from which a
+ * restarted client must derive the same id again, and commits are too
+ * rare (one per epoch) for their place in the server's records to cost.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -1494,15 +1498,21 @@ static int send_once(struct vl_client *c, struct cl_conv *cv, const uint8_t *dat
 	 * a crash must never make us reuse a key and nonce. */
 	rc = cl_conv_save_state(c, cv);
 	if (!rc) {
-		/* The client id is derived from the message bytes: a resend of
-		 * these bytes is recognised by the server, and the message
-		 * encrypted again after stale_epoch is a new one with its own id
-		 * (docs/protocol.md §4.4). */
+		/* The client id (docs/protocol.md §4.4) is the wall-clock
+		 * millisecond, 48 bits big-endian, so that the server's
+		 * idempotency records append in time order, then 80 bits of
+		 * the message's hash: unpredictable, and a message encrypted
+		 * again after stale_epoch is a new one with its own id. The id
+		 * is made once and travels in the encoded frame, so a resend of
+		 * that frame carries the same id. */
 		struct vl_msg_send m = {.group_id = {cv->gid, cv->gid_len},
 		                        .message = {msg, msg_len}};
 		uint8_t h[VL_HASH_MAX];
 		rc = vl_hash(c->s, msg, msg_len, h);
-		memcpy(m.client_msg_id, h, VL_PROTO_MSG_ID_LEN);
+		uint64_t ms = cl_now_ms();
+		for (int i = 0; i < 6; i++)
+			m.client_msg_id[i] = (uint8_t)(ms >> (40 - 8 * i));
+		memcpy(m.client_msg_id + 6, h, VL_PROTO_MSG_ID_LEN - 6);
 		struct vl_writer w;
 		vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
 		uint32_t id = cl_next_id(c);

@@ -1007,6 +1007,111 @@ static void test_migrate_queues(void **state)
 	assert_true(raw_int(p2, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'") == 0);
 }
 
+/* Whether SQLite's plan for sql names an index (a query on the file). */
+static bool plan_uses(const char *path, const char *sql, const char *index)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	char q[512];
+	snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+	bool found = false;
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if (strstr((const char *)sqlite3_column_text(s, 3), index))
+			found = true;
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return found;
+}
+
+/* A version-4 database with idempotency records (the table keyed by
+ * device first) is upgraded: the retries it recorded are still answered
+ * as duplicates, SEND's with nothing queued and COMMIT's with its epoch,
+ * the same id from another device is another message, and pruning by age
+ * still takes the oldest through the age index. */
+static void test_migrate_sent(void **state)
+{
+	struct fx *f = *state;
+	char p4[160];
+	snprintf(p4, sizeof p4, "%s/v4.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = p4, .max_version = 4};
+	struct vl_store *st;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), 4);
+	vl_store_free(st);
+	int64_t now = (int64_t)time(NULL);
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO users (id, address, created) VALUES (1, 'a@x', 1), (2, 'b@x', 1);"
+	         "INSERT INTO devices (id, user_id, name, suite, sig_pub, created) VALUES"
+	         " (1, 1, 'd', 1, x'01', 1), (2, 2, 'd', 1, x'02', 1);"
+	         "INSERT INTO groups (id, gid, epoch, created) VALUES (1, x'6767', 1, 1);"
+	         "INSERT INTO members (group_id, device_id, leaf) VALUES (1, 1, 0), (1, 2, 1);"
+	         "INSERT INTO sent (device_id, client_msg_id, epoch, created) VALUES"
+	         " (1, x'0000000000000000000000000000c0c0', 1, %lld),"
+	         " (1, x'ffeeddccbbaa99887766554433221100', 0, %lld),"
+	         " (2, x'0102030405060708090a0b0c0d0e0f10', 0, %lld);",
+	         (long long)(now - 7200), (long long)now, (long long)now);
+	raw_sql(p4, sql);
+
+	cfg.max_version = 0;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	assert_int_equal(vl_store_schema_version(st), vl_store_schema_latest());
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 3);
+	const uint8_t commit_id[16] = {[14] = 0xc0, [15] = 0xc0};
+	const uint8_t send_id[16] = {0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88,
+	                             0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00};
+	const uint8_t other_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	uint8_t msg[] = {0xa1}, commit[] = {0xc1};
+	bool dup;
+	struct queued q = {0};
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 1, 1, send_id, msg, 1, on_queued, &q, &dup),
+	    VL_OK);
+	assert_true(dup);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(vl_store_send(st, (const uint8_t *)"gg", 2, 1, 2, other_id, msg, 1,
+	                               on_queued, &q, &dup),
+	                 VL_OK);
+	assert_true(dup);
+	assert_int_equal(q.n, 0);
+	/* The commit recorded at epoch 0 -> 1 is answered with epoch 1,
+	 * though its request names an epoch the group has left. */
+	struct vl_store_commit cm = {.gid = (const uint8_t *)"gg",
+	                             .gid_len = 2,
+	                             .sender = 1,
+	                             .epoch = 0,
+	                             .client_msg_id = commit_id,
+	                             .commit = commit,
+	                             .commit_len = 1};
+	uint64_t ne = 0;
+	assert_int_equal(vl_store_commit_apply(st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	assert_true(dup);
+	assert_true(ne == 1);
+	/* Device 1's id sent by device 2 is a message of its own. */
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 1, 2, send_id, msg, 1, on_queued, &q, &dup),
+	    VL_OK);
+	assert_false(dup);
+	assert_int_equal(q.n, 1);
+	assert_true(q.dev[0] == 1);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 4);
+	/* Pruning: only the two-hour-old commit record is older than an
+	 * hour, and it is found through the age index. */
+	size_t deleted = 0;
+	assert_int_equal(vl_store_sent_prune(st, (uint64_t)(now - 3600), 100, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	vl_store_free(st);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 3);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent WHERE client_msg_id ="
+	                        " x'0000000000000000000000000000c0c0'") == 0);
+	assert_true(plan_uses(p4,
+	                      "SELECT client_msg_id, device_id FROM sent WHERE created < 5"
+	                      " ORDER BY created LIMIT 10",
+	                      "sent_by_age"));
+}
+
 /* Sequence numbers are never reused: not after the newest message is
  * acknowledged and deleted, not across a reopen, not after a batch is
  * rolled back. */
@@ -1349,6 +1454,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_seq_never_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
