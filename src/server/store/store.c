@@ -232,6 +232,26 @@ static uint64_t exec_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t vl_store_mono_ns(void)
+{
+	return exec_mono_ns();
+}
+
+/* Bucket upper bounds, chosen around the 10 ms p99 target. */
+const uint32_t vl_store_hist_bounds_us[VL_STORE_HIST_BUCKETS] = {
+    50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 0};
+
+void vl_store_hist_add(struct vl_store_hist *h, uint64_t ns)
+{
+	uint64_t us = ns / 1000u;
+	size_t i = 0;
+	while (i < VL_STORE_HIST_BUCKETS - 1 && us > vl_store_hist_bounds_us[i])
+		i++;
+	h->count[i]++;
+	h->sum_us += us;
+	h->n++;
+}
+
 void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -360,8 +380,18 @@ static void *exec_main(void *arg)
 		pthread_mutex_lock(&x->mu);
 		x->stats.cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		x->stats.sent_pruned += pruned;
+		uint64_t t_durable = exec_mono_ns();
 		x->stats.run_ns += t_commit - t0;
-		x->stats.commit_ns += exec_mono_ns() - t_commit;
+		x->stats.commit_ns += t_durable - t_commit;
+		/* One clock read per batch stage; per job only the histograms. */
+		for (j = batch; j; j = j->next) {
+			j->t_start = t0;
+			j->t_run = t_commit;
+			j->t_durable = t_durable;
+			vl_store_hist_add(&x->stats.wait, t0 - j->t_submit);
+			vl_store_hist_add(&x->stats.run, t_commit - t0);
+			vl_store_hist_add(&x->stats.commit, t_durable - t_commit);
+		}
 		if (n) {
 			x->stats.batches++;
 			x->stats.jobs += n;
@@ -416,6 +446,7 @@ int vl_store_exec_submit(struct vl_store_exec *x, struct vl_store_job *job)
 {
 	job->next = NULL;
 	job->status = VL_OK;
+	job->t_submit = exec_mono_ns();
 	pthread_mutex_lock(&x->mu);
 	if (x->stopping) {
 		pthread_mutex_unlock(&x->mu);

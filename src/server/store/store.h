@@ -328,7 +328,24 @@ struct vl_store_job {
 	void *ctx;
 	int status;
 	struct vl_store_job *next; /* executor's use */
+	/* Monotonic nanoseconds, set by the executor for latency metrics:
+	 * submitted, its batch started, its batch's SQL done, its batch
+	 * durable. Read them in done or after. */
+	uint64_t t_submit, t_start, t_run, t_durable;
 };
+
+/* A latency histogram in microseconds (Prometheus-style cumulative on
+ * output; here each bucket counts only its own range). */
+#define VL_STORE_HIST_BUCKETS 14
+extern const uint32_t vl_store_hist_bounds_us[VL_STORE_HIST_BUCKETS]; /* last: no bound */
+struct vl_store_hist {
+	uint64_t count[VL_STORE_HIST_BUCKETS];
+	uint64_t sum_us, n;
+};
+/* Counts one observation of ns nanoseconds. */
+void vl_store_hist_add(struct vl_store_hist *h, uint64_t ns);
+/* Monotonic clock in nanoseconds (the one the t_* fields use). */
+uint64_t vl_store_mono_ns(void);
 
 struct vl_store_exec;
 
@@ -366,6 +383,9 @@ struct vl_store_exec_stats {
 	uint64_t sent_pruned; /* idempotency records deleted by age */
 	uint64_t run_ns;      /* wall time running jobs (and pruning) */
 	uint64_t commit_ns;   /* wall time committing (pending ACKs, WAL write, fsync) */
+	/* Per job: submitted -> batch start, batch start -> batch SQL done,
+	 * SQL done -> durable (commit and fsync). */
+	struct vl_store_hist wait, run, commit;
 };
 /* A consistent snapshot (thread-safe). */
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);
