@@ -142,6 +142,10 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		counter(&b, "store_commit_microseconds_total",
 		        "Wall time of batches committing (WAL write, fsync, checkpoint).",
 		        s.commit_ns / 1000u);
+		counter(&b, "store_idle_checkpoints_total",
+		        "WAL checkpoints run while no store job waited.", s.idle_ckpt);
+		counter(&b, "store_idle_checkpoint_microseconds_total",
+		        "Wall time of the idle checkpoints.", s.idle_ckpt_ns / 1000u);
 		counter(&b, "completion_turns_total",
 		        "Event-loop turns that ran store completions.", m->completion_turns);
 		/* Where a store job's time goes, stage by stage: request decoded
