@@ -591,6 +591,7 @@ struct vl_core_job *vl_core_job_new(struct vl_conn *c, size_t size, uint32_t req
 	j->request_id = request_id;
 	j->run = run;
 	j->complete = complete;
+	j->t_new = c->core->exec ? vl_store_mono_ns() : 0;
 	return j;
 }
 
@@ -632,15 +633,31 @@ static int job_run(struct vl_store *st, struct vl_store_job *sj)
 	return j->run(st, j);
 }
 
-static void job_finish(struct vl_core_job *j)
+/* t_turn: when the completion turn that runs j started (0: not run by an
+ * executor, no latency recorded). */
+static void job_finish(struct vl_core_job *j, uint64_t t_turn)
 {
 	struct vl_core *core = j->core;
+	if (t_turn && j->sj.t_durable)
+		vl_store_hist_add(&core->m.lat_handoff,
+		                  t_turn > j->sj.t_durable ? t_turn - j->sj.t_durable : 0);
 	core->jobs_inflight--;
 	core->m.jobs_completed++;
 	core->m.jobs_inflight = core->jobs_inflight;
 	if (j->conn)
 		j->conn->pending_requests--;
 	j->complete(j);
+	if (t_turn && j->sj.t_durable) {
+		/* The reply and any pushes are in the transport's buffers now;
+		 * it writes them at the end of this loop turn. */
+		uint64_t t = vl_store_mono_ns();
+		vl_store_hist_add(&core->m.lat_complete, t - t_turn);
+		if (j->t_new) {
+			vl_store_hist_add(&core->m.lat_total, t - j->t_new);
+			if (j->n_queued)
+				vl_store_hist_add(&core->m.lat_total_deliver, t - j->t_new);
+		}
+	}
 	if (j->conn) {
 		struct vl_conn *c = j->conn;
 		/* A draining connection closes once its answers are out. */
@@ -676,9 +693,12 @@ void vl_core_run_completions(struct vl_core *core)
 	struct vl_core_job *j = core->done_head;
 	core->done_head = core->done_tail = NULL;
 	pthread_mutex_unlock(&core->done_mu);
+	uint64_t t_turn = j ? vl_store_mono_ns() : 0;
+	if (j)
+		core->m.completion_turns++;
 	while (j) {
 		struct vl_core_job *next = j->next_done;
-		job_finish(j);
+		job_finish(j, t_turn);
 		j = next;
 	}
 }
@@ -695,15 +715,18 @@ void vl_core_job_submit(struct vl_core_job *j)
 		j->conn->refs++;
 		j->conn->pending_requests++;
 	}
-	if (core->exec && vl_store_exec_submit(core->exec, &j->sj) == VL_OK)
+	if (core->exec && vl_store_exec_submit(core->exec, &j->sj) == VL_OK) {
+		if (j->t_new)
+			vl_store_hist_add(&core->m.lat_submit, j->sj.t_submit - j->t_new);
 		return;
+	}
 	if (core->exec) {
 		j->sj.status = VL_ERR_STATE;
 	} else {
 		/* No executor: run inline, as one durable operation. */
 		j->sj.status = job_run(core->st, &j->sj);
 	}
-	job_finish(j);
+	job_finish(j, 0);
 }
 
 unsigned vl_core_error_of(int status)

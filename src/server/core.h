@@ -80,6 +80,14 @@ struct vl_core_metrics {
 	uint64_t commits_ok, commits_stale, sends_ok, sends_stale, duplicates;
 	uint64_t kp_uploaded, kp_rejected, kp_claimed;
 	uint64_t jobs_submitted, jobs_completed, jobs_inflight;
+	/* Latency stages of store jobs run by an executor (the executor's
+	 * own stages are in its stats): request decoded -> submitted;
+	 * durable -> its completion turn started on the core's thread;
+	 * turn started -> this job's reply and pushes handed to the
+	 * transport; decoded -> reply and pushes handed over, for jobs that
+	 * delivered something (SEND, COMMIT) and for all. */
+	struct vl_store_hist lat_submit, lat_handoff, lat_complete, lat_total_deliver, lat_total;
+	uint64_t completion_turns; /* vl_core_run_completions calls with work */
 };
 
 /* Clock in milliseconds (monotonic for rate limits) and seconds (wall,
@@ -161,7 +169,8 @@ struct vl_core_job {
 	/* A copy of the request frame the handler decoded from. */
 	uint8_t *frame;
 	size_t frame_len;
-	void *data; /* handler's state */
+	void *data;     /* handler's state */
+	uint64_t t_new; /* vl_store_mono_ns at creation (latency metrics) */
 };
 
 /* Allocates a job of `size` bytes (>= sizeof struct vl_core_job; handlers

@@ -54,6 +54,23 @@ static void gauge(struct sbuf *b, const char *name, const char *help, uint64_t v
 	    name, (unsigned long long)v);
 }
 
+/* A Prometheus histogram in seconds, labelled by stage. */
+static void hist(struct sbuf *b, const char *name, const char *stage, const struct vl_store_hist *h)
+{
+	uint64_t cum = 0;
+	for (unsigned i = 0; i < VL_STORE_HIST_BUCKETS; i++) {
+		cum += h->count[i];
+		if (i + 1 < VL_STORE_HIST_BUCKETS)
+			put(b, "valised_%s_bucket{stage=\"%s\",le=\"%g\"} %llu\n", name, stage,
+			    vl_store_hist_bounds_us[i] / 1e6, (unsigned long long)cum);
+		else
+			put(b, "valised_%s_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", name, stage,
+			    (unsigned long long)cum);
+	}
+	put(b, "valised_%s_sum{stage=\"%s\"} %.6f\nvalised_%s_count{stage=\"%s\"} %llu\n", name,
+	    stage, h->sum_us / 1e6, name, stage, (unsigned long long)h->n);
+}
+
 char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 {
 	struct sbuf b = {malloc(8192), 0, 8192, false};
@@ -120,6 +137,31 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		        s.cpu_ns / 1000u);
 		counter(&b, "store_sent_pruned_total",
 		        "Idempotency records deleted for age (sent_ttl).", s.sent_pruned);
+		counter(&b, "store_run_microseconds_total", "Wall time of batches running jobs.",
+		        s.run_ns / 1000u);
+		counter(&b, "store_commit_microseconds_total",
+		        "Wall time of batches committing (WAL write, fsync, checkpoint).",
+		        s.commit_ns / 1000u);
+		counter(&b, "store_idle_checkpoints_total",
+		        "WAL checkpoints run while no store job waited.", s.idle_ckpt);
+		counter(&b, "store_idle_checkpoint_microseconds_total",
+		        "Wall time of the idle checkpoints.", s.idle_ckpt_ns / 1000u);
+		counter(&b, "completion_turns_total",
+		        "Event-loop turns that ran store completions.", m->completion_turns);
+		/* Where a store job's time goes, stage by stage: request decoded
+		 * -> submitted -> batch start (wait) -> batch SQL done (run) ->
+		 * durable (commit) -> completion turn on the loop (handoff) ->
+		 * reply and pushes handed to the transport (complete). */
+		put(&b, "# HELP valised_job_stage_seconds Store job latency by stage.\n"
+		        "# TYPE valised_job_stage_seconds histogram\n");
+		hist(&b, "job_stage_seconds", "submit", &m->lat_submit);
+		hist(&b, "job_stage_seconds", "wait", &s.wait);
+		hist(&b, "job_stage_seconds", "run", &s.run);
+		hist(&b, "job_stage_seconds", "commit", &s.commit);
+		hist(&b, "job_stage_seconds", "handoff", &m->lat_handoff);
+		hist(&b, "job_stage_seconds", "complete", &m->lat_complete);
+		hist(&b, "job_stage_seconds", "total", &m->lat_total);
+		hist(&b, "job_stage_seconds", "total_deliver", &m->lat_total_deliver);
 	}
 	if (b.failed) {
 		free(b.p);

@@ -769,6 +769,44 @@ static void test_leaves_migrated(void **state)
 	vl_store_free(st);
 }
 
+/* The idle checkpoint copies the WAL only outside a batch and only when
+ * its page count is within the bounds; the data stays readable. */
+static void test_checkpoint_idle(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	bool ran = true, dup;
+	uint8_t id[16] = {7}, msg[] = {1};
+	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_ERR_STATE);
+	assert_false(ran);
+	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
+	/* Above the upper bound (a few pages written, at most 1 allowed). */
+	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 1, &ran), VL_OK);
+	assert_false(ran);
+	/* Below the lower bound. */
+	assert_int_equal(vl_store_checkpoint_idle(f->st, 100000, 200000, &ran), VL_OK);
+	assert_false(ran);
+	struct vl_store_stats s0, s1;
+	vl_store_stats_get(f->st, &s0);
+	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_OK);
+	assert_true(ran);
+	vl_store_stats_get(f->st, &s1);
+	assert_true(s1.idle_checkpoints == s0.idle_checkpoints + 1);
+	/* Everything copied: nothing left to do until the next write. */
+	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_OK);
+	assert_false(ran);
+	reopen(f);
+	uint64_t n = 0;
+	assert_int_equal(vl_store_queue_count(f->st, a.id, &n), VL_OK);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_true(dup);
+}
+
 static void test_batch(void **state)
 {
 	struct fx *f = *state;
@@ -1448,6 +1486,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_leaves_and_proposals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leaves_migrated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpoint_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_queues, setup, teardown),

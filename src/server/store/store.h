@@ -83,10 +83,23 @@ VL_MUST_CHECK int vl_store_batch_begin(struct vl_store *st);
 VL_MUST_CHECK int vl_store_batch_commit(struct vl_store *st);
 void vl_store_batch_rollback(struct vl_store *st);
 
+/* Outside a batch, while no work waits: if the backend's log (sqlite: the
+ * WAL) holds from min_pages to max_pages pages not yet copied into the
+ * database, copies them now (sqlite: a PASSIVE checkpoint) and sets *ran. A commit
+ * that would otherwise have to do it in a busy moment then does not
+ * (the sqlite backend still checkpoints inside a commit once the WAL
+ * passes its own, larger, bound; max_pages keeps an idle moment
+ * under load from taking a long copy). VL_ERR_STATE inside a batch,
+ * VL_ERR_STORE on an I/O failure (nothing is lost: the pages stay in the
+ * log). */
+VL_MUST_CHECK int vl_store_checkpoint_idle(struct vl_store *st, unsigned min_pages,
+                                           unsigned max_pages, bool *ran);
+
 struct vl_store_stats {
-	uint64_t commits;       /* durable commits (each one fsync) */
-	uint64_t operations;    /* operations run */
-	uint64_t pages_written; /* sqlite: database pages written to the WAL */
+	uint64_t commits;          /* durable commits (each one fsync) */
+	uint64_t operations;       /* operations run */
+	uint64_t pages_written;    /* sqlite: database pages written to the WAL */
+	uint64_t idle_checkpoints; /* vl_store_checkpoint_idle that copied pages */
 };
 /* A snapshot; callable from any thread (the operation counters may lag
  * while another thread uses the store). */
@@ -328,7 +341,24 @@ struct vl_store_job {
 	void *ctx;
 	int status;
 	struct vl_store_job *next; /* executor's use */
+	/* Monotonic nanoseconds, set by the executor for latency metrics:
+	 * submitted, its batch started, its batch's SQL done, its batch
+	 * durable. Read them in done or after. */
+	uint64_t t_submit, t_start, t_run, t_durable;
 };
+
+/* A latency histogram in microseconds (Prometheus-style cumulative on
+ * output; here each bucket counts only its own range). */
+#define VL_STORE_HIST_BUCKETS 14
+extern const uint32_t vl_store_hist_bounds_us[VL_STORE_HIST_BUCKETS]; /* last: no bound */
+struct vl_store_hist {
+	uint64_t count[VL_STORE_HIST_BUCKETS];
+	uint64_t sum_us, n;
+};
+/* Counts one observation of ns nanoseconds. */
+void vl_store_hist_add(struct vl_store_hist *h, uint64_t ns);
+/* Monotonic clock in nanoseconds (the one the t_* fields use). */
+uint64_t vl_store_mono_ns(void);
 
 struct vl_store_exec;
 
@@ -339,6 +369,10 @@ struct vl_store_exec_config {
 	uint64_t sent_ttl;  /* seconds an idempotency record is kept before
 	                     * pruning (0: kept forever) */
 	size_t prune_chunk; /* idempotency records deleted per batch at most */
+	/* After a small batch, when no job waits, checkpoint if the log holds
+	 * from idle_ckpt_pages to twice as many pages (0: never; the
+	 * backend's own bound only). */
+	unsigned idle_ckpt_pages;
 };
 /* batch_max 16384, batch_us 0 (no time limit: measured with bench_loadgen,
  * a 2 ms limit cost a quarter of the throughput and gained no latency),
@@ -366,6 +400,11 @@ struct vl_store_exec_stats {
 	uint64_t sent_pruned; /* idempotency records deleted by age */
 	uint64_t run_ns;      /* wall time running jobs (and pruning) */
 	uint64_t commit_ns;   /* wall time committing (pending ACKs, WAL write, fsync) */
+	/* Per job: submitted -> batch start, batch start -> batch SQL done,
+	 * SQL done -> durable (commit and fsync). */
+	struct vl_store_hist wait, run, commit;
+	uint64_t idle_ckpt;    /* idle checkpoints run */
+	uint64_t idle_ckpt_ns; /* their wall time */
 };
 /* A consistent snapshot (thread-safe). */
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);

@@ -63,6 +63,8 @@ struct vl_store_backend {
 	int (*blob_exists)(struct vl_store *st, const uint8_t *id, size_t id_len);
 	int (*sent_prune)(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted);
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
+	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
+	                       bool *ran);
 };
 
 /* The part of every backend handle that store.c reads. */
