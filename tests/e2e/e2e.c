@@ -224,7 +224,9 @@ int cli_wait(struct cli *c, uint8_t type, uint32_t id, int timeout_ms, struct rf
 
 int cli_reply(struct cli *c, uint32_t id, uint16_t *code, struct rframe *out, int timeout_ms)
 {
-	/* Whichever of ERROR or the OK reply with this id comes first. */
+	/* Whichever of ERROR or the OK reply with this id comes first. On
+	 * timeout or error *out is empty, so callers may always free it. */
+	memset(out, 0, sizeof *out);
 	for (int waited = 0; waited < timeout_ms; waited += 20) {
 		for (size_t i = 0; i < c->n_backlog; i++) {
 			struct rframe *r = &c->backlog[i];
