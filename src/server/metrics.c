@@ -139,9 +139,16 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		        "Idempotency records deleted for age (sent_ttl).", s.sent_pruned);
 		counter(&b, "store_run_microseconds_total", "Wall time of batches running jobs.",
 		        s.run_ns / 1000u);
-		counter(&b, "store_commit_microseconds_total",
-		        "Wall time of batches committing (WAL write, fsync, checkpoint).",
-		        s.commit_ns / 1000u);
+		counter(
+		    &b, "store_commit_microseconds_total",
+		    "Wall time of batches committing (WAL write, checkpoint; fsync too when not "
+		    "deferred).",
+		    s.commit_ns / 1000u);
+		counter(&b, "store_syncs_total",
+		        "WAL syncs made by the store's syncer thread (deferred durability).",
+		        s.syncs);
+		counter(&b, "store_sync_microseconds_total", "Wall time of the syncer's WAL syncs.",
+		        s.sync_ns / 1000u);
 		counter(&b, "store_idle_checkpoints_total",
 		        "WAL checkpoints run while no store job waited.", s.idle_ckpt);
 		counter(&b, "store_idle_checkpoint_microseconds_total",
@@ -150,7 +157,8 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		        "Event-loop turns that ran store completions.", m->completion_turns);
 		/* Where a store job's time goes, stage by stage: request decoded
 		 * -> submitted -> batch start (wait) -> batch SQL done (run) ->
-		 * durable (commit) -> completion turn on the loop (handoff) ->
+		 * committed (commit) -> durable (sync; empty when the store
+		 * commits durably itself) -> completion turn on the loop (handoff) ->
 		 * reply and pushes handed to the transport (complete). */
 		put(&b, "# HELP valised_job_stage_seconds Store job latency by stage.\n"
 		        "# TYPE valised_job_stage_seconds histogram\n");
@@ -158,6 +166,7 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		hist(&b, "job_stage_seconds", "wait", &s.wait);
 		hist(&b, "job_stage_seconds", "run", &s.run);
 		hist(&b, "job_stage_seconds", "commit", &s.commit);
+		hist(&b, "job_stage_seconds", "sync", &s.sync);
 		hist(&b, "job_stage_seconds", "handoff", &m->lat_handoff);
 		hist(&b, "job_stage_seconds", "complete", &m->lat_complete);
 		hist(&b, "job_stage_seconds", "total", &m->lat_total);

@@ -1444,6 +1444,121 @@ static void test_executor_time_limit(void **state)
 	free(jobs);
 }
 
+/* Deferred durability: each job writes, and its done() must come after a
+ * sync that ended after the job ran, in submission order, on the syncer
+ * (file database); a ":memory:" store has no log to sync and completes
+ * on the store thread with no sync at all. */
+struct sync_job {
+	struct vl_store_job job;
+	struct vl_store_exec **x;
+	size_t index;
+	uint64_t syncs_at_run, syncs_at_done;
+	size_t done_pos;
+	pthread_mutex_t *mu;
+	pthread_cond_t *cv;
+	size_t *done_count;
+};
+
+static int run_sync(struct vl_store *st, struct vl_store_job *job)
+{
+	struct sync_job *j = (struct sync_job *)job;
+	struct vl_store_exec_stats es;
+	vl_store_exec_stats_get(*j->x, &es);
+	j->syncs_at_run = es.syncs;
+	uint8_t key[32] = {0};
+	memcpy(key, &j->index, sizeof j->index);
+	return vl_store_invite_create(st, key, sizeof key, "carol@ex.org", NOW + 3600, NOW);
+}
+
+static void done_sync(struct vl_store_job *job)
+{
+	struct sync_job *j = (struct sync_job *)job;
+	struct vl_store_exec_stats es;
+	vl_store_exec_stats_get(*j->x, &es);
+	j->syncs_at_done = es.syncs;
+	pthread_mutex_lock(j->mu);
+	j->done_pos = (*j->done_count)++;
+	pthread_cond_signal(j->cv);
+	pthread_mutex_unlock(j->mu);
+}
+
+static void run_sync_jobs(struct vl_store *st, bool expect_sync)
+{
+	enum { N = 2000 };
+	struct sync_job *jobs = calloc(N, sizeof *jobs);
+	assert_non_null(jobs);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	size_t done_count = 0;
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.sent_ttl = 0;
+	xc.batch_max = 64; /* many batches, so syncs overlap the next batch */
+	struct vl_store_exec *x = NULL;
+	/* Jobs read the executor through x: set before the first submit. */
+	assert_int_equal(vl_store_exec_start(st, &xc, &x), VL_OK);
+	for (size_t i = 0; i < N; i++) {
+		jobs[i] = (struct sync_job){.job = {.run = run_sync, .done = done_sync},
+		                            .x = &x,
+		                            .index = i,
+		                            .mu = &mu,
+		                            .cv = &cv,
+		                            .done_count = &done_count};
+		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
+	}
+	pthread_mutex_lock(&mu);
+	while (done_count < N)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	struct vl_store_exec_stats es;
+	vl_store_exec_stats_get(x, &es);
+	vl_store_exec_free(x);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(jobs[i].job.status, VL_OK);
+		assert_true(jobs[i].done_pos == i);
+		assert_true(jobs[i].job.t_durable >= jobs[i].job.t_run);
+		if (expect_sync)
+			assert_true(jobs[i].syncs_at_done > jobs[i].syncs_at_run);
+		else
+			assert_true(jobs[i].syncs_at_done == 0);
+	}
+	assert_true(es.jobs == N);
+	if (expect_sync) {
+		assert_true(es.syncs >= 1 && es.syncs <= es.batches);
+		assert_true(es.sync.n == N);
+	} else {
+		assert_true(es.syncs == 0);
+	}
+	free(jobs);
+}
+
+static void test_executor_sync(void **state)
+{
+	struct fx *f = *state;
+	run_sync_jobs(f->st, true);
+	/* Back to durable commits after the executor: a direct write works
+	 * and everything the jobs wrote survives a reopen. */
+	uint8_t key[32] = {0xee};
+	key[31] = 0xff; /* no job key has this byte */
+	assert_int_equal(vl_store_invite_create(f->st, key, 32, "dave@ex.org", NOW + 3600, NOW),
+	                 VL_OK);
+	reopen(f);
+	struct vl_store_device d;
+	uint8_t first[32] = {0};
+	assert_int_equal(vl_store_device_register(f->st, first, 32, "carol@ex.org", "pc", 1, KEY32,
+	                                          32, 10, NOW, &d),
+	                 VL_OK);
+	assert_int_equal(vl_store_device_register(f->st, key, 32, "dave@ex.org", "pc", 1, KEY32, 32,
+	                                          10, NOW, &d),
+	                 VL_OK);
+
+	struct vl_store *mem;
+	struct vl_store_config cfg = {.backend = "sqlite", .path = ":memory:"};
+	assert_int_equal(vl_store_open(&cfg, &mem), VL_OK);
+	run_sync_jobs(mem, false);
+	vl_store_free(mem);
+}
+
 static void test_blobs(void **state)
 {
 	struct fx *f = *state;
@@ -1495,6 +1610,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor_sync, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,9 @@
 /*
  * The SQLite backend of the store (store.h): one database file in WAL mode
  * with synchronous=FULL, so a commit is durable once it returns and costs
- * one fsync of the WAL. Every statement is prepared once, at open. The
+ * one fsync of the WAL; or, while an executor defers durability
+ * (sync_defer), synchronous=NORMAL, where a commit only appends to the WAL
+ * and sq_sync makes it durable from another thread. Every statement is prepared once, at open. The
  * schema is created and upgraded by the migrations table below, one step
  * per version, each in its own transaction.
  *
@@ -16,12 +18,15 @@
  * SEND reads groups from a cache: docs/internals/store.md has the why
  * and the figures.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "server/store/store_backend.h"
 
@@ -291,6 +296,9 @@ struct sq {
 	/* Frames in the WAL after the last commit, and how many of them a
 	 * checkpoint has copied (see "checkpoints"). */
 	unsigned wal_frames, wal_copied;
+	/* Our own read-only descriptor on the -wal file while durability is
+	 * deferred (sq_sync_defer), else -1. */
+	int wal_fd;
 	sqlite3_stmt *s[S_COUNT];
 	unsigned version;
 	bool in_batch;
@@ -852,6 +860,70 @@ static int sq_checkpoint_idle(struct vl_store *st, unsigned min_pages, unsigned 
 	return VL_OK;
 }
 
+/* --- deferred durability ------------------------------------------------- */
+
+/*
+ * With synchronous=NORMAL in WAL mode a COMMIT appends its frames to the
+ * WAL without syncing it; SQLite still syncs the WAL before each
+ * checkpoint copies from it (so no frame a checkpoint copies, and no frame
+ * a WAL restart overwrites, is unsynced) and the database after it. What
+ * stays unsynced is the tail of the WAL since the last sync: fdatasync on
+ * any descriptor of the file flushes it on Linux, whichever descriptor
+ * wrote the pages, so the executor's second thread can do it on its own
+ * descriptor while the store thread runs the next batch on the
+ * connection. Nothing here touches the connection: sq_sync is safe beside
+ * it. The WAL file keeps its inode while the connection is open (it is
+ * only deleted at the last close; no journal_size_limit is set).
+ */
+static int exec_sql(sqlite3 *db, const char *sql);
+
+static int sq_sync_defer(struct vl_store *st, bool on)
+{
+	struct sq *q = SQ(st);
+	if (q->in_batch)
+		return VL_ERR_STATE;
+	if (!on) {
+		if (q->wal_fd < 0)
+			return VL_OK;
+		int rc = exec_sql(q->db, "PRAGMA synchronous=FULL;");
+		close(q->wal_fd);
+		q->wal_fd = -1;
+		return rc;
+	}
+	if (q->wal_fd >= 0)
+		return VL_OK;
+	/* ":memory:" and temporary databases have no file name, and no WAL. */
+	const char *db = sqlite3_db_filename(q->db, "main");
+	if (!db || !*db)
+		return VL_ERR_UNSUPPORTED;
+	const char *wal = sqlite3_filename_wal(db);
+	if (!wal || !*wal)
+		return VL_ERR_UNSUPPORTED;
+	/* The WAL exists once the connection has read the database in WAL
+	 * mode, which open (migrations, counters) did. */
+	int fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return VL_ERR_STORE;
+	if (exec_sql(q->db, "PRAGMA synchronous=NORMAL;") != VL_OK) {
+		close(fd);
+		return VL_ERR_STORE;
+	}
+	q->wal_fd = fd;
+	return VL_OK;
+}
+
+static int sq_sync(struct vl_store *st)
+{
+	struct sq *q = SQ(st);
+	if (q->wal_fd < 0)
+		return VL_ERR_STATE;
+	int rc;
+	do
+		rc = fdatasync(q->wal_fd);
+	while (rc != 0 && errno == EINTR);
+	return rc == 0 ? VL_OK : VL_ERR_STORE;
+}
+
 static void sq_stats(struct vl_store *st, struct vl_store_stats *out)
 {
 	*out = SQ(st)->base.stats;
@@ -911,6 +983,8 @@ static void sq_free(struct vl_store *st)
 	if (!q)
 		return;
 	sq_batch_rollback(st);
+	if (q->wal_fd >= 0)
+		(void)sq_sync_defer(st, false);
 	for (size_t i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(q->s[i]);
 	sqlite3_close(q->db);
@@ -939,6 +1013,7 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 	if (!q)
 		return VL_ERR_NOMEM;
 	q->base.be = &vl_store_sqlite_backend;
+	q->wal_fd = -1;
 	int rc = VL_ERR_STORE;
 	unsigned target = cfg->max_version && cfg->max_version < LATEST ? cfg->max_version : LATEST;
 	if (!cfg->path ||
@@ -2024,4 +2099,6 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .sent_prune = sq_sent_prune,
     .stats = sq_stats,
     .checkpoint_idle = sq_checkpoint_idle,
+    .sync_defer = sq_sync_defer,
+    .sync = sq_sync,
 };

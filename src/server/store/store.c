@@ -2,11 +2,15 @@
 /*
  * Backend selection, dispatch of store operations, and the batch executor
  * that gives group commit: one thread takes every job waiting, runs them
- * inside one batch, commits once (one fsync), then reports each job.
+ * inside one batch and commits once; when the backend can defer
+ * durability, a second thread (the syncer) makes committed batches
+ * durable with one fsync for all that wait, while the first runs the next
+ * batch, and only then reports each job, in commit order.
  */
 #include "server/store/store.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <string.h>
@@ -226,6 +230,13 @@ struct vl_store_exec {
 	struct vl_store_job *head, *tail; /* FIFO of submitted jobs */
 	bool stopping;
 	struct vl_store_exec_stats stats; /* under mu */
+	/* The syncer (deferred durability): FIFO of committed jobs waiting for
+	 * their sync, under mu; sync_cv wakes the syncer. */
+	bool deferred;
+	pthread_t syncer;
+	pthread_cond_t sync_cv;
+	struct vl_store_job *sync_head, *sync_tail;
+	bool sync_stopping;
 	/* pruning (executor thread only) */
 	uint64_t prune_next_ms; /* monotonic time of the next prune */
 };
@@ -393,6 +404,65 @@ static void exec_idle_checkpoint(struct vl_store_exec *x, uint64_t batch_jobs)
 	}
 }
 
+/* Calls done() of each job of a list, in order. */
+static void exec_complete(struct vl_store_job *j)
+{
+	while (j) {
+		struct vl_store_job *next = j->next;
+		j->next = NULL;
+		j->done(j);
+		j = next;
+	}
+}
+
+/*
+ * The syncer: takes every committed job waiting, syncs once (one sync
+ * covers every batch committed before it began, so all of them), then
+ * completes them in order. A send is thus answered, and its message
+ * pushed, only once durable. A later batch may already have read what
+ * these wrote (a duplicate SEND, an ACK); it completes only after its own
+ * sync, which covers these frames too, so no client sees an answer a crash
+ * could undo.
+ *
+ * A failed sync leaves the written frames in an unknown state while later
+ * batches have already built on them: neither retrying (Linux may drop the
+ * dirty pages and report the error once) nor failing these jobs alone
+ * (the next batch's answers would rest on them) is safe. The process stops;
+ * on restart SQLite recovers whatever the WAL durably holds, and clients
+ * resend what was not acknowledged (sends are idempotent).
+ */
+static void *exec_sync_main(void *arg)
+{
+	struct vl_store_exec *x = arg;
+	(void)prctl(PR_SET_NAME, "vl-store-sync", 0, 0, 0);
+	for (;;) {
+		pthread_mutex_lock(&x->mu);
+		while (!x->sync_head && !x->sync_stopping)
+			pthread_cond_wait(&x->sync_cv, &x->mu);
+		struct vl_store_job *jobs = x->sync_head;
+		x->sync_head = x->sync_tail = NULL;
+		pthread_mutex_unlock(&x->mu);
+		if (!jobs)
+			return NULL; /* stopping, nothing left */
+		uint64_t t0 = exec_mono_ns();
+		if (x->st->be->sync(x->st) != VL_OK) {
+			fputs("valised: store: syncing the write-ahead log failed; stopping\n",
+			      stderr);
+			abort();
+		}
+		uint64_t t1 = exec_mono_ns();
+		pthread_mutex_lock(&x->mu);
+		x->stats.syncs++;
+		x->stats.sync_ns += t1 - t0;
+		for (struct vl_store_job *j = jobs; j; j = j->next) {
+			vl_store_hist_add(&x->stats.sync, t1 - j->t_durable);
+			j->t_durable = t1;
+		}
+		pthread_mutex_unlock(&x->mu);
+		exec_complete(jobs);
+	}
+}
+
 static void *exec_main(void *arg)
 {
 	struct vl_store_exec *x = arg;
@@ -431,6 +501,8 @@ static void *exec_main(void *arg)
 		pthread_mutex_lock(&x->mu);
 		x->stats.cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		x->stats.sent_pruned += pruned;
+		/* Deferred: the commit only wrote the log; t_durable is set
+		 * again by the syncer. */
 		uint64_t t_durable = exec_mono_ns();
 		x->stats.run_ns += t_commit - t0;
 		x->stats.commit_ns += t_durable - t_commit;
@@ -451,16 +523,36 @@ static void *exec_main(void *arg)
 			if (failed)
 				x->stats.failed_batches++;
 		}
-		pthread_mutex_unlock(&x->mu);
-		while (batch) {
-			struct vl_store_job *next = batch->next;
-			batch->next = NULL;
-			batch->done(batch);
-			batch = next;
+		if (x->deferred && batch) {
+			/* Durable only once the syncer has synced: it completes
+			 * the jobs, after those of every earlier batch. A failed
+			 * batch goes the same way, so completions keep their
+			 * order. */
+			if (x->sync_tail)
+				x->sync_tail->next = batch;
+			else
+				x->sync_head = batch;
+			while (batch->next)
+				batch = batch->next;
+			x->sync_tail = batch;
+			batch = NULL;
+			pthread_cond_signal(&x->sync_cv);
 		}
+		pthread_mutex_unlock(&x->mu);
+		exec_complete(batch);
 		exec_idle_checkpoint(x, n);
 	}
 	return NULL;
+}
+
+/* Stops the syncer once it has completed every job handed to it. */
+static void exec_sync_stop(struct vl_store_exec *x)
+{
+	pthread_mutex_lock(&x->mu);
+	x->sync_stopping = true;
+	pthread_cond_signal(&x->sync_cv);
+	pthread_mutex_unlock(&x->mu);
+	pthread_join(x->syncer, NULL);
 }
 
 int vl_store_exec_start(struct vl_store *st, const struct vl_store_exec_config *cfg,
@@ -476,14 +568,31 @@ int vl_store_exec_start(struct vl_store *st, const struct vl_store_exec_config *
 		x->cfg.batch_max = 1;
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_cond_init(&x->cv, NULL);
+	pthread_cond_init(&x->sync_cv, NULL);
+	/* A backend without a log file to sync (sqlite ":memory:") keeps
+	 * durable commits: jobs complete on the store thread as before. */
+	if (st->be->sync_defer && st->be->sync && st->be->sync_defer(st, true) == VL_OK) {
+		if (pthread_create(&x->syncer, NULL, exec_sync_main, x) != 0) {
+			(void)st->be->sync_defer(st, false);
+			goto fail;
+		}
+		x->deferred = true;
+	}
 	if (pthread_create(&x->thread, NULL, exec_main, x) != 0) {
-		pthread_cond_destroy(&x->cv);
-		pthread_mutex_destroy(&x->mu);
-		free(x);
-		return VL_ERR_NOMEM;
+		if (x->deferred) {
+			exec_sync_stop(x);
+			(void)st->be->sync_defer(st, false);
+		}
+		goto fail;
 	}
 	*out = x;
 	return VL_OK;
+fail:
+	pthread_cond_destroy(&x->sync_cv);
+	pthread_cond_destroy(&x->cv);
+	pthread_mutex_destroy(&x->mu);
+	free(x);
+	return VL_ERR_NOMEM;
 }
 
 int vl_store_exec_new(struct vl_store *st, size_t batch_max, struct vl_store_exec **out)
@@ -523,6 +632,13 @@ void vl_store_exec_free(struct vl_store_exec *x)
 	pthread_cond_signal(&x->cv);
 	pthread_mutex_unlock(&x->mu);
 	pthread_join(x->thread, NULL);
+	/* The store thread has committed its last batch: drain the syncer,
+	 * then give the store back with durable commits. */
+	if (x->deferred) {
+		exec_sync_stop(x);
+		(void)x->st->be->sync_defer(x->st, false);
+	}
+	pthread_cond_destroy(&x->sync_cv);
 	pthread_cond_destroy(&x->cv);
 	pthread_mutex_destroy(&x->mu);
 	free(x);

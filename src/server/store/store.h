@@ -331,8 +331,10 @@ struct vl_store_job;
 /* Runs on the executor thread inside an open batch; its status becomes
  * the job's status. */
 typedef int (*vl_store_job_run_fn)(struct vl_store *st, struct vl_store_job *job);
-/* Runs on the executor thread once the job's batch is durable (or failed
- * to commit: then status is VL_ERR_STORE). The job is the caller's again. */
+/* Runs on an executor thread (the store thread, or the syncer when the
+ * backend defers durability) once the job's batch is durable (or failed
+ * to commit: then status is VL_ERR_STORE), jobs in the order their batches
+ * committed. The job is the caller's again. */
 typedef void (*vl_store_job_done_fn)(struct vl_store_job *job);
 
 struct vl_store_job {
@@ -380,7 +382,10 @@ struct vl_store_exec_config {
 void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg);
 
 /* Starts an executor thread on st (which it uses exclusively until
- * vl_store_exec_free). Besides the jobs, the thread prunes idempotency
+ * vl_store_exec_free). When the backend can defer durability (sqlite on
+ * a file), a second thread syncs committed batches while the first runs
+ * the next one (an fsync failure then aborts the process: see
+ * docs/internals/store.md). Besides the jobs, the thread prunes idempotency
  * records older than cfg->sent_ttl (vl_store_sent_prune), at most
  * prune_chunk per batch, about once a second while there are some, even
  * when no job arrives. VL_ERR_NOMEM if the thread cannot start. */
@@ -405,6 +410,13 @@ struct vl_store_exec_stats {
 	struct vl_store_hist wait, run, commit;
 	uint64_t idle_ckpt;    /* idle checkpoints run */
 	uint64_t idle_ckpt_ns; /* their wall time */
+	/* Deferred durability (the syncer; 0 when the backend cannot defer):
+	 * syncs made, their wall time, and per job commit done -> synced. In
+	 * that mode commit_ns and the commit histogram hold only the commit's
+	 * WAL write, and t_durable is the end of the job's sync. */
+	uint64_t syncs;
+	uint64_t sync_ns;
+	struct vl_store_hist sync;
 };
 /* A consistent snapshot (thread-safe). */
 void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats *out);

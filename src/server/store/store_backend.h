@@ -65,6 +65,15 @@ struct vl_store_backend {
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
 	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
 	                       bool *ran);
+	/* Deferred durability (optional; NULL: commits are durable when they
+	 * return). sync_defer(st, true), outside a batch, makes batch_commit
+	 * return before its log is synced, and then sync, callable from
+	 * another thread while st runs a batch, makes every commit that
+	 * returned before it began durable. VL_ERR_UNSUPPORTED when the
+	 * store has no log file (":memory:"): commits stay durable on
+	 * return. sync_defer(st, false) restores durable commits. */
+	int (*sync_defer)(struct vl_store *st, bool on);
+	int (*sync)(struct vl_store *st);
 };
 
 /* The part of every backend handle that store.c reads. */
