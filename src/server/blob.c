@@ -29,8 +29,7 @@
 enum up_state { UP_AUTH, UP_RECEIVING, UP_STORING, UP_DONE };
 
 struct blob_upload {
-	struct lws *wsi; /* NULL once the HTTP connection is gone */
-	struct http_sess *h;
+	struct http_sess *h; /* NULL once the HTTP connection is gone */
 	struct vl_transport *t;
 	enum up_state st;
 	char user[VL_PROTO_ADDRESS_MAX + 1];
@@ -115,13 +114,13 @@ static bool from_hex(const char *s, uint8_t *out, size_t n)
 	return true;
 }
 
-static int reply_text(struct lws *wsi, struct http_sess *h, unsigned status, const char *text)
+static int reply_text(struct http_sess *h, unsigned status, const char *text)
 {
 	char *b = strdup(text);
 	if (!b)
 		return -1;
 	h->close_after = true;
-	return vl_http_reply(wsi, h, status, "text/plain", b, strlen(b));
+	return vl_http_reply(h, status, "text/plain", b, strlen(b));
 }
 
 /* Takes a challenge out of the table if it is there and fresh. */
@@ -156,29 +155,31 @@ void vl_blob_on_closed(struct http_sess *h)
 	if (!up)
 		return;
 	h->up = NULL;
-	up->wsi = NULL;
 	up->h = NULL;
 	if (!up->job_pending)
 		upload_free(up);
 }
 
-/* Fails an upload: reply (if the connection is still there) and drop. */
+/* Fails an upload: reply (if the connection is still there) and drop.
+ * Returns -1 if the connection is gone or closed for want of memory. */
 static int upload_fail(struct blob_upload *up, unsigned status, const char *text)
 {
-	struct lws *wsi = up->wsi;
 	struct http_sess *h = up->h;
 	vl_log(VL_LOG_INFO, "blob_refused", "user=%s device=%s status=%u", up->user, up->device,
 	       status);
 	if (h) {
 		h->up = NULL;
-		up->wsi = NULL;
 		up->h = NULL;
 	}
 	upload_free(up);
-	if (!wsi)
+	if (!h)
 		return -1;
-	lws_rx_flow_control(wsi, 1);
-	return reply_text(wsi, h, status, text);
+	vl_http_pause(h, false);
+	if (reply_text(h, status, text)) {
+		vl_http_abort(h);
+		return -1;
+	}
+	return 0;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -244,13 +245,11 @@ static void store_complete(struct vl_core_job *job)
 	struct blob_upload *up = ((struct blob_job *)job)->up;
 	up->job_pending = false;
 	int rc = job->sj.status;
-	if (!up->wsi) {
+	struct http_sess *h = up->h;
+	if (!h) {
 		upload_free(up);
 		return;
 	}
-	struct lws *wsi = up->wsi;
-	struct http_sess *h = up->h;
-	h->up = NULL;
 	if (rc == VL_ERR_LIMIT) {
 		upload_fail(up, 507, "quota exceeded\n");
 		return;
@@ -267,10 +266,11 @@ static void store_complete(struct vl_core_job *job)
 	}
 	vl_log(VL_LOG_INFO, "blob_stored", "user=%s device=%s size=%llu", up->user, up->device,
 	       (unsigned long long)up->expected);
+	h->up = NULL;
 	upload_free(up);
 	h->close_after = true;
-	if (!body || vl_http_reply(wsi, h, 201, "text/plain", body, 65))
-		lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	if (!body || vl_http_reply(h, 201, "text/plain", body, 65))
+		vl_http_abort(h);
 }
 
 static int start_store(struct blob_upload *up)
@@ -311,7 +311,7 @@ static void auth_complete(struct vl_core_job *job)
 	struct blob_upload *up = ((struct blob_job *)job)->up;
 	struct vl_transport *t = up->t;
 	up->job_pending = false;
-	if (!up->wsi) {
+	if (!up->h) {
 		upload_free(up);
 		return;
 	}
@@ -362,74 +362,80 @@ static void auth_complete(struct vl_core_job *job)
 		start_store(up);
 		return;
 	}
-	lws_rx_flow_control(up->wsi, 1);
+	vl_http_pause(up->h, false);
 }
 
-static bool header(struct lws *wsi, const char *name, char *out, int cap)
+/* Copies a header's value into out (NUL-terminated); false if absent,
+ * empty or too long. */
+static bool header(const struct vl_http_req *req, const char *name, char *out, size_t cap)
 {
-	int n = lws_hdr_custom_copy(wsi, out, cap, name, (int)strlen(name));
-	return n > 0;
+	size_t n;
+	const char *v = vl_http_header(req, name, &n);
+	if (!v || !n || n >= cap)
+		return false;
+	memcpy(out, v, n);
+	out[n] = 0;
+	return true;
 }
 
-int vl_blob_on_http(struct lws *wsi, struct vl_transport *t, struct http_sess *h, const char *uri)
+int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl_http_req *req,
+                    const char *uri)
 {
-	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-	bool put = lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
-	           lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	bool get = req->method == VL_HTTP_GET;
+	bool put = req->method == VL_HTTP_PUT || req->method == VL_HTTP_POST;
 	if (get && strcmp(uri, "/blob/challenge") == 0) {
 		if (!t->accepting)
-			return reply_text(wsi, h, 503, "draining\n");
+			return reply_text(h, 503, "draining\n");
 		struct blob_challenge *bc =
 		    &t->challenges[t->next_challenge++ % VL_BLOB_CHALLENGES];
 		if (vl_random(bc->bytes, sizeof bc->bytes) != VL_OK)
-			return reply_text(wsi, h, 500, "no randomness\n");
+			return reply_text(h, 500, "no randomness\n");
 		bc->expires = mono_s() + VL_BLOB_CHALLENGE_TTL_S;
 		char *body = malloc(2 * VL_PROTO_CHALLENGE_LEN + 2);
 		if (!body)
 			return -1;
 		to_hex(bc->bytes, sizeof bc->bytes, body);
 		strcat(body, "\n");
-		return vl_http_reply(wsi, h, 200, "text/plain", body, strlen(body));
+		return vl_http_reply(h, 200, "text/plain", body, strlen(body));
 	}
 	if (get && strncmp(uri, "/blob/", 6) == 0) {
 		uint8_t id[32];
 		if (!from_hex(uri + 6, id, sizeof id))
-			return reply_text(wsi, h, 404, "not found\n");
+			return reply_text(h, 404, "not found\n");
 		char path[sizeof t->blob_dir + 80];
 		snprintf(path, sizeof path, "%s/%.2s/%s", t->blob_dir, uri + 6, uri + 6);
 		if (access(path, R_OK) != 0)
-			return reply_text(wsi, h, 404, "not found\n");
-		int n = lws_serve_http_file(wsi, path, "application/octet-stream", NULL, 0);
-		return n < 0 ? -1 : 0;
+			return reply_text(h, 404, "not found\n");
+		if (vl_http_reply_file(h, path, "application/octet-stream"))
+			return reply_text(h, 404, "not found\n");
+		return 0;
 	}
 	if (!put || strcmp(uri, "/blob") != 0)
-		return reply_text(wsi, h, 404, "not found\n");
+		return reply_text(h, 404, "not found\n");
 	if (!t->accepting)
-		return reply_text(wsi, h, 503, "draining\n");
+		return reply_text(h, 503, "draining\n");
 
-	char cl[32] = "", user[VL_PROTO_ADDRESS_MAX + 2] = "", dev[VL_PROTO_DEVICE_MAX + 2] = "";
+	char user[VL_PROTO_ADDRESS_MAX + 2] = "", dev[VL_PROTO_DEVICE_MAX + 2] = "";
 	char chal[2 * VL_PROTO_CHALLENGE_LEN + 2] = "", sig[2 * VL_PROTO_SIGNATURE_MAX + 2] = "";
-	if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
-		return reply_text(wsi, h, 411, "Content-Length required\n");
-	char *end;
-	unsigned long long expected = strtoull(cl, &end, 10);
-	if (*end || cl[0] == '-' || expected == 0)
-		return reply_text(wsi, h, 400, "bad Content-Length\n");
+	if (req->content_length < 0)
+		return reply_text(h, 411, "Content-Length required\n");
+	uint64_t expected = (uint64_t)req->content_length;
+	if (expected == 0)
+		return reply_text(h, 400, "bad Content-Length\n");
 	if (expected > t->cfg->max_blob)
-		return reply_text(wsi, h, 413, "blob too large\n");
+		return reply_text(h, 413, "blob too large\n");
 	struct blob_upload *up = calloc(1, sizeof *up);
 	if (!up)
 		return -1;
 	up->fd = -1;
 	up->t = t;
-	up->wsi = wsi;
 	up->h = h;
 	up->expected = expected;
 	h->up = up;
-	if (!header(wsi, "x-valise-user:", user, sizeof user) ||
-	    !header(wsi, "x-valise-device:", dev, sizeof dev) ||
-	    !header(wsi, "x-valise-challenge:", chal, sizeof chal) ||
-	    !header(wsi, "x-valise-signature:", sig, sizeof sig) ||
+	if (!header(req, "x-valise-user", user, sizeof user) ||
+	    !header(req, "x-valise-device", dev, sizeof dev) ||
+	    !header(req, "x-valise-challenge", chal, sizeof chal) ||
+	    !header(req, "x-valise-signature", sig, sizeof sig) ||
 	    !vl_proto_address_valid((const uint8_t *)user, strlen(user)) ||
 	    !vl_proto_device_valid((const uint8_t *)dev, strlen(dev)) ||
 	    !from_hex(chal, up->challenge, sizeof up->challenge) || strlen(sig) % 2 ||
@@ -447,14 +453,14 @@ int vl_blob_on_http(struct lws *wsi, struct vl_transport *t, struct http_sess *h
 	j->up = up;
 	up->job_pending = true;
 	/* Hold the body back until the device is known. */
-	lws_rx_flow_control(wsi, 0);
+	vl_http_pause(h, true);
 	vl_core_job_submit(&j->job);
 	return 0;
 }
 
-int vl_blob_on_body(struct lws *wsi, struct vl_transport *t, struct http_sess *h, const void *in,
-                    size_t len)
+int vl_blob_on_body(struct vl_transport *t, struct http_sess *h, const uint8_t *in, size_t len)
 {
+	(void)t;
 	struct blob_upload *up = h->up;
 	if (!up)
 		return 0; /* already answered; the rest is ignored */
@@ -480,8 +486,9 @@ int vl_blob_on_body(struct lws *wsi, struct vl_transport *t, struct http_sess *h
 	return 0;
 }
 
-int vl_blob_on_body_done(struct lws *wsi, struct vl_transport *t, struct http_sess *h)
+int vl_blob_on_body_done(struct vl_transport *t, struct http_sess *h)
 {
+	(void)t;
 	struct blob_upload *up = h->up;
 	if (!up)
 		return 0;

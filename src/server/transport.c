@@ -1,202 +1,362 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libwebsockets glue (see transport.h). Frames the core sends a WebSocket
- * connection are framed here and collected per connection, then written
- * once per event-loop turn with one lws_write for all of them: one send(),
- * or under TLS one SSL_write, where each frame used to cost its own (a
- * store batch completing answers and pushes hundreds of frames at once,
- * often several to one connection). The collected bytes are capped (the
- * core's window bounds pushes; the cap catches a reader that stops
- * reading, which the core then closes as too slow). Fragmented incoming
- * messages are reassembled, capped at the frame limit.
+ * valised's connections (see transport.h), on libuv: TCP, then TLS 1.3
+ * (tls13.c: OpenSSL does the handshake, after which only the record keys
+ * are kept and the SSL object is freed), then HTTP/1.1 (http1.c) and,
+ * after an upgrade, WebSocket (ws.c). docs/internals/transport.md says
+ * why this is not libwebsockets: what an idle connection costs.
+ *
+ * Input: every read lands in the transport's one read buffer and is
+ * handled at once; a connection keeps bytes of its own only for a record,
+ * a frame header or a message that has not arrived whole.
+ *
+ * Output: what the core sends a connection is framed here and collected,
+ * then written once per loop turn (one send(), under TLS sealed as one run
+ * of records): a store batch completing answers and pushes hundreds of
+ * frames at once, often several to one connection. At most one write is
+ * in flight per connection; what comes meanwhile collects behind it,
+ * capped (the core's push window bounds pushes; the cap catches a reader
+ * that stops reading, which the core then closes as too slow).
  */
 #include "server/transport.h"
 
 #include <assert.h>
-#include <openssl/ssl.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libwebsockets.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "server/log.h"
+#include "server/tls13.h"
 #include "server/transport_int.h"
+#include "server/ws.h"
 
 /* Bytes collected before they are written without waiting for the end of
  * the turn: several TLS records' worth, a few hundred small frames. */
-#define WS_COALESCE_MAX (64u * 1024u)
-/* The most one send() (or SSL_write) may carry: a default-sized frame
- * whole. More waits in libwebsockets for the next writeable event. */
-#define WS_TX_PACKET (VL_PROTO_FRAME_MAX + 16u)
+#define OUT_COALESCE_MAX (64u * 1024u)
+/* A file being downloaded is read in pieces of this size. */
+#define FILE_CHUNK (64u * 1024u)
+/* Seconds allowed for the TLS handshake and each HTTP request head, an
+ * idle HTTP keep-alive connection, and a closing connection's last bytes. */
+#define HANDSHAKE_TIMEOUT_S 30u
+#define HTTP_IDLE_TIMEOUT_S 30u
+#define CLOSE_TIMEOUT_S     10u
+#define AUTH_TIMEOUT_S      30u /* a WebSocket connection to REGISTER or AUTH */
+#define LISTEN_BACKLOG      4096
 
-/* A connection's session (libwebsockets allocates it, per_session_data_size).
+enum conn_state { CS_HANDSHAKE, CS_HTTP, CS_WS };
+
+enum ws_opcode { WS_CONT = 0, WS_TEXT = 1, WS_BIN = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
+
+/* A WebSocket frame or message that has not arrived whole. Allocated only
+ * while one is in progress. */
+struct ws_rx {
+	uint8_t hdr[14]; /* a frame header split across reads */
+	uint8_t hdr_len;
+	bool in_frame; /* header parsed, payload still coming */
+	bool fin;
+	uint8_t opcode;
+	uint8_t mask[4];
+	uint64_t left; /* payload bytes of this frame still to come */
+	uint64_t off;  /* payload bytes of this frame already seen */
+	bool in_msg;   /* a fragmented message has begun */
+	bool msg_bad;  /* text, or larger than the frame limit: dropped */
+	uint8_t msg_op; /* the message's first opcode */
+	uint8_t first[6]; /* a message's first bytes: its request id */
+	uint8_t first_len;
+	uint8_t *msg;
+	uint32_t msg_len, msg_cap;
+	uint8_t ctrl[125]; /* a control frame's payload */
+	uint8_t ctrl_len;
+};
+
+/* One connection.
  *
  * Invariants:
  * 1. out is NULL while nothing waits to be written: an idle connection
- *    holds no send buffer. Otherwise it holds LWS_PRE bytes of room, then
- *    out_len bytes of whole, already framed WebSocket messages, in the
- *    order the core sent them.
- * 2. A session with out_len > 0 is on the transport's dirty list (dirty is
- *    set) or is waiting for a writeable callback because libwebsockets
- *    still holds the tail of an earlier write (lws_partial_buffered).
- * 3. Nothing is written while libwebsockets holds such a tail: its
- *    writeable callback sends that first, then calls ours, which writes
- *    what accumulated meanwhile.
- * 4. out_len exceeds WS_COALESCE_MAX only while libwebsockets holds an
- *    unsent tail (the socket is full) or when out is one frame larger
- *    than that, and never exceeds send_buffer + max_frame: past that the
- *    reader is too slow and ws_send refuses, which makes the core close
- *    it.
+ *    holds no send buffer. Otherwise it holds out_len bytes in the order
+ *    they were queued: plaintext once TLS is up (sealed when written),
+ *    handshake bytes before.
+ * 2. A connection with out_len > 0 is on the transport's dirty list, or
+ *    has a write in flight (inflight > 0) whose completion writes it.
+ * 3. At most one uv_write is in flight; nothing else is written while it
+ *    is, so bytes reach the socket in the order they were queued.
+ * 4. Once closing is set uv_close has been called: nothing is read,
+ *    written or handed to the core again; the close callback frees.
  */
-struct ws_sess {
-	struct lws *wsi;
-	struct vl_conn *conn;
+struct tconn {
+	uv_tcp_t tcp;
+	struct vl_transport *t;
+	struct tconn *next, *prev;             /* t->conns */
+	struct tconn *dirty_next, *dirty_prev; /* t->dirty */
+	struct vl_tls13_hs *hs;                /* during the handshake */
+	struct vl_tls13 *rec;                  /* after it */
+	uint8_t *rin; /* a TLS record not yet whole */
+	uint32_t rin_len;
 	uint8_t *out;
-	uint32_t out_len, out_cap; /* bytes after the LWS_PRE room */
-	struct ws_sess *dirty_next, *dirty_prev;
-	uint8_t *rx;
-	uint32_t rx_len, rx_cap;
+	uint32_t out_len, out_cap;
+	uint32_t inflight;
+	uint32_t deadline; /* monotonic seconds; 0: none */
+	uint8_t state;
 	bool dirty;
-	bool rx_bad;
-	bool close_pending;
+	bool closing;       /* invariant 4 */
+	bool close_pending; /* close once everything queued is written */
+	bool shut;          /* FIN sent: waiting for the peer's */
+	bool paused;
+	struct http_sess *http;
+	struct vl_conn *core;
+	struct ws_rx *rx;
 };
 
-static struct vl_transport *sess_transport(const struct ws_sess *s)
+struct wreq {
+	uv_write_t req;
+	struct tconn *c;
+	uint8_t *buf;
+};
+
+static uint32_t now_s(void)
 {
-	return lws_context_user(lws_get_context(s->wsi));
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
 }
 
-static void dirty_add(struct vl_transport *t, struct ws_sess *s)
+static void conn_flush(struct tconn *c);
+static void conn_kill(struct tconn *c);
+static void conn_input(struct tconn *c, uint8_t *p, size_t n);
+
+/* --- output ------------------------------------------------------------------ */
+
+static void dirty_add(struct tconn *c)
 {
-	if (s->dirty)
+	struct vl_transport *t = c->t;
+	if (c->dirty || c->closing)
 		return;
-	s->dirty = true;
-	s->dirty_prev = NULL;
-	s->dirty_next = t->dirty;
+	c->dirty = true;
+	c->dirty_prev = NULL;
+	c->dirty_next = t->dirty;
 	if (t->dirty)
-		t->dirty->dirty_prev = s;
-	t->dirty = s;
+		t->dirty->dirty_prev = c;
+	t->dirty = c;
 }
 
-static void dirty_remove(struct vl_transport *t, struct ws_sess *s)
+static void dirty_remove(struct tconn *c)
 {
-	if (!s->dirty)
+	if (!c->dirty)
 		return;
-	if (s->dirty_prev)
-		s->dirty_prev->dirty_next = s->dirty_next;
+	if (c->dirty_prev)
+		c->dirty_prev->dirty_next = c->dirty_next;
 	else
-		t->dirty = s->dirty_next;
-	if (s->dirty_next)
-		s->dirty_next->dirty_prev = s->dirty_prev;
-	s->dirty = false;
-	s->dirty_next = s->dirty_prev = NULL;
+		c->t->dirty = c->dirty_next;
+	if (c->dirty_next)
+		c->dirty_next->dirty_prev = c->dirty_prev;
+	c->dirty = false;
+	c->dirty_next = c->dirty_prev = NULL;
 }
 
-static void out_free(struct ws_sess *s)
+/* Makes room for n more bytes in out. */
+static uint8_t *out_room(struct tconn *c, size_t n)
 {
-	free(s->out);
-	s->out = NULL;
-	s->out_len = s->out_cap = 0;
-}
-
-/* Writes everything waiting in one lws_write. LWS_WRITE_HTTP makes
- * libwebsockets send the bytes as they are (our frames are framed
- * already): one send(), or under TLS one SSL_write, for all of them. What
- * the socket does not take, libwebsockets keeps and sends before anything
- * else (invariant 3). Returns false if the connection failed. */
-static bool sess_write(struct ws_sess *s)
-{
-	if (!s->out_len)
-		return true;
-	int n = lws_write(s->wsi, s->out + LWS_PRE, s->out_len, LWS_WRITE_HTTP);
-	bool ok = n >= 0 && (size_t)n >= s->out_len;
-	/* Invariant 1: the buffer goes with what it held. */
-	out_free(s);
-	return ok;
-}
-
-static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
-{
-	struct ws_sess *s = tctx;
-	struct vl_transport *t = sess_transport(s);
-	/* RFC 6455 §5.2: FIN and opcode, then the payload length in 7 bits,
-	 * or 126 and 16 bits, or 127 and 64 bits; a server does not mask. */
-	size_t hdr = len < 126 ? 2 : len <= 0xffff ? 4 : 10;
-	size_t limit = t->cfg->send_buffer + t->cfg->core.max_frame;
-	if (limit > UINT32_MAX)
-		limit = UINT32_MAX;
-	if (s->out_len && s->out_len + hdr + len > WS_COALESCE_MAX &&
-	    !lws_partial_buffered(s->wsi)) {
-		/* Enough for one write: send it now rather than hold more (a
-		 * page of fetched messages can be megabytes). The cap below
-		 * then only counts what a full socket refused. */
-		if (!sess_write(s))
-			return false;
-	}
-	if (len > limit || s->out_len + hdr + len > limit)
-		return false;
-	size_t need = s->out_len + hdr + len;
-	if (need > s->out_cap) {
-		size_t cap = s->out_cap ? s->out_cap : 1024;
+	size_t need = (size_t)c->out_len + n;
+	if (need > UINT32_MAX)
+		return NULL;
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 512;
 		while (cap < need)
 			cap *= 2;
-		if (cap > limit)
-			cap = limit;
-		uint8_t *n = realloc(s->out, LWS_PRE + cap);
-		if (!n)
-			return false;
-		s->out = n;
-		s->out_cap = (uint32_t)cap;
+		if (cap > UINT32_MAX)
+			cap = UINT32_MAX;
+		uint8_t *p = realloc(c->out, cap);
+		if (!p)
+			return NULL;
+		c->out = p;
+		c->out_cap = (uint32_t)cap;
 	}
-	uint8_t *p = s->out + LWS_PRE + s->out_len;
-	*p++ = 0x80 | 0x2; /* FIN, binary */
-	if (len < 126) {
-		*p++ = (uint8_t)len;
-	} else if (len <= 0xffff) {
-		*p++ = 126;
-		*p++ = (uint8_t)(len >> 8);
-		*p++ = (uint8_t)len;
-	} else {
-		*p++ = 127;
-		for (int i = 7; i >= 0; i--)
-			*p++ = (uint8_t)((uint64_t)len >> (8 * i));
-	}
-	memcpy(p, frame, len);
-	s->out_len = (uint32_t)need;
-	/* Written once per loop turn, with whatever else this turn sends the
-	 * connection (transport_flush). */
-	dirty_add(t, s);
+	return c->out + c->out_len;
+}
+
+/* Queues bytes as they are (already framed) for the end of the turn. */
+static bool conn_queue(struct tconn *c, const void *p, size_t n)
+{
+	uint8_t *dst = out_room(c, n);
+	if (!dst)
+		return false;
+	memcpy(dst, p, n);
+	c->out_len += (uint32_t)n;
+	dirty_add(c);
 	return true;
 }
 
-/* Flushes one session outside its callbacks (the end of a loop turn). */
-static void sess_flush(struct ws_sess *s)
+static void on_write(uv_write_t *req, int status)
 {
-	/* Invariant 3. While libwebsockets holds a tail it keeps asking for
-	 * POLLOUT itself, and asks once more when the tail is gone: our
-	 * writeable callback follows without our asking (each request costs
-	 * two epoll_ctl calls through libuv's poll handle). */
-	if (lws_partial_buffered(s->wsi))
+	struct wreq *w = (struct wreq *)req;
+	struct tconn *c = w->c;
+	free(w->buf);
+	free(w);
+	c->inflight = 0;
+	if (c->closing)
 		return;
-	if (!sess_write(s)) {
-		/* Outside a callback a connection is closed by a timeout. */
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	if (c->http && c->http->responding && !c->close_pending)
+		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S; /* a download in progress */
+	if (status < 0) {
+		conn_kill(c);
 		return;
 	}
-	if (s->close_pending && !lws_partial_buffered(s->wsi))
-		lws_callback_on_writable(s->wsi);
+	conn_flush(c);
+}
+
+/* The wire bytes for what is queued, into *w (heap) and *len (0: none):
+ * as they are, or sealed as TLS records behind any control record owed (a
+ * KeyUpdate reply must precede records under the new keys, RFC 8446
+ * §4.6.3). Takes out. False if sealing failed. */
+static bool conn_wire(struct tconn *c, uint8_t **w, size_t *len)
+{
+	if (!c->rec) {
+		*w = c->out;
+		*len = c->out_len;
+	} else {
+		uint8_t ctrl[VL_TLS13_CONTROL_MAX];
+		size_t nc = vl_tls13_take_control(c->rec, ctrl);
+		*len = nc + vl_tls13_sealed_len(c->out_len);
+		*w = *len ? malloc(*len) : NULL;
+		bool ok = !*len || (*w && (!c->out_len || vl_tls13_seal(c->rec, c->out, c->out_len,
+		                                                        *w + nc) == VL_OK));
+		free(c->out);
+		if (!ok) {
+			free(*w);
+			*w = NULL;
+		} else if (nc) {
+			memcpy(*w, ctrl, nc);
+		}
+		vl_wipe(ctrl, sizeof ctrl);
+		if (!ok) {
+			c->out = NULL;
+			c->out_len = c->out_cap = 0;
+			return false;
+		}
+	}
+	c->out = NULL;
+	c->out_len = c->out_cap = 0;
+	return true;
+}
+
+/* Reads the next piece of a download into out. False on a read error. */
+static bool file_pump(struct http_sess *h)
+{
+	size_t n = h->file_left < FILE_CHUNK ? (size_t)h->file_left : FILE_CHUNK;
+	uint8_t *dst = out_room(h->c, n);
+	if (!dst)
+		return false;
+	ssize_t r = read(h->file_fd, dst, n);
+	if (r <= 0)
+		return false;
+	h->c->out_len += (uint32_t)r;
+	h->file_left -= (uint64_t)r;
+	if (!h->file_left) {
+		close(h->file_fd);
+		h->file_fd = -1;
+	}
+	return true;
+}
+
+static void http_reply_done(struct tconn *c);
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status; /* the peer's end, or the deadline, closes */
+	free(req);
+}
+
+/* Everything queued has been written. */
+static void conn_drained(struct tconn *c)
+{
+	if (c->http && c->http->responding)
+		http_reply_done(c);
+	if (c->closing || !c->close_pending || c->shut)
+		return;
+	if (c->rec) {
+		/* close_notify (RFC 8446 §6.1), after everything else: nothing
+		 * is in flight, so the socket takes these few bytes. */
+		uint8_t a[VL_TLS13_CONTROL_MAX];
+		size_t n = vl_tls13_seal_alert(c->rec, 0, a);
+		if (n)
+			(void)uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){(char *)a, n}, 1);
+	}
+	/* Half-close and wait for the peer's end (or the deadline), so the
+	 * last bytes are not lost to a reset from unread input. */
+	c->shut = true;
+	uv_shutdown_t *req = malloc(sizeof *req);
+	if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+		free(req);
+		conn_kill(c);
+	}
+}
+
+/* Writes everything queued (invariant 3): uv_try_write first; what the
+ * socket does not take goes out in one uv_write whose completion writes
+ * whatever queued meanwhile. */
+static void conn_flush(struct tconn *c)
+{
+	dirty_remove(c);
+	if (c->closing || c->inflight)
+		return;
+	for (;;) {
+		struct http_sess *h = c->http;
+		if (!c->out_len && h && h->file_fd >= 0 && !file_pump(h)) {
+			conn_kill(c);
+			return;
+		}
+		uint8_t *w;
+		size_t len;
+		if (!conn_wire(c, &w, &len)) {
+			conn_kill(c);
+			return;
+		}
+		if (!len)
+			break;
+		int n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){(char *)w, len}, 1);
+		if (n == UV_EAGAIN)
+			n = 0;
+		if (n < 0) {
+			free(w);
+			conn_kill(c);
+			return;
+		}
+		if ((size_t)n == len) {
+			free(w);
+			continue;
+		}
+		struct wreq *r = malloc(sizeof *r);
+		uv_buf_t rest = uv_buf_init((char *)w + n, (unsigned)(len - (size_t)n));
+		if (!r) {
+			free(w);
+			conn_kill(c);
+			return;
+		}
+		r->c = c;
+		r->buf = w;
+		if (uv_write(&r->req, (uv_stream_t *)&c->tcp, &rest, 1, on_write)) {
+			free(w);
+			free(r);
+			conn_kill(c);
+			return;
+		}
+		c->inflight = rest.len;
+		return;
+	}
+	conn_drained(c);
 }
 
 static void transport_flush(struct vl_transport *t)
 {
-	/* One at a time from the head: a session closed while flushing
-	 * another takes itself off the list (cb_ws, LWS_CALLBACK_CLOSED). */
-	struct ws_sess *s;
-	while ((s = t->dirty)) {
-		dirty_remove(t, s);
-		sess_flush(s);
-	}
+	/* One at a time from the head: each takes itself off the list. */
+	while (t->dirty)
+		conn_flush(t->dirty);
 }
 
 /* Libuv runs check handles right after polling for I/O, where the
@@ -213,271 +373,822 @@ static void on_flush_prepare(uv_prepare_t *h)
 	transport_flush(h->data);
 }
 
+/* --- closing ------------------------------------------------------------------ */
+
+static void on_conn_closed(uv_handle_t *hd)
+{
+	struct tconn *c = hd->data;
+	struct vl_transport *t = c->t;
+	if (c->core)
+		vl_core_conn_closed(c->core);
+	if (c->http) {
+		vl_blob_on_closed(c->http);
+		if (c->http->file_fd >= 0)
+			close(c->http->file_fd);
+		free(c->http->head);
+		free(c->http);
+	}
+	if (c->rx)
+		free(c->rx->msg);
+	free(c->rx);
+	vl_tls13_hs_free(c->hs);
+	if (c->rec) {
+		vl_tls13_wipe(c->rec);
+		free(c->rec);
+	}
+	free(c->rin);
+	free(c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	t->n_conns--;
+	free(c);
+}
+
+/* Closes at once (invariant 4). */
+static void conn_kill(struct tconn *c)
+{
+	if (c->closing)
+		return;
+	dirty_remove(c);
+	c->closing = true;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* Closes once everything queued is written (conn_drained), within
+ * CLOSE_TIMEOUT_S. */
+static void conn_close_soon(struct tconn *c)
+{
+	if (c->close_pending || c->closing)
+		return;
+	c->close_pending = true;
+	c->deadline = now_s() + CLOSE_TIMEOUT_S;
+	dirty_add(c);
+}
+
+/* --- WebSocket ---------------------------------------------------------------- */
+
+static bool ws_queue_frame(struct tconn *c, uint8_t opcode, const uint8_t *p, size_t len)
+{
+	uint8_t hdr[10];
+	size_t hl = vl_ws_frame_header(hdr, opcode, len);
+	uint8_t *dst = out_room(c, hl + len);
+	if (!dst)
+		return false;
+	memcpy(dst, hdr, hl);
+	if (len)
+		memcpy(dst + hl, p, len);
+	c->out_len += (uint32_t)(hl + len);
+	dirty_add(c);
+	return true;
+}
+
+/* Ends the WebSocket with a close frame (RFC 6455 §5.5.1), then the
+ * connection. */
+static void ws_fail(struct tconn *c, uint16_t code)
+{
+	uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+	if (!c->close_pending && !ws_queue_frame(c, WS_CLOSE, p, 2)) {
+		conn_kill(c);
+		return;
+	}
+	conn_close_soon(c);
+}
+
+static bool ws_send(void *tctx, const uint8_t *frame, size_t len)
+{
+	struct tconn *c = tctx;
+	if (c->closing || c->close_pending)
+		return true; /* gone: the queue keeps it for the next connection */
+	const struct vl_server_config *cfg = c->t->cfg;
+	size_t hdr = len < 126 ? 2 : len <= 0xffff ? 4 : 10;
+	size_t limit = cfg->send_buffer + cfg->core.max_frame;
+	if (limit > UINT32_MAX - 16)
+		limit = UINT32_MAX - 16;
+	if (c->out_len && c->out_len + hdr + len > OUT_COALESCE_MAX && !c->inflight) {
+		/* Enough for one write: send it now rather than hold more (a
+		 * page of fetched messages can be megabytes). The cap below
+		 * then only counts what a full socket refused. */
+		conn_flush(c);
+		if (c->closing)
+			return false;
+	}
+	if (len > limit || c->out_len + hdr + len > limit)
+		return false;
+	return ws_queue_frame(c, WS_BIN, frame, len);
+}
+
 static void ws_close(void *tctx)
 {
-	struct ws_sess *s = tctx;
-	s->close_pending = true;
-	/* Whatever is queued is written first (ws_writeable). */
-	lws_callback_on_writable(s->wsi);
-	/* A peer that never reads must not hold the connection open. */
-	lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 10);
+	struct tconn *c = tctx;
+	/* What is queued goes first, then a normal close. */
+	ws_fail(c, 1000);
 }
 
 static const struct vl_conn_ops ws_ops = {ws_send, ws_close};
 
-static void sess_free_buffers(struct ws_sess *s)
+static void rx_free(struct tconn *c)
 {
-	out_free(s);
-	free(s->rx);
-	s->rx = NULL;
-	s->rx_len = s->rx_cap = 0;
+	if (c->rx) {
+		free(c->rx->msg);
+		free(c->rx);
+		c->rx = NULL;
+	}
 }
 
-static int ws_receive(struct ws_sess *s, const uint8_t *in, size_t len)
+static uint32_t first_id(const uint8_t *b, size_t n)
 {
-	struct vl_transport *t = sess_transport(s);
-	bool first = lws_is_first_fragment(s->wsi), last = lws_is_final_fragment(s->wsi);
-	if (first) {
-		s->rx_len = 0;
-		s->rx_bad = !lws_frame_is_binary(s->wsi);
+	uint8_t h[6] = {0};
+	memcpy(h, b, n < 6 ? n : 6);
+	return (uint32_t)h[2] << 24 | (uint32_t)h[3] << 16 | (uint32_t)h[4] << 8 | h[5];
+}
+
+static void ws_control(struct tconn *c, uint8_t opcode, const uint8_t *p, size_t len)
+{
+	if (opcode == WS_PING) {
+		if (!ws_queue_frame(c, WS_PONG, p, len))
+			conn_kill(c);
+		return;
 	}
-	if (first && last && !s->rx_bad) {
-		/* The common case: a whole message, no copy. */
-		vl_core_conn_input(s->conn, in, len);
-		return 0;
+	if (opcode == WS_CLOSE) {
+		uint16_t code;
+		if (vl_ws_check_close(p, len, &code) != VL_OK) {
+			ws_fail(c, 1002);
+			return;
+		}
+		/* Echo the peer's code (RFC 6455 §5.5.1), then close. */
+		ws_fail(c, len ? code : 1000);
 	}
-	if (!s->rx_bad) {
-		if (s->rx_len + len > t->cfg->core.max_frame) {
-			/* Answer with the request id of the frame's header. */
-			uint8_t hdr[6] = {0};
-			size_t have = s->rx_len < 6 ? s->rx_len : 6;
-			memcpy(hdr, s->rx, have);
-			if (have < 6)
-				memcpy(hdr + have, in, 6 - have < len ? 6 - have : len);
-			uint32_t id = (uint32_t)hdr[2] << 24 | (uint32_t)hdr[3] << 16 |
-			              (uint32_t)hdr[4] << 8 | hdr[5];
-			s->rx_bad = true;
-			free(s->rx);
-			s->rx = NULL;
-			s->rx_cap = s->rx_len = 0;
-			vl_core_conn_input_bad(s->conn, id, VL_PERR_TOO_LARGE, "frame too large");
-		} else {
-			if (s->rx_len + len > s->rx_cap) {
-				size_t cap = s->rx_cap ? s->rx_cap : 4096;
-				while (cap < s->rx_len + len)
-					cap *= 2;
-				uint8_t *n = realloc(s->rx, cap);
-				if (!n)
-					return -1;
-				s->rx = n;
-				s->rx_cap = (uint32_t)cap; /* max_frame is at most 64 MiB */
+	/* A pong needs nothing. */
+}
+
+/* Payload bytes of a data frame, unmasked. */
+static bool ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t n)
+{
+	size_t max = c->t->cfg->core.max_frame;
+	if (rx->first_len < 6) {
+		size_t k = n < 6u - rx->first_len ? n : 6u - rx->first_len;
+		memcpy(rx->first + rx->first_len, p, k);
+		rx->first_len += (uint8_t)k;
+	}
+	if (rx->msg_bad)
+		return true;
+	if ((uint64_t)rx->msg_len + n > max) {
+		rx->msg_bad = true;
+		free(rx->msg);
+		rx->msg = NULL;
+		rx->msg_len = rx->msg_cap = 0;
+		return true;
+	}
+	if (rx->msg_len + n > rx->msg_cap) {
+		size_t cap = rx->msg_cap ? rx->msg_cap : 4096;
+		while (cap < rx->msg_len + n)
+			cap *= 2;
+		uint8_t *m = realloc(rx->msg, cap);
+		if (!m)
+			return false;
+		rx->msg = m;
+		rx->msg_cap = (uint32_t)cap;
+	}
+	memcpy(rx->msg + rx->msg_len, p, n);
+	rx->msg_len += (uint32_t)n;
+	return true;
+}
+
+/* Reports a dropped message: too large (with its request id), or text. */
+static void ws_report_bad(struct tconn *c, struct ws_rx *rx, uint8_t msg_op)
+{
+	if (msg_op == WS_TEXT)
+		vl_core_conn_input_bad(c->core, 0, VL_PERR_MALFORMED, "text message");
+	else
+		vl_core_conn_input_bad(c->core, first_id(rx->first, rx->first_len),
+		                       VL_PERR_TOO_LARGE, "frame too large");
+}
+
+static void ws_input(struct tconn *c, uint8_t *p, size_t n)
+{
+	while (n && !c->closing && !c->close_pending) {
+		struct ws_rx *rx = c->rx;
+		if (!rx || !rx->in_frame) {
+			struct vl_ws_frame f;
+			size_t used; /* bytes of p the header takes */
+			int rc;
+			if (!rx || !rx->hdr_len) {
+				rc = vl_ws_parse_frame(p, n, &f);
+				used = f.hdr_len;
+			} else {
+				size_t k = n < sizeof rx->hdr - rx->hdr_len ? n
+				                                            : sizeof rx->hdr - rx->hdr_len;
+				memcpy(rx->hdr + rx->hdr_len, p, k);
+				rc = vl_ws_parse_frame(rx->hdr, rx->hdr_len + k, &f);
+				used = rc == VL_OK ? f.hdr_len - rx->hdr_len : k;
 			}
-			memcpy(s->rx + s->rx_len, in, len);
-			s->rx_len += (uint32_t)len;
+			if (rc == VL_ERR_AGAIN) {
+				if (!rx && !(rx = c->rx = calloc(1, sizeof *rx))) {
+					conn_kill(c);
+					return;
+				}
+				size_t k = rx->hdr_len ? used : n;
+				if (!rx->hdr_len)
+					memcpy(rx->hdr, p, n);
+				rx->hdr_len += (uint8_t)k;
+				return;
+			}
+			if (rc != VL_OK) {
+				ws_fail(c, 1002);
+				return;
+			}
+			p += used;
+			n -= used;
+			bool control = f.opcode >= 8;
+			bool in_msg = rx && rx->in_msg;
+			if (!control && (f.opcode == WS_CONT) != in_msg) {
+				/* A continuation with no message, or a new message
+				 * inside one (RFC 6455 §5.4). */
+				ws_fail(c, 1002);
+				return;
+			}
+			/* The common case: a whole single-frame message in this
+			 * read. Handed over in place, nothing kept. */
+			if (!control && f.opcode != WS_CONT && f.fin && f.len <= n &&
+			    f.len <= c->t->cfg->core.max_frame && f.opcode == WS_BIN) {
+				vl_ws_unmask(p, (size_t)f.len, f.mask, 0);
+				if (rx)
+					rx->hdr_len = 0;
+				vl_core_conn_input(c->core, p, (size_t)f.len);
+				p += f.len;
+				n -= (size_t)f.len;
+				if (rx && !rx->in_msg)
+					rx_free(c);
+				continue;
+			}
+			if (control && f.len <= n) {
+				vl_ws_unmask(p, (size_t)f.len, f.mask, 0);
+				if (rx)
+					rx->hdr_len = 0;
+				ws_control(c, f.opcode, p, (size_t)f.len);
+				p += f.len;
+				n -= (size_t)f.len;
+				if (c->rx && !c->rx->in_msg)
+					rx_free(c);
+				continue;
+			}
+			if (!rx && !(rx = c->rx = calloc(1, sizeof *rx))) {
+				conn_kill(c);
+				return;
+			}
+			rx->hdr_len = 0;
+			rx->in_frame = true;
+			rx->fin = f.fin;
+			rx->opcode = f.opcode;
+			memcpy(rx->mask, f.mask, 4);
+			rx->left = f.len;
+			rx->off = 0;
+			rx->ctrl_len = 0;
+			if (!control && f.opcode != WS_CONT) {
+				rx->in_msg = true;
+				rx->msg_bad = f.opcode == WS_TEXT;
+				rx->first_len = 0;
+				rx->msg_len = 0;
+				rx->msg_op = f.opcode;
+			}
 		}
-	}
-	if (last) {
-		if (!s->rx_bad)
-			vl_core_conn_input(s->conn, s->rx, s->rx_len);
-		else if (!lws_frame_is_binary(s->wsi))
-			vl_core_conn_input_bad(s->conn, 0, VL_PERR_MALFORMED, "text message");
-		/* Idle connections keep no reassembly buffer. */
-		free(s->rx);
-		s->rx = NULL;
-		s->rx_len = s->rx_cap = 0;
-	}
-	return 0;
-}
-
-static int ws_writeable(struct ws_sess *s)
-{
-	/* libwebsockets has sent what it held (invariant 3); what came since
-	 * goes now, in one write, and need not wait for the turn's end. */
-	if (lws_partial_buffered(s->wsi))
-		return 0; /* called again once it is sent (sess_flush) */
-	dirty_remove(sess_transport(s), s);
-	if (!sess_write(s))
-		return -1;
-	if (lws_partial_buffered(s->wsi))
-		return 0;
-	if (s->close_pending) {
-		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
-		return -1;
-	}
-	return 0;
-}
-
-static int cb_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                 size_t len)
-{
-	struct ws_sess *s = user;
-	struct vl_transport *t = lws_context_user(lws_get_context(wsi));
-	switch (reason) {
-	case LWS_CALLBACK_ESTABLISHED: {
-		char peer[64] = "-";
-		lws_get_peer_simple(wsi, peer, sizeof peer);
-		memset(s, 0, sizeof *s);
-		s->wsi = wsi;
-		s->conn = vl_core_conn_open(t->core, &ws_ops, s, peer);
-		return s->conn ? 0 : -1;
-	}
-	case LWS_CALLBACK_RECEIVE:
-		if (!s->conn)
-			return -1;
-		return ws_receive(s, in, len);
-	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (!s->conn)
-			return -1;
-		return ws_writeable(s);
-	case LWS_CALLBACK_CLOSED:
-		if (s->conn) {
-			vl_core_conn_closed(s->conn);
-			s->conn = NULL;
+		/* Payload of the frame in progress. */
+		size_t k = rx->left < n ? (size_t)rx->left : n;
+		vl_ws_unmask(p, k, rx->mask, rx->off);
+		if (rx->opcode >= 8) {
+			memcpy(rx->ctrl + rx->ctrl_len, p, k);
+			rx->ctrl_len += (uint8_t)k;
+		} else if (!ws_data(c, rx, p, k)) {
+			conn_kill(c);
+			return;
 		}
-		dirty_remove(t, s);
-		sess_free_buffers(s);
-		return 0;
-	default:
-		return 0;
+		p += k;
+		n -= k;
+		rx->left -= k;
+		rx->off += k;
+		if (rx->left)
+			return; /* the rest comes with a later read */
+		rx->in_frame = false;
+		if (rx->opcode >= 8) {
+			ws_control(c, rx->opcode, rx->ctrl, rx->ctrl_len);
+		} else if (rx->fin) {
+			if (rx->msg_bad)
+				ws_report_bad(c, rx, rx->msg_op);
+			else
+				vl_core_conn_input(c->core, rx->msg, rx->msg_len);
+			rx->in_msg = false;
+		}
+		if (c->rx && !c->rx->in_msg)
+			rx_free(c); /* idle again: nothing kept */
 	}
 }
 
-/* --- HTTP ------------------------------------------------------------------ */
+/* --- HTTP --------------------------------------------------------------------- */
 
-int vl_http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
-                  char *body, size_t len)
+int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len)
 {
-	uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
-	                             *end = buf + sizeof buf - 1;
-	h->body = body;
-	h->len = len;
-	h->sent = 0;
-	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)len, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-	                                 (const unsigned char *)"no-store", 8, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
+	struct tconn *c = h->c;
+	char head[512];
+	size_t hl = vl_http_format_head(head, sizeof head, status, type, len, h->close_after, NULL);
+	bool ok = hl && conn_queue(c, head, hl) && (!len || conn_queue(c, body, len));
+	free(body);
+	if (!ok)
 		return -1;
-	lws_callback_on_writable(wsi);
+	h->responding = true;
 	return 0;
 }
 
-static char *dupstr(const char *s, size_t *len)
+int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
 {
-	*len = strlen(s);
-	return strdup(s);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	char head[512];
+	size_t hl = vl_http_format_head(head, sizeof head, 200, type, (uint64_t)st.st_size,
+	                                h->close_after, NULL);
+	if (!hl || !conn_queue(h->c, head, hl)) {
+		close(fd);
+		return -1;
+	}
+	h->file_left = (uint64_t)st.st_size;
+	if (h->file_left)
+		h->file_fd = fd;
+	else
+		close(fd);
+	h->responding = true;
+	return 0;
 }
 
-static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                   size_t len)
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+void vl_http_pause(struct http_sess *h, bool paused)
 {
-	struct http_sess *h = user;
-	struct vl_transport *t = lws_context_user(lws_get_context(wsi));
-	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: {
-		/* The one hook libwebsockets 4.1 gives to the server's SSL_CTX.
-		 * Measured with bench_loadgen: OpenSSL's 16 KiB read buffer kept
-		 * on every idle connection was most of the server's memory per
-		 * connection; released buffers come back on the next record. */
-		SSL_CTX *ctx = user;
-		vl_log(VL_LOG_DEBUG, "tls_context", "mode=release_buffers tickets=0");
-		SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-		SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-		/* Devices authenticate every connection with a signed challenge
-		 * anyway: no resumption tickets to issue or keep. */
-		SSL_CTX_set_num_tickets(ctx, 0);
-		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-		return 0;
+	struct tconn *c = h->c;
+	if (c->closing || c->paused == paused)
+		return;
+	c->paused = paused;
+	if (paused)
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	else
+		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+void vl_http_abort(struct http_sess *h)
+{
+	conn_kill(h->c);
+}
+
+static int http_text(struct http_sess *h, unsigned status, const char *text, bool close)
+{
+	char *b = strdup(text);
+	if (!b)
+		return -1;
+	h->close_after = h->close_after || close;
+	return vl_http_reply(h, status, "text/plain", b, strlen(b));
+}
+
+/* The WebSocket opening handshake (RFC 6455 §4.2.2). */
+static int http_upgrade(struct tconn *c, const struct vl_http_req *req)
+{
+	struct vl_transport *t = c->t;
+	struct http_sess *h = c->http;
+	if (!t->accepting)
+		return http_text(h, 503, "draining\n", true);
+	char out[512];
+	unsigned status = 400;
+	size_t n = vl_ws_accept(req, out, sizeof out, &status);
+	if (!n)
+		return http_text(h, status, "bad WebSocket upgrade\n", true);
+	if (!conn_queue(c, out, n))
+		return -1;
+	char peer[64] = "-";
+	struct sockaddr_storage sa;
+	int salen = sizeof sa;
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+		if (sa.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&sa, peer, sizeof peer);
+		else
+			uv_ip4_name((struct sockaddr_in *)&sa, peer, sizeof peer);
 	}
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		/* Draining: new connections are refused at once. */
-		return t && !t->accepting ? -1 : 0;
-	case LWS_CALLBACK_HTTP: {
-		const char *uri = in;
+	free(h->head);
+	free(h);
+	c->http = NULL;
+	c->state = CS_WS;
+	c->deadline = now_s() + AUTH_TIMEOUT_S;
+	c->core = vl_core_conn_open(t->core, &ws_ops, c, peer);
+	return c->core ? 0 : -1;
+}
+
+static int http_request(struct tconn *c, const struct vl_http_req *req)
+{
+	struct vl_transport *t = c->t;
+	struct http_sess *h = c->http;
+	char path[VL_HTTP_HEAD_MAX];
+	size_t pl = req->target_len;
+	const char *q = memchr(req->target, '?', pl);
+	if (q)
+		pl = (size_t)(q - req->target);
+	memcpy(path, req->target, pl);
+	path[pl] = 0;
+	h->close_after = !req->keep_alive;
+	if (req->upgrade_websocket)
+		return http_upgrade(c, req);
+	if (req->chunked)
+		return http_text(h, 411, "Content-Length required\n", true);
+	if (strncmp(path, "/blob", 5) == 0) {
+		if (req->content_length > 0 && req->method != VL_HTTP_PUT &&
+		    req->method != VL_HTTP_POST)
+			return http_text(h, 400, "unexpected body\n", true);
+		if (req->method == VL_HTTP_PUT || req->method == VL_HTTP_POST)
+			h->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+		return vl_blob_on_http(t, h, req, path);
+	}
+	if (req->content_length > 0)
+		return http_text(h, 413, "no body expected\n", true);
+	if (req->method != VL_HTTP_GET)
+		return http_text(h, 405, "method not allowed\n", false);
+	if (strcmp(path, "/healthz") == 0)
+		return http_text(h, t->accepting ? 200 : 503, t->accepting ? "ok\n" : "draining\n",
+		                 false);
+	if (strcmp(path, "/metrics") == 0) {
 		size_t n;
-		char *body;
-		memset(h, 0, sizeof *h);
-		if (strncmp(uri, "/blob", 5) == 0)
-			return vl_blob_on_http(wsi, t, h, uri);
-		if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
-			body = dupstr("method not allowed\n", &n);
-			return body ? vl_http_reply(wsi, h, 405, "text/plain", body, n) : -1;
-		}
-		if (strcmp(uri, "/healthz") == 0) {
-			bool ok = t->accepting;
-			body = dupstr(ok ? "ok\n" : "draining\n", &n);
-			return body ? vl_http_reply(wsi, h, ok ? 200 : 503, "text/plain", body, n)
-			            : -1;
-		}
-		if (strcmp(uri, "/metrics") == 0) {
-			body = vl_server_metrics_text(t->core, &n);
-			return body ? vl_http_reply(wsi, h, 200, "text/plain; version=0.0.4", body,
-			                            n)
-			            : -1;
-		}
-		body = dupstr("not found\n", &n);
-		return body ? vl_http_reply(wsi, h, 404, "text/plain", body, n) : -1;
+		char *body = vl_server_metrics_text(t->core, &n);
+		return body ? vl_http_reply(h, 200, "text/plain; version=0.0.4", body, n) : -1;
 	}
-	case LWS_CALLBACK_HTTP_BODY:
-		return vl_blob_on_body(wsi, t, h, in, len);
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return vl_blob_on_body_done(wsi, t, h);
-	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE: {
-		if (!h->body)
-			return 0;
-		size_t chunk = h->len - h->sent;
-		if (chunk > 4096)
-			chunk = 4096;
-		uint8_t buf[LWS_PRE + 4096];
-		memcpy(buf + LWS_PRE, h->body + h->sent, chunk);
-		bool final = h->sent + chunk == h->len;
-		if (lws_write(wsi, buf + LWS_PRE, chunk,
-		              final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)chunk)
-			return -1;
-		h->sent += chunk;
-		if (!final) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-		free(h->body);
-		h->body = NULL;
-		if (h->close_after)
-			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	return http_text(h, 404, "not found\n", false);
+}
+
+/* The reply to the current request is written: ready for the next one. */
+static void http_reply_done(struct tconn *c)
+{
+	struct http_sess *h = c->http;
+	h->responding = false;
+	if (h->close_after || h->body_left) {
+		/* A reply before the whole body (a refused upload) always
+		 * closes: the rest of the body is not read. */
+		conn_close_soon(c);
+		return;
 	}
-	case LWS_CALLBACK_CLOSED_HTTP:
-		if (h) {
-			free(h->body);
-			h->body = NULL;
-			vl_blob_on_closed(h);
-		}
-		return 0;
-	default:
-		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S;
+	if (h->head_len) {
+		/* The next request arrived while this one was answered. */
+		size_t n = h->head_len;
+		uint8_t *p = (uint8_t *)h->head;
+		h->head = NULL;
+		h->head_len = 0;
+		conn_input(c, p, n);
+		free(p);
 	}
 }
 
-static const struct lws_protocols protocols[] = {
-    {"http", cb_http, sizeof(struct http_sess), 0, 0, NULL, 0},
-    /* rx_buffer_size small: whole messages are reassembled by us, and
-     * libwebsockets keeps this buffer on every connection, idle or not
-     * (bench_loadgen: 2048 -> 512 took plain connections from 4.1 to
-     * 2.6 KiB each). tx_packet_size: left 0, libwebsockets would cap
-     * every send() at rx_buffer_size (lws_issue_raw), cutting each flush
-     * into 532-byte pieces, each sent on a writeable callback of its own
-     * (a poll-mask change, four epoll_ctl calls, one TLS record each).
-     * It is only a limit: nothing is allocated for it. */
-    {VL_PROTO_SUBPROTOCOL, cb_ws, sizeof(struct ws_sess), 512, 0, NULL, WS_TX_PACKET},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-
-static void lws_to_logfmt(int level, const char *line)
+static void http_input(struct tconn *c, uint8_t *p, size_t n)
 {
-	size_t n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	vl_log(level & LLL_ERR ? VL_LOG_ERROR : VL_LOG_WARN, "lws", "msg=\"%.*s\"", (int)n, line);
+	while (n && c->state == CS_HTTP && !c->closing && !c->close_pending) {
+		struct http_sess *h = c->http;
+		if (h->body_left) {
+			size_t k = h->body_left < n ? (size_t)h->body_left : n;
+			h->body_left -= k;
+			if (vl_blob_on_body(c->t, h, p, k) ||
+			    (!h->body_left && vl_blob_on_body_done(c->t, h))) {
+				conn_kill(c);
+				return;
+			}
+			p += k;
+			n -= k;
+			continue;
+		}
+		/* The head, collected; while a reply is being written, the next
+		 * request waits here too (bounded by the head limit). */
+		size_t room = VL_HTTP_HEAD_MAX - h->head_len;
+		size_t k = n < room ? n : room;
+		if (!k) {
+			conn_kill(c);
+			return;
+		}
+		char *hb = realloc(h->head, h->head_len + k);
+		if (!hb) {
+			conn_kill(c);
+			return;
+		}
+		h->head = hb;
+		memcpy(h->head + h->head_len, p, k);
+		h->head_len += k;
+		p += k;
+		n -= k;
+		if (h->responding)
+			continue;
+		struct vl_http_req req;
+		size_t head_len;
+		int rc = vl_http_parse_head(h->head, h->head_len, &req, &head_len);
+		if (rc == VL_ERR_AGAIN)
+			continue;
+		if (rc != VL_OK) {
+			h->head_len = 0; /* nothing after a bad head is read */
+			if (http_text(h, rc == VL_ERR_LIMIT ? 431 : 400,
+			              rc == VL_ERR_LIMIT ? "request head too large\n"
+			                                 : "bad request\n",
+			              true))
+				conn_kill(c);
+			return;
+		}
+		/* What followed the head (a body, frames, the next request) is
+		 * handled after the request, from a copy: req points into head. */
+		size_t rest_len = h->head_len - head_len + n;
+		uint8_t *rest = NULL;
+		if (rest_len) {
+			rest = malloc(rest_len);
+			if (!rest) {
+				conn_kill(c);
+				return;
+			}
+			memcpy(rest, h->head + head_len, h->head_len - head_len);
+			memcpy(rest + h->head_len - head_len, p, n);
+		}
+		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S;
+		int r = http_request(c, &req);
+		if (c->http) {
+			free(c->http->head);
+			c->http->head = NULL;
+			c->http->head_len = 0;
+		}
+		if (r) {
+			free(rest);
+			conn_kill(c);
+			return;
+		}
+		if (rest_len)
+			conn_input(c, rest, rest_len);
+		free(rest);
+		return;
+	}
+}
+
+/* --- input -------------------------------------------------------------------- */
+
+/* Plaintext from the peer. */
+static void conn_input(struct tconn *c, uint8_t *p, size_t n)
+{
+	if (c->state == CS_WS)
+		ws_input(c, p, n);
+	else if (c->state == CS_HTTP)
+		http_input(c, p, n);
+}
+
+static bool conn_start_http(struct tconn *c)
+{
+	c->state = CS_HTTP;
+	c->http = calloc(1, sizeof *c->http);
+	if (!c->http)
+		return false;
+	c->http->c = c;
+	c->http->file_fd = -1;
+	return true;
+}
+
+/* TLS records from the peer, opened in place. */
+static void tls_input(struct tconn *c, uint8_t *p, size_t n)
+{
+	uint8_t *buf = p;
+	if (c->rin_len) {
+		/* A record begun in an earlier read: join it. */
+		uint8_t *r = realloc(c->rin, (size_t)c->rin_len + n);
+		if (!r) {
+			conn_kill(c);
+			return;
+		}
+		memcpy(r + c->rin_len, p, n);
+		c->rin = r;
+		buf = r;
+		n += c->rin_len;
+		c->rin_len = 0;
+	}
+	size_t off = 0;
+	bool control = false;
+	while (off < n && !c->closing) {
+		size_t used;
+		const uint8_t *plain;
+		size_t plain_len;
+		int rc = vl_tls13_open(c->rec, buf + off, n - off, &used, &plain, &plain_len);
+		if (rc == VL_ERR_AGAIN)
+			break;
+		if (rc == VL_ERR_STATE) {
+			/* close_notify: the peer sends nothing more. */
+			conn_close_soon(c);
+			off = n;
+			break;
+		}
+		if (rc != VL_OK) {
+			/* RFC 8446 §5.2: a record that does not open ends the
+			 * connection with bad_record_mac (20). */
+			uint8_t a[VL_TLS13_CONTROL_MAX];
+			size_t an = vl_tls13_seal_alert(c->rec, 20, a);
+			if (an && !c->inflight && !c->out_len)
+				(void)uv_try_write((uv_stream_t *)&c->tcp,
+				                   &(uv_buf_t){(char *)a, an}, 1);
+			conn_kill(c);
+			break;
+		}
+		off += used;
+		if (!plain_len)
+			control = true; /* maybe a KeyUpdate to answer */
+		else if (!c->close_pending)
+			conn_input(c, (uint8_t *)plain, plain_len);
+	}
+	if (control && !c->closing)
+		dirty_add(c);
+	if (c->closing || off == n) {
+		if (buf == c->rin) {
+			free(c->rin);
+			c->rin = NULL;
+		}
+		return;
+	}
+	/* Keep the unfinished record for the next read. */
+	size_t left = n - off;
+	if (buf == c->rin) {
+		memmove(c->rin, c->rin + off, left);
+	} else {
+		free(c->rin);
+		c->rin = malloc(left);
+		if (!c->rin) {
+			conn_kill(c);
+			return;
+		}
+		memcpy(c->rin, buf + off, left);
+	}
+	c->rin_len = (uint32_t)left;
+}
+
+static void handshake_input(struct tconn *c, const uint8_t *p, size_t n)
+{
+	const uint8_t *out;
+	size_t out_len;
+	int rc = vl_tls13_hs_input(c->hs, p, n, &out, &out_len);
+	if (out_len && !conn_queue(c, out, out_len)) {
+		conn_kill(c);
+		return;
+	}
+	if (rc == VL_ERR_AGAIN)
+		return;
+	if (rc != VL_OK) {
+		/* The alert, if any, goes out before the close. */
+		vl_log(VL_LOG_DEBUG, "tls_handshake_failed", "state=closing");
+		conn_close_soon(c);
+		return;
+	}
+	/* Handshake bytes are written as they are: none may still wait in
+	 * out once sealing starts (the server's last flight went before the
+	 * client's Finished came, so this is the rare case). */
+	if (c->out_len)
+		conn_flush(c);
+	if (c->closing)
+		return;
+	uint8_t *rest = NULL;
+	size_t rest_len = 0;
+	c->rec = c->out_len ? NULL : malloc(sizeof *c->rec);
+	if (!c->rec ||
+	    vl_tls13_hs_finish(c->hs, c->rec, &rest, &rest_len) != VL_OK) {
+		/* A handshake whose last flight the socket would not take is
+		 * not worth keeping alive. */
+		free(rest);
+		conn_kill(c);
+		return;
+	}
+	c->hs = NULL;
+	if (!conn_start_http(c)) {
+		free(rest);
+		conn_kill(c);
+		return;
+	}
+	if (rest_len)
+		tls_input(c, rest, rest_len);
+	free(rest);
+}
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
+{
+	(void)suggested;
+	struct tconn *c = hd->data;
+	buf->base = (char *)c->t->rbuf;
+	buf->len = sizeof c->t->rbuf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct tconn *c = s->data;
+	if (nread == 0 || c->closing)
+		return;
+	if (nread < 0) {
+		/* The peer has gone (or finished after our FIN). */
+		conn_kill(c);
+		return;
+	}
+	uint8_t *p = (uint8_t *)buf->base;
+	size_t n = (size_t)nread;
+	if (c->close_pending)
+		return; /* closing: input is ignored */
+	if (c->http && (c->http->body_left || c->http->responding))
+		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S; /* a transfer in progress */
+	if (c->state == CS_HANDSHAKE)
+		handshake_input(c, p, n);
+	else if (c->rec)
+		tls_input(c, p, n);
+	else
+		conn_input(c, p, n);
+}
+
+/* --- listening ---------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct vl_transport *t = server->data;
+	if (status < 0) {
+		/* EMFILE and the like: libuv has already shed the connection. */
+		vl_log(VL_LOG_WARN, "accept_failed", "error=%s", uv_err_name(status));
+		return;
+	}
+	struct tconn *c = calloc(1, sizeof *c);
+	if (!c)
+		return;
+	c->t = t;
+	uv_tcp_init(t->loop, &c->tcp);
+	c->tcp.data = c;
+	c->next = t->conns;
+	if (t->conns)
+		t->conns->prev = c;
+	t->conns = c;
+	t->n_conns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) || !t->accepting) {
+		/* Draining: new connections are refused at once. */
+		conn_kill(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->deadline = now_s() + HANDSHAKE_TIMEOUT_S;
+	bool ok;
+	if (t->tls) {
+		c->state = CS_HANDSHAKE;
+		ok = vl_tls13_hs_new(t->tls, &c->hs) == VL_OK;
+	} else {
+		ok = conn_start_http(c);
+	}
+	if (!ok || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
+		conn_kill(c);
+}
+
+/* Closes connections past their deadline. */
+static void on_sweep(uv_timer_t *tm)
+{
+	struct vl_transport *t = tm->data;
+	uint32_t now = now_s();
+	for (struct tconn *c = t->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->deadline || c->closing)
+			continue;
+		if (c->state == CS_WS && !c->close_pending && vl_conn_authed(c->core)) {
+			c->deadline = 0; /* authenticated in time */
+			continue;
+		}
+		if (now >= c->deadline)
+			conn_kill(c);
+	}
+}
+
+static int listen_on(struct vl_transport *t, const struct vl_server_config *cfg)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	char port[16];
+	snprintf(port, sizeof port, "%u", cfg->port);
+	if (getaddrinfo(cfg->listen_host[0] ? cfg->listen_host : NULL, port, &hints, &res) || !res)
+		return VL_ERR_NET;
+	int rc = uv_tcp_bind(&t->listener, res->ai_addr, 0);
+	freeaddrinfo(res);
+	if (!rc)
+		rc = uv_listen((uv_stream_t *)&t->listener, LISTEN_BACKLOG, on_connection);
+	if (rc) {
+		vl_log(VL_LOG_ERROR, "listen_failed", "host=%s port=%u error=%s", cfg->listen_host,
+		       cfg->port, uv_err_name(rc));
+		return VL_ERR_NET;
+	}
+	struct sockaddr_storage sa;
+	int salen = sizeof sa;
+	uv_tcp_getsockname(&t->listener, (struct sockaddr *)&sa, &salen);
+	t->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+	                                         : ((struct sockaddr_in *)&sa)->sin_port);
+	return VL_OK;
 }
 
 int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct vl_core *core,
@@ -489,6 +1200,7 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 	struct vl_transport *t = calloc(1, sizeof *t);
 	if (!t)
 		return VL_ERR_NOMEM;
+	t->loop = loop;
 	t->core = core;
 	t->cfg = cfg;
 	t->accepting = true;
@@ -496,54 +1208,34 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 		free(t);
 		return VL_ERR_IO;
 	}
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_to_logfmt);
-
-	struct lws_context_creation_info info;
-	memset(&info, 0, sizeof info);
-	void *loops[] = {loop};
-	info.foreign_loops = loops;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-	               LWS_SERVER_OPTION_DISABLE_IPV6;
-	if (cfg->tls)
-		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.user = t;
-	info.pt_serv_buf_size = 32 * 1024;
-	t->ctx = lws_create_context(&info);
-	if (!t->ctx) {
-		vl_blob_cleanup(t);
-		free(t);
-		return VL_ERR_NET;
-	}
-	struct lws_context_creation_info vi;
-	memset(&vi, 0, sizeof vi);
-	vi.port = (int)cfg->port;
-	vi.iface = cfg->listen_host;
-	vi.protocols = protocols;
-	vi.vhost_name = "valised";
-	vi.alpn = "http/1.1";
-	vi.keepalive_timeout = 30;
-	vi.timeout_secs = 30;
-	vi.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (cfg->tls) {
-		vi.ssl_cert_filepath = cfg->tls_cert;
-		vi.ssl_private_key_filepath = cfg->tls_key;
-		/* TLS 1.3 only. */
-		vi.ssl_options_set =
-		    SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_TLSv1_2 | SSL_OP_NO_COMPRESSION;
-		vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		int rc = vl_tls13_ctx_new(cfg->tls_cert, cfg->tls_key, &t->tls);
+		if (rc != VL_OK) {
+			vl_log(VL_LOG_ERROR, "tls_context_failed", "cert=\"%s\" key=\"%s\" error=%s",
+			       cfg->tls_cert, cfg->tls_key, vl_strerror(rc));
+			vl_blob_cleanup(t);
+			free(t);
+			return VL_ERR_NET;
+		}
 	}
-	t->vhost = lws_create_vhost(t->ctx, &vi);
-	if (!t->vhost) {
-		lws_context_destroy(t->ctx);
-		vl_blob_cleanup(t);
-		free(t);
-		return VL_ERR_NET;
-	}
-	/* The per-turn flush of every connection's frames. Unreferenced: they
-	 * must not keep the loop running once everything else has stopped. */
+	uv_tcp_init(loop, &t->listener);
+	t->listener.data = t;
+	/* Handles close asynchronously; from here on failures go through
+	 * vl_transport_close and the loop like a normal stop. */
+	uv_timer_init(loop, &t->sweep);
 	uv_check_init(loop, &t->flush_check);
 	uv_prepare_init(loop, &t->flush_prepare);
-	t->flush_check.data = t->flush_prepare.data = t;
+	t->sweep.data = t->flush_check.data = t->flush_prepare.data = t;
+	if (listen_on(t, cfg) != VL_OK) {
+		vl_transport_close(t);
+		uv_run(loop, UV_RUN_NOWAIT);
+		vl_transport_free(t);
+		return VL_ERR_NET;
+	}
+	/* Unreferenced: they must not keep the loop running once everything
+	 * else has stopped. */
+	uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
+	uv_unref((uv_handle_t *)&t->sweep);
 	uv_check_start(&t->flush_check, on_flush_check);
 	uv_prepare_start(&t->flush_prepare, on_flush_prepare);
 	uv_unref((uv_handle_t *)&t->flush_check);
@@ -554,7 +1246,7 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 
 int vl_transport_port(const struct vl_transport *t)
 {
-	return lws_get_vhost_listen_port(t->vhost);
+	return t->port;
 }
 
 void vl_transport_stop_accepting(struct vl_transport *t)
@@ -564,13 +1256,16 @@ void vl_transport_stop_accepting(struct vl_transport *t)
 
 void vl_transport_close(struct vl_transport *t)
 {
-	if (t && !t->closing) {
-		t->closing = true;
-		lws_context_destroy(t->ctx);
-		/* Every session is closed now: nothing is left to flush. */
-		uv_close((uv_handle_t *)&t->flush_check, NULL);
-		uv_close((uv_handle_t *)&t->flush_prepare, NULL);
-	}
+	if (!t || t->closing)
+		return;
+	t->closing = true;
+	t->accepting = false;
+	for (struct tconn *c = t->conns; c; c = c->next)
+		conn_kill(c);
+	uv_close((uv_handle_t *)&t->listener, NULL);
+	uv_close((uv_handle_t *)&t->sweep, NULL);
+	uv_close((uv_handle_t *)&t->flush_check, NULL);
+	uv_close((uv_handle_t *)&t->flush_prepare, NULL);
 }
 
 void vl_transport_free(struct vl_transport *t)
@@ -578,11 +1273,10 @@ void vl_transport_free(struct vl_transport *t)
 	if (!t)
 		return;
 	/* vl_transport_close and a run of the loop come first (transport.h):
-	 * the flush handles live in t. On a foreign loop the first destroy
-	 * only starts closing handles; this second one, after the loop has
-	 * run, frees the rest (the TLS contexts among it). */
-	assert(t->closing);
-	lws_context_destroy(t->ctx);
+	 * the handles live in t and the connections' close callbacks free
+	 * them. */
+	assert(t->closing && !t->conns);
+	vl_tls13_ctx_free(t->tls);
 	vl_blob_cleanup(t);
 	free(t);
 }

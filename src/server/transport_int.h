@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What transport.c shares with blob.c: the transport's state and an HTTP
- * session. Not an interface for anything else.
+ * What transport.c shares with blob.c: the transport's state and the HTTP
+ * exchange of one connection. Not an interface for anything else.
  */
 #ifndef VL_SERVER_TRANSPORT_INT_H
 #define VL_SERVER_TRANSPORT_INT_H
 
-#include <libwebsockets.h>
-
 #include "crypto/crypto.h"
+#include "server/http1.h"
 #include "server/transport.h"
 
 #define VL_BLOB_CHALLENGES      4096 /* outstanding upload challenges */
@@ -19,46 +18,69 @@ struct blob_challenge {
 	uint64_t expires; /* monotonic seconds; 0: free */
 };
 
-struct ws_sess;
+struct tconn;
+struct vl_tls13_ctx;
 
 struct vl_transport {
-	struct lws_context *ctx;
-	struct lws_vhost *vhost;
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	uv_timer_t sweep;     /* connection deadlines, once a second */
+	uv_check_t flush_check; /* the end-of-turn flush (transport.c) */
+	uv_prepare_t flush_prepare;
 	struct vl_core *core;
 	const struct vl_server_config *cfg;
+	struct vl_tls13_ctx *tls; /* NULL: plain (loopback only) */
+	struct tconn *conns;      /* every open connection */
+	struct tconn *dirty;      /* connections with bytes to write this turn */
+	size_t n_conns;
+	int port;
 	bool accepting;
-	bool closing; /* lws_context_destroy has been called once */
-	/* WebSocket sessions with frames to write at the end of this loop
-	 * turn (transport.c, invariant 2), and the handles that write them. */
-	struct ws_sess *dirty;
-	uv_check_t flush_check;
-	uv_prepare_t flush_prepare;
+	bool closing;
 	char blob_dir[VL_CONFIG_PATH_MAX + 16];
 	struct blob_challenge *challenges;
 	size_t next_challenge;
+	/* Every read lands here and is handled before the next one: an idle
+	 * connection holds no input buffer of its own. */
+	uint8_t rbuf[64 * 1024];
 };
 
 struct blob_upload;
 
-/* One HTTP request: a reply body being written, or an upload. */
+/* One connection's HTTP exchange (before a WebSocket upgrade, or for the
+ * whole of a plain HTTP connection). */
 struct http_sess {
-	char *body;
-	size_t len, sent;
-	bool close_after; /* close the connection once the reply is out */
+	struct tconn *c;
+	char *head; /* the request head while it arrives */
+	size_t head_len;
+	uint64_t body_left; /* request body bytes still to come */
+	bool responding;    /* a reply is queued: input waits for it */
+	bool close_after;   /* close the connection once the reply is out */
+	int file_fd;        /* a download being sent, or -1 */
+	uint64_t file_left;
 	struct blob_upload *up;
 };
 
-/* Queues an HTTP reply (takes body, a heap buffer). */
-int vl_http_reply(struct lws *wsi, struct http_sess *h, unsigned status, const char *type,
-                  char *body, size_t len);
+/* Queues a reply: status line, headers, then body (a heap buffer this
+ * takes, or NULL with len 0). Returns 0, or -1 if the connection is to be
+ * closed at once. */
+int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len);
+/* Queues a reply with the file at path as its body, streamed. -1 if the
+ * file cannot be opened. */
+int vl_http_reply_file(struct http_sess *h, const char *path, const char *type);
+/* Stops (true) or resumes reading the connection's socket. */
+void vl_http_pause(struct http_sess *h, bool paused);
+/* Closes the connection at once (outside a callback that could return
+ * -1 instead). */
+void vl_http_abort(struct http_sess *h);
 
-/* blob.c (docs/protocol.md §7). */
+/* blob.c (docs/protocol.md §7). path: the request target without its
+ * query. Each returns 0, or -1 to close the connection. */
 int vl_blob_init(struct vl_transport *t);
 void vl_blob_cleanup(struct vl_transport *t);
-int vl_blob_on_http(struct lws *wsi, struct vl_transport *t, struct http_sess *h, const char *uri);
-int vl_blob_on_body(struct lws *wsi, struct vl_transport *t, struct http_sess *h, const void *in,
-                    size_t len);
-int vl_blob_on_body_done(struct lws *wsi, struct vl_transport *t, struct http_sess *h);
+int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl_http_req *req,
+                    const char *path);
+int vl_blob_on_body(struct vl_transport *t, struct http_sess *h, const uint8_t *in, size_t len);
+int vl_blob_on_body_done(struct vl_transport *t, struct http_sess *h);
 void vl_blob_on_closed(struct http_sess *h);
 
 #endif

@@ -137,7 +137,7 @@ fail:
 	return -1;
 }
 
-static int send_frame(struct wsc *c, int opcode, bool fin, const void *data, size_t len)
+int wsc_send_frame(struct wsc *c, int opcode, bool fin, const void *data, size_t len)
 {
 	uint8_t hdr[14];
 	size_t h = 0;
@@ -170,7 +170,7 @@ static int send_frame(struct wsc *c, int opcode, bool fin, const void *data, siz
 
 int wsc_send(struct wsc *c, int opcode, const void *data, size_t len)
 {
-	return send_frame(c, opcode, true, data, len);
+	return wsc_send_frame(c, opcode, true, data, len);
 }
 
 int wsc_send_fragmented(struct wsc *c, const void *data, size_t len, size_t frag)
@@ -180,7 +180,7 @@ int wsc_send_fragmented(struct wsc *c, const void *data, size_t len, size_t frag
 	int op = WSC_BINARY;
 	do {
 		size_t n = len - off < frag ? len - off : frag;
-		if (send_frame(c, op, off + n == len, d + off, n))
+		if (wsc_send_frame(c, op, off + n == len, d + off, n))
 			return -1;
 		off += n;
 		op = 0; /* continuation */
@@ -240,7 +240,7 @@ int wsc_recv(struct wsc *c, uint8_t **msg, size_t *len, int *opcode, int timeout
 		while (parse_frame(c, &op, &fin, &h, &n)) {
 			uint8_t *p = c->buf + h;
 			if (op == WSC_PING) {
-				send_frame(c, WSC_PONG, true, p, n);
+				wsc_send_frame(c, WSC_PONG, true, p, n);
 			} else if (op == WSC_CLOSE) {
 				c->closed = true;
 				c->close_code = n >= 2 ? (uint16_t)(p[0] << 8 | p[1]) : 0;
@@ -290,7 +290,7 @@ void wsc_close(struct wsc *c)
 {
 	if (c->fd >= 0 && !c->closed) {
 		uint8_t code[2] = {0x03, 0xe8};
-		send_frame(c, WSC_CLOSE, true, code, 2);
+		wsc_send_frame(c, WSC_CLOSE, true, code, 2);
 	}
 	if (c->ssl)
 		SSL_free(c->ssl);

@@ -29,6 +29,9 @@ enum { WSC_TEXT = 1, WSC_BINARY = 2, WSC_CLOSE = 8, WSC_PING = 9, WSC_PONG = 10 
 int wsc_connect(struct wsc *c, const char *host, int port, bool tls, const char *subprotocol);
 /* Sends one message of opcode, masked as clients must (§5.3). 0 or -1. */
 int wsc_send(struct wsc *c, int opcode, const void *data, size_t len);
+/* Sends one frame, masked, FIN set or not (to build fragmented messages
+ * with control frames between their fragments). 0 or -1. */
+int wsc_send_frame(struct wsc *c, int opcode, bool fin, const void *data, size_t len);
 /* Sends a message in fragments of frag bytes (§5.4). */
 int wsc_send_fragmented(struct wsc *c, const void *data, size_t len, size_t frag);
 /* Receives the next data message (answers pings). Returns 1 with *msg

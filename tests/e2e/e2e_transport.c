@@ -5,7 +5,10 @@
  * (every frame final, binary, unmasked, its length in the shortest form)
  * and check that bursts of pushes of every length class, over plain
  * WebSocket and TLS, arrive whole and in order; and that a reader that
- * never reads is still closed as too slow, its messages kept for later. */
+ * never reads is still closed as too slow, its messages kept for later.
+ * Then the rest of the transport valised implements itself: control
+ * frames between fragments, TLS key updates, HTTP keep-alive and bad
+ * request heads. */
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -482,6 +487,167 @@ static void test_slow_reader_closed(void **state)
 	cli_close(&b);
 }
 
+/* A PING request answered: the connection works both ways. */
+static void ping_roundtrip(struct cli *c, uint8_t n)
+{
+	uint8_t ping[] = {1, VL_FRAME_PING, 0, 0, 0, n, 0};
+	assert_int_equal(wsc_send(&c->ws, WSC_BINARY, ping, sizeof ping), 0);
+	expect_ok(c, n, VL_FRAME_PING);
+}
+
+/* RFC 6455 §5.4: control frames may come between a message's fragments;
+ * the message is whole once its last fragment is in. */
+static void control_between_fragments(bool tls)
+{
+	static const char *const extra[] = {NULL};
+	struct srv *s = start(tls, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	uint8_t ping[] = {1, VL_FRAME_PING, 0, 0, 0, 41, 0};
+	assert_int_equal(wsc_send_frame(&a.ws, WSC_BINARY, false, ping, 3), 0);
+	assert_int_equal(wsc_send_frame(&a.ws, WSC_PING, true, "hi", 2), 0);
+	assert_int_equal(wsc_send_frame(&a.ws, 0, false, ping + 3, 2), 0);
+	assert_int_equal(wsc_send_frame(&a.ws, WSC_PONG, true, NULL, 0), 0);
+	assert_int_equal(wsc_send_frame(&a.ws, 0, true, ping + 5, 2), 0);
+	expect_ok(&a, 41, VL_FRAME_PING);
+	ping_roundtrip(&a, 42);
+	cli_close(&a);
+	cli_close(&b);
+}
+
+static void test_control_between_fragments_plain(void **state)
+{
+	(void)state;
+	control_between_fragments(false);
+}
+
+static void test_control_between_fragments_tls(void **state)
+{
+	(void)state;
+	control_between_fragments(true);
+}
+
+/* RFC 8446 §4.6.3: a client updates its keys, asking the server to
+ * update its own or not; the connection carries on under the new keys
+ * both ways. */
+static void test_tls_key_update(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {NULL};
+	struct srv *s = start(true, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	ping_roundtrip(&a, 50);
+	for (uint8_t i = 0; i < 6; i++) {
+		int type = i % 2 ? SSL_KEY_UPDATE_NOT_REQUESTED : SSL_KEY_UPDATE_REQUESTED;
+		assert_int_equal(SSL_key_update((SSL *)a.ws.ssl, type), 1);
+		ping_roundtrip(&a, (uint8_t)(51 + i));
+	}
+	cli_close(&a);
+	cli_close(&b);
+}
+
+/* Opens a plain TCP connection to the server. */
+static int tcp_open(struct srv *s)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+	sa.sin_addr.s_addr = htonl(0x7f000001);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+/* Reads until `want` replies' worth of "HTTP/1.1 " status lines have come,
+ * or the peer closes, or 5 s pass. Returns what came (heap). */
+static char *tcp_read_all(int fd, int want, bool *closed)
+{
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap + 1);
+	assert_non_null(buf);
+	*closed = false;
+	long long deadline = (long long)time(NULL) + 5;
+	for (;;) {
+		buf[len] = 0;
+		int seen = 0;
+		for (char *p = buf; (p = strstr(p, "HTTP/1.1 ")); p++)
+			seen++;
+		if (seen >= want && want > 0)
+			break;
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if ((long long)time(NULL) > deadline || poll(&pfd, 1, 200) < 0)
+			break;
+		if (!(pfd.revents & (POLLIN | POLLHUP)))
+			continue;
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n <= 0) {
+			*closed = true;
+			break;
+		}
+		len += (size_t)n;
+		assert_true(len < cap);
+	}
+	buf[len] = 0;
+	return buf;
+}
+
+/* HTTP/1.1 on the WebSocket port: keep-alive with pipelined requests, a
+ * head sent a byte at a time, and heads that are malformed or too large
+ * answered with 400 and 431 and the connection closed. */
+static void test_http_requests(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {NULL};
+	struct srv *s = start(false, extra);
+	bool closed;
+
+	int fd = tcp_open(s);
+	const char two[] = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+	                   "GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n";
+	assert_int_equal(write(fd, two, sizeof two - 1), (ssize_t)(sizeof two - 1));
+	char *r = tcp_read_all(fd, 2, &closed);
+	char *second = strstr(r, "HTTP/1.1 404");
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_non_null(second);
+	assert_true(strstr(r, "HTTP/1.1 200") < second);
+	assert_false(closed);
+	free(r);
+	const char one[] = "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	for (size_t i = 0; i < sizeof one - 1; i++)
+		assert_int_equal(write(fd, one + i, 1), 1);
+	r = tcp_read_all(fd, 0, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_non_null(strstr(r, "ok\n"));
+	assert_true(closed);
+	free(r);
+	close(fd);
+
+	fd = tcp_open(s);
+	const char bad[] = "GET /healthz HTTP/1.1\r\nHost : a\r\n\r\n";
+	assert_int_equal(write(fd, bad, sizeof bad - 1), (ssize_t)(sizeof bad - 1));
+	r = tcp_read_all(fd, 0, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	assert_true(closed);
+	free(r);
+	close(fd);
+
+	fd = tcp_open(s);
+	char big[10000];
+	int n = snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+	memset(big + n, 'a', sizeof big - (size_t)n);
+	assert_int_equal(write(fd, big, sizeof big), (ssize_t)sizeof big);
+	r = tcp_read_all(fd, 0, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 431"));
+	assert_true(closed);
+	free(r);
+	close(fd);
+
+	/* The server is unharmed. */
+	char *body = NULL;
+	assert_int_equal(wsc_http_get("127.0.0.1", s->port, false, "/healthz", &body), 200);
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -493,6 +659,10 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_burst_plain, teardown),
 	    cmocka_unit_test_teardown(test_burst_tls, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_closed, teardown),
+	    cmocka_unit_test_teardown(test_control_between_fragments_plain, teardown),
+	    cmocka_unit_test_teardown(test_control_between_fragments_tls, teardown),
+	    cmocka_unit_test_teardown(test_tls_key_update, teardown),
+	    cmocka_unit_test_teardown(test_http_requests, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
