@@ -302,8 +302,7 @@ static int tls13_fail(struct vl_tls13 *r, uint8_t alert)
  * a client we did not ask to authenticate. Messages may be fragmented over
  * records; a KeyUpdate must end its record (§5.1: messages preceding a key
  * change align with a record boundary). */
-static int tls13_handshake(struct vl_tls13 *r, const struct vl_suite *s, const uint8_t *p,
-                           size_t n)
+static int tls13_handshake(struct vl_tls13 *r, const struct vl_suite *s, const uint8_t *p, size_t n)
 {
 	if (n == 0) /* §5.1: no zero-length handshake fragments */
 		return tls13_fail(r, ALERT_UNEXPECTED_MESSAGE);
@@ -566,8 +565,11 @@ int vl_tls13_ctx_new(const char *cert_file, const char *key_file, struct vl_tls1
 	    !SSL_CTX_set_num_tickets(ctx, 0) || !SSL_CTX_set_max_early_data(ctx, 0) ||
 	    !SSL_CTX_set_recv_max_early_data(ctx, 0))
 		goto cleanup;
+	/* AES-128-GCM first, unless the client puts ChaCha20 first (a client
+	 * without AES instructions does). */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
-	                             SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	                             SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	                             SSL_OP_PRIORITIZE_CHACHA);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* Design note 1: no read-ahead (the default, made explicit). */
 	SSL_CTX_set_read_ahead(ctx, 0);

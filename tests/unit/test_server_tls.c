@@ -25,8 +25,7 @@
 #include "crypto/crypto.h"
 #include "server/tls13.h"
 
-static const char *const SUITE_NAMES[] = {"TLS_AES_128_GCM_SHA256",
-                                          "TLS_CHACHA20_POLY1305_SHA256"};
+static const char *const SUITE_NAMES[] = {"TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"};
 static const uint16_t SUITE_IDS[] = {VL_TLS13_AES_128_GCM_SHA256,
                                      VL_TLS13_CHACHA20_POLY1305_SHA256};
 
@@ -112,7 +111,7 @@ static void client_new(struct client *c, const struct client_opts *o)
 	assert_non_null(c->ctx);
 	int maxv = o && o->max_version ? o->max_version : TLS1_3_VERSION;
 	assert_true(SSL_CTX_set_min_proto_version(c->ctx, maxv == TLS1_3_VERSION ? TLS1_3_VERSION
-	                                                                          : TLS1_2_VERSION));
+	                                                                         : TLS1_2_VERSION));
 	assert_true(SSL_CTX_set_max_proto_version(c->ctx, maxv));
 	if (o && o->suites)
 		assert_true(SSL_CTX_set_ciphersuites(c->ctx, o->suites));
@@ -197,7 +196,7 @@ static size_t rng_next(size_t max)
 }
 
 struct pump {
-	size_t split_max; /* 0: each flight in one call; 1: byte by byte; else random pieces */
+	size_t split_max;     /* 0: each flight in one call; 1: byte by byte; else random pieces */
 	const uint8_t *early; /* application data the client sends right behind its Finished */
 	size_t early_len;
 };
@@ -276,7 +275,8 @@ static size_t server_read_all(struct vl_tls13 *r, uint8_t *buf, size_t len, uint
 		size_t used;
 		const uint8_t *pl;
 		size_t pl_len;
-		assert_int_equal(vl_tls13_open(r, buf + off, len - off, &used, &pl, &pl_len), VL_OK);
+		assert_int_equal(vl_tls13_open(r, buf + off, len - off, &used, &pl, &pl_len),
+		                 VL_OK);
 		assert_true(used > 0 && used <= len - off);
 		assert_true(n + pl_len <= cap);
 		if (pl_len)
@@ -344,6 +344,7 @@ static void test_sealed_len(void **state)
 	assert_int_equal(vl_tls13_sealed_len(16385), 16385 + 44);
 	assert_int_equal(vl_tls13_sealed_len(100000), 100000 + 7 * 22);
 	assert_true(sizeof(struct vl_tls13) <= 192);
+	print_message("sizeof(struct vl_tls13) = %zu\n", sizeof(struct vl_tls13));
 }
 
 static void test_handshake_splits(void **state)
@@ -406,7 +407,8 @@ static void test_data_with_finished(void **state)
 			uint8_t *early = pattern(20000, 3);
 			struct client c;
 			struct client_opts o = {.suites = SUITE_NAMES[s]};
-			struct pump p = {.split_max = splits[i], .early = early, .early_len = 20000};
+			struct pump p = {
+			    .split_max = splits[i], .early = early, .early_len = 20000};
 			struct vl_tls13 rec;
 			uint8_t *rest;
 			size_t rest_len;
@@ -416,8 +418,8 @@ static void test_data_with_finished(void **state)
 			uint8_t *got = malloc(20000);
 			assert_non_null(got);
 			size_t records;
-			assert_int_equal(server_read_all(&rec, rest, rest_len, got, 20000, &records),
-			                 20000);
+			assert_int_equal(
+			    server_read_all(&rec, rest, rest_len, got, 20000, &records), 20000);
 			assert_int_equal(records, 2);
 			assert_memory_equal(got, early, 20000);
 			send_server_to_client(&c, &rec, 5);
@@ -719,6 +721,26 @@ static void test_finish_errors(void **state)
 	assert_int_equal(rest_len, 0);
 	vl_tls13_hs_free(NULL);
 
+	/* More than VL_TLS13_HS_REST_MAX bytes past the handshake. */
+	struct client c;
+	client_new(&c, NULL);
+	assert_int_equal(run_handshake(&c, NULL, &hs), VL_OK);
+	uint8_t *big = calloc(1, VL_TLS13_HS_REST_MAX);
+	assert_non_null(big);
+	const uint8_t *o;
+	size_t o_len;
+	assert_int_equal(vl_tls13_hs_input(hs, big, VL_TLS13_HS_REST_MAX - 1, &o, &o_len), VL_OK);
+	assert_int_equal(o_len, 0);
+	assert_int_equal(vl_tls13_hs_input(hs, big, 2, &o, &o_len), VL_ERR_LIMIT);
+	assert_int_equal(vl_tls13_hs_input(hs, big, 1, &o, &o_len), VL_OK);
+	assert_int_equal(vl_tls13_hs_finish(hs, &rec, &rest, &rest_len), VL_OK);
+	assert_int_equal(rest_len, VL_TLS13_HS_REST_MAX);
+	assert_memory_equal(rest, big, rest_len);
+	free(rest);
+	free(big);
+	vl_tls13_wipe(&rec);
+	client_free(&c);
+
 	/* Garbage instead of a ClientHello. */
 	assert_int_equal(vl_tls13_hs_new(G.ctx, &hs), VL_OK);
 	const uint8_t junk[] = "GET / HTTP/1.1\r\n\r\n";
@@ -786,8 +808,7 @@ static void pair(uint16_t suite, struct vl_tls13 *srv, struct vl_tls13 *peer)
 
 /* The peer seals an arbitrary TLSInnerPlaintext (content, type, padding)
  * as one record, built here independently of vl_tls13_seal. */
-static size_t peer_seal_inner(struct vl_tls13 *peer, const uint8_t *inner, size_t n,
-                              uint8_t *out)
+static size_t peer_seal_inner(struct vl_tls13 *peer, const uint8_t *inner, size_t n, uint8_t *out)
 {
 	const struct vl_suite *s = vl_suite_get(peer->suite);
 	size_t ct = n + 16;
@@ -888,21 +909,21 @@ static void test_inner_plaintext_errors(void **state)
 		size_t len;
 		uint8_t alert;
 	} cases[] = {
-	    {"\x00\x00\x00", 3, 10},                   /* all zero: no content type */
-	    {"", 0, 10},                               /* empty */
-	    {"\x01\x14", 2, 10},                       /* change_cipher_spec */
-	    {"abc\x63", 4, 10},                        /* unknown type */
-	    {"\x16", 1, 10},                           /* empty handshake fragment */
-	    {"\x04\x00\x00\x00\x16", 5, 10},           /* NewSessionTicket to a server */
-	    {"\x01\x00\x00\x01\x00\x16", 6, 10},       /* ClientHello */
-	    {"\x18\x00\x00\x02\x16", 5, 50},           /* KeyUpdate of length 2 */
-	    {"\x18\x00\x00\x01\x02\x16", 6, 47},       /* request_update 2 */
-	    {"\x18\x00\x00\x01\x00\x18\x16", 7, 10},   /* data after the key change */
-	    {"\x02\x28\x15", 3, 255},                  /* fatal alert from the peer */
-	    {"\x01\x2a\x15", 3, 255},                  /* a warning other than closure */
-	    {"\x01\x00\x00\x15", 4, 50},               /* alert of 3 bytes */
-	    {"\x01\x15", 2, 50},                       /* alert of 1 byte */
-	    {"\x01\x00\x01\x00\x15", 5, 50},           /* two alerts coalesced */
+	    {"\x00\x00\x00", 3, 10},                 /* all zero: no content type */
+	    {"", 0, 10},                             /* empty */
+	    {"\x01\x14", 2, 10},                     /* change_cipher_spec */
+	    {"abc\x63", 4, 10},                      /* unknown type */
+	    {"\x16", 1, 10},                         /* empty handshake fragment */
+	    {"\x04\x00\x00\x00\x16", 5, 10},         /* NewSessionTicket to a server */
+	    {"\x01\x00\x00\x01\x00\x16", 6, 10},     /* ClientHello */
+	    {"\x18\x00\x00\x02\x16", 5, 50},         /* KeyUpdate of length 2 */
+	    {"\x18\x00\x00\x01\x02\x16", 6, 47},     /* request_update 2 */
+	    {"\x18\x00\x00\x01\x00\x18\x16", 7, 10}, /* data after the key change */
+	    {"\x02\x28\x15", 3, 255},                /* fatal alert from the peer */
+	    {"\x01\x2a\x15", 3, 255},                /* a warning other than closure */
+	    {"\x01\x00\x00\x15", 4, 50},             /* alert of 3 bytes */
+	    {"\x01\x15", 2, 50},                     /* alert of 1 byte */
+	    {"\x01\x00\x01\x00\x15", 5, 50},         /* two alerts coalesced */
 	};
 	uint8_t rec[256];
 	for (size_t s = 0; s < 2; s++) {
@@ -965,7 +986,8 @@ static void test_inner_plaintext_errors(void **state)
 static void test_key_limits(void **state)
 {
 	(void)state;
-	static uint8_t data[3 * VL_TLS13_PLAIN_MAX], out[3 * (VL_TLS13_PLAIN_MAX + VL_TLS13_OVERHEAD)];
+	static uint8_t data[3 * VL_TLS13_PLAIN_MAX],
+	    out[3 * (VL_TLS13_PLAIN_MAX + VL_TLS13_OVERHEAD)];
 	uint8_t ctl[VL_TLS13_CONTROL_MAX];
 	memset(data, 0x5c, sizeof data);
 	struct vl_tls13 srv, peer;
