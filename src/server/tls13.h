@@ -28,9 +28,9 @@
 
 #include "valise/status.h"
 
-#define VL_TLS13_PLAIN_MAX  16384u                  /* 2^14: most plaintext in one record */
-#define VL_TLS13_RECORD_MAX (5u + 16384u + 256u)    /* largest TLSCiphertext incl. header we accept */
-#define VL_TLS13_OVERHEAD   (5u + 1u + 16u)         /* header + inner content type + tag, per record */
+#define VL_TLS13_PLAIN_MAX   16384u               /* 2^14: most plaintext in one record */
+#define VL_TLS13_RECORD_MAX  (5u + 16384u + 256u) /* largest TLSCiphertext incl. header we accept */
+#define VL_TLS13_OVERHEAD    (5u + 1u + 16u) /* header + inner content type + tag, per record */
 #define VL_TLS13_CONTROL_MAX (VL_TLS13_OVERHEAD + 5u) /* one KeyUpdate record; an alert needs 24 */
 /* The most bytes vl_tls13_hs_input buffers past the end of the handshake
  * (application records the client sent behind its Finished). */
@@ -117,7 +117,7 @@ struct vl_tls13 {
 	 * description to send (RFC 8446 §6.2), or 255 if none is owed (the
 	 * peer sent a fatal alert itself). 0 otherwise. */
 	uint8_t alert;
-	uint8_t hs_len;   /* bytes of a fragmented handshake message held in hs_part */
+	uint8_t hs_len; /* bytes of a fragmented handshake message held in hs_part */
 	uint8_t hs_part[4];
 };
 
