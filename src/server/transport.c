@@ -988,11 +988,11 @@ static void tls_input(struct tconn *c, uint8_t *p, size_t n)
 			break;
 		}
 		if (rc != VL_OK) {
-			/* RFC 8446 §5.2: a record that does not open ends the
-			 * connection with bad_record_mac (20). */
+			/* RFC 8446 §6.2: the alert tls13.c names (bad_record_mac
+			 * for a record that does not open), then the end. */
 			uint8_t a[VL_TLS13_CONTROL_MAX];
-			size_t an = vl_tls13_seal_alert(c->rec, 20, a);
-			if (an && !c->inflight && !c->out_len)
+			size_t an = c->rec->alert == 255 ? 0 : vl_tls13_seal_alert(c->rec, c->rec->alert, a);
+			if (an && !c->inflight)
 				(void)uv_try_write((uv_stream_t *)&c->tcp,
 				                   &(uv_buf_t){(char *)a, an}, 1);
 			conn_kill(c);
@@ -1056,15 +1056,16 @@ static void handshake_input(struct tconn *c, const uint8_t *p, size_t n)
 	uint8_t *rest = NULL;
 	size_t rest_len = 0;
 	c->rec = c->out_len ? NULL : malloc(sizeof *c->rec);
-	if (!c->rec ||
-	    vl_tls13_hs_finish(c->hs, c->rec, &rest, &rest_len) != VL_OK) {
-		/* A handshake whose last flight the socket would not take is
-		 * not worth keeping alive. */
-		free(rest);
+	if (!c->rec) {
 		conn_kill(c);
 		return;
 	}
-	c->hs = NULL;
+	int frc = vl_tls13_hs_finish(c->hs, c->rec, &rest, &rest_len);
+	c->hs = NULL; /* freed, whatever the outcome */
+	if (frc != VL_OK) {
+		conn_kill(c);
+		return;
+	}
 	if (!conn_start_http(c)) {
 		free(rest);
 		conn_kill(c);
