@@ -87,6 +87,13 @@ void vl_wipe(void *p, size_t len);
 
 /* --- Hash, HMAC, HKDF ----------------------------------------------- */
 
+/* SHA-1 of data[0..len) into out. For the WebSocket opening handshake's
+ * Sec-WebSocket-Accept value only (RFC 6455 §4.2.2), where the digest proves
+ * nothing beyond "this server read the key": SHA-1 is not collision
+ * resistant and must not be used for any security purpose. VL_ERR_CRYPTO
+ * (out zeroed) if OpenSSL cannot provide it. */
+VL_MUST_CHECK int vl_sha1(const void *data, size_t len, uint8_t out[20]);
+
 VL_MUST_CHECK int vl_hash(const struct vl_suite *s, const void *data, size_t len,
                           uint8_t out[VL_HASH_MAX]);
 /* Incremental hash, for transcripts and tree hashes built in pieces. */

@@ -2,6 +2,7 @@
 /*
  * The suite table and the symmetric half of the provider: random bytes,
  * wiping and constant-time comparison, SHA-256 (one-shot and incremental),
+ * SHA-1 (for the WebSocket handshake only),
  * HMAC, HKDF (RFC 5869) and the two AEADs. OpenSSL algorithm objects are
  * fetched once, on first use, because fetching by name on every call costs
  * more than hashing a short message.
@@ -139,6 +140,28 @@ int vl_hash(const struct vl_suite *s, const void *data, size_t len, uint8_t out[
 	const struct vlcrypto_algs *a = vlcrypto_algs();
 	if (!a || !EVP_Digest(data, len, out, NULL, a->sha256, NULL)) {
 		memset(out, 0, s->hash_len);
+		return vlcrypto_fail();
+	}
+	return VL_OK;
+}
+
+/* Fetched apart from the suite algorithms, so that a provider without SHA-1
+ * (a FIPS configuration) breaks only the WebSocket handshake. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+
+static void sha1_init(void)
+{
+	sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	ERR_clear_error();
+}
+
+int vl_sha1(const void *data, size_t len, uint8_t out[20])
+{
+	pthread_once(&sha1_once, sha1_init);
+	unsigned int n = 0;
+	if (!sha1_md || !EVP_Digest(data, len, out, &n, sha1_md, NULL) || n != 20) {
+		memset(out, 0, 20);
 		return vlcrypto_fail();
 	}
 	return VL_OK;
