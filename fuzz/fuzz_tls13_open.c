@@ -41,7 +41,8 @@ static int open_checked(struct vl_tls13 *r, uint8_t *p, size_t len, size_t *used
 	int rc = vl_tls13_open(r, p, len, used, &pl, &pl_len);
 	switch (rc) {
 	case VL_OK:
-		CHECK(*used >= 5 + VL_AEAD_TAG_LEN + 1 && *used <= len && *used <= VL_TLS13_RECORD_MAX);
+		CHECK(*used >= 5 + VL_AEAD_TAG_LEN + 1 && *used <= len &&
+		      *used <= VL_TLS13_RECORD_MAX);
 		CHECK(pl_len <= VL_TLS13_PLAIN_MAX);
 		CHECK(pl_len == 0 || (pl == p + 5 && pl + pl_len <= p + *used));
 		CHECK(!r->failed && !r->peer_closed);

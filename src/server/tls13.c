@@ -245,14 +245,16 @@ size_t vl_tls13_take_control(struct vl_tls13 *r, uint8_t *out)
 		tls13_write_fail(r);
 		return 0;
 	}
-	/* §4.6.3: one KeyUpdate answers any number of requests; it asks for
-	 * the peer's own update only when our read key needs one. */
+	/* §4.6.3: one KeyUpdate answers any number of requests, and a reply
+	 * says update_not_requested; a request of our own (our read key's
+	 * soft limit) then waits for the next call. */
+	bool ask = (want & VL_TLS13_OWE_ASK) && !(want & VL_TLS13_OWE_REPLY);
 	uint8_t *m = out + 5;
 	m[0] = HS_KEY_UPDATE;
 	m[1] = 0;
 	m[2] = 0;
 	m[3] = 1;
-	m[4] = (want & VL_TLS13_OWE_ASK) ? 1 : 0;
+	m[4] = ask ? 1 : 0;
 	m[5] = CT_HANDSHAKE;
 	if (tls13_seal_inner(r, s, out, 6) != VL_OK)
 		return 0;
@@ -261,9 +263,9 @@ size_t vl_tls13_take_control(struct vl_tls13 *r, uint8_t *out)
 		return 0;
 	}
 	r->write_seq = 0;
-	if (want & VL_TLS13_OWE_ASK)
-		r->owed |= VL_TLS13_ASKED;
-	r->owed &= (uint8_t) ~(VL_TLS13_OWE_REPLY | VL_TLS13_OWE_UPDATE | VL_TLS13_OWE_ASK);
+	r->owed &= (uint8_t) ~(VL_TLS13_OWE_REPLY | VL_TLS13_OWE_UPDATE);
+	if (ask)
+		r->owed = (uint8_t)((r->owed & ~VL_TLS13_OWE_ASK) | VL_TLS13_ASKED);
 	return 6 + VL_TLS13_OVERHEAD - 1;
 }
 

@@ -203,6 +203,9 @@ VL_MUST_CHECK int vl_tls13_open(struct vl_tls13 *r, uint8_t *buf, size_t len, si
  * the read key's soft limit), sealed into out (at least
  * VL_TLS13_CONTROL_MAX bytes), after which the write keys are updated
  * (§7.2). The caller sends these before any further application data.
+ * One record per call: a request of ours that meets a reply owed waits for
+ * the next call, so call it before every vl_tls13_seal (it costs a test of
+ * r->owed when nothing is owed).
  * Returns the bytes written: 0 if none are owed, after a failure or an
  * alert, or if sealing failed (r is then failed and write_closed). */
 size_t vl_tls13_take_control(struct vl_tls13 *r, uint8_t *out);

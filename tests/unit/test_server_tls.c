@@ -1048,6 +1048,32 @@ static void test_key_limits(void **state)
 	assert_int_equal(open_one(&srv, out, 26, &pl_len), VL_OK);
 	assert_int_equal(pl_len, 4);
 
+	/* A reply owed while our own request is due: the reply first, with
+	 * update_not_requested (§4.6.3), the request on the next call. */
+	pair(VL_TLS13_AES_128_GCM_SHA256, &srv, &peer);
+	srv.read_seq = peer.write_seq = VL_TLS13_GCM_SOFT_LIMIT;
+	n = peer_seal_inner(&peer, (const uint8_t *)"\x18\x00\x00\x01\x01\x16", 6, out);
+	assert_int_equal(open_one(&srv, out, n, &pl_len), VL_OK);
+	assert_int_equal(srv.owed, VL_TLS13_OWE_REPLY); /* the new read key is fresh */
+	srv.read_seq = VL_TLS13_GCM_SOFT_LIMIT - 1;
+	assert_int_equal(vl_tls13_init(&peer, VL_TLS13_AES_128_GCM_SHA256, SECRET_S, SECRET_C),
+	                 VL_OK);
+	memcpy(peer.write_key, srv.read_key, 32);
+	memcpy(peer.write_iv, srv.read_iv, 12);
+	peer.write_seq = srv.read_seq;
+	n = peer_seal_inner(&peer, (const uint8_t *)"x\x17", 2, out);
+	assert_int_equal(open_one(&srv, out, n, &pl_len), VL_OK);
+	assert_int_equal(srv.owed, VL_TLS13_OWE_REPLY | VL_TLS13_OWE_ASK);
+	assert_int_equal(vl_tls13_take_control(&srv, ctl), 27);
+	assert_int_equal(open_one(&peer, ctl, 27, &pl_len), VL_OK);
+	assert_int_equal(peer.owed, 0); /* not requested */
+	assert_int_equal(srv.owed, VL_TLS13_OWE_ASK);
+	assert_int_equal(vl_tls13_take_control(&srv, ctl), 27);
+	assert_int_equal(open_one(&peer, ctl, 27, &pl_len), VL_OK);
+	assert_int_equal(peer.owed, VL_TLS13_OWE_REPLY); /* requested */
+	assert_int_equal(srv.owed, VL_TLS13_ASKED);
+	assert_int_equal(vl_tls13_take_control(&srv, ctl), 0);
+
 	/* ChaCha20-Poly1305: no soft limit; the sequence number never wraps. */
 	pair(VL_TLS13_CHACHA20_POLY1305_SHA256, &srv, &peer);
 	srv.write_seq = peer.read_seq = VL_TLS13_GCM_HARD_LIMIT + 5;
