@@ -48,10 +48,10 @@ struct vl_http_req {
 	enum vl_http_method method;
 	const char *target; /* origin-form only ("/..."), points into the buffer */
 	size_t target_len;
-	int minor;             /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+	int minor;              /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
 	int64_t content_length; /* -1 if absent */
-	bool chunked;          /* Transfer-Encoding present (we answer 411/501) */
-	bool keep_alive;       /* 1.1: yes unless "Connection: close"; 1.0: only with
+	bool chunked;           /* Transfer-Encoding present (we answer 411/501) */
+	bool keep_alive;        /* 1.1: yes unless "Connection: close"; 1.0: only with
 	                        * "Connection: keep-alive" */
 	bool upgrade_websocket; /* Upgrade lists the token "websocket" and Connection
 	                         * lists "upgrade" (both case-insensitive) */
