@@ -21,12 +21,13 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const char lws_upgrade[] = "GET / HTTP/1.1\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n"
-                                  "Host: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\n"
-                                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                  "Sec-WebSocket-Key: bkPyMeLmNDP4R1UW+U1i0g==\r\n"
-                                  "Sec-WebSocket-Protocol: valise.v1\r\n"
-                                  "Sec-WebSocket-Version: 13\r\n\r\n";
+static const char lws_upgrade[] =
+    "GET / HTTP/1.1\r\nPragma: no-cache\r\nCache-Control: no-cache\r\n"
+    "Host: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\n"
+    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: bkPyMeLmNDP4R1UW+U1i0g==\r\n"
+    "Sec-WebSocket-Protocol: valise.v1\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
 static const char curl_get[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:18942\r\n"
                                "User-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 

@@ -159,6 +159,22 @@ static int http_field(const char *line, size_t len, struct vl_http_header *h)
 	return VL_OK;
 }
 
+/* RFC 9110 §7.2: Host = uri-host [ ":" port ], uri-host being a reg-name,
+ * an IPv4 address or a bracketed IP literal (RFC 3986 §3.2.2). Only the
+ * character set is checked: enough to refuse a value that another reader
+ * could split differently (white space, '/', '@', '?', '#'). */
+static bool http_host_ok(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			continue;
+		if (c == 0 || !strchr("-._~%!$&'()*+,;=:[]", c))
+			return false;
+	}
+	return true;
+}
+
 /* Interprets the fields valised acts on, once all are split. */
 static int http_interpret(struct vl_http_req *req)
 {
@@ -177,6 +193,8 @@ static int http_interpret(struct vl_http_req *req)
 		} else if (http_ieq(h->name, h->name_len, "Transfer-Encoding", 17)) {
 			req->chunked = true;
 		} else if (http_ieq(h->name, h->name_len, "Host", 4)) {
+			if (!http_host_ok(h->value, h->value_len))
+				return VL_ERR_DECODE;
 			hosts++;
 		} else if (http_ieq(h->name, h->name_len, "Connection", 10)) {
 			conn_close |= http_list_has(h->value, h->value_len, "close");

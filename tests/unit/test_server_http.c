@@ -195,7 +195,12 @@ static void test_rejections(void **state)
 	    "GET / HTTP/1.1\r\n\r\n",                           /* 1.1 without Host */
 	    "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",     /* two Hosts */
 	    "GET / HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n",     /* two Hosts, same value */
-	    "GET / HTTP/2.0\r\nHost: a\r\n\r\n",                /* other versions */
+	    "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",              /* bad Host values */
+	    "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: a\xc3\xa9\r\n\r\n",
+	    "GET / HTTP/1.0\r\nHost: a?b\r\n\r\n",
+	    "GET / HTTP/2.0\r\nHost: a\r\n\r\n", /* other versions */
 	    "GET / HTTP/1.2\r\nHost: a\r\n\r\n",
 	    "GET / HTTP/0.9\r\n\r\n",
 	    "GET / http/1.1\r\nHost: a\r\n\r\n",
@@ -235,6 +240,11 @@ static void test_rejections(void **state)
 	assert_int_equal(parse("GET / HTTP/1.1\r\nHost : a\r\n", &r, &hl), VL_ERR_DECODE);
 	assert_int_equal(parse("GET / HTTP/3\r\n", &r, &hl), VL_ERR_DECODE);
 	assert_int_equal(parse("GET / HTTP/1.1\n", &r, &hl), VL_ERR_DECODE);
+	/* Host forms that are fine. */
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", &r, &hl), VL_OK);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: xn--caf-dma.example:443\r\n\r\n", &r, &hl),
+	                 VL_OK);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost:\r\n\r\n", &r, &hl), VL_OK);
 	/* obs-text in a value is kept (RFC 9110 §5.5). */
 	assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", &r, &hl),
 	                 VL_OK);
