@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(memchr(h->value, '\r', h->value_len) == NULL);
 		if (h->value_len) {
 			CHECK(h->value[0] != ' ' && h->value[0] != '\t');
-			CHECK(h->value[h->value_len - 1] != ' ' && h->value[h->value_len - 1] != '\t');
+			CHECK(h->value[h->value_len - 1] != ' ' &&
+			      h->value[h->value_len - 1] != '\t');
 		}
 	}
 	CHECK(vl_http_header(&req, "host", NULL) != NULL || req.minor == 0);

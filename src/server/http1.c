@@ -159,6 +159,22 @@ static int http_field(const char *line, size_t len, struct vl_http_header *h)
 	return VL_OK;
 }
 
+/* RFC 9110 §7.2: Host = uri-host [ ":" port ], uri-host being a reg-name,
+ * an IPv4 address or a bracketed IP literal (RFC 3986 §3.2.2). Only the
+ * character set is checked: enough to refuse a value that another reader
+ * could split differently (white space, '/', '@', '?', '#'). */
+static bool http_host_ok(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+			continue;
+		if (c == 0 || !strchr("-._~%!$&'()*+,;=:[]", c))
+			return false;
+	}
+	return true;
+}
+
 /* Interprets the fields valised acts on, once all are split. */
 static int http_interpret(struct vl_http_req *req)
 {
@@ -177,6 +193,8 @@ static int http_interpret(struct vl_http_req *req)
 		} else if (http_ieq(h->name, h->name_len, "Transfer-Encoding", 17)) {
 			req->chunked = true;
 		} else if (http_ieq(h->name, h->name_len, "Host", 4)) {
+			if (!http_host_ok(h->value, h->value_len))
+				return VL_ERR_DECODE;
 			hosts++;
 		} else if (http_ieq(h->name, h->name_len, "Connection", 10)) {
 			conn_close |= http_list_has(h->value, h->value_len, "close");
@@ -273,40 +291,74 @@ const char *vl_http_reason(unsigned status)
 {
 	/* RFC 9110 §15, plus 429 and 431 (RFC 6585) and 507 (RFC 4918). */
 	switch (status) {
-	case 100: return "Continue";
-	case 101: return "Switching Protocols";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 416: return "Range Not Satisfiable";
-	case 417: return "Expectation Failed";
-	case 426: return "Upgrade Required";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	case 507: return "Insufficient Storage";
-	default: return "";
+	case 100:
+		return "Continue";
+	case 101:
+		return "Switching Protocols";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 416:
+		return "Range Not Satisfiable";
+	case 417:
+		return "Expectation Failed";
+	case 426:
+		return "Upgrade Required";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	case 507:
+		return "Insufficient Storage";
+	default:
+		return "";
 	}
 }
 
@@ -317,7 +369,8 @@ size_t vl_http_format_head(char *out, size_t cap, unsigned status, const char *t
 	char cl[48] = "";
 	/* RFC 9110 §8.6: no Content-Length in a 1xx or 204 response. */
 	if (status >= 200 && status != 204)
-		snprintf(cl, sizeof cl, "Content-Length: %llu\r\n", (unsigned long long)content_length);
+		snprintf(cl, sizeof cl, "Content-Length: %llu\r\n",
+		         (unsigned long long)content_length);
 	int n = snprintf(out, cap, "HTTP/1.1 %u %s\r\n%s%s%s%sCache-Control: no-store\r\n%s%s\r\n",
 	                 status, vl_http_reason(status), type ? "Content-Type: " : "",
 	                 type ? type : "", type ? "\r\n" : "", cl,

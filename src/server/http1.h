@@ -21,7 +21,8 @@
  *    INT64_MAX is VL_ERR_DECODE, as are two Content-Length fields that
  *    differ. Identical repeated fields are accepted (RFC 9110 §8.6).
  *  - More than one Host field is VL_ERR_DECODE (RFC 9112 §3.2), as is none
- *    in an HTTP/1.1 request.
+ *    in an HTTP/1.1 request, or a Host value with a character that cannot
+ *    appear in uri-host [":" port] (RFC 3986 §3.2.2).
  */
 #ifndef VL_SERVER_HTTP1_H
 #define VL_SERVER_HTTP1_H
@@ -48,10 +49,10 @@ struct vl_http_req {
 	enum vl_http_method method;
 	const char *target; /* origin-form only ("/..."), points into the buffer */
 	size_t target_len;
-	int minor;             /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+	int minor;              /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
 	int64_t content_length; /* -1 if absent */
-	bool chunked;          /* Transfer-Encoding present (we answer 411/501) */
-	bool keep_alive;       /* 1.1: yes unless "Connection: close"; 1.0: only with
+	bool chunked;           /* Transfer-Encoding present (we answer 411/501) */
+	bool keep_alive;        /* 1.1: yes unless "Connection: close"; 1.0: only with
 	                        * "Connection: keep-alive" */
 	bool upgrade_websocket; /* Upgrade lists the token "websocket" and Connection
 	                         * lists "upgrade" (both case-insensitive) */
@@ -76,7 +77,8 @@ struct vl_http_req {
  *           than HTTP/1.0 or HTTP/1.1, a bare LF or lone CR, obs-fold (a line
  *           starting with white space), white space before a colon, a field
  *           name that is not a token, a control character or NUL, a bad or
- *           conflicting Content-Length, no Host or several Hosts in 1.1.
+ *           conflicting Content-Length, no Host or several Hosts in 1.1, a
+ *           Host value with characters a host and port cannot have.
  *           Malformed input is reported as soon as it is seen, even before
  *           the head is complete. */
 VL_MUST_CHECK int vl_http_parse_head(const char *buf, size_t len, struct vl_http_req *req,

@@ -125,15 +125,17 @@ static bool ws_opcode_defined(uint8_t op)
 int vl_ws_parse_frame(const uint8_t *buf, size_t len, struct vl_ws_frame *f)
 {
 	memset(f, 0, sizeof *f);
-	if (len < 2)
+	if (len < 1)
 		return VL_ERR_AGAIN;
 	bool fin = buf[0] & 0x80;
 	uint8_t op = buf[0] & 0x0f;
-	uint8_t len7 = buf[1] & 0x7f;
 	/* §5.2: RSV1-3 must be 0 unless an extension says otherwise; valised
 	 * negotiates none. */
 	if ((buf[0] & 0x70) != 0 || !ws_opcode_defined(op))
 		return VL_ERR_PROTOCOL;
+	if (len < 2)
+		return VL_ERR_AGAIN;
+	uint8_t len7 = buf[1] & 0x7f;
 	/* §5.1: a server must close on an unmasked client frame. */
 	if (!(buf[1] & 0x80))
 		return VL_ERR_PROTOCOL;
