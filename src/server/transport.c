@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -689,17 +690,24 @@ static void ws_input(struct tconn *c, uint8_t *p, size_t n)
 
 /* --- HTTP --------------------------------------------------------------------- */
 
-int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len)
+/* vl_http_reply with extra header lines ("Name: value\r\n"...). */
+static int vl_http_reply_extra(struct http_sess *h, unsigned status, const char *type, char *body,
+                               size_t len, const char *extra)
 {
 	struct tconn *c = h->c;
 	char head[512];
-	size_t hl = vl_http_format_head(head, sizeof head, status, type, len, h->close_after, NULL);
+	size_t hl = vl_http_format_head(head, sizeof head, status, type, len, h->close_after, extra);
 	bool ok = hl && conn_queue(c, head, hl) && (!len || conn_queue(c, body, len));
 	free(body);
 	if (!ok)
 		return -1;
 	h->responding = true;
 	return 0;
+}
+
+int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len)
+{
+	return vl_http_reply_extra(h, status, type, body, len, NULL);
 }
 
 int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
@@ -748,13 +756,19 @@ void vl_http_abort(struct http_sess *h)
 	conn_kill(h->c);
 }
 
-static int http_text(struct http_sess *h, unsigned status, const char *text, bool close)
+static int http_text_extra(struct http_sess *h, unsigned status, const char *text, bool close,
+                           const char *extra)
 {
 	char *b = strdup(text);
 	if (!b)
 		return -1;
 	h->close_after = h->close_after || close;
-	return vl_http_reply(h, status, "text/plain", b, strlen(b));
+	return vl_http_reply_extra(h, status, "text/plain", b, strlen(b), extra);
+}
+
+static int http_text(struct http_sess *h, unsigned status, const char *text, bool close)
+{
+	return http_text_extra(h, status, text, close, NULL);
 }
 
 /* The WebSocket opening handshake (RFC 6455 §4.2.2). */
@@ -768,7 +782,8 @@ static int http_upgrade(struct tconn *c, const struct vl_http_req *req)
 	unsigned status = 400;
 	size_t n = vl_ws_accept(req, out, sizeof out, &status);
 	if (!n)
-		return http_text(h, status, "bad WebSocket upgrade\n", true);
+		return http_text_extra(h, status, "bad WebSocket upgrade\n", true,
+		                       status == 426 ? VL_WS_VERSION_HEADER : NULL);
 	if (!conn_queue(c, out, n))
 		return -1;
 	char peer[64] = "-";
@@ -811,6 +826,15 @@ static int http_request(struct tconn *c, const struct vl_http_req *req)
 			return http_text(h, 400, "unexpected body\n", true);
 		if (req->method == VL_HTTP_PUT || req->method == VL_HTTP_POST)
 			h->body_left = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+		size_t el;
+		const char *e = vl_http_header(req, "expect", &el);
+		if (h->body_left && e && el == 12 && strncasecmp(e, "100-continue", 12) == 0) {
+			/* RFC 9110 §10.1.1: the client waits for this before its
+			 * body (curl does for bodies over 1 MiB). */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (!conn_queue(c, cont, sizeof cont - 1))
+				return -1;
+		}
 		return vl_blob_on_http(t, h, req, path);
 	}
 	if (req->content_length > 0)
