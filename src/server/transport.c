@@ -63,11 +63,11 @@ struct ws_rx {
 	bool fin;
 	uint8_t opcode;
 	uint8_t mask[4];
-	uint64_t left; /* payload bytes of this frame still to come */
-	uint64_t off;  /* payload bytes of this frame already seen */
-	bool in_msg;   /* a fragmented message has begun */
-	bool msg_bad;  /* text, or larger than the frame limit: dropped */
-	uint8_t msg_op; /* the message's first opcode */
+	uint64_t left;    /* payload bytes of this frame still to come */
+	uint64_t off;     /* payload bytes of this frame already seen */
+	bool in_msg;      /* a fragmented message has begun */
+	bool msg_bad;     /* text, or larger than the frame limit: dropped */
+	uint8_t msg_op;   /* the message's first opcode */
 	uint8_t first[6]; /* a message's first bytes: its request id */
 	uint8_t first_len;
 	uint8_t *msg;
@@ -97,7 +97,7 @@ struct tconn {
 	struct tconn *dirty_next, *dirty_prev; /* t->dirty */
 	struct vl_tls13_hs *hs;                /* during the handshake */
 	struct vl_tls13 *rec;                  /* after it */
-	uint8_t *rin; /* a TLS record not yet whole */
+	uint8_t *rin;                          /* a TLS record not yet whole */
 	uint32_t rin_len;
 	uint8_t *out;
 	uint32_t out_len, out_cap;
@@ -581,8 +581,9 @@ static void ws_input(struct tconn *c, uint8_t *p, size_t n)
 				rc = vl_ws_parse_frame(p, n, &f);
 				used = f.hdr_len;
 			} else {
-				size_t k = n < sizeof rx->hdr - rx->hdr_len ? n
-				                                            : sizeof rx->hdr - rx->hdr_len;
+				size_t k = n < sizeof rx->hdr - rx->hdr_len
+				               ? n
+				               : sizeof rx->hdr - rx->hdr_len;
 				memcpy(rx->hdr + rx->hdr_len, p, k);
 				rc = vl_ws_parse_frame(rx->hdr, rx->hdr_len + k, &f);
 				used = rc == VL_OK ? f.hdr_len - rx->hdr_len : k;
@@ -696,7 +697,8 @@ static int vl_http_reply_extra(struct http_sess *h, unsigned status, const char 
 {
 	struct tconn *c = h->c;
 	char head[512];
-	size_t hl = vl_http_format_head(head, sizeof head, status, type, len, h->close_after, extra);
+	size_t hl =
+	    vl_http_format_head(head, sizeof head, status, type, len, h->close_after, extra);
 	bool ok = hl && conn_queue(c, head, hl) && (!len || conn_queue(c, body, len));
 	free(body);
 	if (!ok)
@@ -1015,7 +1017,9 @@ static void tls_input(struct tconn *c, uint8_t *p, size_t n)
 			/* RFC 8446 §6.2: the alert tls13.c names (bad_record_mac
 			 * for a record that does not open), then the end. */
 			uint8_t a[VL_TLS13_CONTROL_MAX];
-			size_t an = c->rec->alert == 255 ? 0 : vl_tls13_seal_alert(c->rec, c->rec->alert, a);
+			size_t an = c->rec->alert == 255
+			                ? 0
+			                : vl_tls13_seal_alert(c->rec, c->rec->alert, a);
 			if (an && !c->inflight)
 				(void)uv_try_write((uv_stream_t *)&c->tcp,
 				                   &(uv_buf_t){(char *)a, an}, 1);
@@ -1236,8 +1240,9 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 	if (cfg->tls) {
 		int rc = vl_tls13_ctx_new(cfg->tls_cert, cfg->tls_key, &t->tls);
 		if (rc != VL_OK) {
-			vl_log(VL_LOG_ERROR, "tls_context_failed", "cert=\"%s\" key=\"%s\" error=%s",
-			       cfg->tls_cert, cfg->tls_key, vl_strerror(rc));
+			vl_log(VL_LOG_ERROR, "tls_context_failed",
+			       "cert=\"%s\" key=\"%s\" error=%s", cfg->tls_cert, cfg->tls_key,
+			       vl_strerror(rc));
 			vl_blob_cleanup(t);
 			free(t);
 			return VL_ERR_NET;

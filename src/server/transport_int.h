@@ -24,7 +24,7 @@ struct vl_tls13_ctx;
 struct vl_transport {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
-	uv_timer_t sweep;     /* connection deadlines, once a second */
+	uv_timer_t sweep;       /* connection deadlines, once a second */
 	uv_check_t flush_check; /* the end-of-turn flush (transport.c) */
 	uv_prepare_t flush_prepare;
 	struct vl_core *core;
