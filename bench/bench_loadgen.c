@@ -124,6 +124,10 @@ static double self_user_s(void)
 
 /* --- the server under test ----------------------------------------------- */
 
+/* --server-set values, passed on as valised --set KEY=VALUE. */
+static const char *server_sets[4];
+static size_t n_server_sets;
+
 struct server {
 	char exe[PATH_MAX + 32];
 	char dir[64];
@@ -158,10 +162,26 @@ static void server_start(struct server *s, bool tls)
 		(void)e;
 		/* Limits raised for the measurement: the benchmark measures the
 		 * server, not its per-device rate limit. */
-		execl(s->exe, s->exe, "run", "--listen", "127.0.0.1:0", "--data", s->dir, "--set",
-		      "server_name=example.org", "--set", "log_level=warn", "--set", "rate=1000000",
-		      "--set", "burst=1000000", "--set", "window=1024", tls ? "--set" : "--plain",
-		      tls ? "tls=on" : NULL, (char *)NULL);
+		const char *args[32] = {s->exe,     "run",
+		                        "--listen", "127.0.0.1:0",
+		                        "--data",   s->dir,
+		                        "--set",    "server_name=example.org",
+		                        "--set",    "log_level=warn",
+		                        "--set",    "rate=1000000",
+		                        "--set",    "burst=1000000",
+		                        "--set",    "window=1024"};
+		size_t na = 16;
+		if (tls) {
+			args[na++] = "--set";
+			args[na++] = "tls=on";
+		} else {
+			args[na++] = "--plain";
+		}
+		for (size_t i = 0; i < n_server_sets; i++) {
+			args[na++] = "--set";
+			args[na++] = server_sets[i];
+		}
+		execv(s->exe, (char *const *)args);
 		_exit(127);
 	}
 	running_server = s->pid;
@@ -1896,13 +1916,15 @@ int main(int argc, char **argv)
 			group = arg_uint(a, v, 2);
 		else if (v && strcmp(a, "--only") == 0 && ++i)
 			only = v;
+		else if (v && strcmp(a, "--server-set") == 0 && ++i && n_server_sets < 4)
+			server_sets[n_server_sets++] = v;
 		else {
 			fprintf(
 			    stderr,
 			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] [--seconds S] "
 			    "[--depth D] [--ack N] [--rate R] [--workers W] [--split] [--tick-us "
 			    "U] "
-			    "[--group N] [--only conns|pairs|fanout]\n",
+			    "[--group N] [--only conns|pairs|fanout] [--server-set KEY=VALUE]...\n",
 			    argv[0]);
 			return 2;
 		}

@@ -32,6 +32,7 @@ struct vl_server_config {
 	unsigned batch_us;      /* a group commit takes no more jobs after this long */
 	uint64_t sent_ttl;      /* seconds idempotency records are kept (0: forever) */
 	size_t send_buffer;     /* bytes queued per connection before it is too slow */
+	unsigned flush_threads; /* threads besides the loop writing large fan-outs (0 or 1) */
 	unsigned drain_seconds; /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };

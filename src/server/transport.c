@@ -21,8 +21,10 @@
 #include "server/transport.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,9 @@
 #define CLOSE_TIMEOUT_S     10u
 #define AUTH_TIMEOUT_S      30u /* a WebSocket connection to REGISTER or AUTH */
 #define LISTEN_BACKLOG      4096
+/* Dirty connections at the end of a turn from which the flusher thread
+ * takes half (flush_parallel). */
+#define FLUSH_PAR_MIN 256
 
 enum conn_state { CS_HANDSHAKE, CS_HTTP, CS_WS };
 
@@ -139,6 +144,7 @@ static void dirty_add(struct tconn *c)
 	if (c->dirty || c->closing)
 		return;
 	c->dirty = true;
+	t->n_dirty++;
 	c->dirty_prev = NULL;
 	c->dirty_next = t->dirty;
 	if (t->dirty)
@@ -156,6 +162,7 @@ static void dirty_remove(struct tconn *c)
 		c->t->dirty = c->dirty_next;
 	if (c->dirty_next)
 		c->dirty_next->dirty_prev = c->dirty_prev;
+	c->t->n_dirty--;
 	c->dirty = false;
 	c->dirty_next = c->dirty_prev = NULL;
 }
@@ -298,9 +305,40 @@ static void conn_drained(struct tconn *c)
 	}
 }
 
-/* Writes everything queued (invariant 3): uv_try_write first; what the
- * socket does not take goes out in one uv_write whose completion writes
- * whatever queued meanwhile. */
+/* What became of writing w[0..len): n bytes written, or n < 0 a libuv
+ * error. Frees w, or hands what the socket did not take to one uv_write
+ * whose completion writes whatever queued meanwhile (invariant 3).
+ * Returns true if everything was written and the connection lives. */
+static bool conn_wrote(struct tconn *c, uint8_t *w, size_t len, ssize_t n)
+{
+	if (n == UV_EAGAIN)
+		n = 0;
+	if (n < 0) {
+		free(w);
+		conn_kill(c);
+		return false;
+	}
+	if ((size_t)n == len) {
+		free(w);
+		return true;
+	}
+	struct wreq *r = malloc(sizeof *r);
+	uv_buf_t rest = uv_buf_init((char *)w + n, (unsigned)(len - (size_t)n));
+	if (r) {
+		r->c = c;
+		r->buf = w;
+	}
+	if (!r || uv_write(&r->req, (uv_stream_t *)&c->tcp, &rest, 1, on_write)) {
+		free(w);
+		free(r);
+		conn_kill(c);
+		return false;
+	}
+	c->inflight = rest.len;
+	return false;
+}
+
+/* Writes everything queued: uv_try_write first, then conn_wrote. */
 static void conn_flush(struct tconn *c)
 {
 	dirty_remove(c);
@@ -321,40 +359,116 @@ static void conn_flush(struct tconn *c)
 		if (!len)
 			break;
 		int n = uv_try_write((uv_stream_t *)&c->tcp, &(uv_buf_t){(char *)w, len}, 1);
-		if (n == UV_EAGAIN)
-			n = 0;
-		if (n < 0) {
-			free(w);
-			conn_kill(c);
+		if (!conn_wrote(c, w, len, n))
 			return;
-		}
-		if ((size_t)n == len) {
-			free(w);
-			continue;
-		}
-		struct wreq *r = malloc(sizeof *r);
-		uv_buf_t rest = uv_buf_init((char *)w + n, (unsigned)(len - (size_t)n));
-		if (!r) {
-			free(w);
-			conn_kill(c);
-			return;
-		}
-		r->c = c;
-		r->buf = w;
-		if (uv_write(&r->req, (uv_stream_t *)&c->tcp, &rest, 1, on_write)) {
-			free(w);
-			free(r);
-			conn_kill(c);
-			return;
-		}
-		c->inflight = rest.len;
-		return;
 	}
 	conn_drained(c);
 }
 
+/* --- flushing many connections on two threads ----------------------------- *
+ *
+ * A store batch that fans a message out to a large group makes a thousand
+ * connections dirty in one turn, and each send() on loopback also runs the
+ * receiver's TCP input: about 10 us each, one after the other. When at
+ * least FLUSH_PAR_MIN connections are dirty, the flusher thread seals and
+ * sends half of them while the loop thread does the other half. Only the
+ * part of conn_flush that touches nothing but the connection itself runs
+ * there (conn_wire and write(2) on a socket with no uv_write queued, which
+ * is what uv_try_write does); what follows (a uv_write for the rest, a
+ * close, conn_drained) runs on the loop thread once both halves are done.
+ * HTTP connections, and those with a write in flight, take the serial
+ * path. */
+
+struct flush_job {
+	struct tconn *c;
+	uint8_t *w;
+	size_t len;
+	ssize_t n;   /* bytes written, or a libuv error */
+	bool failed; /* sealing failed */
+};
+
+static void flush_job_run(struct flush_job *j)
+{
+	if (!conn_wire(j->c, &j->w, &j->len)) {
+		j->failed = true;
+		return;
+	}
+	if (!j->len)
+		return;
+	uv_os_fd_t fd;
+	uv_fileno((uv_handle_t *)&j->c->tcp, &fd);
+	ssize_t n;
+	do
+		n = send(fd, j->w, j->len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	j->n = n >= 0 ? n : uv_translate_sys_error(errno);
+}
+
+static void *flusher_main(void *arg)
+{
+	struct vl_transport *t = arg;
+	pthread_mutex_lock(&t->fl_mu);
+	for (;;) {
+		while (!t->fl_go && !t->fl_stop)
+			pthread_cond_wait(&t->fl_cv, &t->fl_mu);
+		if (t->fl_stop)
+			break;
+		size_t from = t->fl_split, to = t->fl_n;
+		pthread_mutex_unlock(&t->fl_mu);
+		for (size_t i = from; i < to; i++)
+			flush_job_run(&t->fl_jobs[i]);
+		pthread_mutex_lock(&t->fl_mu);
+		t->fl_go = false;
+		pthread_cond_signal(&t->fl_done);
+	}
+	pthread_mutex_unlock(&t->fl_mu);
+	return NULL;
+}
+
+static bool flush_parallel(struct vl_transport *t)
+{
+	if (!t->fl_started || t->n_dirty < FLUSH_PAR_MIN)
+		return false;
+	if (t->fl_cap < t->n_dirty) {
+		struct flush_job *j = realloc(t->fl_jobs, t->n_dirty * sizeof *j);
+		if (!j)
+			return false;
+		t->fl_jobs = j;
+		t->fl_cap = t->n_dirty;
+	}
+	size_t n = 0;
+	for (struct tconn *c = t->dirty, *next; c; c = next) {
+		next = c->dirty_next;
+		if (c->http || c->inflight || c->closing)
+			continue; /* the serial path, after */
+		dirty_remove(c);
+		t->fl_jobs[n++] = (struct flush_job){.c = c};
+	}
+	pthread_mutex_lock(&t->fl_mu);
+	t->fl_n = n;
+	t->fl_split = n / 2;
+	t->fl_go = true;
+	pthread_cond_signal(&t->fl_cv);
+	pthread_mutex_unlock(&t->fl_mu);
+	for (size_t i = 0; i < n / 2; i++)
+		flush_job_run(&t->fl_jobs[i]);
+	pthread_mutex_lock(&t->fl_mu);
+	while (t->fl_go)
+		pthread_cond_wait(&t->fl_done, &t->fl_mu);
+	pthread_mutex_unlock(&t->fl_mu);
+	for (size_t i = 0; i < n; i++) {
+		struct flush_job *j = &t->fl_jobs[i];
+		if (j->failed)
+			conn_kill(j->c);
+		else if (!j->len || conn_wrote(j->c, j->w, j->len, j->n))
+			conn_drained(j->c);
+	}
+	return true;
+}
+
 static void transport_flush(struct vl_transport *t)
 {
+	flush_parallel(t);
 	/* One at a time from the head: each takes itself off the list. */
 	while (t->dirty)
 		conn_flush(t->dirty);
@@ -1262,6 +1376,11 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 		vl_transport_free(t);
 		return VL_ERR_NET;
 	}
+	pthread_mutex_init(&t->fl_mu, NULL);
+	pthread_cond_init(&t->fl_cv, NULL);
+	pthread_cond_init(&t->fl_done, NULL);
+	t->fl_started =
+	    cfg->flush_threads > 0 && pthread_create(&t->flusher, NULL, flusher_main, t) == 0;
 	/* Unreferenced: they must not keep the loop running once everything
 	 * else has stopped. */
 	uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
@@ -1306,6 +1425,17 @@ void vl_transport_free(struct vl_transport *t)
 	 * the handles live in t and the connections' close callbacks free
 	 * them. */
 	assert(t->closing && !t->conns);
+	if (t->fl_started) {
+		pthread_mutex_lock(&t->fl_mu);
+		t->fl_stop = true;
+		pthread_cond_signal(&t->fl_cv);
+		pthread_mutex_unlock(&t->fl_mu);
+		pthread_join(t->flusher, NULL);
+		pthread_mutex_destroy(&t->fl_mu);
+		pthread_cond_destroy(&t->fl_cv);
+		pthread_cond_destroy(&t->fl_done);
+	}
+	free(t->fl_jobs);
 	vl_tls13_ctx_free(t->tls);
 	vl_blob_cleanup(t);
 	free(t);

@@ -6,6 +6,8 @@
 #ifndef VL_SERVER_TRANSPORT_INT_H
 #define VL_SERVER_TRANSPORT_INT_H
 
+#include <pthread.h>
+
 #include "crypto/crypto.h"
 #include "server/http1.h"
 #include "server/transport.h"
@@ -32,7 +34,15 @@ struct vl_transport {
 	struct vl_tls13_ctx *tls; /* NULL: plain (loopback only) */
 	struct tconn *conns;      /* every open connection */
 	struct tconn *dirty;      /* connections with bytes to write this turn */
+	size_t n_dirty;
 	size_t n_conns;
+	/* The flusher thread (transport.c, flush_parallel). */
+	pthread_t flusher;
+	pthread_mutex_t fl_mu;
+	pthread_cond_t fl_cv, fl_done;
+	struct flush_job *fl_jobs;
+	size_t fl_cap, fl_n, fl_split;
+	bool fl_started, fl_go, fl_stop;
 	int port;
 	bool accepting;
 	bool closing;
