@@ -649,7 +649,7 @@ static bool ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t 
 		memcpy(rx->first + rx->first_len, p, k);
 		rx->first_len += (uint8_t)k;
 	}
-	if (rx->msg_bad)
+	if (rx->msg_bad || !n)
 		return true;
 	if ((uint64_t)rx->msg_len + n > max) {
 		rx->msg_bad = true;

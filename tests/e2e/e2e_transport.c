@@ -511,6 +511,19 @@ static void control_between_fragments(bool tls)
 	assert_int_equal(wsc_send_frame(&a.ws, 0, true, ping + 5, 2), 0);
 	expect_ok(&a, 41, VL_FRAME_PING);
 	ping_roundtrip(&a, 42);
+	if (!tls) {
+		/* One frame in three reads: part of its header, the rest of
+		 * it, then the payload (a client may write them apart). */
+		uint8_t f[6 + sizeof ping] = {0x82, 0x80 | sizeof ping, 1, 2, 3, 4};
+		for (size_t i = 0; i < sizeof ping; i++)
+			f[6 + i] = (uint8_t)((i == 5 ? 43 : ping[i]) ^ f[2 + i % 4]);
+		assert_int_equal(write(a.ws.fd, f, 1), 1);
+		usleep(30 * 1000);
+		assert_int_equal(write(a.ws.fd, f + 1, 5), 5);
+		usleep(30 * 1000);
+		assert_int_equal(write(a.ws.fd, f + 6, sizeof ping), (ssize_t)sizeof ping);
+		expect_ok(&a, 43, VL_FRAME_PING);
+	}
 	cli_close(&a);
 	cli_close(&b);
 }
