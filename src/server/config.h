@@ -26,14 +26,15 @@ struct vl_server_config {
 	char tls_key[VL_CONFIG_PATH_MAX + 32];
 	char server_name[256];
 	struct vl_core_config core;
-	uint64_t max_blob;      /* bytes per blob */
-	uint64_t blob_quota;    /* blob bytes per user */
-	unsigned batch_max;     /* store jobs per group commit */
-	unsigned batch_us;      /* a group commit takes no more jobs after this long */
-	uint64_t sent_ttl;      /* seconds idempotency records are kept (0: forever) */
-	size_t send_buffer;     /* bytes queued per connection before it is too slow */
-	unsigned flush_threads; /* threads besides the loop writing large fan-outs (0 or 1) */
-	unsigned drain_seconds; /* SIGTERM: longest wait for in-flight work */
+	uint64_t max_blob;       /* bytes per blob */
+	uint64_t blob_quota;     /* blob bytes per user */
+	unsigned batch_max;      /* store jobs per group commit */
+	unsigned batch_us;       /* a group commit takes no more jobs after this long */
+	uint64_t sent_ttl;       /* seconds idempotency records are kept (0: forever) */
+	size_t send_buffer;      /* bytes queued per connection before it is too slow */
+	unsigned flush_threads;  /* threads besides the loop writing large fan-outs (0 or 1) */
+	unsigned max_handshakes; /* TLS handshakes in progress at once; more wait */
+	unsigned drain_seconds;  /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };
 

@@ -101,6 +101,7 @@ struct tconn {
 	struct tconn *next, *prev;             /* t->conns */
 	struct tconn *dirty_next, *dirty_prev; /* t->dirty */
 	struct vl_tls13_hs *hs;                /* during the handshake */
+	struct tconn *wait_next, *wait_prev;   /* t->hs_wait: no handshake slot yet */
 	struct vl_tls13 *rec;                  /* after it */
 	uint8_t *rin;                          /* a TLS record not yet whole */
 	uint32_t rin_len;
@@ -114,6 +115,7 @@ struct tconn {
 	bool close_pending; /* close once everything queued is written */
 	bool shut;          /* FIN sent: waiting for the peer's */
 	bool paused;
+	bool waiting; /* on t->hs_wait */
 	struct http_sess *http;
 	struct vl_conn *core;
 	struct ws_rx *rx;
@@ -490,6 +492,70 @@ static void on_flush_prepare(uv_prepare_t *h)
 
 /* --- closing ------------------------------------------------------------------ */
 
+/* --- handshake slots ----------------------------------------------------------- *
+ *
+ * At most cfg->max_handshakes TLS handshakes run at once. OpenSSL holds
+ * tens of KiB for each until it ends: beyond that many, new connections
+ * wait, unread, for a slot (within their handshake timeout), so clients
+ * that start handshakes and stall cannot make the server hold that for
+ * every connection it can take. The price is that that many stalled
+ * handshakes delay new ones until they time out; about 2,000 handshakes a
+ * second fit on one core, so the default (4,096) is far above what honest
+ * clients need at once. */
+
+static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void hs_unwait(struct tconn *c)
+{
+	struct vl_transport *t = c->t;
+	if (!c->waiting)
+		return;
+	if (c->wait_prev)
+		c->wait_prev->wait_next = c->wait_next;
+	else
+		t->hs_wait = c->wait_next;
+	if (c->wait_next)
+		c->wait_next->wait_prev = c->wait_prev;
+	else
+		t->hs_wait_tail = c->wait_prev;
+	c->waiting = false;
+	c->wait_next = c->wait_prev = NULL;
+}
+
+/* Starts c's handshake in a free slot: reading begins. */
+static void hs_begin(struct tconn *c)
+{
+	struct vl_transport *t = c->t;
+	if (vl_tls13_hs_new(t->tls, &c->hs) != VL_OK) {
+		c->hs = NULL;
+		conn_kill(c);
+		return;
+	}
+	t->n_hs++;
+	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
+		conn_kill(c);
+}
+
+/* A slot has come free: it goes to the longest waiting connection. */
+static void t_hs_done(struct vl_transport *t)
+{
+	t->n_hs--;
+	while (!t->closing && t->n_hs < t->cfg->max_handshakes && t->hs_wait) {
+		struct tconn *w = t->hs_wait;
+		hs_unwait(w);
+		hs_begin(w);
+	}
+}
+
+/* Frees c's handshake and gives its slot away. */
+static void hs_release(struct tconn *c)
+{
+	vl_tls13_hs_free(c->hs);
+	c->hs = NULL;
+	t_hs_done(c->t);
+}
+
 static void on_conn_closed(uv_handle_t *hd)
 {
 	struct tconn *c = hd->data;
@@ -506,7 +572,9 @@ static void on_conn_closed(uv_handle_t *hd)
 	if (c->rx)
 		free(c->rx->msg);
 	free(c->rx);
-	vl_tls13_hs_free(c->hs);
+	hs_unwait(c);
+	if (c->hs)
+		hs_release(c);
 	if (c->rec) {
 		vl_tls13_wipe(c->rec);
 		free(c->rec);
@@ -852,9 +920,6 @@ int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
 	return 0;
 }
 
-static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
-
 void vl_http_pause(struct http_sess *h, bool paused)
 {
 	struct tconn *c = h->c;
@@ -1185,6 +1250,7 @@ static void handshake_input(struct tconn *c, const uint8_t *p, size_t n)
 	if (rc != VL_OK) {
 		/* The alert, if any, goes out before the close. */
 		vl_log(VL_LOG_DEBUG, "tls_handshake_failed", "state=closing");
+		hs_release(c);
 		conn_close_soon(c);
 		return;
 	}
@@ -1204,6 +1270,7 @@ static void handshake_input(struct tconn *c, const uint8_t *p, size_t n)
 	}
 	int frc = vl_tls13_hs_finish(c->hs, c->rec, &rest, &rest_len);
 	c->hs = NULL; /* freed, whatever the outcome */
+	t_hs_done(c->t);
 	if (frc != VL_OK) {
 		conn_kill(c);
 		return;
@@ -1278,14 +1345,23 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->deadline = now_s() + HANDSHAKE_TIMEOUT_S;
-	bool ok;
 	if (t->tls) {
 		c->state = CS_HANDSHAKE;
-		ok = vl_tls13_hs_new(t->tls, &c->hs) == VL_OK;
-	} else {
-		ok = conn_start_http(c);
+		if (t->n_hs < t->cfg->max_handshakes) {
+			hs_begin(c);
+		} else {
+			/* Unread until a slot frees (hs_release). */
+			c->waiting = true;
+			c->wait_prev = t->hs_wait_tail;
+			if (t->hs_wait_tail)
+				t->hs_wait_tail->wait_next = c;
+			else
+				t->hs_wait = c;
+			t->hs_wait_tail = c;
+		}
+		return;
 	}
-	if (!ok || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
+	if (!conn_start_http(c) || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
 		conn_kill(c);
 }
 

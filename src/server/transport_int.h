@@ -31,9 +31,11 @@ struct vl_transport {
 	uv_prepare_t flush_prepare;
 	struct vl_core *core;
 	const struct vl_server_config *cfg;
-	struct vl_tls13_ctx *tls; /* NULL: plain (loopback only) */
-	struct tconn *conns;      /* every open connection */
-	struct tconn *dirty;      /* connections with bytes to write this turn */
+	struct vl_tls13_ctx *tls;             /* NULL: plain (loopback only) */
+	struct tconn *conns;                  /* every open connection */
+	struct tconn *dirty;                  /* connections with bytes to write this turn */
+	struct tconn *hs_wait, *hs_wait_tail; /* waiting for a handshake slot */
+	size_t n_hs;                          /* handshakes in progress */
 	size_t n_dirty;
 	size_t n_conns;
 	/* The flusher thread (transport.c, flush_parallel). */

@@ -10,6 +10,7 @@
  * frames between fragments, TLS key updates, HTTP keep-alive and bad
  * request heads. */
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -661,6 +662,57 @@ static void test_http_requests(void **state)
 	free(body);
 }
 
+struct closer {
+	int fd;
+	int delay_ms;
+};
+
+static void *close_later(void *arg)
+{
+	struct closer *cl = arg;
+	usleep((useconds_t)cl->delay_ms * 1000);
+	close(cl->fd);
+	return NULL;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* With every handshake slot taken by connections that send nothing, a
+ * new TLS client waits, unread, until one of them goes; then it is
+ * served. */
+static void test_handshake_slots(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"max_handshakes=3", NULL};
+	struct srv *s = start(true, extra);
+	int idle[3];
+	for (int i = 0; i < 3; i++)
+		idle[i] = tcp_open(s);
+	usleep(100 * 1000); /* accepted, each holding a slot */
+	struct closer cl = {idle[0], 400};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, close_later, &cl), 0);
+	long long t0 = mono_ms();
+	struct wsc w;
+	assert_int_equal(wsc_connect(&w, "127.0.0.1", s->port, true, "valise.v1"), 0);
+	long long waited = mono_ms() - t0;
+	pthread_join(th, NULL);
+	assert_true(waited >= 300);
+	wsc_close(&w);
+	close(idle[1]);
+	close(idle[2]);
+	/* Slots are given back: plenty of handshakes one after another. */
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(wsc_connect(&w, "127.0.0.1", s->port, true, "valise.v1"), 0);
+		wsc_close(&w);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -676,6 +728,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_control_between_fragments_tls, teardown),
 	    cmocka_unit_test_teardown(test_tls_key_update, teardown),
 	    cmocka_unit_test_teardown(test_http_requests, teardown),
+	    cmocka_unit_test_teardown(test_handshake_slots, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
