@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,8 @@ static int port;
 
 static void setup(void)
 {
+	/* As valised does: a peer gone mid-write is an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	vl_log_set_level(VL_LOG_ERROR);
 	CHECK(uv_loop_init(&loop) == 0);
 	vl_server_config_defaults(&cfg);
