@@ -27,6 +27,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->send_buffer = 4u << 20;
 	cfg->flush_threads = 1;
 	cfg->max_handshakes = 4096;
+	cfg->auth_timeout = 30;
 	cfg->drain_seconds = 10;
 	cfg->log_level = VL_LOG_INFO;
 }
@@ -157,6 +158,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 64u << 10, 1ull << 30, &v))
 			return bad(err, err_len, key, value, "expected 64K..1G");
 		cfg->send_buffer = (size_t)v;
+	} else if (strcmp(key, "auth_timeout") == 0) {
+		if (!parse_u64(value, 1, 3600, &v))
+			return bad(err, err_len, key, value, "expected 1..3600 seconds");
+		cfg->auth_timeout = (unsigned)v;
 	} else if (strcmp(key, "max_handshakes") == 0) {
 		if (!parse_u64(value, 1, 65536, &v))
 			return bad(err, err_len, key, value, "expected 1..65536");

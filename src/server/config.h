@@ -34,6 +34,7 @@ struct vl_server_config {
 	size_t send_buffer;      /* bytes queued per connection before it is too slow */
 	unsigned flush_threads;  /* threads besides the loop writing large fan-outs (0 or 1) */
 	unsigned max_handshakes; /* TLS handshakes in progress at once; more wait */
+	unsigned auth_timeout;   /* seconds a WebSocket connection has to authenticate */
 	unsigned drain_seconds;  /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };

@@ -49,7 +49,6 @@
 #define HANDSHAKE_TIMEOUT_S 30u
 #define HTTP_IDLE_TIMEOUT_S 30u
 #define CLOSE_TIMEOUT_S     10u
-#define AUTH_TIMEOUT_S      30u /* a WebSocket connection to REGISTER or AUTH */
 #define LISTEN_BACKLOG      4096
 /* Dirty connections at the end of a turn from which the flusher thread
  * takes half (flush_parallel). */
@@ -980,7 +979,7 @@ static int http_upgrade(struct tconn *c, const struct vl_http_req *req)
 	free(h);
 	c->http = NULL;
 	c->state = CS_WS;
-	c->deadline = now_s() + AUTH_TIMEOUT_S;
+	c->deadline = now_s() + c->t->cfg->auth_timeout; /* to REGISTER or AUTH */
 	c->core = vl_core_conn_open(t->core, &ws_ops, c, peer);
 	return c->core ? 0 : -1;
 }
@@ -1378,7 +1377,11 @@ static void on_sweep(uv_timer_t *tm)
 			c->deadline = 0; /* authenticated in time */
 			continue;
 		}
-		if (now >= c->deadline)
+		if (now < c->deadline)
+			continue;
+		if (c->state == CS_WS && !c->close_pending)
+			ws_fail(c, 1008); /* not authenticated in time: policy */
+		else
 			conn_kill(c);
 	}
 }

@@ -713,6 +713,37 @@ static void test_handshake_slots(void **state)
 	}
 }
 
+/* A WebSocket connection that does not authenticate in time is closed;
+ * one that did stays open. */
+static void test_auth_timeout(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"auth_timeout=1", NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b); /* authenticated */
+	struct wsc w;
+	assert_int_equal(wsc_connect(&w, "127.0.0.1", s->port, false, "valise.v1"), 0);
+	long long t0 = mono_ms();
+	uint8_t *msg = NULL;
+	size_t len;
+	int op, r;
+	/* The CHALLENGE, then nothing until the server closes. */
+	while ((r = wsc_recv(&w, &msg, &len, &op, 5000)) == 1) {
+		free(msg);
+		msg = NULL;
+	}
+	assert_int_equal(r, 0);
+	assert_true(w.closed && w.close_code == 1008);
+	long long waited = mono_ms() - t0;
+	assert_true(waited >= 900 && waited < 4500);
+	wsc_close(&w);
+	ping_roundtrip(&a, 60);
+	ping_roundtrip(&b, 61);
+	cli_close(&a);
+	cli_close(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -729,6 +760,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_tls_key_update, teardown),
 	    cmocka_unit_test_teardown(test_http_requests, teardown),
 	    cmocka_unit_test_teardown(test_handshake_slots, teardown),
+	    cmocka_unit_test_teardown(test_auth_timeout, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
