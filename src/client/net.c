@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "crypto/crypto.h"
+#include "wire/base64.h"
 
 #define HTTP_HEAD_MAX 8192
 /* How long the rest of a started fragmented message is awaited. */
@@ -294,24 +295,6 @@ static void consume(struct cl_net *n, size_t k)
 	n->len -= k;
 }
 
-static void base64(const uint8_t *in, size_t len, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = t[(v >> 18) & 63];
-		out[o++] = t[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? t[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < len ? t[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 /* Reads an HTTP response head (up to the blank line) into head (NUL
  * terminated, without the blank line), leaving the body bytes buffered. */
 static int read_head(struct cl_net *n, uint64_t deadline, char head[HTTP_HEAD_MAX + 1])
@@ -386,7 +369,10 @@ int cl_net_connect(struct cl_net *n, const struct cl_url *u, const struct cl_tls
 	rc = vl_random(key, sizeof key);
 	if (rc)
 		goto fail;
-	base64(key, sizeof key, key64);
+	if (!vl_base64_encode(key, sizeof key, key64, sizeof key64)) {
+		rc = VL_ERR_ARG;
+		goto fail;
+	}
 	char req[600];
 	int len = snprintf(req, sizeof req,
 	                   "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
@@ -404,14 +390,21 @@ int cl_net_connect(struct cl_net *n, const struct cl_url *u, const struct cl_tls
 	rc = read_head(n, deadline, head);
 	if (rc)
 		goto fail;
-	/* The upgrade must be a 101 naming our subprotocol. The accept hash is
-	 * not recomputed (SHA-1 is not offered by the crypto provider): TLS
-	 * authenticates the server, and a server that is not a WebSocket
-	 * endpoint fails here on the status or the subprotocol. */
+	/* The upgrade must be a 101 naming our subprotocol, with the accept
+	 * value of our key (RFC 6455 §4.1: base64 of the SHA-1 of the key and
+	 * the protocol's GUID), so that a reply cached or forged by something
+	 * that is not a WebSocket endpoint for this request is refused. */
+	char hashed[sizeof key64 + 36];
+	uint8_t digest[20];
+	char expect[32];
+	snprintf(hashed, sizeof hashed, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key64);
 	if (http_status(head) != 101 ||
 	    !header_value(head, "Sec-WebSocket-Protocol", val, sizeof val) ||
 	    strcmp(val, "valise.v1") != 0 ||
-	    !header_value(head, "Sec-WebSocket-Accept", val, sizeof val)) {
+	    !header_value(head, "Sec-WebSocket-Accept", val, sizeof val) ||
+	    vl_sha1(hashed, strlen(hashed), digest) != VL_OK ||
+	    !vl_base64_encode(digest, sizeof digest, expect, sizeof expect) ||
+	    strcmp(val, expect) != 0) {
 		rc = VL_ERR_PROTOCOL;
 		goto fail;
 	}
