@@ -796,8 +796,8 @@ static void ws_input(struct tconn *c, uint8_t *p, size_t n)
 			}
 			/* The common case: a whole single-frame message in this
 			 * read. Handed over in place, nothing kept. */
-			if (!control && f.opcode != WS_CONT && f.fin && f.len <= n &&
-			    f.len <= c->t->cfg->core.max_frame && f.opcode == WS_BIN) {
+			if (f.opcode == WS_BIN && f.fin && f.len <= n &&
+			    f.len <= c->t->cfg->core.max_frame) {
 				vl_ws_unmask(p, (size_t)f.len, f.mask, 0);
 				if (rx)
 					rx->hdr_len = 0;
