@@ -31,7 +31,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "server/log.h"
@@ -107,7 +106,7 @@ struct tconn {
 	uint8_t *out;
 	uint32_t out_len, out_cap;
 	uint32_t inflight;
-	uint32_t deadline; /* monotonic seconds; 0: none */
+	uint64_t deadline; /* the loop's clock, ms (uv_now); 0: none */
 	uint8_t state;
 	bool dirty;
 	bool closing;       /* invariant 4 */
@@ -126,11 +125,10 @@ struct wreq {
 	uint8_t *buf;
 };
 
-static uint32_t now_s(void)
+/* A deadline secs seconds from now, on the loop's clock. */
+static uint64_t deadline_in(const struct tconn *c, unsigned secs)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)ts.tv_sec;
+	return uv_now(c->t->loop) + (uint64_t)secs * 1000u;
 }
 
 static void conn_flush(struct tconn *c);
@@ -211,7 +209,7 @@ static void on_write(uv_write_t *req, int status)
 	if (c->closing)
 		return;
 	if (c->http && c->http->responding && !c->close_pending)
-		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S; /* a download in progress */
+		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S); /* a download in progress */
 	if (status < 0) {
 		conn_kill(c);
 		return;
@@ -607,7 +605,7 @@ static void conn_close_soon(struct tconn *c)
 	if (c->close_pending || c->closing)
 		return;
 	c->close_pending = true;
-	c->deadline = now_s() + CLOSE_TIMEOUT_S;
+	c->deadline = deadline_in(c, CLOSE_TIMEOUT_S);
 	dirty_add(c);
 }
 
@@ -979,7 +977,7 @@ static int http_upgrade(struct tconn *c, const struct vl_http_req *req)
 	free(h);
 	c->http = NULL;
 	c->state = CS_WS;
-	c->deadline = now_s() + c->t->cfg->auth_timeout; /* to REGISTER or AUTH */
+	c->deadline = deadline_in(c, c->t->cfg->auth_timeout); /* to REGISTER or AUTH */
 	c->core = vl_core_conn_open(t->core, &ws_ops, c, peer);
 	return c->core ? 0 : -1;
 }
@@ -1043,7 +1041,7 @@ static void http_reply_done(struct tconn *c)
 		conn_close_soon(c);
 		return;
 	}
-	c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S;
+	c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S);
 	if (h->head_len) {
 		/* The next request arrived while this one was answered. */
 		size_t n = h->head_len;
@@ -1118,7 +1116,7 @@ static void http_input(struct tconn *c, uint8_t *p, size_t n)
 			memcpy(rest, h->head + head_len, h->head_len - head_len);
 			memcpy(rest + h->head_len - head_len, p, n);
 		}
-		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S;
+		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S);
 		int r = http_request(c, &req);
 		if (c->http) {
 			free(c->http->head);
@@ -1307,7 +1305,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->close_pending)
 		return; /* closing: input is ignored */
 	if (c->http && (c->http->body_left || c->http->responding))
-		c->deadline = now_s() + HTTP_IDLE_TIMEOUT_S; /* a transfer in progress */
+		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S); /* a transfer in progress */
 	if (c->state == CS_HANDSHAKE)
 		handshake_input(c, p, n);
 	else if (c->rec)
@@ -1343,7 +1341,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	c->deadline = now_s() + HANDSHAKE_TIMEOUT_S;
+	c->deadline = deadline_in(c, HANDSHAKE_TIMEOUT_S);
 	if (t->tls) {
 		c->state = CS_HANDSHAKE;
 		if (t->n_hs < t->cfg->max_handshakes) {
@@ -1368,7 +1366,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_sweep(uv_timer_t *tm)
 {
 	struct vl_transport *t = tm->data;
-	uint32_t now = now_s();
+	uint64_t now = uv_now(t->loop);
 	for (struct tconn *c = t->conns, *next; c; c = next) {
 		next = c->next;
 		if (!c->deadline || c->closing)
