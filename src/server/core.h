@@ -3,7 +3,7 @@
  * The socket-free heart of valised: connections as state machines fed
  * with frames, the request handlers (one file per request type,
  * handle_*.c), delivery to connected devices, rate limits and metrics. A
- * transport (transport.c: WebSocket over libwebsockets) or a test or fuzz
+ * transport (transport.c: WebSocket on libuv) or a test or fuzz
  * driver feeds it bytes and gives it a way to send and close; nothing here
  * touches a socket.
  *

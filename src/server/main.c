@@ -339,6 +339,13 @@ static int cmd_run(int argc, char **argv)
 	if (vl_core_new(&s->cfg.core, s->st, s->exec, wake_loop, s, NULL, &s->core) != VL_OK)
 		goto cleanup_loop;
 	rc = vl_transport_new(&s->loop, &s->cfg, s->core, &s->transport);
+	if (rc == VL_ERR_IO || rc == VL_ERR_CRYPTO) {
+		fprintf(stderr,
+		        "valised: cannot use the TLS certificate \"%s\" and key \"%s\" (%s): "
+		        "check that both are readable PEM files and belong together\n",
+		        s->cfg.tls_cert, s->cfg.tls_key, vl_strerror(rc));
+		goto cleanup_loop;
+	}
 	if (rc) {
 		fprintf(stderr,
 		        "valised: cannot listen on %s:%u (%s): is another server using it? "

@@ -1436,7 +1436,7 @@ int vl_transport_new(uv_loop_t *loop, const struct vl_server_config *cfg, struct
 			       vl_strerror(rc));
 			vl_blob_cleanup(t);
 			free(t);
-			return VL_ERR_NET;
+			return rc;
 		}
 	}
 	uv_tcp_init(loop, &t->listener);
