@@ -1220,7 +1220,12 @@ static void tls_input(struct tconn *c, uint8_t *p, size_t n)
 	/* Keep the unfinished record for the next read. */
 	size_t left = n - off;
 	if (buf == c->rin) {
+		/* Shrunk to the partial record (< VL_TLS13_RECORD_MAX): the
+		 * joined buffer could hold a whole read. */
 		memmove(c->rin, c->rin + off, left);
+		uint8_t *r = realloc(c->rin, left);
+		if (r)
+			c->rin = r;
 	} else {
 		free(c->rin);
 		c->rin = malloc(left);
