@@ -794,8 +794,11 @@ static int send_ack(struct vl_client *c)
 	struct vl_writer w;
 	vl_writer_init_heap(&w, 64);
 	struct vl_msg_ack a = {.seq = c->seq_done};
-	(void)!vl_msg_ack_encode(&w, cl_next_id(c), &a);
-	/* Fire and forget: the ACK_OK reply is dropped when it arrives. */
+	/* Request id 0: the server answers only a failure (protocol.md
+	 * §4.4), an ERROR this client drops like any frame no request
+	 * waits for; what was not deleted comes again and the next ACK
+	 * covers it. */
+	(void)!vl_msg_ack_encode(&w, 0, &a);
 	int rc = w.err ? w.err : cl_net_send(&c->net, w.buf, w.len);
 	vl_writer_cleanup(&w);
 	if (rc) {
