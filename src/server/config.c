@@ -21,6 +21,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	vl_core_config_defaults(&cfg->core);
 	cfg->batch_max = 16384;
 	cfg->batch_us = 0;
+	cfg->batch_gap_us = 1000;
 	cfg->sent_ttl = 24 * 3600;
 	cfg->max_blob = 100u << 20;
 	cfg->blob_quota = 1ull << 30;
@@ -149,6 +150,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 0, 1000000, &v))
 			return bad(err, err_len, key, value, "expected 0..1000000 microseconds");
 		cfg->batch_us = (unsigned)v;
+	} else if (strcmp(key, "batch_gap_us") == 0) {
+		if (!parse_u64(value, 0, 100000, &v))
+			return bad(err, err_len, key, value, "expected 0..100000 microseconds");
+		cfg->batch_gap_us = (unsigned)v;
 	} else if (strcmp(key, "sent_ttl") == 0) {
 		if (!parse_u64(value, 0, 365ull * 86400, &v) || (v && v < 60))
 			return bad(err, err_len, key, value,

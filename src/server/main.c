@@ -329,6 +329,7 @@ static int cmd_run(int argc, char **argv)
 	vl_store_exec_config_defaults(&xc);
 	xc.batch_max = s->cfg.batch_max;
 	xc.batch_us = s->cfg.batch_us;
+	xc.batch_gap_us = s->cfg.batch_gap_us;
 	xc.sent_ttl = s->cfg.sent_ttl;
 	if (vl_store_exec_start(s->st, &xc, &s->exec) != VL_OK)
 		goto cleanup;

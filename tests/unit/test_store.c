@@ -1444,6 +1444,66 @@ static void test_executor_time_limit(void **state)
 	free(jobs);
 }
 
+/* Pacing: after a batch, the next one starts batch_gap_us later at the
+ * earliest, with whatever waits by then; batch_gap_jobs waiting start it
+ * at once, and stopping runs what waits without waiting for the gap. */
+static void pace_wait(pthread_mutex_t *mu, pthread_cond_t *cv, int *left, int until)
+{
+	pthread_mutex_lock(mu);
+	while (*left > until)
+		pthread_cond_wait(cv, mu);
+	pthread_mutex_unlock(mu);
+}
+
+static void test_executor_pacing(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 12 };
+	struct order_job jobs[N];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	for (int round = 0; round < 3; round++) {
+		struct vl_store_exec_config xc;
+		vl_store_exec_config_defaults(&xc);
+		xc.sent_ttl = 0;
+		/* Round 0: a gap long enough that the burst below lands in it;
+		 * rounds 1 and 2: a gap no test waits for, ended by a full
+		 * batch (1) or by stopping (2). */
+		xc.batch_gap_us = round == 0 ? 500000 : 60000000;
+		xc.batch_gap_jobs = round == 1 ? N - 1 : 1000;
+		int left = N;
+		size_t next_run = 0;
+		for (int i = 0; i < N; i++)
+			jobs[i] = (struct order_job){.job = {.run = run_order, .done = done_order},
+			                             .index = (size_t)i,
+			                             .next_run = &next_run,
+			                             .mu = &mu,
+			                             .cv = &cv,
+			                             .left = &left};
+		struct vl_store_exec *x;
+		assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
+		/* The first batch starts at once. */
+		assert_int_equal(vl_store_exec_submit(x, &jobs[0].job), VL_OK);
+		pace_wait(&mu, &cv, &left, N - 1);
+		for (int i = 1; i < N; i++)
+			assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
+		if (round < 2)
+			pace_wait(&mu, &cv, &left, 0);
+		struct vl_store_exec_stats es;
+		vl_store_exec_stats_get(x, &es);
+		vl_store_exec_free(x); /* round 2: runs the paced jobs */
+		assert_int_equal(left, 0);
+		if (round < 2) {
+			assert_int_equal(es.batches, 2);
+			assert_int_equal(es.max_batch, N - 1);
+		}
+		for (int i = 0; i < N; i++) {
+			assert_int_equal(jobs[i].job.status, VL_OK);
+			assert_true(jobs[i].in_order);
+		}
+	}
+}
+
 /* Deferred durability: each job writes, and its done() must come after a
  * sync that ended after the job ran, in submission order, on the syncer
  * (file database); a ":memory:" store has no log to sync and completes
@@ -1609,6 +1669,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_executor_pacing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_sync, setup, teardown),
 	};

@@ -351,7 +351,7 @@ struct vl_store_job {
 
 /* A latency histogram in microseconds (Prometheus-style cumulative on
  * output; here each bucket counts only its own range). */
-#define VL_STORE_HIST_BUCKETS 14
+#define VL_STORE_HIST_BUCKETS 19
 extern const uint32_t vl_store_hist_bounds_us[VL_STORE_HIST_BUCKETS]; /* last: no bound */
 struct vl_store_hist {
 	uint64_t count[VL_STORE_HIST_BUCKETS];
@@ -375,6 +375,10 @@ struct vl_store_exec_config {
 	 * from idle_ckpt_pages to twice as many pages (0: never; the
 	 * backend's own bound only). */
 	unsigned idle_ckpt_pages;
+	/* A batch starts at the earliest batch_gap_us after the previous one
+	 * started (0: at once), or as soon as batch_gap_jobs wait. */
+	unsigned batch_gap_us;
+	size_t batch_gap_jobs;
 };
 /* batch_max 16384, batch_us 0 (no time limit: measured with bench_loadgen,
  * a 2 ms limit cost a quarter of the throughput and gained no latency),
