@@ -194,6 +194,10 @@ static void on_wake(uv_async_t *h)
 {
 	struct server *s = h->data;
 	vl_core_run_completions(s->core);
+	/* Replies and pushes of a batch go out now, not after the rest of
+	 * this turn's reads: a turn under load reads hundreds of sockets. */
+	if (s->transport)
+		vl_transport_flush(s->transport);
 }
 
 /* Called from the executor thread. */

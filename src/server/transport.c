@@ -465,7 +465,7 @@ static bool flush_parallel(struct vl_transport *t)
 	return true;
 }
 
-static void transport_flush(struct vl_transport *t)
+void vl_transport_flush(struct vl_transport *t)
 {
 	flush_parallel(t);
 	/* One at a time from the head: each takes itself off the list. */
@@ -479,12 +479,12 @@ static void transport_flush(struct vl_transport *t)
  * frame of a turn is written in that turn, before the loop may block. */
 static void on_flush_check(uv_check_t *h)
 {
-	transport_flush(h->data);
+	vl_transport_flush(h->data);
 }
 
 static void on_flush_prepare(uv_prepare_t *h)
 {
-	transport_flush(h->data);
+	vl_transport_flush(h->data);
 }
 
 /* --- closing ------------------------------------------------------------------ */

@@ -27,6 +27,9 @@ VL_MUST_CHECK int vl_transport_new(uv_loop_t *loop, const struct vl_server_confi
 /* The port actually listened on. */
 int vl_transport_port(const struct vl_transport *t);
 /* From now on new connections are refused and /healthz answers 503. */
+/* Writes every connection with output now, instead of at the end of the
+ * loop turn (after a batch of store completions: see transport.c). */
+void vl_transport_flush(struct vl_transport *t);
 void vl_transport_stop_accepting(struct vl_transport *t);
 /* Closes every connection and the listener; the loop
  * must then run until its handles are closed, and vl_transport_free be
