@@ -56,6 +56,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <linux/net_tstamp.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -361,10 +362,13 @@ struct loop {
 	/* stats of the current phase */
 	uint64_t phase;
 	bool measuring;
-	uint64_t *lat, *lag;
-	size_t n_lat, cap_lat, n_lag, cap_lag;
+	uint64_t *lat, *lag, *rxd;
+	size_t n_lat, cap_lat, n_lag, cap_lag, n_rxd, cap_rxd;
 	uint64_t delivered, dups, errors, foreign;
 	uint64_t n_reads, n_writes, n_waits; /* system calls (SSL_* under TLS) */
+	/* The kernel's receive time (CLOCK_REALTIME) of the last read's
+	 * bytes, plain connections only; 0: none. */
+	uint64_t rx_real_ns;
 };
 
 static void conn_close(struct loop *l, struct conn *c)
@@ -690,6 +694,30 @@ static size_t parse_frames(struct loop *l, struct conn *c, uint8_t *b, size_t le
 	return off;
 }
 
+/* read(2), and the kernel's software receive time of the bytes into
+ * l->rx_real_ns (for TCP: of the last segment read). */
+static ssize_t read_stamped(struct loop *l, int fd, void *buf, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(struct timespec[3]))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = {buf, len};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof cb.b};
+	ssize_t r = recvmsg(fd, &mh, 0);
+	l->rx_real_ns = 0;
+	if (r > 0)
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
+				struct timespec ts[3];
+				memcpy(ts, CMSG_DATA(cm), sizeof ts);
+				l->rx_real_ns =
+				    (uint64_t)ts[0].tv_sec * 1000000000u + (uint64_t)ts[0].tv_nsec;
+			}
+	return r;
+}
+
 /* One read (one more only if it filled the buffer), then every whole frame
  * in what arrived; an incomplete frame's bytes wait in c->part. */
 static void on_readable(struct loop *l, struct conn *c)
@@ -734,7 +762,7 @@ static void on_readable(struct loop *l, struct conn *c)
 			}
 			more = got == room;
 		} else {
-			ssize_t r = read(c->fd, l->rbuf + have, room);
+			ssize_t r = read_stamped(l, c->fd, l->rbuf + have, room);
 			l->n_reads++;
 			if (r < 0 && (errno == EAGAIN || errno == EINTR))
 				r = 0;
@@ -846,6 +874,9 @@ static void conn_open(struct loop *l, const struct server *s, size_t i, int idx,
 		die("socket (raise the open-file limit?)");
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* Receive times, to tell the generator's own delay apart (plain). */
+	int tsf = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPING, &tsf, sizeof tsf);
 	struct sockaddr_in src = {.sin_family = AF_INET};
 	src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)((unsigned)idx % SRC_ADDRS));
 	if (bind(c->fd, (struct sockaddr *)&src, sizeof src))
@@ -975,6 +1006,7 @@ static void loop_free(struct loop *l)
 	free(l->rbuf);
 	free(l->lat);
 	free(l->lag);
+	free(l->rxd);
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	close(l->ep);
@@ -1259,6 +1291,13 @@ static const uint8_t *on_deliver(struct loop *l, struct conn *c, const struct vl
 	uint64_t now = now_ns();
 	l->delivered++;
 	samples_add(&l->lat, &l->n_lat, &l->cap_lat, now > t ? now - t : 0);
+	if (l->rx_real_ns) {
+		struct timespec rt;
+		clock_gettime(CLOCK_REALTIME, &rt);
+		uint64_t r = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+		samples_add(&l->rxd, &l->n_rxd, &l->cap_rxd,
+		            r > l->rx_real_ns ? r - l->rx_real_ns : 0);
+	}
 	return tail;
 }
 
@@ -1292,7 +1331,7 @@ struct report {
 	double secs, cpu_s, user_s;
 	uint64_t sent, delivered, dups, errors, foreign;
 	uint64_t reads, writes, waits;
-	uint64_t n_lat, n_lag;
+	uint64_t n_lat, n_lag, n_rxd;
 };
 
 struct pairs_cfg {
@@ -1439,15 +1478,18 @@ static void worker_report(struct worker *w, int out, unsigned ready, double secs
 	                   .writes = l->n_writes,
 	                   .waits = l->n_waits,
 	                   .n_lat = l->n_lat,
-	                   .n_lag = l->n_lag};
+	                   .n_lag = l->n_lag,
+	                   .n_rxd = l->n_rxd};
 	xwrite(out, &r, sizeof r);
 	if (l->n_lat)
 		xwrite(out, l->lat, l->n_lat * sizeof *l->lat);
 	if (l->n_lag)
 		xwrite(out, l->lag, l->n_lag * sizeof *l->lag);
+	if (l->n_rxd)
+		xwrite(out, l->rxd, l->n_rxd * sizeof *l->rxd);
 	l->delivered = l->dups = l->errors = l->foreign = 0;
 	l->n_reads = l->n_writes = l->n_waits = 0;
-	l->n_lat = l->n_lag = 0;
+	l->n_lat = l->n_lag = l->n_rxd = 0;
 }
 
 static void worker_main(const struct pairs_cfg *cfg, unsigned wi, const struct server *s,
@@ -1562,8 +1604,8 @@ struct pool {
 	pid_t *pid;
 	int *to, *from;
 	struct report sum;
-	uint64_t *lat, *lag;
-	size_t n_lat, n_lag;
+	uint64_t *lat, *lag, *rxd;
+	size_t n_lat, n_lag, n_rxd;
 	double cpu_max; /* the busiest worker's CPU */
 };
 
@@ -1577,7 +1619,7 @@ static void pool_send(struct pool *p, const struct cmd *c)
 static void pool_collect(struct pool *p)
 {
 	memset(&p->sum, 0, sizeof p->sum);
-	p->n_lat = p->n_lag = 0;
+	p->n_lat = p->n_lag = p->n_rxd = 0;
 	p->cpu_max = 0;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct report r;
@@ -1597,15 +1639,33 @@ static void pool_collect(struct pool *p)
 		p->sum.waits += r.waits;
 		p->lat = realloc(p->lat, (p->n_lat + r.n_lat + 1) * sizeof *p->lat);
 		p->lag = realloc(p->lag, (p->n_lag + r.n_lag + 1) * sizeof *p->lag);
-		if (!p->lat || !p->lag)
+		p->rxd = realloc(p->rxd, (p->n_rxd + r.n_rxd + 1) * sizeof *p->rxd);
+		if (!p->lat || !p->lag || !p->rxd)
 			die("out of memory");
 		xread(p->from[i], p->lat + p->n_lat, r.n_lat * sizeof *p->lat);
 		xread(p->from[i], p->lag + p->n_lag, r.n_lag * sizeof *p->lag);
+		xread(p->from[i], p->rxd + p->n_rxd, r.n_rxd * sizeof *p->rxd);
 		p->n_lat += r.n_lat;
 		p->n_lag += r.n_lag;
+		p->n_rxd += r.n_rxd;
 	}
 	qsort(p->lat, p->n_lat, sizeof *p->lat, cmp_u64);
 	qsort(p->lag, p->n_lag, sizeof *p->lag, cmp_u64);
+	qsort(p->rxd, p->n_rxd, sizeof *p->rxd, cmp_u64);
+}
+
+/* How long delivered messages sat in the generator after the kernel had
+ * them (receive timestamps; plain links only), or "". */
+static const char *rx_note(const struct pool *p)
+{
+	static char note[160];
+	if (!p->n_rxd)
+		return "";
+	snprintf(
+	    note, sizeof note,
+	    " (of which in the generator, from arrival on its socket: p50 %.2f ms p99 %.2f ms)",
+	    pct_ms(p->rxd, p->n_rxd, 0.5), pct_ms(p->rxd, p->n_rxd, 0.99));
+	return note;
 }
 
 static void run_pairs(const struct pairs_cfg *cfg)
@@ -1706,7 +1766,7 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
 	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
 	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
-	       "p999 %.2f ms |\n",
+	       "p999 %.2f ms%s |\n",
 	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
 	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
 	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
@@ -1714,7 +1774,7 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
 	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
 	       (unsigned long long)p.sum.foreign, pct_ms(p.lat, p.n_lat, 0.5),
-	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999));
+	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999), rx_note(&p));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_EXIT};
 	pool_send(&p, &cmd);
@@ -1728,6 +1788,7 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	free(p.from);
 	free(p.lat);
 	free(p.lag);
+	free(p.rxd);
 	for (unsigned i = 0; i < ndev; i++)
 		free(codes[i]);
 	free(codes);

@@ -30,7 +30,7 @@ struct vl_server_config {
 	uint64_t blob_quota;     /* blob bytes per user */
 	unsigned batch_max;      /* store jobs per group commit */
 	unsigned batch_us;       /* a group commit takes no more jobs after this long */
-	unsigned batch_gap_us;   /* a group commit starts this long after the last at the earliest */
+	unsigned batch_gap_us;   /* least time between group commit starts */
 	uint64_t sent_ttl;       /* seconds idempotency records are kept (0: forever) */
 	size_t send_buffer;      /* bytes queued per connection before it is too slow */
 	unsigned flush_threads;  /* threads besides the loop writing large fan-outs (0 or 1) */

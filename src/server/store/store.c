@@ -233,7 +233,7 @@ struct vl_store_exec {
 	/* Where the store thread waits, so a submit wakes it only when it
 	 * must: always when idle, while pacing only once enough jobs wait. */
 	bool idle, pacing;
-	uint64_t last_start_ns; /* the last batch's start (store thread only) */
+	uint64_t last_start_ns;           /* the last batch's start (store thread only) */
 	struct vl_store_exec_stats stats; /* under mu */
 	/* The syncer (deferred durability): FIFO of committed jobs waiting for
 	 * their sync, under mu; sync_cv wakes the syncer. */
@@ -266,7 +266,8 @@ uint64_t vl_store_mono_ns(void)
 
 /* Bucket upper bounds, chosen around the 10 ms p99 target. */
 const uint32_t vl_store_hist_bounds_us[VL_STORE_HIST_BUCKETS] = {
-    50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 15000, 20000, 50000, 100000, 200000, 500000, 0};
+    50,   100,   250,   500,   750,   1000,   1500,   2000,   3000, 5000,
+    7500, 10000, 15000, 20000, 50000, 100000, 200000, 500000, 0};
 
 void vl_store_hist_add(struct vl_store_hist *h, uint64_t ns)
 {
