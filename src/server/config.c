@@ -26,6 +26,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->max_blob = 100u << 20;
 	cfg->blob_quota = 1ull << 30;
 	cfg->send_buffer = 4u << 20;
+	cfg->assembly_budget = 256u << 20;
 	cfg->flush_threads = 1;
 	cfg->max_handshakes = 4096;
 	cfg->auth_timeout = 30;
@@ -159,6 +160,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 			return bad(err, err_len, key, value,
 			           "expected 0 (forever) or 60..31536000 seconds");
 		cfg->sent_ttl = v;
+	} else if (strcmp(key, "assembly_budget") == 0) {
+		if (!parse_u64(value, 64u << 10, 1ull << 40, &v))
+			return bad(err, err_len, key, value, "expected 64K..1T");
+		cfg->assembly_budget = (size_t)v;
 	} else if (strcmp(key, "send_buffer") == 0) {
 		if (!parse_u64(value, 64u << 10, 1ull << 30, &v))
 			return bad(err, err_len, key, value, "expected 64K..1G");

@@ -33,6 +33,7 @@ struct vl_server_config {
 	unsigned batch_gap_us;   /* least time between group commit starts */
 	uint64_t sent_ttl;       /* seconds idempotency records are kept (0: forever) */
 	size_t send_buffer;      /* bytes queued per connection before it is too slow */
+	size_t assembly_budget;  /* bytes of incoming messages held, all connections */
 	unsigned flush_threads;  /* threads besides the loop writing large fan-outs (0 or 1) */
 	unsigned max_handshakes; /* TLS handshakes in progress at once; more wait */
 	unsigned auth_timeout;   /* seconds a WebSocket connection has to authenticate */

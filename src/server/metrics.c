@@ -87,6 +87,9 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "malformed_frames_total", "Frames or bodies that did not decode.",
 	        m->malformed);
 	counter(&b, "oversized_frames_total", "Frames over the frame limit.", m->too_large);
+	counter(&b, "assembly_refused_total",
+	        "Connections closed (1013) because messages being received held assembly_budget.",
+	        m->assembly_refused);
 	counter(&b, "unknown_type_frames_total", "Frames of an unknown type.", m->unknown_type);
 	counter(&b, "bad_version_frames_total", "Frames of an unsupported version.",
 	        m->bad_version);

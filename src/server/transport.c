@@ -279,6 +279,17 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	free(req);
 }
 
+/* Drops a connection's partial WebSocket message, if any. */
+static void rx_free(struct tconn *c)
+{
+	if (c->rx) {
+		c->t->rx_held -= c->rx->msg_cap;
+		free(c->rx->msg);
+		free(c->rx);
+		c->rx = NULL;
+	}
+}
+
 /* Everything queued has been written. */
 static void conn_drained(struct tconn *c)
 {
@@ -566,9 +577,7 @@ static void on_conn_closed(uv_handle_t *hd)
 		free(c->http->head);
 		free(c->http);
 	}
-	if (c->rx)
-		free(c->rx->msg);
-	free(c->rx);
+	rx_free(c);
 	hs_unwait(c);
 	if (c->hs)
 		hs_release(c);
@@ -670,15 +679,6 @@ static void ws_close(void *tctx)
 
 static const struct vl_conn_ops ws_ops = {ws_send, ws_close};
 
-static void rx_free(struct tconn *c)
-{
-	if (c->rx) {
-		free(c->rx->msg);
-		free(c->rx);
-		c->rx = NULL;
-	}
-}
-
 static uint32_t first_id(const uint8_t *b, size_t n)
 {
 	uint8_t h[6] = {0};
@@ -705,8 +705,14 @@ static void ws_control(struct tconn *c, uint8_t opcode, const uint8_t *p, size_t
 	/* A pong needs nothing. */
 }
 
-/* Payload bytes of a data frame, unmasked. */
-static bool ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t n)
+/* Payload bytes of a data frame, unmasked. 0, -1 if out of memory, or 1
+ * if holding them would take the bytes held for messages still arriving
+ * on all connections past assembly_budget. That budget bounds what
+ * clients can make the server hold by starting large messages (up to
+ * max_frame each) on many connections and never finishing them; the
+ * connection that would pass it is closed with 1013 (try again later),
+ * and nothing it had sent before is lost. */
+static int ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t n)
 {
 	size_t max = c->t->cfg->core.max_frame;
 	if (rx->first_len < 6) {
@@ -715,27 +721,32 @@ static bool ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t 
 		rx->first_len += (uint8_t)k;
 	}
 	if (rx->msg_bad || !n)
-		return true;
+		return 0;
+	struct vl_transport *t = c->t;
 	if ((uint64_t)rx->msg_len + n > max) {
 		rx->msg_bad = true;
+		t->rx_held -= rx->msg_cap;
 		free(rx->msg);
 		rx->msg = NULL;
 		rx->msg_len = rx->msg_cap = 0;
-		return true;
+		return 0;
 	}
 	if (rx->msg_len + n > rx->msg_cap) {
 		size_t cap = rx->msg_cap ? rx->msg_cap : 4096;
 		while (cap < rx->msg_len + n)
 			cap *= 2;
+		if (t->rx_held - rx->msg_cap + cap > t->cfg->assembly_budget)
+			return 1;
 		uint8_t *m = realloc(rx->msg, cap);
 		if (!m)
-			return false;
+			return -1;
+		t->rx_held = t->rx_held - rx->msg_cap + cap;
 		rx->msg = m;
 		rx->msg_cap = (uint32_t)cap;
 	}
 	memcpy(rx->msg + rx->msg_len, p, n);
 	rx->msg_len += (uint32_t)n;
-	return true;
+	return 0;
 }
 
 /* Reports a dropped message: too large (with its request id), or text. */
@@ -843,9 +854,20 @@ static void ws_input(struct tconn *c, uint8_t *p, size_t n)
 		if (rx->opcode >= 8) {
 			memcpy(rx->ctrl + rx->ctrl_len, p, k);
 			rx->ctrl_len += (uint8_t)k;
-		} else if (!ws_data(c, rx, p, k)) {
-			conn_kill(c);
-			return;
+		} else {
+			int drc = ws_data(c, rx, p, k);
+			if (drc < 0) {
+				conn_kill(c);
+				return;
+			}
+			if (drc > 0) {
+				vl_core_metrics_mut(c->t->core)->assembly_refused++;
+				vl_log(VL_LOG_DEBUG, "assembly_budget_full", "held=%zu",
+				       c->t->rx_held);
+				rx_free(c);
+				ws_fail(c, 1013);
+				return;
+			}
 		}
 		p += k;
 		n -= k;

@@ -38,6 +38,7 @@ struct vl_transport {
 	size_t n_hs;                          /* handshakes in progress */
 	size_t n_dirty;
 	size_t n_conns;
+	size_t rx_held; /* bytes held for WebSocket messages still arriving */
 	/* The flusher thread (transport.c, flush_parallel). */
 	pthread_t flusher;
 	pthread_mutex_t fl_mu;

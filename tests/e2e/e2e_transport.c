@@ -744,6 +744,68 @@ static void test_auth_timeout(void **state)
 	cli_close(&b);
 }
 
+/* Messages still arriving are held within assembly_budget over all
+ * connections: the one that would pass it is closed with 1013, the others
+ * carry on, and the budget is free again once the messages are whole. */
+static void test_assembly_budget(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"assembly_budget=64K", NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	enum { PART = 40 << 10 };
+	uint8_t *part = calloc(1, PART);
+	assert_non_null(part);
+	/* A PING frame that is far too long: its body does not decode. */
+	part[0] = 1;
+	part[1] = VL_FRAME_PING;
+	part[5] = 70;
+	/* a holds 64 KiB (the buffer doubles past 40 KiB): all of it. */
+	assert_int_equal(wsc_send_frame(&a.ws, WSC_BINARY, false, part, PART), 0);
+	ping_roundtrip(&b, 71);
+	/* b starts a message: closed, try again later. */
+	assert_int_equal(wsc_send_frame(&b.ws, WSC_BINARY, false, part, 8 << 10), 0);
+	uint8_t *msg = NULL;
+	size_t len;
+	int op, r;
+	while ((r = wsc_recv(&b.ws, &msg, &len, &op, 5000)) == 1) {
+		free(msg);
+		msg = NULL;
+	}
+	assert_int_equal(r, 0);
+	assert_true(b.ws.closed && b.ws.close_code == 1013);
+	/* a finishes its message: answered (malformed), and it stays. */
+	assert_int_equal(wsc_send_frame(&a.ws, 0, true, part, 16), 0);
+	struct rframe rf;
+	uint16_t code = 0;
+	assert_int_equal(cli_reply(&a, 70, &code, &rf, 5000), VL_FRAME_ERROR);
+	rframe_free(&rf);
+	assert_int_equal(code, VL_PERR_MALFORMED);
+	ping_roundtrip(&a, 72);
+	/* The budget is free again: a new connection may send as much. */
+	struct wsc w;
+	assert_int_equal(wsc_connect(&w, "127.0.0.1", s->port, false, "valise.v1"), 0);
+	assert_int_equal(wsc_send_frame(&w, WSC_BINARY, false, part, PART), 0);
+	assert_int_equal(wsc_send_frame(&w, 0, true, part, 16), 0);
+	bool answered = false;
+	while (!answered && (r = wsc_recv(&w, &msg, &len, &op, 5000)) == 1) {
+		struct vl_frame f;
+		if (vl_frame_decode(msg, len, VL_PROTO_FRAME_MAX, &f) == VL_OK &&
+		    f.type == VL_FRAME_ERROR && f.request_id == 70)
+			answered = true;
+		free(msg);
+		msg = NULL;
+	}
+	assert_true(answered);
+	assert_false(w.closed);
+	wsc_close(&w);
+	assert_int_equal(metric(s, "valised_assembly_refused_total"), 1);
+	free(part);
+	cli_close(&a);
+	cli_close(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -761,6 +823,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_http_requests, teardown),
 	    cmocka_unit_test_teardown(test_handshake_slots, teardown),
 	    cmocka_unit_test_teardown(test_auth_timeout, teardown),
+	    cmocka_unit_test_teardown(test_assembly_budget, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
