@@ -101,6 +101,9 @@ enum vl_status cli_session_client_opts(struct cli_ctx *ctx, struct vl_client_opt
                                        size_t pass_cap, bool confirm, struct cli_err *err)
 {
 	memset(o, 0, sizeof *o);
+	ctx->client_why[0] = '\0';
+	o->errbuf = ctx->client_why;
+	o->errbuf_len = sizeof ctx->client_why;
 	o->data_dir = ctx->data_dir;
 	const char *m = getenv("VALISE_ARGON2_M_KIB");
 	if (m != NULL && *m != '\0') {
@@ -176,7 +179,7 @@ enum vl_status cli_session_client_opts(struct cli_ctx *ctx, struct vl_client_opt
 
 enum vl_status cli_client_err(struct cli_ctx *ctx, int st, struct cli_err *err, const char *what)
 {
-	const char *why = ctx->client ? vl_client_errmsg(ctx->client) : NULL;
+	const char *why = ctx->client ? vl_client_errmsg(ctx->client) : ctx->client_why;
 	if (why == NULL || why[0] == '\0')
 		why = vl_strerror(st);
 	return cli_err_set(err, (enum vl_status)st, "%s: %s", what, why);

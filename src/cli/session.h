@@ -18,6 +18,9 @@ struct cli_ctx {
 	struct cli_global g;
 	const char *prog;
 	struct vl_client *client; /* NULL until cli_session_open */
+	/* Why the last vl_client_open or vl_client_register failed, from the
+	 * library (a bad key file, a store error...); "" if it did not say. */
+	char client_why[256];
 	bool daemon;              /* running as `valise daemon` */
 	bool progress;            /* draw progress bars (a terminal, not --quiet) */
 	char data_dir[PATH_MAX];

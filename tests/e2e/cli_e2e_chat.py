@@ -275,6 +275,21 @@ def main():
         code, _, err = dave.run("whoami")
         t.ok(code == 2 and "no passphrase" in err, "no passphrase and no terminal: exit 2", err)
 
+        # A key file that cannot be one: the reason, not only an exit code.
+        frank = User(valise, srv, "frank")
+        users.append(frank)
+        os.makedirs(frank.home, exist_ok=True)
+        with open(frank.key, "wb") as f:
+            f.write(b"not 32 octets")
+        os.chmod(frank.key, 0o600)
+        code, _, err = frank.run("register", frank.address, srv.invite(frank.address),
+                                 "--server", srv.url)
+        t.ok(code != 0 and "has 13 octets" in err, "a key file of the wrong size is named as such",
+             err)
+        os.chmod(frank.key, 0o644)
+        code, _, err = alice.run("--key-file", frank.key, "whoami")
+        t.ok(code != 0 and "chmod 600" in err, "a key file others can read is named as such", err)
+
         # The prompt on a terminal: twice at registration, once after.
         try:
             fd_m, fd_s = os.openpty()
