@@ -21,8 +21,8 @@ struct cli_ctx {
 	/* Why the last vl_client_open or vl_client_register failed, from the
 	 * library (a bad key file, a store error...); "" if it did not say. */
 	char client_why[256];
-	bool daemon;              /* running as `valise daemon` */
-	bool progress;            /* draw progress bars (a terminal, not --quiet) */
+	bool daemon;   /* running as `valise daemon` */
+	bool progress; /* draw progress bars (a terminal, not --quiet) */
 	char data_dir[PATH_MAX];
 	/* Key-file path given by --key-file or $VALISE_KEY_FILE. */
 	const char *key_file;
