@@ -18,14 +18,14 @@ struct cli_ctx {
 	struct cli_global g;
 	const char *prog;
 	struct vl_client *client; /* NULL until cli_session_open */
-	/* Why the last vl_client_open or vl_client_register failed, from the
-	 * library (a bad key file, a store error...); "" if it did not say. */
-	char client_why[256];
-	bool daemon;   /* running as `valise daemon` */
-	bool progress; /* draw progress bars (a terminal, not --quiet) */
+	bool daemon;              /* running as `valise daemon` */
+	bool progress;            /* draw progress bars (a terminal, not --quiet) */
 	char data_dir[PATH_MAX];
 	/* Key-file path given by --key-file or $VALISE_KEY_FILE. */
 	const char *key_file;
+	/* Why the last vl_client_open or vl_client_register failed, from the
+	 * library (a bad key file, a store error...); "" if it did not say. */
+	char client_why[256];
 	/* The daemon's way to notify the peer whose request is running
 	 * (params stolen); NULL on the command line. */
 	void (*notify)(void *arg, const char *method, json_t *params);
