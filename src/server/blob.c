@@ -381,7 +381,7 @@ static bool header(const struct vl_http_req *req, const char *name, char *out, s
 int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl_http_req *req,
                     const char *uri)
 {
-	bool get = req->method == VL_HTTP_GET;
+	bool get = req->method == VL_HTTP_GET || req->method == VL_HTTP_HEAD;
 	bool put = req->method == VL_HTTP_PUT || req->method == VL_HTTP_POST;
 	if (get && strcmp(uri, "/blob/challenge") == 0) {
 		if (!t->accepting)

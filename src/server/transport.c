@@ -900,7 +900,8 @@ static int vl_http_reply_extra(struct http_sess *h, unsigned status, const char 
 	char head[512];
 	size_t hl =
 	    vl_http_format_head(head, sizeof head, status, type, len, h->close_after, extra);
-	bool ok = hl && conn_queue(c, head, hl) && (!len || conn_queue(c, body, len));
+	bool ok =
+	    hl && conn_queue(c, head, hl) && (!len || h->head_only || conn_queue(c, body, len));
 	free(body);
 	if (!ok)
 		return -1;
@@ -930,7 +931,7 @@ int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
 		close(fd);
 		return -1;
 	}
-	h->file_left = (uint64_t)st.st_size;
+	h->file_left = h->head_only ? 0 : (uint64_t)st.st_size;
 	if (h->file_left)
 		h->file_fd = fd;
 	else
@@ -1016,6 +1017,8 @@ static int http_request(struct tconn *c, const struct vl_http_req *req)
 	memcpy(path, req->target, pl);
 	path[pl] = 0;
 	h->close_after = !req->keep_alive;
+	/* RFC 9110 §9.3.2: HEAD is GET without the body (same headers). */
+	h->head_only = req->method == VL_HTTP_HEAD;
 	if (req->upgrade_websocket)
 		return http_upgrade(c, req);
 	if (req->chunked)
@@ -1039,8 +1042,9 @@ static int http_request(struct tconn *c, const struct vl_http_req *req)
 	}
 	if (req->content_length > 0)
 		return http_text(h, 413, "no body expected\n", true);
-	if (req->method != VL_HTTP_GET)
-		return http_text(h, 405, "method not allowed\n", false);
+	if (req->method != VL_HTTP_GET && req->method != VL_HTTP_HEAD)
+		return http_text_extra(h, 405, "method not allowed\n", false,
+		                       "Allow: GET, HEAD\r\n");
 	if (strcmp(path, "/healthz") == 0)
 		return http_text(h, t->accepting ? 200 : 503, t->accepting ? "ok\n" : "draining\n",
 		                 false);

@@ -68,6 +68,7 @@ struct http_sess {
 	uint64_t body_left; /* request body bytes still to come */
 	bool responding;    /* a reply is queued: input waits for it */
 	bool close_after;   /* close the connection once the reply is out */
+	bool head_only;     /* a HEAD request: the reply's head, no body */
 	int file_fd;        /* a download being sent, or -1 */
 	uint64_t file_left;
 	struct blob_upload *up;

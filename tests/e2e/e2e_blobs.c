@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -119,6 +123,33 @@ static void test_blobs(void **state)
 	assert_memory_equal(got, data, len);
 	free(got);
 	got = NULL;
+	/* HEAD: the download's headers, not its bytes. */
+	{
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+		                         .sin_port = htons((uint16_t)s.port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+		char req[200];
+		int rl = snprintf(req, sizeof req,
+		                  "HEAD %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", path);
+		assert_int_equal(write(fd, req, (size_t)rl), rl);
+		char resp[1024];
+		size_t have = 0;
+		ssize_t n;
+		while (have < sizeof resp - 1 &&
+		       (n = read(fd, resp + have, sizeof resp - 1 - have)) > 0)
+			have += (size_t)n;
+		resp[have] = 0;
+		close(fd);
+		char cl[64];
+		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+		assert_true(strncmp(resp, "HTTP/1.1 200", 12) == 0);
+		assert_non_null(strstr(resp, cl));
+		char *end = strstr(resp, "\r\n\r\n");
+		assert_non_null(end);
+		assert_int_equal(have, (size_t)(end + 4 - resp)); /* nothing after the head */
+	}
 	/* Unknown or malformed ids. */
 	char *r = NULL;
 	assert_int_equal(wsc_http_get("127.0.0.1", s.port, false,

@@ -656,6 +656,34 @@ static void test_http_requests(void **state)
 	free(r);
 	close(fd);
 
+	/* HEAD: GET's status and headers, no body; the next request on the
+	 * connection is read right after (RFC 9110 §9.3.2). */
+	fd = tcp_open(s);
+	const char head_get[] = "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+	                        "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	assert_int_equal(write(fd, head_get, sizeof head_get - 1), (ssize_t)(sizeof head_get - 1));
+	r = tcp_read_all(fd, 0, &closed);
+	char *get_reply = strstr(r + 1, "HTTP/1.1 200");
+	assert_true(strncmp(r, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(get_reply);
+	*get_reply = 0; /* r: the HEAD reply alone */
+	assert_non_null(strstr(r, "Content-Length: 3\r\n"));
+	assert_null(strstr(r, "ok\n"));
+	*get_reply = 'H';
+	assert_non_null(strstr(get_reply, "\r\n\r\nok\n"));
+	free(r);
+	close(fd);
+
+	/* Another method: 405, saying which are allowed (RFC 9110 §15.5.6). */
+	fd = tcp_open(s);
+	const char del[] = "DELETE /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	assert_int_equal(write(fd, del, sizeof del - 1), (ssize_t)(sizeof del - 1));
+	r = tcp_read_all(fd, 0, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 405"));
+	assert_non_null(strstr(r, "Allow: GET, HEAD\r\n"));
+	free(r);
+	close(fd);
+
 	/* The server is unharmed. */
 	char *body = NULL;
 	assert_int_equal(wsc_http_get("127.0.0.1", s->port, false, "/healthz", &body), 200);
