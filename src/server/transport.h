@@ -28,7 +28,7 @@ VL_MUST_CHECK int vl_transport_new(uv_loop_t *loop, const struct vl_server_confi
 int vl_transport_port(const struct vl_transport *t);
 /* From now on new connections are refused and /healthz answers 503. */
 /* Writes every connection with output now, instead of at the end of the
- * loop turn (after a batch of store completions: see transport.c). */
+ * loop turn (main.c does after each batch of store completions). */
 void vl_transport_flush(struct vl_transport *t);
 void vl_transport_stop_accepting(struct vl_transport *t);
 /* Closes every connection and the listener; the loop
