@@ -29,6 +29,8 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->assembly_budget = 256u << 20;
 	cfg->flush_threads = 1;
 	cfg->max_handshakes = 4096;
+	cfg->max_conns_per_addr = 2048;
+	cfg->limit_loopback = 0;
 	cfg->auth_timeout = 30;
 	cfg->drain_seconds = 10;
 	cfg->log_level = VL_LOG_INFO;
@@ -176,6 +178,14 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 1, 65536, &v))
 			return bad(err, err_len, key, value, "expected 1..65536");
 		cfg->max_handshakes = (unsigned)v;
+	} else if (strcmp(key, "max_conns_per_addr") == 0) {
+		if (!parse_u64(value, 0, 1000000, &v))
+			return bad(err, err_len, key, value, "expected 0 (no limit)..1000000");
+		cfg->max_conns_per_addr = (unsigned)v;
+	} else if (strcmp(key, "limit_loopback") == 0) {
+		if (!parse_u64(value, 0, 1, &v))
+			return bad(err, err_len, key, value, "expected 0 or 1");
+		cfg->limit_loopback = (unsigned)v;
 	} else if (strcmp(key, "flush_threads") == 0) {
 		if (!parse_u64(value, 0, 1, &v))
 			return bad(err, err_len, key, value, "expected 0 or 1");

@@ -26,18 +26,20 @@ struct vl_server_config {
 	char tls_key[VL_CONFIG_PATH_MAX + 32];
 	char server_name[256];
 	struct vl_core_config core;
-	uint64_t max_blob;       /* bytes per blob */
-	uint64_t blob_quota;     /* blob bytes per user */
-	unsigned batch_max;      /* store jobs per group commit */
-	unsigned batch_us;       /* a group commit takes no more jobs after this long */
-	unsigned batch_gap_us;   /* least time between group commit starts */
-	uint64_t sent_ttl;       /* seconds idempotency records are kept (0: forever) */
-	size_t send_buffer;      /* bytes queued per connection before it is too slow */
-	size_t assembly_budget;  /* bytes of incoming messages held, all connections */
-	unsigned flush_threads;  /* threads besides the loop writing large fan-outs (0 or 1) */
-	unsigned max_handshakes; /* TLS handshakes in progress at once; more wait */
-	unsigned auth_timeout;   /* seconds a WebSocket connection has to authenticate */
-	unsigned drain_seconds;  /* SIGTERM: longest wait for in-flight work */
+	uint64_t max_blob;           /* bytes per blob */
+	uint64_t blob_quota;         /* blob bytes per user */
+	unsigned batch_max;          /* store jobs per group commit */
+	unsigned batch_us;           /* a group commit takes no more jobs after this long */
+	unsigned batch_gap_us;       /* least time between group commit starts */
+	uint64_t sent_ttl;           /* seconds idempotency records are kept (0: forever) */
+	size_t send_buffer;          /* bytes queued per connection before it is too slow */
+	size_t assembly_budget;      /* bytes of incoming messages held, all connections */
+	unsigned flush_threads;      /* threads besides the loop writing large fan-outs (0 or 1) */
+	unsigned max_handshakes;     /* TLS handshakes in progress at once; more wait */
+	unsigned max_conns_per_addr; /* per client address (0: no limit) */
+	unsigned limit_loopback;     /* 1: the limit above applies to loopback too */
+	unsigned auth_timeout;       /* seconds a WebSocket connection has to authenticate */
+	unsigned drain_seconds;      /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };
 

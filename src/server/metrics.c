@@ -87,6 +87,9 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "malformed_frames_total", "Frames or bodies that did not decode.",
 	        m->malformed);
 	counter(&b, "oversized_frames_total", "Frames over the frame limit.", m->too_large);
+	counter(&b, "connections_refused_per_addr_total",
+	        "Connections closed at once because their address held max_conns_per_addr.",
+	        m->addr_refused);
 	counter(&b, "assembly_refused_total",
 	        "Connections closed (1013) because messages being received held assembly_budget.",
 	        m->assembly_refused);

@@ -117,6 +117,7 @@ struct tconn {
 	struct http_sess *http;
 	struct vl_conn *core;
 	struct ws_rx *rx;
+	struct addr_count *addr; /* its address's count, when counted */
 };
 
 struct wreq {
@@ -564,6 +565,104 @@ static void hs_release(struct tconn *c)
 	t_hs_done(c->t);
 }
 
+/* --- connections per client address ------------------------------------------ *
+ *
+ * One host may hold at most max_conns_per_addr connections, so that it
+ * cannot take the whole open-file budget of the process (19,000 on the
+ * development machine) from everyone else. Loopback is not counted unless
+ * limit_loopback is set: a reverse proxy on the same host brings every
+ * client from 127.0.0.1 and must limit them itself. IPv4-mapped IPv6
+ * addresses count as the IPv4 address. */
+
+#define ADDR_BUCKETS 4096u
+
+struct addr_count {
+	struct addr_count *next;
+	uint8_t key[17]; /* family (4 or 6), then the address */
+	uint32_t n;
+};
+
+static bool addr_key(const struct sockaddr_storage *sa, uint8_t key[17], bool *loopback)
+{
+	memset(key, 0, 17);
+	const uint8_t *a4 = NULL;
+	if (sa->ss_family == AF_INET) {
+		a4 = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+	} else if (sa->ss_family == AF_INET6) {
+		const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+		if (memcmp(a6, mapped, 12) == 0) {
+			a4 = a6 + 12;
+		} else {
+			static const uint8_t one[16] = {[15] = 1};
+			key[0] = 6;
+			memcpy(key + 1, a6, 16);
+			*loopback = memcmp(a6, one, 16) == 0;
+			return true;
+		}
+	} else {
+		return false;
+	}
+	key[0] = 4;
+	memcpy(key + 1, a4, 4);
+	*loopback = a4[0] == 127;
+	return true;
+}
+
+static size_t addr_bucket(const uint8_t key[17])
+{
+	/* FNV-1a: a host cannot aim many addresses at one bucket without
+	 * owning them, and a bucket only costs a short list walk. */
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % ADDR_BUCKETS;
+}
+
+/* Counts c against its address; false if the address is at its limit
+ * (or no memory). */
+static bool addr_admit(struct vl_transport *t, struct tconn *c)
+{
+	const struct vl_server_config *cfg = t->cfg;
+	struct sockaddr_storage sa;
+	int salen = sizeof sa;
+	uint8_t key[17];
+	bool loopback = false;
+	if (!cfg->max_conns_per_addr ||
+	    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) != 0 ||
+	    !addr_key(&sa, key, &loopback) || (loopback && !cfg->limit_loopback))
+		return true;
+	if (!t->addrs && !(t->addrs = calloc(ADDR_BUCKETS, sizeof *t->addrs)))
+		return false;
+	struct addr_count **b = &t->addrs[addr_bucket(key)], *e = *b;
+	while (e && memcmp(e->key, key, sizeof e->key) != 0)
+		e = e->next;
+	if (!e) {
+		if (!(e = calloc(1, sizeof *e)))
+			return false;
+		memcpy(e->key, key, sizeof e->key);
+		e->next = *b;
+		*b = e;
+	}
+	if (e->n >= cfg->max_conns_per_addr)
+		return false;
+	e->n++;
+	c->addr = e;
+	return true;
+}
+
+static void addr_release(struct vl_transport *t, struct tconn *c)
+{
+	struct addr_count *e = c->addr;
+	if (!e || --e->n)
+		return;
+	struct addr_count **p = &t->addrs[addr_bucket(e->key)];
+	while (*p != e)
+		p = &(*p)->next;
+	*p = e->next;
+	free(e);
+}
+
 static void on_conn_closed(uv_handle_t *hd)
 {
 	struct tconn *c = hd->data;
@@ -587,6 +686,7 @@ static void on_conn_closed(uv_handle_t *hd)
 	}
 	free(c->rin);
 	free(c->out);
+	addr_release(t, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1371,6 +1471,11 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_kill(c);
 		return;
 	}
+	if (!addr_admit(t, c)) {
+		vl_core_metrics_mut(t->core)->addr_refused++;
+		conn_kill(c);
+		return;
+	}
 	uv_tcp_nodelay(&c->tcp, 1);
 	c->deadline = deadline_in(c, HANDSHAKE_TIMEOUT_S);
 	if (t->tls) {
@@ -1544,6 +1649,7 @@ void vl_transport_free(struct vl_transport *t)
 		pthread_cond_destroy(&t->fl_done);
 	}
 	free(t->fl_jobs);
+	free(t->addrs); /* empty: every connection has closed */
 	vl_tls13_ctx_free(t->tls);
 	vl_blob_cleanup(t);
 	free(t);

@@ -22,6 +22,7 @@ struct blob_challenge {
 
 struct tconn;
 struct vl_tls13_ctx;
+struct addr_count;
 
 struct vl_transport {
 	uv_loop_t *loop;
@@ -38,7 +39,8 @@ struct vl_transport {
 	size_t n_hs;                          /* handshakes in progress */
 	size_t n_dirty;
 	size_t n_conns;
-	size_t rx_held; /* bytes held for WebSocket messages still arriving */
+	size_t rx_held;            /* bytes held for WebSocket messages still arriving */
+	struct addr_count **addrs; /* connections per client address (transport.c) */
 	/* The flusher thread (transport.c, flush_parallel). */
 	pthread_t flusher;
 	pthread_mutex_t fl_mu;

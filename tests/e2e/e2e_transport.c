@@ -834,6 +834,61 @@ static void test_assembly_budget(void **state)
 	cli_close(&b);
 }
 
+/* One address holds at most max_conns_per_addr connections (loopback
+ * counted here with limit_loopback=1): one more is closed at once and
+ * counted; once one of the first closes, a new one is served. */
+static void test_conns_per_addr(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"max_conns_per_addr=2", "limit_loopback=1", NULL};
+	struct srv *s = start(false, extra);
+	bool closed;
+	int a = tcp_open(s), b = tcp_open(s);
+	int third = tcp_open(s);
+	char *r = tcp_read_all(third, 0, &closed);
+	assert_true(closed);
+	assert_string_equal(r, "");
+	free(r);
+	close(third);
+	/* b is still served. */
+	const char get[] = "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+	assert_int_equal(write(b, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+	r = tcp_read_all(b, 0, &closed);
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	free(r);
+	close(b);
+	close(a);
+	/* Both slots come back once the server has seen the closes. */
+	bool served = false;
+	for (int i = 0; i < 50 && !served; i++) {
+		int c = tcp_open(s);
+		assert_int_equal(write(c, get, sizeof get - 1), (ssize_t)(sizeof get - 1));
+		r = tcp_read_all(c, 0, &closed);
+		served = strstr(r, "HTTP/1.1 200") != NULL;
+		free(r);
+		close(c);
+		if (!served)
+			usleep(20 * 1000);
+	}
+	assert_true(served);
+	/* The count, once the server has seen every close (the fetch itself
+	 * needs a slot). */
+	char *body = NULL;
+	int status = -1;
+	for (int i = 0; i < 50 && status != 200; i++) {
+		free(body);
+		body = NULL;
+		status = wsc_http_get("127.0.0.1", s->port, false, "/metrics", &body);
+		if (status != 200)
+			usleep(20 * 1000);
+	}
+	assert_int_equal(status, 200);
+	const char *k = strstr(body, "\nvalised_connections_refused_per_addr_total ");
+	assert_non_null(k);
+	assert_true(atol(k + strlen("\nvalised_connections_refused_per_addr_total ")) >= 1);
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -852,6 +907,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_handshake_slots, teardown),
 	    cmocka_unit_test_teardown(test_auth_timeout, teardown),
 	    cmocka_unit_test_teardown(test_assembly_budget, teardown),
+	    cmocka_unit_test_teardown(test_conns_per_addr, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
