@@ -406,7 +406,7 @@ int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl
 		snprintf(path, sizeof path, "%s/%.2s/%s", t->blob_dir, uri + 6, uri + 6);
 		if (access(path, R_OK) != 0)
 			return reply_text(h, 404, "not found\n");
-		if (vl_http_reply_file(h, path, "application/octet-stream"))
+		if (vl_http_reply_file(h, path, "application/octet-stream", req))
 			return reply_text(h, 404, "not found\n");
 		return 0;
 	}

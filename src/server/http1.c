@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* RFC 9110 §5.6.2 tchar. */
 static bool http_is_tchar(unsigned char c)
@@ -269,6 +270,57 @@ int vl_http_parse_head(const char *buf, size_t len, struct vl_http_req *req, siz
 		line = i + 1;
 	}
 	return len >= VL_HTTP_HEAD_MAX ? VL_ERR_LIMIT : VL_ERR_AGAIN;
+}
+
+/* Digits v[*i..) as a number without overflow; false if none or too big. */
+static bool range_num(const char *v, size_t len, size_t *i, uint64_t *out)
+{
+	size_t start = *i;
+	uint64_t n = 0;
+	while (*i < len && v[*i] >= '0' && v[*i] <= '9') {
+		if (n > (UINT64_MAX - 9) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(v[*i] - '0');
+		(*i)++;
+	}
+	*out = n;
+	return *i > start;
+}
+
+enum vl_http_range vl_http_parse_range(const char *v, size_t len, uint64_t size, uint64_t *first,
+                                       uint64_t *last)
+{
+	size_t i = 0;
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	if (len < 6 || strncasecmp(v, "bytes=", 6) != 0)
+		return VL_HTTP_RANGE_NONE;
+	i = 6;
+	while (i < len && (v[i] == ' ' || v[i] == '\t'))
+		i++;
+	uint64_t a = 0, b = 0;
+	if (i < len && v[i] == '-') {
+		/* A suffix: the last b octets. */
+		i++;
+		if (!range_num(v, len, &i, &b) || i != len)
+			return VL_HTTP_RANGE_NONE;
+		if (b == 0 || size == 0)
+			return VL_HTTP_RANGE_UNSATISFIABLE;
+		*first = b >= size ? 0 : size - b;
+		*last = size - 1;
+		return VL_HTTP_RANGE_ONE;
+	}
+	if (!range_num(v, len, &i, &a) || i >= len || v[i] != '-')
+		return VL_HTTP_RANGE_NONE;
+	i++;
+	bool open_end = i == len;
+	if (!open_end && (!range_num(v, len, &i, &b) || i != len || b < a))
+		return VL_HTTP_RANGE_NONE; /* also several ranges: "a-b,c-d" */
+	if (a >= size)
+		return VL_HTTP_RANGE_UNSATISFIABLE;
+	*first = a;
+	*last = open_end || b >= size ? size - 1 : b;
+	return VL_HTTP_RANGE_ONE;
 }
 
 const char *vl_http_header(const struct vl_http_req *req, const char *name, size_t *value_len)

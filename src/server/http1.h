@@ -100,6 +100,18 @@ const char *vl_http_header(const struct vl_http_req *req, const char *name, size
 size_t vl_http_format_head(char *out, size_t cap, unsigned status, const char *type,
                            uint64_t content_length, bool close, const char *extra);
 
+/* A Range header's value v[0..len) (RFC 9110 §14.2) against a
+ * representation of size octets:
+ *   VL_HTTP_RANGE_ONE: one satisfiable "bytes=" range, clipped to the
+ *     size: octets [*first, *last];
+ *   VL_HTTP_RANGE_NONE: to be ignored (another unit, several ranges, or
+ *     not well formed): the whole representation is sent;
+ *   VL_HTTP_RANGE_UNSATISFIABLE: a well-formed range that selects nothing
+ *     (416). */
+enum vl_http_range { VL_HTTP_RANGE_NONE, VL_HTTP_RANGE_ONE, VL_HTTP_RANGE_UNSATISFIABLE };
+enum vl_http_range vl_http_parse_range(const char *v, size_t len, uint64_t size, uint64_t *first,
+                                       uint64_t *last);
+
 /* The standard reason phrase of status, or "" if not known. Never NULL. */
 const char *vl_http_reason(unsigned status);
 

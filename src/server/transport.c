@@ -1014,7 +1014,8 @@ int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *
 	return vl_http_reply_extra(h, status, type, body, len, NULL);
 }
 
-int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
+int vl_http_reply_file(struct http_sess *h, const char *path, const char *type,
+                       const struct vl_http_req *req)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -1024,14 +1025,41 @@ int vl_http_reply_file(struct http_sess *h, const char *path, const char *type)
 		close(fd);
 		return -1;
 	}
+	uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
+	size_t rl = 0;
+	const char *rv = req ? vl_http_header(req, "range", &rl) : NULL;
+	enum vl_http_range range =
+	    rv ? vl_http_parse_range(rv, rl, size, &first, &last) : VL_HTTP_RANGE_NONE;
+	if (range == VL_HTTP_RANGE_UNSATISFIABLE) {
+		close(fd);
+		char cr[64];
+		snprintf(cr, sizeof cr, "Content-Range: bytes */%llu\r\n",
+		         (unsigned long long)size);
+		return vl_http_reply_extra(h, 416, NULL, NULL, 0, cr);
+	}
+	/* RFC 9110 §14.4: a 206 names the range sent and the whole size. */
+	char extra[96] = "Accept-Ranges: bytes\r\n";
+	unsigned status = 200;
+	uint64_t len = size;
+	if (range == VL_HTTP_RANGE_ONE) {
+		status = 206;
+		len = last - first + 1;
+		snprintf(extra, sizeof extra, "Content-Range: bytes %llu-%llu/%llu\r\n",
+		         (unsigned long long)first, (unsigned long long)last,
+		         (unsigned long long)size);
+		if (!h->head_only && lseek(fd, (off_t)first, SEEK_SET) != (off_t)first) {
+			close(fd);
+			return -1;
+		}
+	}
 	char head[512];
-	size_t hl = vl_http_format_head(head, sizeof head, 200, type, (uint64_t)st.st_size,
-	                                h->close_after, NULL);
+	size_t hl =
+	    vl_http_format_head(head, sizeof head, status, type, len, h->close_after, extra);
 	if (!hl || !conn_queue(h->c, head, hl)) {
 		close(fd);
 		return -1;
 	}
-	h->file_left = h->head_only ? 0 : (uint64_t)st.st_size;
+	h->file_left = h->head_only ? 0 : len;
 	if (h->file_left)
 		h->file_fd = fd;
 	else

@@ -80,9 +80,12 @@ struct http_sess {
  * takes, or NULL with len 0). Returns 0, or -1 if the connection is to be
  * closed at once. */
 int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len);
-/* Queues a reply with the file at path as its body, streamed. -1 if the
- * file cannot be opened. */
-int vl_http_reply_file(struct http_sess *h, const char *path, const char *type);
+/* Queues a reply with the file at path as its body, streamed: the whole
+ * file (200, with Accept-Ranges), or the one range the request's Range
+ * header asks for (206 with Content-Range; 416 if it selects nothing).
+ * req may be NULL. -1 if the file cannot be opened. */
+int vl_http_reply_file(struct http_sess *h, const char *path, const char *type,
+                       const struct vl_http_req *req);
 /* Stops (true) or resumes reading the connection's socket. */
 void vl_http_pause(struct http_sess *h, bool paused);
 /* Closes the connection at once (outside a callback that could return

@@ -83,6 +83,32 @@ static int upload(struct srv *s, const struct vtc_device *d, const uint8_t *data
 	                        id, &rl);
 }
 
+/* One request on a connection of its own (Connection: close); the whole
+ * response, NUL-terminated, in *out (heap); returns its length. */
+static size_t raw_request(int port, const char *method, const char *path, const char *headers,
+                          char **out)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	char req[512];
+	int rl =
+	    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n",
+	             method, path, headers);
+	assert_int_equal(write(fd, req, (size_t)rl), rl);
+	size_t cap = 1 << 20, have = 0;
+	char *buf = malloc(cap + 1);
+	assert_non_null(buf);
+	ssize_t n;
+	while (have < cap && (n = read(fd, buf + have, cap - have)) > 0)
+		have += (size_t)n;
+	buf[have] = 0;
+	close(fd);
+	*out = buf;
+	return have;
+}
+
 static void test_blobs(void **state)
 {
 	(void)state;
@@ -124,32 +150,34 @@ static void test_blobs(void **state)
 	free(got);
 	got = NULL;
 	/* HEAD: the download's headers, not its bytes. */
-	{
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-		                         .sin_port = htons((uint16_t)s.port)};
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-		char req[200];
-		int rl = snprintf(req, sizeof req,
-		                  "HEAD %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", path);
-		assert_int_equal(write(fd, req, (size_t)rl), rl);
-		char resp[1024];
-		size_t have = 0;
-		ssize_t n;
-		while (have < sizeof resp - 1 &&
-		       (n = read(fd, resp + have, sizeof resp - 1 - have)) > 0)
-			have += (size_t)n;
-		resp[have] = 0;
-		close(fd);
-		char cl[64];
-		snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
-		assert_true(strncmp(resp, "HTTP/1.1 200", 12) == 0);
-		assert_non_null(strstr(resp, cl));
-		char *end = strstr(resp, "\r\n\r\n");
-		assert_non_null(end);
-		assert_int_equal(have, (size_t)(end + 4 - resp)); /* nothing after the head */
-	}
+	char *resp;
+	size_t have = raw_request(s.port, "HEAD", path, "", &resp);
+	char cl[64];
+	snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+	assert_true(strncmp(resp, "HTTP/1.1 200", 12) == 0);
+	assert_non_null(strstr(resp, cl));
+	assert_non_null(strstr(resp, "Accept-Ranges: bytes\r\n"));
+	char *end = strstr(resp, "\r\n\r\n");
+	assert_non_null(end);
+	assert_int_equal(have, (size_t)(end + 4 - resp)); /* nothing after the head */
+	free(resp);
+	/* One range (RFC 9110 §14): 206 with those bytes; past the end: 416. */
+	have = raw_request(s.port, "GET", path, "Range: bytes=10-19\r\n", &resp);
+	assert_true(strncmp(resp, "HTTP/1.1 206", 12) == 0);
+	snprintf(cl, sizeof cl, "Content-Range: bytes 10-19/%zu\r\n", len);
+	assert_non_null(strstr(resp, cl));
+	end = strstr(resp, "\r\n\r\n");
+	assert_non_null(end);
+	assert_int_equal(have - (size_t)(end + 4 - resp), 10);
+	assert_memory_equal(end + 4, data + 10, 10);
+	free(resp);
+	char past[64];
+	snprintf(past, sizeof past, "Range: bytes=%zu-\r\n", len);
+	raw_request(s.port, "GET", path, past, &resp);
+	assert_true(strncmp(resp, "HTTP/1.1 416", 12) == 0);
+	snprintf(cl, sizeof cl, "Content-Range: bytes */%zu\r\n", len);
+	assert_non_null(strstr(resp, cl));
+	free(resp);
 	/* Unknown or malformed ids. */
 	char *r = NULL;
 	assert_int_equal(wsc_http_get("127.0.0.1", s.port, false,

@@ -838,6 +838,49 @@ static void test_ws_close(void **state)
 	assert_true(vl_ws_utf8_valid(NULL, 0));
 }
 
+/* RFC 9110 §14.2: one byte range, clipped; anything else is ignored, and
+ * a well-formed range past the end is unsatisfiable. */
+static void test_range(void **state)
+{
+	(void)state;
+	struct {
+		const char *v;
+		uint64_t size;
+		enum vl_http_range want;
+		uint64_t first, last;
+	} cases[] = {
+	    {"bytes=0-9", 100, VL_HTTP_RANGE_ONE, 0, 9},
+	    {"bytes=10-", 100, VL_HTTP_RANGE_ONE, 10, 99},
+	    {"bytes=90-200", 100, VL_HTTP_RANGE_ONE, 90, 99},
+	    {"bytes=-5", 100, VL_HTTP_RANGE_ONE, 95, 99},
+	    {"bytes=-500", 100, VL_HTTP_RANGE_ONE, 0, 99},
+	    {"Bytes= 3-3 ", 100, VL_HTTP_RANGE_ONE, 3, 3},
+	    {"bytes=99-99", 100, VL_HTTP_RANGE_ONE, 99, 99},
+	    {"bytes=100-", 100, VL_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+	    {"bytes=100-200", 100, VL_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+	    {"bytes=-0", 100, VL_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+	    {"bytes=0-", 0, VL_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+	    {"bytes=5-2", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"bytes=0-1,5-6", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"items=0-1", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"bytes=", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"bytes=-", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"bytes=a-b", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	    {"bytes=99999999999999999999-", 100, VL_HTTP_RANGE_NONE, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t first = 7, last = 7;
+		enum vl_http_range r = vl_http_parse_range(cases[i].v, strlen(cases[i].v),
+		                                           cases[i].size, &first, &last);
+		if (r != cases[i].want)
+			fail_msg("\"%s\": %d, want %d", cases[i].v, r, cases[i].want);
+		if (r == VL_HTTP_RANGE_ONE) {
+			assert_int_equal(first, cases[i].first);
+			assert_int_equal(last, cases[i].last);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +893,7 @@ int main(void)
 	    cmocka_unit_test(test_connection_semantics),
 	    cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_format_head),
+	    cmocka_unit_test(test_range),
 	    cmocka_unit_test(test_ws_accept),
 	    cmocka_unit_test(test_ws_frame_forms),
 	    cmocka_unit_test(test_ws_frame_rejects),
