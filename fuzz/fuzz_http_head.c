@@ -54,6 +54,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	CHECK(vl_http_header(&req, "host", NULL) != NULL || req.minor == 0);
+	/* Every header value as a Range against a few sizes: one range is
+	 * always inside the representation. */
+	for (size_t i = 0; i < req.n_headers; i++) {
+		static const uint64_t sizes[] = {0, 1, 100, UINT64_MAX};
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			uint64_t first = 0, last = 0;
+			if (vl_http_parse_range(req.headers[i].value, req.headers[i].value_len,
+			                        sizes[k], &first, &last) == VL_HTTP_RANGE_ONE)
+				CHECK(first <= last && last < sizes[k]);
+		}
+	}
 	/* The head alone parses the same. */
 	struct vl_http_req again;
 	size_t again_len;
