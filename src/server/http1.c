@@ -290,13 +290,12 @@ static bool range_num(const char *v, size_t len, size_t *i, uint64_t *out)
 enum vl_http_range vl_http_parse_range(const char *v, size_t len, uint64_t size, uint64_t *first,
                                        uint64_t *last)
 {
-	size_t i = 0;
-	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+	while (len && http_is_ows(v[len - 1]))
 		len--;
 	if (len < 6 || strncasecmp(v, "bytes=", 6) != 0)
 		return VL_HTTP_RANGE_NONE;
-	i = 6;
-	while (i < len && (v[i] == ' ' || v[i] == '\t'))
+	size_t i = 6;
+	while (i < len && http_is_ows(v[i]))
 		i++;
 	uint64_t a = 0, b = 0;
 	if (i < len && v[i] == '-') {
