@@ -133,6 +133,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 1, 65536, &v))
 			return bad(err, err_len, key, value, "expected 1..65536");
 		cfg->core.window = (unsigned)v;
+	} else if (strcmp(key, "window_bytes") == 0) {
+		if (!parse_u64(value, 1u << 10, 1ull << 30, &v))
+			return bad(err, err_len, key, value, "expected 1K..1G");
+		cfg->core.window_bytes = (size_t)v;
 	} else if (strcmp(key, "invite_ttl") == 0) {
 		if (!parse_u64(value, 60, 365ull * 86400, &v))
 			return bad(err, err_len, key, value, "expected 60..31536000 seconds");

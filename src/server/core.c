@@ -35,10 +35,15 @@ struct vl_conn {
 	unsigned pending_requests; /* jobs of this connection in flight */
 	/* delivery (invariants 2 and 3) */
 	uint64_t pushed_to; /* highest seq pushed */
-	uint64_t *inflight; /* ring of unacknowledged pushed seqs, lazily allocated */
+	struct inflight {
+		uint64_t seq;
+		size_t len; /* its DELIVER frame's octets */
+	} * inflight;       /* ring of unacknowledged pushes, lazily allocated */
 	unsigned in_head, in_count;
-	bool fetching; /* a queue fetch is in flight */
-	bool backlog;  /* entries may wait in the queue beyond pushed_to */
+	size_t in_bytes; /* octets of those pushes */
+	bool blocked;    /* the next entry did not fit in window_bytes */
+	bool fetching;   /* a queue fetch is in flight */
+	bool backlog;    /* entries may wait in the queue beyond pushed_to */
 	/* registry and list of all connections */
 	struct vl_conn *hnext;
 	struct vl_conn *prev, *next;
@@ -77,6 +82,7 @@ void vl_core_config_defaults(struct vl_core_config *cfg)
 	cfg->rate = 50;
 	cfg->burst = 200;
 	cfg->window = 256;
+	cfg->window_bytes = 1u << 20;
 	cfg->kp_low = 10;
 	cfg->max_malformed = 16;
 	cfg->invite_ttl = 7 * 24 * 3600;
@@ -759,12 +765,28 @@ unsigned vl_core_error_of(int status)
 
 /* --- delivery ---------------------------------------------------------------- */
 
+/* Invariant 3: the window closes at `window` pushes, or when an entry did
+ * not fit in `window_bytes` (until an ACK frees room). */
 static bool window_full(const struct vl_conn *c)
 {
-	return c->in_count >= c->core->cfg.window;
+	return c->in_count >= c->core->cfg.window || c->blocked;
 }
 
-static bool inflight_push(struct vl_conn *c, uint64_t seq)
+/* Room left in the window, in octets (a fetch collects no more). */
+static size_t window_room(const struct vl_conn *c)
+{
+	return c->in_bytes < c->core->cfg.window_bytes ? c->core->cfg.window_bytes - c->in_bytes
+	                                               : 0;
+}
+
+/* Whether a frame of len octets fits in the window now. An empty window
+ * takes any frame, so a message larger than window_bytes still goes. */
+static bool window_fits(const struct vl_conn *c, size_t len)
+{
+	return c->in_count == 0 || (c->in_count < c->core->cfg.window && len <= window_room(c));
+}
+
+static bool inflight_push(struct vl_conn *c, uint64_t seq, size_t len)
 {
 	unsigned win = c->core->cfg.window;
 	if (!c->inflight) {
@@ -772,9 +794,11 @@ static bool inflight_push(struct vl_conn *c, uint64_t seq)
 		if (!c->inflight)
 			return false;
 		c->in_head = c->in_count = 0;
+		c->in_bytes = 0;
 	}
-	c->inflight[(c->in_head + c->in_count) % win] = seq;
+	c->inflight[(c->in_head + c->in_count) % win] = (struct inflight){seq, len};
 	c->in_count++;
+	c->in_bytes += len;
 	return true;
 }
 
@@ -795,10 +819,17 @@ static int encode_deliver(struct vl_core *core, struct vl_writer *w, uint64_t se
 	return vl_msg_deliver_encode(w, &d);
 }
 
-/* Sends an encoded DELIVER of seq and counts it in the window. */
+/* Sends an encoded DELIVER of seq and counts it in the window; false if
+ * it does not fit (the window then stays closed until an ACK). */
 static bool push_frame(struct vl_conn *c, uint64_t seq, const struct vl_writer *w)
 {
-	if (w->err || !inflight_push(c, seq))
+	if (w->err)
+		return false;
+	if (!window_fits(c, w->len)) {
+		c->blocked = true; /* in_count > 0: an ACK will reopen it */
+		return false;
+	}
+	if (!inflight_push(c, seq, w->len))
 		return false;
 	conn_send(c, w->buf, w->len);
 	c->pushed_to = seq;
@@ -820,6 +851,10 @@ struct fetch_job {
 	int64_t device_id;
 	uint64_t after;
 	size_t limit;
+	size_t room;     /* octets the window had left at submit */
+	bool first_free; /* the window was empty: the first entry goes whatever its size */
+	size_t bytes;    /* octets collected */
+	bool more;       /* stopped at room: more entries wait */
 	/* entries copied out of the store for the core's thread */
 	struct fetched {
 		uint64_t seq;
@@ -833,9 +868,22 @@ struct fetch_job {
 	size_t n;
 };
 
+/* A DELIVER's octets beyond its message, sender and group id, at most. */
+#define DELIVER_OVERHEAD 64
+
 static int fetch_collect(void *ctx, const struct vl_store_entry *e)
 {
 	struct fetch_job *fj = ctx;
+	/* Memory: a page holds what the window can take, not `limit`
+	 * entries of up to max_frame each. */
+	size_t len = e->msg_len + e->gid_len + strlen(e->sender_user) + strlen(e->sender_name) +
+	             DELIVER_OVERHEAD;
+	bool fits = fj->bytes <= fj->room && len <= fj->room - fj->bytes;
+	if (!fits && !(fj->n == 0 && fj->first_free)) {
+		fj->more = true;
+		return VL_ERR_LIMIT; /* stops the walk; fetch_run reports VL_OK */
+	}
+	fj->bytes += len;
 	struct fetched *it = &fj->items[fj->n];
 	memset(it, 0, sizeof *it);
 	it->seq = e->seq;
@@ -865,7 +913,8 @@ static int fetch_run(struct vl_store *st, struct vl_core_job *job)
 	fj->items = calloc(fj->limit ? fj->limit : 1, sizeof *fj->items);
 	if (!fj->items)
 		return VL_ERR_NOMEM;
-	return vl_store_queue_fetch(st, fj->device_id, fj->after, fj->limit, fetch_collect, fj);
+	int rc = vl_store_queue_fetch(st, fj->device_id, fj->after, fj->limit, fetch_collect, fj);
+	return rc == VL_ERR_LIMIT && fj->more ? VL_OK : rc;
 }
 
 static void pump(struct vl_conn *c);
@@ -896,9 +945,14 @@ static void fetch_complete(struct vl_core_job *job)
 		       (unsigned long long)c->id, job->sj.status);
 		return; /* retried on the next ack or reconnect */
 	}
-	/* A short page means the queue is drained (for now). */
-	if (fj->n < fj->limit)
+	/* A short page means the queue is drained (for now), unless it was
+	 * cut at the window's octets or an entry did not fit. When nothing
+	 * fit, the window waits for an ACK, unless one came during the fetch
+	 * and made room: then the next fetch tries again. */
+	if (fj->n < fj->limit && !fj->more && !c->blocked)
 		c->backlog = false;
+	if (fj->more && fj->n == 0 && c->in_count && window_room(c) <= fj->room)
+		c->blocked = true;
 	pump(c);
 }
 
@@ -914,6 +968,8 @@ static void pump(struct vl_conn *c)
 	fj->device_id = c->dev.id;
 	fj->after = c->pushed_to;
 	fj->limit = c->core->cfg.window - c->in_count;
+	fj->room = window_room(c);
+	fj->first_free = c->in_count == 0;
 	c->fetching = true;
 	vl_core_job_submit(&fj->job);
 }
@@ -969,9 +1025,11 @@ void vl_core_deliver(struct vl_core *core, const struct vl_core_job *job,
 void vl_conn_acked(struct vl_conn *c, uint64_t seq)
 {
 	unsigned win = c->core->cfg.window;
-	while (c->in_count && c->inflight[c->in_head] <= seq) {
+	while (c->in_count && c->inflight[c->in_head].seq <= seq) {
+		c->in_bytes -= c->inflight[c->in_head].len;
 		c->in_head = (c->in_head + 1) % win;
 		c->in_count--;
+		c->blocked = false;
 	}
 	if (c->in_count == 0) {
 		/* An idle connection keeps no ring (memory per connection). */

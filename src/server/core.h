@@ -21,8 +21,9 @@
  *     never skip an entry of the device's queue: a message is pushed live
  *     only when the connection has caught up with its queue; otherwise it
  *     waits in the queue and the connection fetches it (pump).
- *  3. At most `window` pushes are unacknowledged per connection; beyond
- *     that, messages wait in the durable queue, not in memory.
+ *  3. At most `window` pushes, and `window_bytes` octets of them, are
+ *     unacknowledged per connection (a single larger message goes alone);
+ *     beyond that, messages wait in the durable queue, not in memory.
  *  4. A connection is freed only when the transport has reported it gone
  *     and no store job refers to it (reference count).
  *  5. Store jobs run on the executor thread (vl_core_new with an executor)
@@ -47,6 +48,7 @@ struct vl_core_config {
 	double rate;            /* requests per second per connection */
 	double burst;           /* token bucket size */
 	unsigned window;        /* unacknowledged pushes per connection */
+	size_t window_bytes;    /* ... and their octets */
 	unsigned kp_low;        /* KP_LOW below this many ordinary packages */
 	unsigned max_malformed; /* malformed frames before closing */
 	uint64_t invite_ttl;    /* seconds an invite stays valid */

@@ -442,10 +442,15 @@ static void test_slow_reader_closed(void **state)
 {
 	(void)state;
 	/* 64 KiB of frames may wait per connection (the smallest setting):
-	 * beyond that and what the sockets hold, the reader is too slow. */
-	static const char *const extra[] = {"rate=100000",       "burst=100000",
-	                                    "send_buffer=65536", "max_frame=65536",
-	                                    "log_level=info",    NULL};
+	 * with a push window larger than that, a reader that reads nothing
+	 * fills it and is too slow. */
+	static const char *const extra[] = {"rate=100000",
+	                                    "burst=100000",
+	                                    "send_buffer=65536",
+	                                    "max_frame=65536",
+	                                    "window_bytes=16M",
+	                                    "log_level=info",
+	                                    NULL};
 	struct srv *s = start(false, extra);
 	struct cli a, b;
 	make_pair(s, &a, &b);
@@ -453,7 +458,7 @@ static void test_slow_reader_closed(void **state)
 	assert_int_equal(setsockopt(b.ws.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
 	assert_int_equal(metric(s, "valised_connections"), 2);
 
-	/* 18 MB for Bob, who reads nothing: the push window (256) lets more
+	/* 18 MB for Bob, who reads nothing: the push window lets more
 	 * through than the socket buffers and the send cap hold. */
 	enum { M = 300 };
 	struct sent st = {0};
@@ -472,19 +477,60 @@ static void test_slow_reader_closed(void **state)
 	cli_close(&a);
 	cli_close(&b);
 
-	/* Nothing meant for Bob was lost. A page of the queue is pushed at
-	 * once (here 15 MB): restarted with room for it, he gets it all. */
+	/* Nothing meant for Bob was lost: restarted with a window the send
+	 * buffer holds, he gets it all, a message per ACK. */
 	assert_int_equal(srv_stop(s, 10000), 0);
-	s->extra[2] = "send_buffer=67108864";
+	s->extra[4] = "window_bytes=64K";
 	assert_int_equal(srv_restart(s), 0);
 	uint16_t code;
 	assert_int_equal(cli_open(&b, s), 0);
 	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
 	struct strict r;
 	strict_init(&r, &b);
-	receive_in_order(&b, &r, &st, 0, M + 1, 100);
+	receive_in_order(&b, &r, &st, 0, M + 1, 1);
 	strict_cleanup(&r);
 	sent_free(&st);
+	cli_close(&b);
+}
+
+/* With the push window (in octets) within the send buffer, a reader that
+ * stops reading is paused, not closed: its messages wait in its queue and
+ * come once it reads and acknowledges again. */
+static void test_slow_reader_paused(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"rate=100000",
+	                                    "burst=100000",
+	                                    "send_buffer=65536",
+	                                    "max_frame=65536",
+	                                    "window_bytes=64K",
+	                                    "log_level=info",
+	                                    NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+
+	/* 18 MB for Bob, who reads nothing: one 60 kB message fits in the
+	 * window, the rest wait in his queue. */
+	enum { M = 300 };
+	long pushed =
+	    metric(s, "valised_pushed_live_total") + metric(s, "valised_pushed_fetched_total");
+	struct sent st = {0};
+	send_many(&a, &st, M, 50, big_size);
+	usleep(300 * 1000);
+	assert_int_equal(metric(s, "valised_connections"), 2);
+	assert_false(log_has(s, "conn_too_slow"));
+	assert_int_equal(metric(s, "valised_pushed_live_total") +
+	                     metric(s, "valised_pushed_fetched_total"),
+	                 pushed + 1);
+
+	struct strict r;
+	strict_init(&r, &b);
+	receive_in_order(&b, &r, &st, 0, M, 1);
+	strict_cleanup(&r);
+	assert_false(log_has(s, "conn_too_slow"));
+	sent_free(&st);
+	cli_close(&a);
 	cli_close(&b);
 }
 
@@ -900,6 +946,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_burst_plain, teardown),
 	    cmocka_unit_test_teardown(test_burst_tls, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_closed, teardown),
+	    cmocka_unit_test_teardown(test_slow_reader_paused, teardown),
 	    cmocka_unit_test_teardown(test_control_between_fragments_plain, teardown),
 	    cmocka_unit_test_teardown(test_control_between_fragments_tls, teardown),
 	    cmocka_unit_test_teardown(test_tls_key_update, teardown),

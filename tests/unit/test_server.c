@@ -525,11 +525,12 @@ static void commit(struct fconn *fc, uint32_t from, uint64_t epoch, const struct
 }
 
 /* Sends a PrivateMessage made in `epoch` with client id tag^16. */
-static void send_msg(struct fconn *fc, uint64_t epoch, uint8_t tag, unsigned expect_code)
+static void send_sized(struct fconn *fc, uint64_t epoch, uint8_t tag, size_t len,
+                       unsigned expect_code)
 {
 	uint8_t *pm;
 	size_t pm_len;
-	assert_int_equal(vtc_private_message(GID, sizeof GID, epoch, 40, &pm, &pm_len), VL_OK);
+	assert_int_equal(vtc_private_message(GID, sizeof GID, epoch, len, &pm, &pm_len), VL_OK);
 	struct vl_msg_send m = {.group_id = {GID, sizeof GID}, .message = {pm, pm_len}};
 	memset(m.client_msg_id, tag, sizeof m.client_msg_id);
 	struct vl_writer w;
@@ -542,6 +543,11 @@ static void send_msg(struct fconn *fc, uint64_t epoch, uint8_t tag, unsigned exp
 		expect_error(fc, id, expect_code);
 	else
 		expect_reply(fc, VL_FRAME_SEND, id);
+}
+
+static void send_msg(struct fconn *fc, uint64_t epoch, uint8_t tag, unsigned expect_code)
+{
+	send_sized(fc, epoch, tag, 40, expect_code);
 }
 
 static uint64_t expect_deliver(struct fconn *fc, uint8_t kind)
@@ -1085,6 +1091,69 @@ static void test_window_and_limits(void **state)
 	close_conn(fa);
 }
 
+/* The window in octets (invariant 3): pushes stop once window_bytes are
+ * unacknowledged, live or fetched from the queue, and a message larger
+ * than the window goes alone. */
+static void test_window_bytes(void **state)
+{
+	struct fx *f = *state;
+	vl_core_free(f->core);
+	f->cfg.window_bytes = 3000; /* two 1,200-octet messages, not three */
+	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
+	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	struct vtc_device a, b;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	create_group(fa);
+	commit(fa, 0, 0, &b, 0, 0x41);
+	ack(fb, expect_deliver(fb, VL_DELIVERY_WELCOME));
+
+	/* Live: two of five, then one more per ACK that makes room. */
+	for (uint8_t i = 0; i < 5; i++)
+		send_sized(fa, 1, (uint8_t)(0x50 + i), 1200, 0);
+	uint64_t m1 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+	ack(fb, m1);
+	uint64_t m3 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+	ack(fb, m3);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	uint64_t m5 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+
+	/* Larger than the window: it waits for an empty window, goes alone,
+	 * and what follows waits for its ACK. */
+	send_sized(fa, 1, 0x60, 5000, 0);
+	send_sized(fa, 1, 0x61, 40, 0);
+	assert_int_equal(fb->n, 0);
+	ack(fb, m5);
+	uint64_t big = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+	ack(fb, big);
+	ack(fb, expect_deliver(fb, VL_DELIVERY_APPLICATION));
+	assert_int_equal(fb->n, 0);
+
+	/* From the queue after a reconnect: the same two at a time. */
+	close_conn(fb);
+	for (uint8_t i = 0; i < 5; i++)
+		send_sized(fa, 1, (uint8_t)(0x70 + i), 1200, 0);
+	fb = authed(f, &b);
+	uint64_t q1 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	uint64_t q2 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_int_equal(fb->n, 0);
+	ack(fb, q1);
+	uint64_t q3 = expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	assert_true(q1 < q2 && q2 < q3);
+	assert_int_equal(fb->n, 0);
+	ack(fb, q3);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	ack(fb, expect_deliver(fb, VL_DELIVERY_APPLICATION));
+	assert_int_equal(fb->n, 0);
+	close_conn(fb);
+	close_conn(fa);
+}
+
 static void test_drain(void **state)
 {
 	struct fx *f = *state;
@@ -1149,6 +1218,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_commit_checks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_legacy_group, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_and_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_window_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	};
