@@ -5,7 +5,8 @@
  * (docs/protocol.md §7), and one MIMI message carries the external part
  * (blob URL, key, nonce, SHA-256 of the ciphertext, size, media type, file
  * name) to the whole group — so the cost of sending does not grow with the
- * group. Downloading fetches the blob, checks its hash, then decrypts.
+ * group. Downloading fetches the blob (resuming a lost connection with a
+ * byte range), checks its hash, then decrypts.
  *
  * The file is held in memory whole (at most VL_CLIENT_ATTACHMENT_MAX):
  * AES-GCM through the crypto provider is one-shot.
@@ -24,6 +25,9 @@
 #define ATT_KEY_LEN   16
 #define ATT_NONCE_LEN 12
 #define ATT_AEAD_ID   1 /* IANA AEAD_AES_128_GCM */
+/* Times a download that keeps making progress is resumed after a lost
+ * connection. */
+#define DOWNLOAD_RESUMES 16
 
 /* Counters for the benchmark's "one encryption, one upload" check. */
 unsigned long cl_attach_encryptions, cl_attach_uploads;
@@ -341,13 +345,20 @@ int vl_client_download(struct vl_client *c, const char *message_id, const char *
 	                    .progress = progress,
 	                    .ctx = progress_ctx,
 	                    .total = ct_len};
-	struct cl_http_req req = {.method = "GET",
-	                          .path = path,
-	                          .resp_write = mem_write,
-	                          .resp_ctx = &mb,
-	                          .resp_max = ct_len};
+	struct cl_http_req req = {
+	    .method = "GET", .path = path, .resp_write = mem_write, .resp_ctx = &mb};
 	int status = 0;
-	rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
+	/* A connection lost part-way is resumed where it stopped (a Range
+	 * request), as long as each attempt brings more of the blob. */
+	for (unsigned resumes = 0;; resumes++) {
+		size_t before = mb.len;
+		req.range_from = before;
+		req.resp_max = ct_len - before;
+		rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
+		if ((rc != VL_ERR_NET && rc != VL_ERR_TIMEOUT) || mb.len == before ||
+		    resumes == DOWNLOAD_RESUMES)
+			break;
+	}
 	if (rc == VL_ERR_STATE)
 		rc = cl_fail(c, VL_ERR_STATE, "download cancelled");
 	else if (rc == VL_ERR_LIMIT)

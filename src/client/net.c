@@ -616,12 +616,15 @@ int cl_http(const struct cl_url *u, const struct cl_tls_opts *tls, const struct 
 	uint8_t *chunk = NULL;
 	if (rc)
 		goto done;
-	char head[HTTP_HEAD_MAX + 1];
+	char head[HTTP_HEAD_MAX + 1], range[48] = "";
+	if (req->range_from)
+		snprintf(range, sizeof range, "Range: bytes=%llu-\r\n",
+		         (unsigned long long)req->range_from);
 	int hl = snprintf(head, sizeof head,
 	                  "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
-	                  "Content-Length: %llu\r\n%s\r\n",
+	                  "Content-Length: %llu\r\n%s%s\r\n",
 	                  req->method, req->path, u->host, u->port,
-	                  (unsigned long long)(req->body_read ? req->body_len : 0),
+	                  (unsigned long long)(req->body_read ? req->body_len : 0), range,
 	                  req->headers ? req->headers : "");
 	if (hl < 0 || (size_t)hl >= sizeof head) {
 		rc = VL_ERR_ARG;
@@ -678,17 +681,46 @@ int cl_http(const struct cl_url *u, const struct cl_tls_opts *tls, const struct 
 		}
 		clen = v;
 	}
+	/* Octets of the body before range_from, to drop (a server that
+	 * ignored the Range header), or a 206 that must start there. */
+	uint64_t skip = 0;
+	if (req->range_from && *status == 200) {
+		if (clen < req->range_from) {
+			rc = VL_ERR_PROTOCOL;
+			goto done;
+		}
+		skip = req->range_from;
+		clen -= skip;
+	} else if (req->range_from && *status == 206) {
+		unsigned long long first, last, full;
+		int used = 0;
+		char cr[80]; /* "bytes " and three 20-digit numbers */
+		if (!header_value(head, "Content-Range", cr, sizeof cr) ||
+		    sscanf(cr, "bytes %llu-%llu/%llu%n", &first, &last, &full, &used) != 3 ||
+		    cr[used] != '\0' || first != req->range_from || last < first || last >= full ||
+		    last - first + 1 != clen) {
+			rc = VL_ERR_PROTOCOL;
+			goto done;
+		}
+		*status = 200;
+	}
 	if (clen > req->resp_max) {
 		rc = VL_ERR_LIMIT;
 		goto done;
 	}
 	uint64_t got = 0;
-	while (got < clen) {
+	while (got < clen || skip) {
 		if (n.len == 0) {
 			rc = fill(&n, deadline, 65536);
 			if (rc)
 				goto done;
 			deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
+		}
+		if (skip) {
+			size_t k = n.len < skip ? n.len : (size_t)skip;
+			consume(&n, k);
+			skip -= k;
+			continue;
 		}
 		size_t k = n.len;
 		if (k > clen - got)

@@ -82,6 +82,11 @@ struct cl_http_req {
 	cl_http_write_fn resp_write; /* response body, with resp_max cap */
 	void *resp_ctx;
 	uint64_t resp_max;
+	/* GET only: the body from this octet on (a Range request, RFC 9110
+	 * §14). A 206 must start there; from a server that answers 200 with
+	 * the whole body, the octets before it are read and dropped. Either
+	 * way resp_write sees the body from range_from and *status is 200. */
+	uint64_t range_from;
 };
 
 /* One HTTP/1.1 request on a fresh connection ("Connection: close").

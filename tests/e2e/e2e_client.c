@@ -4,9 +4,13 @@
  * remove (the removed member reads nothing after), offline catch-up across
  * a restart of the client, edits, deletes and reactions, two devices of one
  * user, concurrent commits, messages racing a commit (and one refused as
- * stale, then re-encrypted), attachments, safety numbers, and a scan of
- * the server's files for plaintext. */
+ * stale, then re-encrypted), attachments (and a download resumed after its
+ * connection is cut), safety numbers, and a scan of the server's files for
+ * plaintext. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1042,6 +1047,227 @@ static void test_attachment_and_no_plaintext(void **state)
 	free(data);
 }
 
+/* A TCP relay on loopback between one client and the server that cuts
+ * blob downloads: the n-th download connection is closed after cut[n]
+ * octets from the server (0: not cut). */
+struct relay {
+	int lfd, port, server_port;
+	pthread_t acceptor, conns[32];
+	size_t n_conns;
+	pthread_mutex_t mu;
+	const size_t *cut;
+	size_t n_cut, downloads, ranged;
+	bool hide_range; /* a server that ignores Range (answers 200) */
+	volatile int stop;
+};
+
+struct relay_conn {
+	struct relay *r;
+	int cfd;
+};
+
+static void *relay_pump(void *arg)
+{
+	struct relay_conn *rc = arg;
+	struct relay *r = rc->r;
+	int cfd = rc->cfd;
+	free(rc);
+	int sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)r->server_port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (sfd < 0 || connect(sfd, (struct sockaddr *)&sa, sizeof sa) != 0)
+		goto out;
+	size_t limit = SIZE_MAX, passed = 0;
+	bool first = true;
+	char buf[16385];
+	for (;;) {
+		struct pollfd p[2] = {{cfd, POLLIN, 0}, {sfd, POLLIN, 0}};
+		if (poll(p, 2, 200) < 0 || r->stop)
+			break;
+		if (p[0].revents) {
+			ssize_t k = recv(cfd, buf, sizeof buf - 1, 0);
+			if (k <= 0)
+				break;
+			buf[k] = '\0'; /* a request head is text */
+			if (first && k > 10 && memcmp(buf, "GET /blob/", 10) == 0 &&
+			    !(k >= 19 && memcmp(buf + 10, "challenge", 9) == 0)) {
+				pthread_mutex_lock(&r->mu);
+				size_t i = r->downloads++;
+				char *range = strstr(buf, "\r\nRange: bytes=");
+				if (range)
+					r->ranged++;
+				if (range && r->hide_range)
+					range[2] = 'X'; /* an unknown header now */
+				if (i < r->n_cut && r->cut[i])
+					limit = r->cut[i];
+				pthread_mutex_unlock(&r->mu);
+			}
+			first = false;
+			if (send(sfd, buf, (size_t)k, MSG_NOSIGNAL) != k)
+				break;
+		}
+		if (p[1].revents) {
+			ssize_t k = recv(sfd, buf, sizeof buf, 0);
+			if (k <= 0)
+				break;
+			size_t give = (size_t)k < limit - passed ? (size_t)k : limit - passed;
+			if (give && send(cfd, buf, give, MSG_NOSIGNAL) != (ssize_t)give)
+				break;
+			passed += give;
+			if (passed == limit)
+				break; /* the cut */
+		}
+	}
+out:
+	if (sfd >= 0)
+		close(sfd);
+	close(cfd);
+	return NULL;
+}
+
+static void *relay_accept(void *arg)
+{
+	struct relay *r = arg;
+	while (!r->stop) {
+		struct pollfd p = {r->lfd, POLLIN, 0};
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		int cfd = accept(r->lfd, NULL, NULL);
+		if (cfd < 0)
+			continue;
+		struct relay_conn *rc = malloc(sizeof *rc);
+		if (!rc || r->n_conns == sizeof r->conns / sizeof r->conns[0]) {
+			free(rc);
+			close(cfd);
+			continue;
+		}
+		rc->r = r;
+		rc->cfd = cfd;
+		if (pthread_create(&r->conns[r->n_conns], NULL, relay_pump, rc) != 0) {
+			free(rc);
+			close(cfd);
+			continue;
+		}
+		r->n_conns++;
+	}
+	return NULL;
+}
+
+static void relay_start(struct relay *r, int server_port, const size_t *cut, size_t n_cut)
+{
+	memset(r, 0, sizeof *r);
+	r->server_port = server_port;
+	r->cut = cut;
+	r->n_cut = n_cut;
+	pthread_mutex_init(&r->mu, NULL);
+	r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(r->lfd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof sa;
+	assert_int_equal(bind(r->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(r->lfd, 16), 0);
+	assert_int_equal(getsockname(r->lfd, (struct sockaddr *)&sa, &sl), 0);
+	r->port = ntohs(sa.sin_port);
+	assert_int_equal(pthread_create(&r->acceptor, NULL, relay_accept, r), 0);
+}
+
+static void relay_stop(struct relay *r)
+{
+	r->stop = 1;
+	pthread_join(r->acceptor, NULL);
+	for (size_t i = 0; i < r->n_conns; i++)
+		pthread_join(r->conns[i], NULL);
+	close(r->lfd);
+	pthread_mutex_destroy(&r->mu);
+}
+
+/* A download whose connection is cut part-way resumes where it stopped
+ * (a Range request) and still yields the file, checked whole. */
+static void test_download_resumes(void **state)
+{
+	struct env *e = *state;
+	static const size_t cut[] = {700000, 1300000};
+	struct relay r;
+	relay_start(&r, e->s.port, cut, sizeof cut / sizeof cut[0]);
+	struct dev a, b;
+	dev_new(e, &a, "alice@example.org", "laptop", NULL);
+	char url[64];
+	snprintf(url, sizeof url, "%s", e->url);
+	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", r.port);
+	dev_new(e, &b, "bob@example.org", "phone", NULL);
+	snprintf(e->url, sizeof e->url, "%s", url);
+	const char *peer = "bob@example.org";
+	char conv[VL_CLIENT_ID_MAX + 1];
+	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(&b, conv);
+	size_t size = (size_t)2 << 20;
+	uint8_t *data = malloc(size);
+	assert_non_null(data);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (uint8_t)(i * 2246822519u >> 11);
+	char src[200], dst[200], dst2[200];
+	snprintf(src, sizeof src, "%s/scan.bin", e->root);
+	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
+	snprintf(dst2, sizeof dst2, "%s/scan.out2", e->root);
+	FILE *f = fopen(src, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, size, f), size);
+	fclose(f);
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
+
+	/* Cut at 700,000 octets (headers included), resumed, cut again
+	 * 1,300,000 octets later, resumed again to the end. */
+	uint64_t calls = 0;
+	assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &calls), VL_OK);
+	assert_int_equal(r.downloads, 3);
+	assert_int_equal(r.ranged, 2);
+	uint8_t *back = malloc(size + 1);
+	assert_non_null(back);
+	f = fopen(dst, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, size + 1, f), size);
+	fclose(f);
+	assert_memory_equal(back, data, size);
+
+	/* Cut, then the resumed request cut again inside its head: no
+	 * progress, so the download gives up and writes nothing. */
+	static const size_t cut2[] = {0, 0, 0, 1300000, 100};
+	pthread_mutex_lock(&r.mu);
+	r.cut = cut2;
+	r.n_cut = sizeof cut2 / sizeof cut2[0];
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(vl_client_download(b.c, mid, dst2, NULL, NULL), VL_ERR_NET);
+	assert_int_equal(r.downloads, 5);
+	struct stat sb;
+	assert_int_not_equal(stat(dst2, &sb), 0);
+
+	/* A server that ignores the Range header sends the whole blob
+	 * again: what the client has is skipped, the file is still whole. */
+	static const size_t cut3[] = {0, 0, 0, 0, 0, 900000};
+	pthread_mutex_lock(&r.mu);
+	r.cut = cut3;
+	r.n_cut = sizeof cut3 / sizeof cut3[0];
+	r.hide_range = true;
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(vl_client_download(b.c, mid, dst2, NULL, NULL), VL_OK);
+	assert_int_equal(r.downloads, 7);
+	memset(back, 0, size);
+	f = fopen(dst2, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, size + 1, f), size);
+	fclose(f);
+	assert_memory_equal(back, data, size);
+	free(back);
+	free(data);
+	dev_close(&a);
+	dev_close(&b);
+	relay_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1061,6 +1287,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_messages_racing_a_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_refused_as_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_download_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),
 	};
