@@ -5,8 +5,9 @@
  * suites, data sent with the client's Finished, KeyUpdate either way,
  * close_notify, tampered, oversized and incomplete records, a refused
  * client, the key usage limits, and the record parser's edge cases through
- * a second record state holding the client's keys. The certificate is made
- * at start in a temporary folder. */
+ * a second record state holding the client's keys, and the record layer
+ * against the published trace of RFC 8448 §3. The certificate is made at
+ * start in a temporary folder. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 
 #include "crypto/crypto.h"
 #include "server/tls13.h"
+#include "testutil.h"
 
 static const char *const SUITE_NAMES[] = {"TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"};
 static const uint16_t SUITE_IDS[] = {VL_TLS13_AES_128_GCM_SHA256,
@@ -1095,6 +1097,87 @@ static void test_key_limits(void **state)
 	vl_tls13_wipe(&peer);
 }
 
+/* --- RFC 8448 §3 (simple 1-RTT handshake, TLS_AES_128_GCM_SHA256) ------------------ */
+
+static void expect_hex(const uint8_t *got, size_t len, const char *want)
+{
+	size_t n;
+	uint8_t *w = tu_unhex(want, &n);
+	assert_non_null(w);
+	assert_int_equal(len, n);
+	assert_memory_equal(got, w, n);
+	free(w);
+}
+
+/* The application traffic secrets of the trace give its keys and IVs, and
+ * its application data records are sealed and opened byte for byte: the
+ * client's 50 octets 00..31 (client sequence 0), its close_notify
+ * (sequence 1) and the server's 50 octets (server sequence 1: the trace's
+ * server sent a NewSessionTicket first, which valised never does). */
+static void test_rfc8448_records(void **state)
+{
+	(void)state;
+	size_t n;
+	uint8_t *c_ap = tu_unhex("9e40646ce79a7f9dc05af8889bce6552"
+	                         "875afa0b06df0087f792ebb7c17504a5",
+	                         &n);
+	uint8_t *s_ap = tu_unhex("a11af9f05531f856ad47116b45a95032"
+	                         "8204b4f44bfb6b3a4b4f1f3fcb631643",
+	                         &n);
+	static const char c_record[] = "1703030043a23f7054b62c94d0affafe8228ba55cbefacea42f914aa66"
+	                               "bcab3f2b9819a8a5b46b395bd54a9a20441e2b62974e1f5a6292a297"
+	                               "7014bd1e3deae63aeebb21694915e4";
+	static const char c_close[] = "1703030013c9872760655666b74d7ff1153efd6db6d0b0e3";
+	static const char s_record[] = "17030300432e937e11ef4ac740e538ad36005fc4a46932fc3225d05f82"
+	                               "aa1b36e30efaf97d90e6dffc602dcb501a59a8fcc49c4bf2e5f0a21c00"
+	                               "47c2abf332540dd032e167c2955d";
+	assert_non_null(c_ap);
+	assert_non_null(s_ap);
+	uint8_t data[50];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (uint8_t)i;
+
+	/* The server's view: reads with the client's secret. */
+	struct vl_tls13 srv;
+	assert_int_equal(vl_tls13_init(&srv, VL_TLS13_AES_128_GCM_SHA256, c_ap, s_ap), VL_OK);
+	expect_hex(srv.read_key, 16, "17422dda596ed5d9acd890e3c63f5051");
+	expect_hex(srv.read_iv, 12, "5b78923dee08579033e523d9");
+	expect_hex(srv.write_key, 16, "9f02283b6c9c07efc26bb9f2ac92e356");
+	expect_hex(srv.write_iv, 12, "cf782b88dd83549aadf1e984");
+	size_t len, used, plain_len;
+	const uint8_t *plain;
+	uint8_t *rec = tu_unhex(c_record, &len);
+	assert_non_null(rec);
+	assert_int_equal(vl_tls13_open(&srv, rec, len, &used, &plain, &plain_len), VL_OK);
+	assert_int_equal(used, len);
+	assert_int_equal(plain_len, sizeof data);
+	assert_memory_equal(plain, data, sizeof data);
+	free(rec);
+	rec = tu_unhex(c_close, &len);
+	assert_non_null(rec);
+	assert_int_equal(vl_tls13_open(&srv, rec, len, &used, &plain, &plain_len), VL_ERR_STATE);
+	assert_int_equal(used, len);
+	assert_true(srv.peer_closed);
+	free(rec);
+	uint8_t out[128];
+	assert_int_equal(vl_tls13_seal(&srv, data, 1, out), VL_OK); /* sequence 0 */
+	assert_int_equal(vl_tls13_seal(&srv, data, sizeof data, out), VL_OK);
+	expect_hex(out, vl_tls13_sealed_len(sizeof data), s_record);
+
+	/* The client's view: writes with its own secret. */
+	struct vl_tls13 cli;
+	assert_int_equal(vl_tls13_init(&cli, VL_TLS13_AES_128_GCM_SHA256, s_ap, c_ap), VL_OK);
+	assert_int_equal(vl_tls13_seal(&cli, data, sizeof data, out), VL_OK);
+	expect_hex(out, vl_tls13_sealed_len(sizeof data), c_record);
+	assert_int_equal(vl_tls13_seal_alert(&cli, 0, out), 24);
+	expect_hex(out, 24, c_close);
+
+	vl_tls13_wipe(&srv);
+	vl_tls13_wipe(&cli);
+	free(c_ap);
+	free(s_ap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1116,6 +1199,7 @@ int main(void)
 	    cmocka_unit_test(test_inner_plaintext),
 	    cmocka_unit_test(test_inner_plaintext_errors),
 	    cmocka_unit_test(test_key_limits),
+	    cmocka_unit_test(test_rfc8448_records),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
