@@ -25,8 +25,10 @@
  *       - every Update keeps its proposer's identity and key, and is not
  *         the committer's own (§12.2);
  *       - every Add names, by its basic credential user@domain#device, an
- *         existing, unrevoked device of this server that is not a member,
- *         once, with that device's registered signature key;
+ *         existing, unrevoked device of this server that is not a member
+ *         (or that a Remove of the same commit takes out: §12.2 allows a
+ *         member to be removed and added again in one commit), once, with
+ *         that device's registered signature key;
  *       - no ExternalInit (§12.2) and no proposal type the server does
  *         not know (it could not tell what it does to the roster);
  *       - the devices so removed and added are exactly `removed` and
@@ -277,8 +279,8 @@ static int apply_one(struct vl_store *st, struct commit_job *j, const struct lea
 			REFUSE("an Add names a revoked device");
 		if (!key_is(&d, &leaf->signature_key))
 			REFUSE("an Add's KeyPackage does not carry the device's registered key");
-		if (has_device(lm, d.id))
-			REFUSE("an Add names a device that is already a member");
+		/* A member may be added only if a Remove of the same commit
+		 * takes it out first (§12.2: checked once all are seen). */
 		for (size_t k = 0; k < ch->n_add; k++)
 			if (ch->add_devices[k] == d.id)
 				REFUSE("two Adds name the same device");
@@ -388,6 +390,13 @@ static int check_roster(struct vl_store *st, struct commit_job *j, struct leaf_m
 			goto cleanup;
 	}
 
+	for (size_t a = 0; a < ch.n_add; a++) {
+		bool removed = false;
+		for (size_t k = 0; k < ch.n_rm && !removed; k++)
+			removed = ch.rm_devices[k] == ch.add_devices[a];
+		if (has_device(lm, ch.add_devices[a]) && !removed)
+			REFUSE("an Add names a device that is already a member");
+	}
 	rc = match_devices(st, j->removed, nr, ch.rm_devices, ch.n_rm, pos_rm);
 	if (rc == VL_ERR_INVALID)
 		REFUSE("removed devices do not match the commit's Remove proposals");

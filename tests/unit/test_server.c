@@ -996,6 +996,38 @@ static void test_commit_checks(void **state)
 
 /* A group whose members' leaves the store does not know (created before
  * it recorded them) keeps the check of Adds by value only. */
+/* RFC 9420 §12.2: a member may be added again only by the commit that
+ * removes it; it then gets the commit (as a member of the old roster), the
+ * Welcome, and the leaf §12.3 gives it. */
+static void test_commit_readd(void **state)
+{
+	struct fx *f = *state;
+	struct vtc_device a, b;
+	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
+	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
+	create_group(fa);
+	commit(fa, 0, 0, &b, 0, 0x30); /* Alice leaf 0, Bob leaf 1 */
+	expect_deliver(fb, VL_DELIVERY_WELCOME);
+	const struct vtc_device *adds[1] = {&b};
+	const uint32_t rm[1] = {1};
+	uint8_t *m;
+	size_t len;
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, 1, 0, adds, 1, NULL, 0, &m, &len),
+	                 VL_OK);
+	commit_raw(fa, 1, m, len, &b, NULL, 0x31, VL_PERR_INVALID, "already a member");
+	assert_int_equal(vtc_commit_message_from(GID, sizeof GID, 1, 0, adds, 1, rm, 1, &m, &len),
+	                 VL_OK);
+	commit_raw(fa, 1, m, len, &b, &b, 0x32, 0, NULL);
+	expect_deliver(fb, VL_DELIVERY_COMMIT);
+	/* Still a member, at leaf 1 again: he receives, and commits from it. */
+	send_msg(fa, 2, 0x33, 0);
+	expect_deliver(fb, VL_DELIVERY_APPLICATION);
+	commit(fb, 1, 2, NULL, 0, 0x34);
+	expect_deliver(fa, VL_DELIVERY_COMMIT);
+	close_conn(fa);
+	close_conn(fb);
+}
+
 static void test_commit_legacy_group(void **state)
 {
 	struct fx *f = *state;
@@ -1217,6 +1249,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_checks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_commit_legacy_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_commit_readd, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_and_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_window_bytes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_drain, setup, teardown),

@@ -1658,20 +1658,9 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 		rc = VL_ERR_NOMEM;
 		goto cleanup;
 	}
+	/* Removes first: a device removed by this commit may be added again
+	 * (RFC 9420 §12.2). */
 	struct vl_store_device d;
-	for (size_t i = 0; i < c->n_added; i++) {
-		rc = device_by_name(q, c->added[i].user, c->added[i].name, &d);
-		if (rc == VL_ERR_NOT_FOUND || (rc == VL_OK && d.revoked))
-			rc = VL_ERR_INVALID;
-		if (rc == VL_OK && is_member(q, group, d.id) == VL_OK)
-			rc = VL_ERR_INVALID;
-		for (size_t j = 0; rc == VL_OK && j < i; j++)
-			if (added[j] == d.id)
-				rc = VL_ERR_INVALID;
-		if (rc)
-			goto cleanup;
-		added[i] = d.id;
-	}
 	for (size_t i = 0; i < c->n_removed; i++) {
 		rc = device_by_name(q, c->removed[i].user, c->removed[i].name, &d);
 		if (rc == VL_ERR_NOT_FOUND)
@@ -1681,6 +1670,22 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 		if (rc)
 			goto cleanup;
 		removed[i] = d.id;
+	}
+	for (size_t i = 0; i < c->n_added; i++) {
+		rc = device_by_name(q, c->added[i].user, c->added[i].name, &d);
+		if (rc == VL_ERR_NOT_FOUND || (rc == VL_OK && d.revoked))
+			rc = VL_ERR_INVALID;
+		bool readded = false;
+		for (size_t j = 0; rc == VL_OK && j < c->n_removed && !readded; j++)
+			readded = removed[j] == d.id;
+		if (rc == VL_OK && !readded && is_member(q, group, d.id) == VL_OK)
+			rc = VL_ERR_INVALID;
+		for (size_t j = 0; rc == VL_OK && j < i; j++)
+			if (added[j] == d.id)
+				rc = VL_ERR_INVALID;
+		if (rc)
+			goto cleanup;
+		added[i] = d.id;
 	}
 	if ((rc = member_list(q, group, &roster, &n_roster)))
 		goto cleanup;

@@ -244,8 +244,10 @@ struct vl_store_commit {
  * VL_OK with the epoch it produced and *duplicate set, queueing nothing.
  * Errors: VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender not
  * a member), VL_ERR_STALE_EPOCH, VL_ERR_INVALID (an added device that does
- * not exist, is revoked or already a member; a removed device that is not
- * a member; the sender removing itself while adding others). */
+ * not exist, is revoked or already a member and not removed by the same
+ * commit; a removed device that is not a member; the sender removing
+ * itself while adding others). Removes apply before Adds, so one commit
+ * may remove a device and add it again (RFC 9420 §12.2). */
 VL_MUST_CHECK int vl_store_commit_apply(struct vl_store *st, const struct vl_store_commit *c,
                                         vl_store_queued_fn fn, void *ctx, uint64_t *new_epoch,
                                         bool *duplicate);
