@@ -536,12 +536,15 @@ int cl_net_recv(struct cl_net *n, uint8_t **msg, size_t *len, int timeout_ms)
 			continue;
 		}
 		const uint8_t *payload = n->buf + h;
+		if (op >= 8 && (!fin || l > 125)) {
+			rc = VL_ERR_PROTOCOL; /* RFC 6455 §5.5: whole and short */
+			goto fail;
+		}
 		if (op == 9) { /* ping: answer with the same payload */
 			uint8_t tmp[125];
-			size_t k = l < sizeof tmp ? l : sizeof tmp;
-			memcpy(tmp, payload, k);
+			memcpy(tmp, payload, l);
 			consume(n, h + l);
-			rc = send_frame(n, 10, tmp, k);
+			rc = send_frame(n, 10, tmp, l);
 			if (rc)
 				goto fail;
 			continue;
@@ -605,13 +608,81 @@ void cl_net_close(struct cl_net *n)
 	cl_net_init(n);
 }
 
+int cl_http_response(struct cl_net *n, const struct cl_http_req *req, int timeout_ms, int *status)
+{
+	*status = 0;
+	/* A long upload came before: the deadline starts now. */
+	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
+	char head[HTTP_HEAD_MAX + 1];
+	int rc = read_head(n, deadline, head);
+	if (rc)
+		return rc;
+	*status = http_status(head);
+	if (*status < 100)
+		return VL_ERR_PROTOCOL;
+	char val[32];
+	if (header_value(head, "Transfer-Encoding", val, sizeof val))
+		return VL_ERR_PROTOCOL;
+	uint64_t clen = 0;
+	if (header_value(head, "Content-Length", val, sizeof val)) {
+		char *e;
+		unsigned long long v = strtoull(val, &e, 10);
+		if (*e != '\0' || val[0] == '\0')
+			return VL_ERR_PROTOCOL;
+		clen = v;
+	}
+	/* Octets of the body before range_from, to drop (a server that
+	 * ignored the Range header), or a 206 that must start there. */
+	uint64_t skip = 0;
+	if (req->range_from && *status == 200) {
+		if (clen < req->range_from)
+			return VL_ERR_PROTOCOL;
+		skip = req->range_from;
+		clen -= skip;
+	} else if (req->range_from && *status == 206) {
+		unsigned long long first, last, full;
+		int used = 0;
+		char cr[80]; /* "bytes " and three 20-digit numbers */
+		if (!header_value(head, "Content-Range", cr, sizeof cr) ||
+		    sscanf(cr, "bytes %llu-%llu/%llu%n", &first, &last, &full, &used) != 3 ||
+		    cr[used] != '\0' || first != req->range_from || last < first || last >= full ||
+		    last - first + 1 != clen)
+			return VL_ERR_PROTOCOL;
+		*status = 200;
+	}
+	if (clen > req->resp_max)
+		return VL_ERR_LIMIT;
+	uint64_t got = 0;
+	while (got < clen || skip) {
+		if (n->len == 0) {
+			rc = fill(n, deadline, 65536);
+			if (rc)
+				return rc;
+			deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
+		}
+		if (skip) {
+			size_t k = n->len < skip ? n->len : (size_t)skip;
+			consume(n, k);
+			skip -= k;
+			continue;
+		}
+		size_t k = n->len;
+		if (k > clen - got)
+			k = (size_t)(clen - got);
+		if (req->resp_write && !req->resp_write(req->resp_ctx, n->buf, k))
+			return VL_ERR_STATE;
+		consume(n, k);
+		got += k;
+	}
+	return VL_OK;
+}
+
 int cl_http(const struct cl_url *u, const struct cl_tls_opts *tls, const struct cl_http_req *req,
             int timeout_ms, int *status)
 {
 	*status = 0;
 	struct cl_net n;
 	cl_net_init(&n);
-	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
 	int rc = open_conn(&n, u, tls, timeout_ms);
 	uint8_t *chunk = NULL;
 	if (rc)
@@ -656,83 +727,7 @@ int cl_http(const struct cl_url *u, const struct cl_tls_opts *tls, const struct 
 			sent += (uint64_t)k;
 		}
 	}
-	/* The body may be long: the deadline restarts after the upload. */
-	deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
-	rc = read_head(&n, deadline, head);
-	if (rc)
-		goto done;
-	*status = http_status(head);
-	if (*status < 100) {
-		rc = VL_ERR_PROTOCOL;
-		goto done;
-	}
-	char val[32];
-	if (header_value(head, "Transfer-Encoding", val, sizeof val)) {
-		rc = VL_ERR_PROTOCOL;
-		goto done;
-	}
-	uint64_t clen = 0;
-	if (header_value(head, "Content-Length", val, sizeof val)) {
-		char *e;
-		unsigned long long v = strtoull(val, &e, 10);
-		if (*e != '\0' || val[0] == '\0') {
-			rc = VL_ERR_PROTOCOL;
-			goto done;
-		}
-		clen = v;
-	}
-	/* Octets of the body before range_from, to drop (a server that
-	 * ignored the Range header), or a 206 that must start there. */
-	uint64_t skip = 0;
-	if (req->range_from && *status == 200) {
-		if (clen < req->range_from) {
-			rc = VL_ERR_PROTOCOL;
-			goto done;
-		}
-		skip = req->range_from;
-		clen -= skip;
-	} else if (req->range_from && *status == 206) {
-		unsigned long long first, last, full;
-		int used = 0;
-		char cr[80]; /* "bytes " and three 20-digit numbers */
-		if (!header_value(head, "Content-Range", cr, sizeof cr) ||
-		    sscanf(cr, "bytes %llu-%llu/%llu%n", &first, &last, &full, &used) != 3 ||
-		    cr[used] != '\0' || first != req->range_from || last < first || last >= full ||
-		    last - first + 1 != clen) {
-			rc = VL_ERR_PROTOCOL;
-			goto done;
-		}
-		*status = 200;
-	}
-	if (clen > req->resp_max) {
-		rc = VL_ERR_LIMIT;
-		goto done;
-	}
-	uint64_t got = 0;
-	while (got < clen || skip) {
-		if (n.len == 0) {
-			rc = fill(&n, deadline, 65536);
-			if (rc)
-				goto done;
-			deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 15000);
-		}
-		if (skip) {
-			size_t k = n.len < skip ? n.len : (size_t)skip;
-			consume(&n, k);
-			skip -= k;
-			continue;
-		}
-		size_t k = n.len;
-		if (k > clen - got)
-			k = (size_t)(clen - got);
-		if (req->resp_write && !req->resp_write(req->resp_ctx, n.buf, k)) {
-			rc = VL_ERR_STATE;
-			goto done;
-		}
-		consume(&n, k);
-		got += k;
-	}
-	rc = VL_OK;
+	rc = cl_http_response(&n, req, timeout_ms, status);
 done:
 	free(chunk);
 	n.closed = true; /* no WebSocket close frame on an HTTP connection */
