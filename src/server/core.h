@@ -186,6 +186,18 @@ struct vl_core_job *vl_core_job_new(struct vl_conn *c, size_t size, uint32_t req
 /* A job that belongs to no WebSocket connection (HTTP blob uploads). */
 struct vl_core_job *vl_core_job_new_raw(struct vl_core *core, size_t size, vl_core_job_run_fn run,
                                         vl_core_job_complete_fn complete);
+/* The operator's revocation of device `name` of `user`, from the store
+ * alone: VL_OK (*was_revoked tells whether it already was),
+ * VL_ERR_NOT_FOUND. `valised admin revoke` calls it when no server runs. */
+VL_MUST_CHECK int vl_core_revoke_named(struct vl_store *st, const char *user, const char *name,
+                                       int64_t *device_id, bool *was_revoked);
+/* The same on a running server, as a store job: once it is durable the
+ * device's connection, if any, is closed with `revoked` and done(ctx,
+ * status, was_revoked) runs on the core's thread. VL_ERR_ARG if a name is
+ * too long, VL_ERR_NOMEM; otherwise done reports. */
+typedef void (*vl_core_admin_done_fn)(void *ctx, int status, bool was_revoked);
+VL_MUST_CHECK int vl_core_admin_revoke(struct vl_core *core, const char *user, const char *name,
+                                       vl_core_admin_done_fn done, void *ctx);
 /* Submits (or runs inline); the job is freed after its completion. */
 void vl_core_job_submit(struct vl_core_job *job);
 /* vl_store_queued_fn that records into the job. */

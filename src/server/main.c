@@ -25,6 +25,7 @@
 
 #include <uv.h>
 
+#include "server/admin.h"
 #include "server/config.h"
 #include "server/core.h"
 #include "server/log.h"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 	           "                   [--plain] [--set KEY=VALUE]...\n"
 	           "       valised admin invite USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
+	           "       valised admin revoke USER@DOMAIN#DEVICE [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
 }
@@ -186,6 +188,7 @@ struct server {
 	struct vl_store_exec *exec;
 	struct vl_core *core;
 	struct vl_transport *transport;
+	struct vl_admin *admin;
 	uint64_t drain_deadline;
 	bool stopping;
 };
@@ -222,6 +225,7 @@ static void finish(struct server *s)
 	       vl_core_jobs_inflight(s->core));
 	uv_timer_stop(&s->drain_timer);
 	vl_transport_close(s->transport); /* closes what is left */
+	vl_admin_close(s->admin);
 	close_handle((uv_handle_t *)&s->drain_timer);
 	/* Completions still to come are run after the loop (cmd_run). */
 	close_handle((uv_handle_t *)&s->wake);
@@ -367,6 +371,12 @@ static int cmd_run(int argc, char **argv)
 		fprintf(pf, "%d\n", port);
 		fclose(pf);
 	}
+	/* The operator's socket (docs/operations.md); without it valised
+	 * still serves, and `valised admin` works on the store alone. */
+	char adminpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(adminpath, sizeof adminpath, "%s/admin.sock", s->cfg.data_dir);
+	if (vl_admin_listen(&s->loop, s->core, adminpath, &s->admin) != VL_OK)
+		fprintf(stderr, "valised: no operator socket at %s (see the log)\n", adminpath);
 	uv_signal_init(&s->loop, &s->sigterm);
 	uv_signal_init(&s->loop, &s->sigint);
 	s->sigterm.data = s->sigint.data = s;
@@ -386,6 +396,7 @@ static int cmd_run(int argc, char **argv)
 	exit_code = 0;
 	vl_log(VL_LOG_INFO, "stopped", "%s", "");
 cleanup_loop:
+	vl_admin_close(s->admin);
 	if (s->transport) {
 		vl_transport_close(s->transport);
 		uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -399,6 +410,7 @@ cleanup_loop:
 	close_handle((uv_handle_t *)&s->wake);
 	uv_run(&s->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&s->loop);
+	vl_admin_free(s->admin);
 	vl_core_free(s->core);
 cleanup:
 	vl_store_exec_free(s->exec);
@@ -442,8 +454,69 @@ static int admin_invite_range(struct vl_store *st, const struct vl_server_config
 	return rc;
 }
 
+/* `admin revoke USER@DOMAIN#DEVICE`: through the running server's socket,
+ * which also closes the device's connection; on the store itself when no
+ * server runs on this data folder. */
+static int admin_revoke(int argc, char **argv)
+{
+	char who[VL_PROTO_ADDRESS_MAX + VL_PROTO_DEVICE_MAX + 2];
+	if (snprintf(who, sizeof who, "%s", argv[3]) >= (int)sizeof who)
+		return die("\"%s\" is too long for USER@DOMAIN#DEVICE", argv[3]);
+	char *hash = strrchr(who, '#');
+	if (!hash || !hash[1] || strlen(hash + 1) > VL_PROTO_DEVICE_MAX ||
+	    !vl_proto_address_valid((const uint8_t *)who, (size_t)(hash - who)))
+		return die("\"%s\" is not USER@DOMAIN#DEVICE (lower-case address, then the device "
+		           "name)",
+		           argv[3]);
+	struct vl_server_config cfg;
+	vl_server_config_defaults(&cfg);
+	bool dev = false;
+	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	if (rc)
+		return rc;
+	char path[VL_CONFIG_PATH_MAX + 16], line[VL_ADMIN_LINE_MAX + 8], reply[128];
+	snprintf(path, sizeof path, "%s/admin.sock", cfg.data_dir);
+	snprintf(line, sizeof line, "revoke %s\n", who);
+	rc = vl_admin_request(path, line, reply, sizeof reply, 30000);
+	if (rc == VL_OK) {
+		if (strncmp(reply, "ok ", 3) != 0)
+			return die("the server refused: %s",
+			           strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+		printf("%s: %s%s\n", who, reply + 3,
+		       strcmp(reply + 3, "revoked") == 0
+		           ? " (and disconnected, if it was connected)"
+		           : "");
+		return 0;
+	}
+	if (rc != VL_ERR_NOT_FOUND)
+		return die("cannot reach the server at %s: %s", path, vl_strerror(rc));
+	/* No server: the store alone (nothing is connected). */
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
+	if (access(dbpath, F_OK) != 0)
+		return die("no store at \"%s\" (is --data right?)", dbpath);
+	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
+	struct vl_store *st;
+	if (vl_store_open(&sc, &st) != VL_OK)
+		return die("cannot open the store \"%s\"", dbpath);
+	*hash = '\0';
+	int64_t id;
+	bool was = false;
+	rc = vl_core_revoke_named(st, who, hash + 1, &id, &was);
+	vl_store_free(st);
+	*hash = '#';
+	if (rc == VL_ERR_NOT_FOUND)
+		return die("%s: no such device", who);
+	if (rc)
+		return die("could not revoke %s: %s", who, vl_strerror(rc));
+	printf("%s: %s\n", who, was ? "already revoked" : "revoked");
+	return 0;
+}
+
 static int cmd_admin(int argc, char **argv)
 {
+	if (argc >= 4 && strcmp(argv[2], "revoke") == 0)
+		return admin_revoke(argc, argv);
 	bool range = argc >= 5 && strcmp(argv[2], "invites") == 0;
 	if (argc < 4 || (!range && strcmp(argv[2], "invite") != 0)) {
 		usage(stderr);

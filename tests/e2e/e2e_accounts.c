@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -138,6 +140,76 @@ static void test_devices_and_revocation(void **state)
 	cli_close(&a);
 }
 
+/* `valised admin ARGS --data DIR`: its exit status, its stdout and stderr
+ * (one line each, at most) into out. */
+static int admin(struct srv *s, const char *args, char *out, size_t cap)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "'%s' admin %s --data '%s' 2>&1", s->exe, args, s->dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The operator revokes a device (a lost phone, its user's only device):
+ * through the running server, which disconnects it at once; on the store
+ * itself when no server runs. */
+static void test_admin_revoke(void **state)
+{
+	struct srv *s = *state;
+	struct cli a, b;
+	uint16_t code = 0;
+	char out[512];
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "phone", 1), 0);
+	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "laptop", 1), 0);
+
+	assert_int_equal(admin(s, "revoke 'alice@example.org#phone'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "alice@example.org#phone: revoked"));
+	struct rframe r;
+	assert_int_equal(cli_wait(&a, VL_FRAME_CLOSING, 0, 5000, &r), 1);
+	struct vl_msg_closing cl;
+	assert_int_equal(vl_msg_closing_decode(&r.f.body, &cl), VL_OK);
+	assert_int_equal(cl.code, VL_PERR_REVOKED);
+	rframe_free(&r);
+	cli_close(&a);
+	assert_int_equal(cli_open(&a, s), 0);
+	assert_int_equal(cli_auth(&a, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&a);
+
+	/* Again: already revoked. Unknown devices and bad names are refused
+	 * with a reason. */
+	assert_int_equal(admin(s, "revoke 'alice@example.org#phone'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "already revoked"));
+	assert_int_not_equal(admin(s, "revoke 'alice@example.org#tablet'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "no such device"));
+	assert_int_not_equal(admin(s, "revoke 'Alice@example.org'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "USER@DOMAIN#DEVICE"));
+
+	/* The socket is the owner's alone, and goes with the server. */
+	char sock[200];
+	snprintf(sock, sizeof sock, "%s/admin.sock", s->dir);
+	struct stat sb;
+	assert_int_equal(stat(sock, &sb), 0);
+	assert_true(S_ISSOCK(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* No server running: the store alone. */
+	cli_close(&b);
+	assert_int_equal(srv_stop(s, 10000), 0);
+	assert_int_not_equal(stat(sock, &sb), 0);
+	assert_int_equal(admin(s, "revoke 'bob@example.org#laptop'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "bob@example.org#laptop: revoked"));
+	assert_int_equal(srv_restart(s), 0);
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&b);
+}
+
 static uint32_t upload(struct cli *c, size_t n, const char *identity, uint16_t *code)
 {
 	struct vl_kp_upload_item items[4];
@@ -214,6 +286,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_register_and_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices_and_revocation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_revoke, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
