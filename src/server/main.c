@@ -39,6 +39,7 @@ static void usage(FILE *f)
 	           "                   [--plain] [--set KEY=VALUE]...\n"
 	           "       valised admin invite USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
+	           "       valised admin devices USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin revoke USER@DOMAIN#DEVICE [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
@@ -513,10 +514,56 @@ static int admin_revoke(int argc, char **argv)
 	return 0;
 }
 
+static int print_device(void *ctx, const struct vl_store_device *d)
+{
+	(void)ctx;
+	char when[32] = "?";
+	time_t t = (time_t)d->created;
+	struct tm tm;
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+	printf("%s#%s\tsuite %u\tregistered %s\t%s\n", d->user, d->name, d->suite, when,
+	       d->revoked ? "revoked" : "active");
+	return 0;
+}
+
+/* `admin devices USER@DOMAIN`: every device of the user, revoked ones
+ * too, read from the store (a running server is not disturbed). */
+static int admin_devices(int argc, char **argv)
+{
+	const char *user = argv[3];
+	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
+		return die("\"%s\" is not an address (lower-case user@domain)", user);
+	struct vl_server_config cfg;
+	vl_server_config_defaults(&cfg);
+	bool dev = false;
+	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	if (rc)
+		return rc;
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
+	if (access(dbpath, F_OK) != 0)
+		return die("no store at \"%s\" (is --data right?)", dbpath);
+	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
+	struct vl_store *st;
+	if (vl_store_open(&sc, &st) != VL_OK)
+		return die("cannot open the store \"%s\"", dbpath);
+	int64_t uid;
+	rc = vl_store_user_get(st, user, &uid);
+	if (rc == VL_OK)
+		rc = vl_store_device_list(st, uid, print_device, NULL);
+	vl_store_free(st);
+	if (rc == VL_ERR_NOT_FOUND)
+		return die("%s has no device on this server", user);
+	return rc ? die("could not read the devices of %s: %s", user, vl_strerror(rc)) : 0;
+}
+
 static int cmd_admin(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[2], "revoke") == 0)
 		return admin_revoke(argc, argv);
+	if (argc >= 4 && strcmp(argv[2], "devices") == 0)
+		return admin_devices(argc, argv);
 	bool range = argc >= 5 && strcmp(argv[2], "invites") == 0;
 	if (argc < 4 || (!range && strcmp(argv[2], "invite") != 0)) {
 		usage(stderr);

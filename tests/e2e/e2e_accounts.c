@@ -180,6 +180,13 @@ static void test_admin_revoke(void **state)
 	assert_int_equal(code, VL_PERR_AUTH_FAILED);
 	cli_close(&a);
 
+	/* The list shows it revoked. */
+	assert_int_equal(admin(s, "devices alice@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "alice@example.org#phone\tsuite 1\tregistered "));
+	assert_non_null(strstr(out, "\trevoked\n"));
+	assert_int_not_equal(admin(s, "devices carol@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "no device"));
+
 	/* Again: already revoked. Unknown devices and bad names are refused
 	 * with a reason. */
 	assert_int_equal(admin(s, "revoke 'alice@example.org#phone'", out, sizeof out), 0);

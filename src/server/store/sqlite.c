@@ -1270,6 +1270,14 @@ static int sq_device_list(struct vl_store *st, int64_t user_id, vl_store_device_
 	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
 }
 
+static int sq_user_get(struct vl_store *st, const char *user, int64_t *user_id)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	return user_id_of(q, user, user_id);
+}
+
 static int revoke_in_tx(struct sq *q, int64_t user_id, const char *name, int64_t *device_id)
 {
 	sqlite3_stmt *g = q->s[S_DEVICE_LIST];
@@ -2083,6 +2091,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .device_register = sq_device_register,
     .device_get = sq_device_get,
     .device_list = sq_device_list,
+    .user_get = sq_user_get,
     .device_revoke = sq_device_revoke,
     .kp_add = sq_kp_add,
     .kp_count = sq_kp_count,

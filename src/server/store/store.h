@@ -149,6 +149,10 @@ typedef int (*vl_store_device_fn)(void *ctx, const struct vl_store_device *d);
 VL_MUST_CHECK int vl_store_device_list(struct vl_store *st, int64_t user_id, vl_store_device_fn fn,
                                        void *ctx);
 
+/* The id of user (an address); VL_ERR_NOT_FOUND if it has never had a
+ * device. */
+VL_MUST_CHECK int vl_store_user_get(struct vl_store *st, const char *user, int64_t *user_id);
+
 /* Revokes device `name` of the user: deletes its KeyPackages and queue.
  * VL_ERR_NOT_FOUND if no such device; VL_OK if it was already revoked.
  * *device_id (if not NULL) is set to the revoked device's id. */
