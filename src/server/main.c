@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -177,6 +178,38 @@ static int make_dev_cert(const char *cert, const char *key)
 	return 0;
 }
 
+/* --- the data folder's lock ---------------------------------------------------- */
+
+/* One valised per data folder: the store hands out message ids from memory
+ * and caches groups, so a second process on the same store would break
+ * both. An flock on DATA/valised.lock, held until exit (the kernel drops it
+ * even after kill -9), holding the owner's pid for the message.
+ * 0 (*fd_out holds it), 1 if another process holds it (*pid_out, or 0 if
+ * unknown), -1 on error (errno). */
+static int data_lock(const char *dir, int *fd_out, long *pid_out)
+{
+	char path[VL_CONFIG_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/valised.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char buf[24] = {0};
+		*pid_out = pread(fd, buf, sizeof buf - 1, 0) > 0 ? atol(buf) : 0;
+		close(fd);
+		errno = e;
+		return e == EWOULDBLOCK ? 1 : -1;
+	}
+	/* The pid is only for the message: the lock holds without it. */
+	char buf[24];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	(void)!ftruncate(fd, 0);
+	(void)!pwrite(fd, buf, (size_t)n, 0);
+	*fd_out = fd;
+	return 0;
+}
+
 /* --- run ------------------------------------------------------------------------ */
 
 struct server {
@@ -192,6 +225,7 @@ struct server {
 	struct vl_admin *admin;
 	uint64_t drain_deadline;
 	bool stopping;
+	int lock_fd;
 };
 
 static void on_wake(uv_async_t *h)
@@ -300,6 +334,18 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (mkdir_p(s->cfg.data_dir, 0700)) {
 		rc = die("cannot create data folder \"%s\": %s", s->cfg.data_dir, strerror(errno));
+		free(s);
+		return rc;
+	}
+	long holder = 0;
+	s->lock_fd = -1;
+	rc = data_lock(s->cfg.data_dir, &s->lock_fd, &holder);
+	if (rc) {
+		rc = rc > 0 ? die("another valised (pid %ld) is using the data folder \"%s\": stop "
+		                  "it first, or give this one its own --data",
+		                  holder, s->cfg.data_dir)
+		            : die("cannot lock the data folder \"%s\": %s", s->cfg.data_dir,
+		                  strerror(errno));
 		free(s);
 		return rc;
 	}
@@ -416,6 +462,8 @@ cleanup_loop:
 cleanup:
 	vl_store_exec_free(s->exec);
 	vl_store_free(s->st);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s);
 	return exit_code;
 }
@@ -455,6 +503,8 @@ static int admin_invite_range(struct vl_store *st, const struct vl_server_config
 	return rc;
 }
 
+static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, char *hash);
+
 /* `admin revoke USER@DOMAIN#DEVICE`: through the running server's socket,
  * which also closes the device's connection; on the store itself when no
  * server runs on this data folder. */
@@ -491,9 +541,29 @@ static int admin_revoke(int argc, char **argv)
 	}
 	if (rc != VL_ERR_NOT_FOUND)
 		return die("cannot reach the server at %s: %s", path, vl_strerror(rc));
-	/* No server: the store alone (nothing is connected). */
+	/* No server answers: the store alone (nothing is connected), unless a
+	 * valised holds the folder without its socket. */
+	int lock_fd = -1;
+	long holder = 0;
+	rc = data_lock(cfg.data_dir, &lock_fd, &holder);
+	if (rc > 0)
+		return die("valised (pid %ld) runs on \"%s\" but does not answer on %s (see its "
+		           "log): revoke through it, or stop it first",
+		           holder, cfg.data_dir, path);
+	if (rc < 0)
+		return die("cannot lock the data folder \"%s\": %s", cfg.data_dir, strerror(errno));
+	rc = admin_revoke_offline(&cfg, who, hash);
+	close(lock_fd);
+	return rc;
+}
+
+/* admin revoke, on the store itself; who is "user@domain#device", hash
+ * points at its '#'. */
+static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, char *hash)
+{
+	int rc;
 	char dbpath[VL_CONFIG_PATH_MAX + 16];
-	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg->data_dir);
 	if (access(dbpath, F_OK) != 0)
 		return die("no store at \"%s\" (is --data right?)", dbpath);
 	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};

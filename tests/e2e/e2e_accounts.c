@@ -196,6 +196,19 @@ static void test_admin_revoke(void **state)
 	assert_int_not_equal(admin(s, "revoke 'Alice@example.org'", out, sizeof out), 0);
 	assert_non_null(strstr(out, "USER@DOMAIN#DEVICE"));
 
+	/* One server per data folder: a second one says which holds it. */
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "'%s' run --plain --listen 127.0.0.1:0 --data '%s' --set log_level=error 2>&1",
+	         s->exe, s->dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	size_t n = fread(out, 1, sizeof out - 1, p);
+	out[n] = '\0';
+	int st = pclose(p);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	assert_non_null(strstr(out, "another valised (pid "));
+
 	/* The socket is the owner's alone, and goes with the server. */
 	char sock[200];
 	snprintf(sock, sizeof sock, "%s/admin.sock", s->dir);
@@ -203,6 +216,13 @@ static void test_admin_revoke(void **state)
 	assert_int_equal(stat(sock, &sb), 0);
 	assert_true(S_ISSOCK(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* Without it, the command will not write behind the server's back. */
+	char aside[220];
+	snprintf(aside, sizeof aside, "%s.aside", sock);
+	assert_int_equal(rename(sock, aside), 0);
+	assert_int_not_equal(admin(s, "revoke 'bob@example.org#laptop'", out, sizeof out), 0);
+	assert_non_null(strstr(out, "does not answer"));
+	assert_int_equal(rename(aside, sock), 0);
 
 	/* No server running: the store alone. */
 	cli_close(&b);
