@@ -108,6 +108,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vl_core_config_defaults(&cfg);
 	cfg.server_name = "example.org";
 	cfg.max_frame = 1u << 16;
+	/* Small push windows, in messages and octets, so that inputs reach
+	 * them (invariant 3 of core.h). */
+	cfg.window = 8;
+	cfg.window_bytes = 4096;
 	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
 	struct vl_core *core;
 	CHECK(vl_core_new(&cfg, st, NULL, NULL, NULL, &clock, &core) == VL_OK);
@@ -117,10 +121,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reg(core, st, &fc[1], 1);
 	fc[2].c = vl_core_conn_open(core, &fops, &fc[2], "fuzz");
 	CHECK(fc[2].c);
-	/* A shared group, so SEND and COMMIT reach the store's deeper paths. */
+	/* A shared group, so SEND and COMMIT reach the store's deeper paths;
+	 * bob is in it (added at the store, past the COMMIT checks), so
+	 * alice's messages are pushed to him and his ACKs move his window. */
 	static const uint8_t gid[] = "fuzz-group";
 	CHECK(vl_store_group_create(st, gid, sizeof gid - 1, vl_conn_device(fc[0].c)->id,
 	                            1700000000u) == VL_OK);
+	static const uint8_t cmid[16] = {0xf0};
+	static const uint8_t commit[1] = {0};
+	const struct vl_store_device_name bob = {"bob@example.org", "phone"};
+	const uint32_t bob_leaf = 1;
+	struct vl_store_commit sc0 = {.gid = gid,
+	                              .gid_len = sizeof gid - 1,
+	                              .epoch = 0,
+	                              .sender = vl_conn_device(fc[0].c)->id,
+	                              .client_msg_id = cmid,
+	                              .commit = commit,
+	                              .commit_len = sizeof commit,
+	                              .added = &bob,
+	                              .n_added = 1,
+	                              .added_leaves = &bob_leaf};
+	uint64_t epoch;
+	bool dup;
+	CHECK(vl_store_commit_apply(st, &sc0, NULL, NULL, &epoch, &dup) == VL_OK);
 
 	size_t pos = 0;
 	while (size - pos >= 3) {
