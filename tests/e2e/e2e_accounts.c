@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -154,6 +157,23 @@ static int admin(struct srv *s, const char *args, char *out, size_t cap)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* One raw request on the operator's socket: the answer line. */
+static void admin_raw(const char *sock, const void *req, size_t len, char *out, size_t cap)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(send(fd, req, len, MSG_NOSIGNAL), (ssize_t)len);
+	size_t got = 0;
+	ssize_t n;
+	while (got < cap - 1 && (n = recv(fd, out + got, cap - 1 - got, 0)) > 0)
+		got += (size_t)n;
+	out[got] = '\0';
+	close(fd);
+}
+
 /* The operator revokes a device (a lost phone, its user's only device):
  * through the running server, which disconnects it at once; on the store
  * itself when no server runs. */
@@ -216,6 +236,17 @@ static void test_admin_revoke(void **state)
 	assert_int_equal(stat(sock, &sb), 0);
 	assert_true(S_ISSOCK(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0600);
+	/* What else arrives there gets a reason, and changes nothing. */
+	admin_raw(sock, "list\n", 5, out, sizeof out);
+	assert_string_equal(out, "error unknown request (revoke USER@DOMAIN#DEVICE)\n");
+	admin_raw(sock, "revoke bob@example.org\n", 23, out, sizeof out);
+	assert_string_equal(out, "error expected USER@DOMAIN#DEVICE\n");
+	admin_raw(sock, "revoke bob@example.org#lap\0top\n", 31, out, sizeof out);
+	assert_string_equal(out, "error NUL in the request\n");
+	char longline[600];
+	memset(longline, 'a', sizeof longline);
+	admin_raw(sock, longline, sizeof longline, out, sizeof out);
+	assert_string_equal(out, "error request line too long\n");
 	/* Without it, the command will not write behind the server's back. */
 	char aside[220];
 	snprintf(aside, sizeof aside, "%s.aside", sock);
