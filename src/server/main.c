@@ -505,6 +505,20 @@ static int admin_invite_range(struct vl_store *st, const struct vl_server_config
 
 static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, char *hash);
 
+/* Opens the store of an existing data folder for an admin command: 0, or
+ * the exit code after saying why not. */
+static int admin_store_open(const struct vl_server_config *cfg, struct vl_store **st)
+{
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg->data_dir);
+	if (access(dbpath, F_OK) != 0)
+		return die("no store at \"%s\" (is --data right?)", dbpath);
+	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
+	if (vl_store_open(&sc, st) != VL_OK)
+		return die("cannot open the store \"%s\"", dbpath);
+	return 0;
+}
+
 /* `admin revoke USER@DOMAIN#DEVICE`: through the running server's socket,
  * which also closes the device's connection; on the store itself when no
  * server runs on this data folder. */
@@ -561,15 +575,10 @@ static int admin_revoke(int argc, char **argv)
  * points at its '#'. */
 static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, char *hash)
 {
-	int rc;
-	char dbpath[VL_CONFIG_PATH_MAX + 16];
-	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg->data_dir);
-	if (access(dbpath, F_OK) != 0)
-		return die("no store at \"%s\" (is --data right?)", dbpath);
-	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
 	struct vl_store *st;
-	if (vl_store_open(&sc, &st) != VL_OK)
-		return die("cannot open the store \"%s\"", dbpath);
+	int rc = admin_store_open(cfg, &st);
+	if (rc)
+		return rc;
 	*hash = '\0';
 	int64_t id;
 	bool was = false;
@@ -610,14 +619,9 @@ static int admin_devices(int argc, char **argv)
 	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
 	if (rc)
 		return rc;
-	char dbpath[VL_CONFIG_PATH_MAX + 16];
-	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
-	if (access(dbpath, F_OK) != 0)
-		return die("no store at \"%s\" (is --data right?)", dbpath);
-	struct vl_store_config sc = {.backend = "sqlite", .path = dbpath};
 	struct vl_store *st;
-	if (vl_store_open(&sc, &st) != VL_OK)
-		return die("cannot open the store \"%s\"", dbpath);
+	if ((rc = admin_store_open(&cfg, &st)))
+		return rc;
 	int64_t uid;
 	rc = vl_store_user_get(st, user, &uid);
 	if (rc == VL_OK)

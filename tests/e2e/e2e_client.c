@@ -963,6 +963,19 @@ static bool progress_cb(void *ctx, uint64_t done, uint64_t total)
 	return done <= total;
 }
 
+/* The file at path holds exactly size octets, equal to data. */
+static void expect_file(const char *path, const uint8_t *data, size_t size)
+{
+	uint8_t *back = malloc(size + 1);
+	assert_non_null(back);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(back, 1, size + 1, f), size);
+	fclose(f);
+	assert_memory_equal(back, data, size);
+	free(back);
+}
+
 static void test_attachment_and_no_plaintext(void **state)
 {
 	struct env *e = *state;
@@ -1013,14 +1026,7 @@ static void test_attachment_and_no_plaintext(void **state)
 	vl_event_cleanup(&ev);
 	assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &down_calls), VL_OK);
 	assert_true(down_calls > 0);
-	uint8_t *back = malloc(size + 1);
-	assert_non_null(back);
-	f = fopen(dst, "rb");
-	assert_non_null(f);
-	assert_int_equal(fread(back, 1, size + 1, f), size);
-	fclose(f);
-	assert_memory_equal(back, data, size);
-	free(back);
+	expect_file(dst, data, size);
 	struct stat sb;
 	assert_int_equal(stat(dst, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
@@ -1225,13 +1231,7 @@ static void test_download_resumes(void **state)
 	assert_int_equal(vl_client_download(b.c, mid, dst, progress_cb, &calls), VL_OK);
 	assert_int_equal(r.downloads, 3);
 	assert_int_equal(r.ranged, 2);
-	uint8_t *back = malloc(size + 1);
-	assert_non_null(back);
-	f = fopen(dst, "rb");
-	assert_non_null(f);
-	assert_int_equal(fread(back, 1, size + 1, f), size);
-	fclose(f);
-	assert_memory_equal(back, data, size);
+	expect_file(dst, data, size);
 
 	/* Cut, then the resumed request cut again inside its head: no
 	 * progress, so the download gives up and writes nothing. */
@@ -1255,13 +1255,7 @@ static void test_download_resumes(void **state)
 	pthread_mutex_unlock(&r.mu);
 	assert_int_equal(vl_client_download(b.c, mid, dst2, NULL, NULL), VL_OK);
 	assert_int_equal(r.downloads, 7);
-	memset(back, 0, size);
-	f = fopen(dst2, "rb");
-	assert_non_null(f);
-	assert_int_equal(fread(back, 1, size + 1, f), size);
-	fclose(f);
-	assert_memory_equal(back, data, size);
-	free(back);
+	expect_file(dst2, data, size);
 	free(data);
 	dev_close(&a);
 	dev_close(&b);
