@@ -222,6 +222,17 @@ int cli_wait(struct cli *c, uint8_t type, uint32_t id, int timeout_ms, struct rf
 	}
 }
 
+int cli_closing_code(struct cli *c, int timeout_ms)
+{
+	struct rframe r;
+	if (cli_wait(c, VL_FRAME_CLOSING, 0, timeout_ms, &r) != 1)
+		return -1;
+	struct vl_msg_closing cl;
+	int code = vl_msg_closing_decode(&r.f.body, &cl) == VL_OK ? cl.code : -1;
+	rframe_free(&r);
+	return code;
+}
+
 int cli_reply(struct cli *c, uint32_t id, uint16_t *code, struct rframe *out, int timeout_ms)
 {
 	/* Whichever of ERROR or the OK reply with this id comes first. On

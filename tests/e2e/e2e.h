@@ -67,6 +67,9 @@ int cli_send_writer(struct cli *c, struct vl_writer *w);
  * found (caller frees out->buf with rframe_free), 0 if the connection
  * closed, -1 on timeout. */
 int cli_wait(struct cli *c, uint8_t type, uint32_t id, int timeout_ms, struct rframe *out);
+/* Waits for the server's CLOSING; returns its code, or -1 if none came
+ * (or it did not decode). */
+int cli_closing_code(struct cli *c, int timeout_ms);
 /* The reply to request id: its OK type or ERROR. Returns the frame type
  * (with *code the error code for ERROR) or -1. */
 int cli_reply(struct cli *c, uint32_t id, uint16_t *code, struct rframe *out, int timeout_ms);

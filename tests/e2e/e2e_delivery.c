@@ -299,12 +299,7 @@ static void test_kill9_and_drain(void **state)
 
 	/* SIGTERM: connections are told, the server exits 0. */
 	assert_int_equal(srv_stop(s, 10000), 0);
-	struct rframe r;
-	assert_int_equal(cli_wait(&b, VL_FRAME_CLOSING, 0, 2000, &r), 1);
-	struct vl_msg_closing cl;
-	assert_int_equal(vl_msg_closing_decode(&r.f.body, &cl), VL_OK);
-	assert_int_equal(cl.code, VL_PERR_SHUTTING_DOWN);
-	rframe_free(&r);
+	assert_int_equal(cli_closing_code(&b, 2000), VL_PERR_SHUTTING_DOWN);
 	cli_close(&a);
 	cli_close(&b);
 }
