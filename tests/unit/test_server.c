@@ -78,6 +78,13 @@ struct fx {
 	struct vl_core_config cfg;
 };
 
+/* A core on f's store with f->cfg, no executor (jobs run inline). */
+static void new_core(struct fx *f)
+{
+	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
+	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+}
+
 static int setup(void **state)
 {
 	vl_log_set_level(VL_LOG_ERROR);
@@ -91,8 +98,7 @@ static int setup(void **state)
 	vl_core_config_defaults(&f->cfg);
 	f->cfg.server_name = "example.org";
 	fake_ms = 1000;
-	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
-	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	new_core(f);
 	*state = f;
 	return 0;
 }
@@ -1071,8 +1077,7 @@ static void test_window_and_limits(void **state)
 	f->cfg.window = 2;
 	f->cfg.burst = 40;
 	f->cfg.rate = 1;
-	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
-	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	new_core(f);
 	struct vtc_device a, b;
 	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
 	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
@@ -1131,8 +1136,7 @@ static void test_window_bytes(void **state)
 	struct fx *f = *state;
 	vl_core_free(f->core);
 	f->cfg.window_bytes = 3000; /* two 1,200-octet messages, not three */
-	struct vl_core_clock clock = {clk_ms, clk_s, NULL};
-	assert_int_equal(vl_core_new(&f->cfg, f->st, NULL, NULL, NULL, &clock, &f->core), VL_OK);
+	new_core(f);
 	struct vtc_device a, b;
 	struct fconn *fa = registered(f, &a, "alice@example.org", "laptop", 1);
 	struct fconn *fb = registered(f, &b, "bob@example.org", "phone", 1);
