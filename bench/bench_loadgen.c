@@ -21,7 +21,9 @@
  * cost little per message:
  *   1. Frames are queued per connection and written once per loop turn:
  *      one write() (one SSL_write under TLS) per connection per turn,
- *      whatever the number of SENDs or ACKs queued.
+ *      whatever the number of SENDs or ACKs queued. On plain links the
+ *      writes of a turn (or of a pacing tick) go to the kernel together,
+ *      in one io_uring submission (--no-io-uring: one write() each).
  *   2. A readable connection is read once into a shared 256 KiB buffer
  *      (again only if that filled it) and every whole frame in it is
  *      parsed; epoll is level-triggered, so nothing is lost by not reading
@@ -39,14 +41,15 @@
  *
  * Usage: bench_loadgen [--tls] [--conns N] [--procs P] [--pairs N]
  *                      [--seconds S] [--depth D] [--ack N] [--rate R] [--workers W]
- *                      [--split] [--tick-us U] [--group N]
- *                      [--only conns|pairs|fanout]
+ *                      [--split] [--tick-us U] [--group N] [--no-io-uring]
+ *                      [--only conns|pairs|fanout] [--server-set KEY=VALUE]
  * See bench/README.md.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -128,6 +131,8 @@ static double self_user_s(void)
 /* --server-set values, passed on as valised --set KEY=VALUE. */
 static const char *server_sets[4];
 static size_t n_server_sets;
+/* --no-io-uring: the generator writes with one write() per connection. */
+static bool use_io_uring = true;
 
 struct server {
 	char exe[PATH_MAX + 32];
@@ -366,6 +371,9 @@ struct loop {
 	size_t n_lat, cap_lat, n_lag, cap_lag, n_rxd, cap_rxd;
 	uint64_t delivered, dups, errors, foreign;
 	uint64_t n_reads, n_writes, n_waits; /* system calls (SSL_* under TLS) */
+	/* Plain links: a turn's writes to many connections go to the kernel
+	 * in one io_uring submission (flush_ring); NULL: one write() each. */
+	struct io_uring *ring;
 	/* The kernel's receive time (CLOCK_REALTIME) of the last read's
 	 * bytes, plain connections only; 0: none. */
 	uint64_t rx_real_ns;
@@ -416,23 +424,29 @@ static void update_events(struct loop *l, struct conn *c, bool out)
 	epoll_ctl(l->ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* Fills in the send times queued since the last write: now, as the bytes
+ * go to the kernel. */
+static void conn_stamp(struct loop *l, struct conn *c)
+{
+	if (!c->n_stamps)
+		return;
+	uint64_t t = now_ns();
+	for (unsigned i = 0; i < c->n_stamps; i++) {
+		memcpy(c->wbuf + c->stamps[i].off, &t, 8);
+		if (c->stamps[i].sched && l->measuring)
+			samples_add(&l->lag, &l->n_lag, &l->cap_lag,
+			            t > c->stamps[i].sched ? t - c->stamps[i].sched : 0);
+	}
+	c->n_stamps = 0;
+}
+
 /* Writes what is queued: one write() (one SSL_write) per call unless a
- * TLS record boundary stops it early. The send times queued since the last
- * write are filled in now, as the bytes go to the kernel. */
+ * TLS record boundary stops it early. */
 static void conn_flush(struct loop *l, struct conn *c)
 {
 	if (c->st == C_DEAD)
 		return;
-	if (c->n_stamps) {
-		uint64_t t = now_ns();
-		for (unsigned i = 0; i < c->n_stamps; i++) {
-			memcpy(c->wbuf + c->stamps[i].off, &t, 8);
-			if (c->stamps[i].sched && l->measuring)
-				samples_add(&l->lag, &l->n_lag, &l->cap_lag,
-				            t > c->stamps[i].sched ? t - c->stamps[i].sched : 0);
-		}
-		c->n_stamps = 0;
-	}
+	conn_stamp(l, c);
 	while (c->wpos < c->wlen) {
 		size_t want = c->wlen - c->wpos;
 		ssize_t n;
@@ -466,6 +480,68 @@ static void conn_flush(struct loop *l, struct conn *c)
 	if (c->wpos == c->wlen)
 		c->wpos = c->wlen = 0;
 	update_events(l, c, c->wlen > 0);
+}
+
+#define RING_ENTRIES 1024u
+
+/* Submits the queued sends (one system call) and applies each result as
+ * conn_flush would a write()'s. */
+static void ring_run(struct loop *l, unsigned queued)
+{
+	int rc;
+	do
+		rc = io_uring_submit_and_wait(l->ring, queued);
+	while (rc == -EINTR);
+	l->n_writes++;
+	if (rc < 0)
+		die("io_uring_submit");
+	for (unsigned got = 0; got < queued; got++) {
+		struct io_uring_cqe *cqe;
+		while ((rc = io_uring_wait_cqe(l->ring, &cqe)) == -EINTR)
+			;
+		if (rc < 0)
+			die("io_uring_wait_cqe");
+		struct conn *c = io_uring_cqe_get_data(cqe);
+		int n = cqe->res;
+		io_uring_cqe_seen(l->ring, cqe);
+		if (n < 0 && n != -EAGAIN && n != -EINTR) {
+			conn_fail(l, c, "send");
+			continue;
+		}
+		if (n > 0)
+			c->wpos += (size_t)n;
+		if (c->wpos == c->wlen)
+			c->wpos = c->wlen = 0;
+		update_events(l, c, c->wlen > 0);
+	}
+}
+
+/* Writes the plain connections among cs[0..n) in one io_uring submission
+ * (or one per RING_ENTRIES); the others through conn_flush. */
+static void flush_ring(struct loop *l, struct conn **cs, size_t n)
+{
+	unsigned queued = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct conn *c = cs[i];
+		if (c->st == C_DEAD || c->ssl || !l->ring) {
+			conn_flush(l, c);
+			continue;
+		}
+		if (c->wpos == c->wlen)
+			continue;
+		if (queued == RING_ENTRIES) {
+			ring_run(l, queued);
+			queued = 0;
+		}
+		conn_stamp(l, c);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(l->ring);
+		io_uring_prep_send(sqe, c->fd, c->wbuf + c->wpos, c->wlen - c->wpos,
+		                   MSG_DONTWAIT | MSG_NOSIGNAL);
+		io_uring_sqe_set_data(sqe, c);
+		queued++;
+	}
+	if (queued)
+		ring_run(l, queued);
 }
 
 /* Room for n more octets of output, compacting or growing wbuf. */
@@ -539,11 +615,9 @@ static void put_writer(struct loop *l, struct conn *c, struct vl_writer *w)
 /* Writes every connection that queued output this turn. */
 static void flush_dirty(struct loop *l)
 {
-	for (size_t i = 0; i < l->n_dirty; i++) {
-		struct conn *c = l->dirty[i];
-		c->dirty = false;
-		conn_flush(l, c);
-	}
+	for (size_t i = 0; i < l->n_dirty; i++)
+		l->dirty[i]->dirty = false;
+	flush_ring(l, l->dirty, l->n_dirty);
 	l->n_dirty = 0;
 }
 
@@ -838,6 +912,15 @@ static void loop_init(struct loop *l, size_t n, bool tls, bool small_tls)
 	l->ctl_fd = -1;
 	if (l->ep < 0 || !l->conns || !l->dirty || !l->rbuf)
 		die("out of memory");
+	if (!tls && use_io_uring) {
+		l->ring = malloc(sizeof *l->ring);
+		if (!l->ring || io_uring_queue_init(RING_ENTRIES, l->ring, 0) != 0) {
+			fprintf(stderr, "bench_loadgen: no io_uring here: one write() per "
+			                "connection\n");
+			free(l->ring);
+			l->ring = NULL;
+		}
+	}
 	if (tls) {
 		l->ctx = SSL_CTX_new(TLS_client_method());
 		SSL_CTX_set_min_proto_version(l->ctx, TLS1_3_VERSION);
@@ -1009,6 +1092,9 @@ static void loop_free(struct loop *l)
 	free(l->rxd);
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
+	if (l->ring)
+		io_uring_queue_exit(l->ring);
+	free(l->ring);
 	close(l->ep);
 }
 
@@ -1391,6 +1477,11 @@ static void pace_tick(struct loop *l)
 		return;
 	uint64_t now = now_ns();
 	double per = 1e9 / w->rate;
+	/* Written at once, not at the end of the turn: senders take turns,
+	 * so a sender has nothing else to share its write with, but the
+	 * senders due in one tick share a submission (flush_ring). */
+	struct conn *due_now[256];
+	size_t n = 0;
 	for (;;) {
 		uint64_t due = w->t0 + (uint64_t)((double)w->k * per);
 		if (due > now) {
@@ -1399,17 +1490,20 @@ static void pace_tick(struct loop *l)
 			 * microseconds of lateness it saves (printed as lag). */
 			uint64_t min = now + (uint64_t)w->cfg->tick_us * 1000u;
 			l->wake_ns = due > min ? due : min;
-			return;
+			break;
 		}
 		struct conn *c = w->senders[w->k % w->n_senders];
 		if (c->st == C_READY) {
-			/* Written at once: senders take turns, so a sender
-			 * has nothing else to share the write with. */
 			send_app(l, c, c->idx, due);
-			conn_flush(l, c);
+			due_now[n++] = c;
+			if (n == sizeof due_now / sizeof *due_now) {
+				flush_ring(l, due_now, n);
+				n = 0;
+			}
 		}
 		w->k++;
 	}
+	flush_ring(l, due_now, n);
 }
 
 static bool groups_ready(struct loop *l)
@@ -1956,6 +2050,8 @@ int main(int argc, char **argv)
 			tls = true;
 		else if (strcmp(a, "--split") == 0)
 			pc.split = true;
+		else if (strcmp(a, "--no-io-uring") == 0)
+			use_io_uring = false;
 		else if (v && strcmp(a, "--conns") == 0 && ++i)
 			conns = arg_uint(a, v, 1);
 		else if (v && strcmp(a, "--procs") == 0 && ++i)
@@ -1986,7 +2082,8 @@ int main(int argc, char **argv)
 			    "usage: %s [--tls] [--conns N] [--procs P] [--pairs N] [--seconds S] "
 			    "[--depth D] [--ack N] [--rate R] [--workers W] [--split] [--tick-us "
 			    "U] "
-			    "[--group N] [--only conns|pairs|fanout] [--server-set KEY=VALUE]...\n",
+			    "[--group N] [--only conns|pairs|fanout] [--no-io-uring] "
+			    "[--server-set KEY=VALUE]...\n",
 			    argv[0]);
 			return 2;
 		}

@@ -28,6 +28,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->send_buffer = 4u << 20;
 	cfg->assembly_budget = 256u << 20;
 	cfg->flush_threads = 1;
+	cfg->io_uring = true;
 	cfg->max_handshakes = 4096;
 	cfg->max_conns_per_addr = 2048;
 	cfg->limit_loopback = 0;
@@ -93,11 +94,12 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 	} else if (strcmp(key, "data_dir") == 0) {
 		if (!copy_str(cfg->data_dir, sizeof cfg->data_dir, value))
 			return bad(err, err_len, key, value, "empty or too long");
-	} else if (strcmp(key, "tls") == 0) {
+	} else if (strcmp(key, "tls") == 0 || strcmp(key, "io_uring") == 0) {
+		bool *flag = key[0] == 't' ? &cfg->tls : &cfg->io_uring;
 		if (strcmp(value, "on") == 0)
-			cfg->tls = true;
+			*flag = true;
 		else if (strcmp(value, "off") == 0)
-			cfg->tls = false;
+			*flag = false;
 		else
 			return bad(err, err_len, key, value, "expected on or off");
 	} else if (strcmp(key, "tls_cert") == 0) {

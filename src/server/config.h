@@ -35,6 +35,7 @@ struct vl_server_config {
 	size_t send_buffer;          /* bytes queued per connection before it is too slow */
 	size_t assembly_budget;      /* bytes of incoming messages held, all connections */
 	unsigned flush_threads;      /* threads besides the loop writing large fan-outs (0 or 1) */
+	bool io_uring;               /* a turn's sends in one io_uring submission */
 	unsigned max_handshakes;     /* TLS handshakes in progress at once; more wait */
 	unsigned max_conns_per_addr; /* per client address (0: no limit) */
 	unsigned limit_loopback;     /* 1: the limit above applies to loopback too */

@@ -23,6 +23,7 @@ struct blob_challenge {
 struct tconn;
 struct vl_tls13_ctx;
 struct addr_count;
+struct io_uring;
 
 struct vl_transport {
 	uv_loop_t *loop;
@@ -41,7 +42,8 @@ struct vl_transport {
 	size_t n_conns;
 	size_t rx_held;            /* bytes held for WebSocket messages still arriving */
 	struct addr_count **addrs; /* connections per client address (transport.c) */
-	/* The flusher thread (transport.c, flush_parallel). */
+	struct io_uring *ring;     /* the loop's sends (flush_many); NULL: send() */
+	/* The flusher thread (transport.c, flush_many). */
 	pthread_t flusher;
 	pthread_mutex_t fl_mu;
 	pthread_cond_t fl_cv, fl_done;

@@ -300,18 +300,43 @@ int cli_auth(struct cli *c, uint16_t *code)
 	return t;
 }
 
+/* Opens c as device (user, name) and registers it with invite. */
+static int cli_enrol(struct cli *c, struct srv *s, const char *user, const char *name,
+                     uint16_t suite, const char *invite)
+{
+	uint16_t code = 0;
+	if (vtc_device_init(&c->dev, user, name, suite) || cli_open(c, s) ||
+	    cli_register(c, invite, &code) != (VL_FRAME_REGISTER | VL_FRAME_REPLY))
+		return -1;
+	return 0;
+}
+
 int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *name, uint16_t suite)
 {
-	if (vtc_device_init(&c->dev, user, name, suite))
-		return -1;
 	char *inv = srv_invite(s, user);
 	if (!inv)
 		return -1;
-	int rc = -1;
-	uint16_t code = 0;
-	if (cli_open(c, s) == 0 &&
-	    cli_register(c, inv, &code) == (VL_FRAME_REGISTER | VL_FRAME_REPLY))
-		rc = 0;
+	int rc = cli_enrol(c, s, user, name, suite, inv);
 	free(inv);
+	return rc;
+}
+
+int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "'%s' admin invites '%s@example.org' %zu --data '%s' 2>/dev/null",
+	         s->exe, prefix, n, s->dir);
+	FILE *p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	char line[256], user[200], code[40];
+	size_t i = 0;
+	int rc = 0;
+	while (fgets(line, sizeof line, p))
+		if (rc || i == n || sscanf(line, "%199s %39s", user, code) != 2 ||
+		    cli_enrol(&c[i++], s, user, "d", 1, code))
+			rc = -1;
+	if (pclose(p) != 0 || i != n)
+		rc = -1;
 	return rc;
 }

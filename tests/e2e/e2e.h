@@ -83,5 +83,8 @@ int cli_auth(struct cli *c, uint16_t *code);
 /* A whole device: key pair, invite, connection, REGISTER. 0 or -1. */
 int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *name,
                    uint16_t suite);
+/* n devices c[0..n) of the users PREFIX1@example.org .. PREFIXn@example.org
+ * (one `admin invites` for them all), each connected and registered. */
+int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix);
 
 #endif

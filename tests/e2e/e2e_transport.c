@@ -83,10 +83,10 @@ static void ack_nowait(struct cli *c, uint64_t seq)
 }
 
 /* Alice creates the group and adds Bob; Bob takes his Welcome. */
-static void make_pair(struct srv *s, struct cli *a, struct cli *b)
+/* Alice creates the group and adds the n devices m[0..n) in one commit;
+ * each receives its Welcome and acknowledges it. */
+static void make_group(struct cli *a, struct cli *m, size_t n)
 {
-	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
-	assert_int_equal(cli_new_device(b, s, "bob@example.org", "phone", 1), 0);
 	struct vl_msg_group_create g = {{GID, sizeof GID}};
 	struct vl_writer w;
 	vl_writer_init_heap(&w, 128);
@@ -97,38 +97,56 @@ static void make_pair(struct srv *s, struct cli *a, struct cli *b)
 
 	uint8_t *cm, *wel;
 	size_t cm_len, wel_len;
-	const struct vtc_device *adds[1] = {&b->dev};
-	assert_int_equal(vtc_commit_message(GID, sizeof GID, 0, adds, 1, &cm, &cm_len), VL_OK);
+	const struct vtc_device **adds = calloc(n, sizeof *adds);
+	struct vl_device_ref *refs = calloc(n, sizeof *refs);
+	assert_non_null(adds);
+	assert_non_null(refs);
+	for (size_t i = 0; i < n; i++) {
+		adds[i] = &m[i].dev;
+		refs[i] =
+		    (struct vl_device_ref){{(const uint8_t *)m[i].dev.user, strlen(m[i].dev.user)},
+		                           {(const uint8_t *)m[i].dev.name, strlen(m[i].dev.name)}};
+	}
+	assert_int_equal(vtc_commit_message(GID, sizeof GID, 0, adds, n, &cm, &cm_len), VL_OK);
 	assert_int_equal(vtc_welcome_message(1, &wel, &wel_len), VL_OK);
-	struct vl_msg_commit m = {.group_id = {GID, sizeof GID},
+	struct vl_msg_commit c = {.group_id = {GID, sizeof GID},
 	                          .epoch = 0,
 	                          .commit = {cm, cm_len},
 	                          .has_welcome = true,
 	                          .welcome = {wel, wel_len}};
-	memset(m.client_msg_id, 0xc0, sizeof m.client_msg_id);
-	struct vl_device_ref ref = {{(const uint8_t *)b->dev.user, strlen(b->dev.user)},
-	                            {(const uint8_t *)b->dev.name, strlen(b->dev.name)}};
+	memset(c.client_msg_id, 0xc0, sizeof c.client_msg_id);
 	vl_writer_init_heap(&w, VL_PROTO_FRAME_MAX);
 	id = a->next_id++;
-	assert_int_equal(vl_msg_commit_encode(&w, id, &m, &ref, 1, NULL, 0), VL_OK);
+	assert_int_equal(vl_msg_commit_encode(&w, id, &c, refs, n, NULL, 0), VL_OK);
 	send_writer(a, &w);
 	free(cm);
 	free(wel);
+	free(adds);
+	free(refs);
 	expect_ok(a, id, VL_FRAME_COMMIT);
 
-	struct rframe r;
-	assert_int_equal(cli_wait(b, VL_FRAME_DELIVER, 0, 5000, &r), 1);
-	struct vl_msg_deliver d;
-	assert_int_equal(vl_msg_deliver_decode(&r.f.body, &d), VL_OK);
-	assert_int_equal(d.kind, VL_DELIVERY_WELCOME);
-	uint64_t seq = d.seq;
-	rframe_free(&r);
-	vl_writer_init_heap(&w, 64);
-	id = b->next_id++;
-	struct vl_msg_ack ak = {seq};
-	assert_int_equal(vl_msg_ack_encode(&w, id, &ak), VL_OK);
-	send_writer(b, &w);
-	expect_ok(b, id, VL_FRAME_ACK);
+	for (size_t i = 0; i < n; i++) {
+		struct rframe r;
+		assert_int_equal(cli_wait(&m[i], VL_FRAME_DELIVER, 0, 5000, &r), 1);
+		struct vl_msg_deliver d;
+		assert_int_equal(vl_msg_deliver_decode(&r.f.body, &d), VL_OK);
+		assert_int_equal(d.kind, VL_DELIVERY_WELCOME);
+		uint64_t seq = d.seq;
+		rframe_free(&r);
+		vl_writer_init_heap(&w, 64);
+		id = m[i].next_id++;
+		struct vl_msg_ack ak = {seq};
+		assert_int_equal(vl_msg_ack_encode(&w, id, &ak), VL_OK);
+		send_writer(&m[i], &w);
+		expect_ok(&m[i], id, VL_FRAME_ACK);
+	}
+}
+
+static void make_pair(struct srv *s, struct cli *a, struct cli *b)
+{
+	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(b, s, "bob@example.org", "phone", 1), 0);
+	make_group(a, b, 1);
 }
 
 /* The messages Alice sent, in order, for comparing what Bob receives. */
@@ -401,6 +419,61 @@ static void test_burst_tls(void **state)
 {
 	(void)state;
 	burst(true);
+}
+
+/* A message to 300 members makes over 256 connections dirty in one turn:
+ * the end-of-turn flush gives half of them to the flusher thread, and
+ * each half goes to the kernel in one io_uring submission (or, with
+ * io_uring off, one send() each). Every member gets every message, whole
+ * (one of them over a TLS record) and in order, read by the strict
+ * parser. */
+static void fanout_wide(bool tls, const char *io_uring)
+{
+	static const char *extra[] = {"rate=100000", "burst=100000", NULL, NULL};
+	extra[2] = io_uring;
+	struct srv *s = start(tls, extra);
+	enum { M = 300, K = 5 };
+	struct cli a, *m = calloc(M, sizeof *m);
+	assert_non_null(m);
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_devices(m, M, s, "m"), 0);
+	make_group(&a, m, M);
+	struct sent st = {0};
+	send_many(&a, &st, K, K, burst_size);
+	for (size_t i = 0; i < M; i++) {
+		struct strict r;
+		strict_init(&r, &m[i]);
+		receive_in_order(&m[i], &r, &st, 0, K, K);
+		strict_cleanup(&r);
+		cli_close(&m[i]);
+	}
+	sent_free(&st);
+	cli_close(&a);
+	free(m);
+}
+
+static void test_fanout_wide_plain(void **state)
+{
+	(void)state;
+	fanout_wide(false, "io_uring=on");
+}
+
+static void test_fanout_wide_tls(void **state)
+{
+	(void)state;
+	fanout_wide(true, "io_uring=on");
+}
+
+static void test_fanout_wide_plain_send(void **state)
+{
+	(void)state;
+	fanout_wide(false, "io_uring=off");
+}
+
+static void test_fanout_wide_tls_send(void **state)
+{
+	(void)state;
+	fanout_wide(true, "io_uring=off");
 }
 
 static long metric(struct srv *s, const char *name)
@@ -945,6 +1018,10 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_burst_plain, teardown),
 	    cmocka_unit_test_teardown(test_burst_tls, teardown),
+	    cmocka_unit_test_teardown(test_fanout_wide_plain, teardown),
+	    cmocka_unit_test_teardown(test_fanout_wide_tls, teardown),
+	    cmocka_unit_test_teardown(test_fanout_wide_plain_send, teardown),
+	    cmocka_unit_test_teardown(test_fanout_wide_tls_send, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_closed, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_paused, teardown),
 	    cmocka_unit_test_teardown(test_control_between_fragments_plain, teardown),
