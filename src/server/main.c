@@ -431,8 +431,9 @@ static int cmd_run(int argc, char **argv)
 	uv_signal_start(&s->sigint, on_signal, SIGINT);
 	uv_timer_init(&s->loop, &s->drain_timer);
 	s->drain_timer.data = s;
-	vl_log(VL_LOG_INFO, "listening", "host=%s port=%d tls=%s data=%s", s->cfg.listen_host, port,
-	       s->cfg.tls ? "on" : "off", s->cfg.data_dir);
+	vl_log(VL_LOG_INFO, "listening", "host=%s port=%d tls=%s io_uring=%s data=%s",
+	       s->cfg.listen_host, port, s->cfg.tls ? "on" : "off",
+	       vl_transport_io_uring(s->transport) ? "on" : "off", s->cfg.data_dir);
 	print_connect(s, port, dev, argv[0]);
 
 	uv_run(&s->loop, UV_RUN_DEFAULT);

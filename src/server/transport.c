@@ -1752,6 +1752,11 @@ int vl_transport_port(const struct vl_transport *t)
 	return t->port;
 }
 
+bool vl_transport_io_uring(const struct vl_transport *t)
+{
+	return t->ring != NULL;
+}
+
 void vl_transport_stop_accepting(struct vl_transport *t)
 {
 	t->accepting = false;

@@ -26,6 +26,9 @@ VL_MUST_CHECK int vl_transport_new(uv_loop_t *loop, const struct vl_server_confi
                                    struct vl_core *core, struct vl_transport **out);
 /* The port actually listened on. */
 int vl_transport_port(const struct vl_transport *t);
+/* Whether the loop's sends go through io_uring (cfg io_uring, and the
+ * kernel allowed it). */
+bool vl_transport_io_uring(const struct vl_transport *t);
 /* From now on new connections are refused and /healthz answers 503. */
 /* Writes every connection with output now, instead of at the end of the
  * loop turn (main.c does after each batch of store completions). */

@@ -421,6 +421,8 @@ static void test_burst_tls(void **state)
 	burst(true);
 }
 
+static bool log_has(struct srv *s, const char *what);
+
 /* A message to 300 members makes over 256 connections dirty in one turn:
  * the end-of-turn flush gives half of them to the flusher thread, and
  * each half goes to the kernel in one io_uring submission (or, with
@@ -429,14 +431,19 @@ static void test_burst_tls(void **state)
  * parser. */
 static void fanout_wide(bool tls, const char *io_uring)
 {
-	static const char *extra[] = {"rate=100000", "burst=100000", NULL, NULL};
-	extra[2] = io_uring;
+	static const char *extra[] = {"rate=100000", "burst=100000", "log_level=info", NULL, NULL};
+	extra[3] = io_uring;
 	struct srv *s = start(tls, extra);
 	enum { M = 300, K = 5 };
 	struct cli a, *m = calloc(M, sizeof *m);
 	assert_non_null(m);
 	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
 	assert_int_equal(cli_new_devices(m, M, s, "m"), 0);
+	/* The log says which way the sends went. */
+	if (strcmp(io_uring, "io_uring=off") == 0)
+		assert_true(log_has(s, "io_uring=off"));
+	else
+		assert_true(log_has(s, "io_uring=on") || log_has(s, "io_uring_unavailable"));
 	make_group(&a, m, M);
 	struct sent st = {0};
 	send_many(&a, &st, K, K, burst_size);
