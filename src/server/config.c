@@ -83,13 +83,22 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 {
 	uint64_t v;
 	if (strcmp(key, "listen") == 0) {
+		/* HOST:PORT, an IPv6 host in brackets ([::]:443, RFC 3986) or
+		 * bare (::1:443: the port follows the last colon). */
 		const char *colon = strrchr(value, ':');
-		if (!colon || colon == value ||
-		    (size_t)(colon - value) >= sizeof cfg->listen_host ||
+		const char *host = value;
+		size_t host_len = colon ? (size_t)(colon - value) : 0;
+		if (colon && value[0] == '[') {
+			host = value + 1;
+			host_len = colon > value + 1 && colon[-1] == ']' ? host_len - 2 : 0;
+		}
+		if (!colon || host_len == 0 || host_len >= sizeof cfg->listen_host ||
+		    memchr(host, '[', host_len) || memchr(host, ']', host_len) ||
+		    strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
 		    !parse_u64(colon + 1, 0, 65535, &v))
-			return bad(err, err_len, key, value, "expected HOST:PORT");
-		memcpy(cfg->listen_host, value, (size_t)(colon - value));
-		cfg->listen_host[colon - value] = 0;
+			return bad(err, err_len, key, value, "expected HOST:PORT or [IPV6]:PORT");
+		memcpy(cfg->listen_host, host, host_len);
+		cfg->listen_host[host_len] = 0;
 		cfg->port = (unsigned)v;
 	} else if (strcmp(key, "data_dir") == 0) {
 		if (!copy_str(cfg->data_dir, sizeof cfg->data_dir, value))
@@ -234,6 +243,12 @@ int vl_server_config_load(struct vl_server_config *cfg, const char *path, char *
 	int rc = VL_OK;
 	while (rc == VL_OK && fgets(line, sizeof line, f)) {
 		n++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(err, err_len, "%s:%u: line longer than %zu characters", path, n,
+			         sizeof line - 2);
+			rc = VL_ERR_ARG;
+			break;
+		}
 		char *hash = strchr(line, '#');
 		if (hash)
 			*hash = 0;
