@@ -82,7 +82,6 @@ static void ack_nowait(struct cli *c, uint64_t seq)
 	send_writer(c, &w);
 }
 
-/* Alice creates the group and adds Bob; Bob takes his Welcome. */
 /* Alice creates the group and adds the n devices m[0..n) in one commit;
  * each receives its Welcome and acknowledges it. */
 static void make_group(struct cli *a, struct cli *m, size_t n)
@@ -142,6 +141,7 @@ static void make_group(struct cli *a, struct cli *m, size_t n)
 	}
 }
 
+/* Alice and Bob, registered; Alice creates the group and adds Bob. */
 static void make_pair(struct srv *s, struct cli *a, struct cli *b)
 {
 	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
