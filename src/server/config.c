@@ -63,6 +63,14 @@ static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
+static bool parse_on_off(const char *s, bool *out)
+{
+	if (strcmp(s, "on") != 0 && strcmp(s, "off") != 0)
+		return false;
+	*out = s[1] == 'n';
+	return true;
+}
+
 static bool copy_str(char *dst, size_t cap, const char *s)
 {
 	size_t n = strlen(s);
@@ -103,13 +111,11 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 	} else if (strcmp(key, "data_dir") == 0) {
 		if (!copy_str(cfg->data_dir, sizeof cfg->data_dir, value))
 			return bad(err, err_len, key, value, "empty or too long");
-	} else if (strcmp(key, "tls") == 0 || strcmp(key, "io_uring") == 0) {
-		bool *flag = key[0] == 't' ? &cfg->tls : &cfg->io_uring;
-		if (strcmp(value, "on") == 0)
-			*flag = true;
-		else if (strcmp(value, "off") == 0)
-			*flag = false;
-		else
+	} else if (strcmp(key, "tls") == 0) {
+		if (!parse_on_off(value, &cfg->tls))
+			return bad(err, err_len, key, value, "expected on or off");
+	} else if (strcmp(key, "io_uring") == 0) {
+		if (!parse_on_off(value, &cfg->io_uring))
 			return bad(err, err_len, key, value, "expected on or off");
 	} else if (strcmp(key, "tls_cert") == 0) {
 		if (!copy_str(cfg->tls_cert, sizeof cfg->tls_cert, value))
