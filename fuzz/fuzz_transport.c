@@ -50,6 +50,15 @@ static struct vl_core *core;
 static struct vl_transport *tr;
 static int port;
 
+/* The data folder (blobs/) goes with the process. */
+static void remove_data_dir(void)
+{
+	char cmd[VL_CONFIG_PATH_MAX + 16];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", cfg.data_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "fuzz_transport: could not remove %s\n", cfg.data_dir);
+}
+
 static void setup(void)
 {
 	/* As valised does: a peer gone mid-write is an error, not a signal. */
@@ -63,6 +72,7 @@ static void setup(void)
 	char dir[] = "/tmp/vl_fuzz_transport_XXXXXX";
 	CHECK(mkdtemp(dir));
 	snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
+	atexit(remove_data_dir);
 	strcpy(cfg.server_name, "example.org");
 	cfg.core.server_name = cfg.server_name;
 	cfg.core.max_frame = 1u << 16;
