@@ -1762,6 +1762,76 @@ static const char *rx_note(const struct pool *p)
 	return note;
 }
 
+/* The server's store-job latency by stage (valised_job_stage_seconds in
+ * /metrics, docs/operations.md): bucket counts read before and after a
+ * phase, so the phase's own quantiles can be printed beside the
+ * generator's end-to-end figure. */
+#define N_STAGES  6
+#define N_BUCKETS 32
+static const char *const stage_name[N_STAGES] = {"wait", "run",     "commit",
+                                                 "sync", "handoff", "total"};
+struct stages {
+	double le[N_BUCKETS]; /* bucket upper bounds, seconds; the last +Inf */
+	double n[N_STAGES][N_BUCKETS];
+	unsigned nb;
+	bool ok;
+};
+
+static void stages_read(const struct server *s, struct stages *st)
+{
+	memset(st, 0, sizeof *st);
+	char *body = NULL;
+	if (wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body) != 200 || !body) {
+		free(body);
+		return;
+	}
+	st->ok = true;
+	for (unsigned i = 0; i < N_STAGES; i++) {
+		char key[96];
+		int kl =
+		    snprintf(key, sizeof key, "valised_job_stage_seconds_bucket{stage=\"%s\",le=\"",
+		             stage_name[i]);
+		unsigned b = 0;
+		for (const char *q = strstr(body, key); q && b < N_BUCKETS;
+		     q = strstr(q + 1, key)) {
+			const char *le = q + kl, *val = strstr(le, "} ");
+			if (!val)
+				break;
+			st->le[b] = strncmp(le, "+Inf", 4) == 0 ? 1e9 : atof(le);
+			st->n[i][b++] = atof(val + 2);
+		}
+		if (!b || (st->nb && b != st->nb))
+			st->ok = false;
+		st->nb = b;
+	}
+	free(body);
+}
+
+/* " ; server stages p50/p99 ms: ..." from b - a, each quantile given as
+ * the upper bound of the bucket that holds it. */
+static const char *stages_note(const struct stages *a, const struct stages *b)
+{
+	static char note[400];
+	note[0] = 0;
+	if (!a->ok || !b->ok || a->nb != b->nb)
+		return note;
+	size_t len = (size_t)snprintf(
+	    note, sizeof note, "; the server's store-job stages, p50/p99 ms (bucket bounds):");
+	for (unsigned i = 0; i < N_STAGES && len < sizeof note; i++) {
+		double total = b->n[i][b->nb - 1] - a->n[i][a->nb - 1], q[2] = {0.5, 0.99};
+		double at[2] = {0, 0};
+		for (unsigned k = 0; k < 2; k++)
+			for (unsigned j = 0; j < b->nb; j++)
+				if (b->n[i][j] - a->n[i][j] >= q[k] * total) {
+					at[k] = b->le[j] * 1e3;
+					break;
+				}
+		len += (size_t)snprintf(note + len, sizeof note - len, " %s %g/%g", stage_name[i],
+		                        at[0], at[1]);
+	}
+	return note;
+}
+
 static void run_pairs(const struct pairs_cfg *cfg)
 {
 	struct server s;
@@ -1849,18 +1919,21 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	 * the senders (open loop: a late reply does not hold the next send). */
 	double paced = cfg->paced_rate ? cfg->paced_rate : rate / 2;
 	cmd = (struct cmd){.op = CMD_RUN, .phase = 2, .rate = paced, .seconds = cfg->seconds};
+	struct stages sa, sb;
+	stages_read(&s, &sa);
 	cpu0 = server_cpu_s(&s);
 	t0 = now_ns();
 	pool_send(&p, &cmd);
 	pool_collect(&p);
 	secs = (double)(now_ns() - t0) / 1e9;
 	cpu1 = server_cpu_s(&s);
+	stages_read(&s, &sb);
 	dl = p.sum.delivered ? (double)p.sum.delivered : 1;
 	printf("| pairs  | %-5s | paced %.0f msg/s offered, ACK %s, %s | %.0f msg/s delivered; "
 	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
 	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
 	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
-	       "p999 %.2f ms%s |\n",
+	       "p999 %.2f ms%s%s |\n",
 	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
 	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
 	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
@@ -1868,7 +1941,8 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
 	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
 	       (unsigned long long)p.sum.foreign, pct_ms(p.lat, p.n_lat, 0.5),
-	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999), rx_note(&p));
+	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999), rx_note(&p),
+	       stages_note(&sa, &sb));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_EXIT};
 	pool_send(&p, &cmd);
