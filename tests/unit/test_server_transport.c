@@ -147,6 +147,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Pings each of fd[0..n) before the server's next turn (so that their
+ * PONGs share a flush), payload four times `first` + i, and checks that
+ * each answers (want 1) or is closed without an answer (want 0). */
+static void ping_all(const int *fd, size_t n, char first, int want)
+{
+	char payload[8][5];
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++) {
+		memset(payload[i], first + (char)i, 4);
+		payload[i][4] = 0;
+		ping(fd[i], payload[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(pong_or_closed(fd[i], payload[i]), want);
+}
+
 static void test_ring_failure(void **state)
 {
 	(void)state;
@@ -155,13 +171,8 @@ static void test_ring_failure(void **state)
 		skip();
 	}
 	/* With the ring: three connections answered in one turn. */
-	int a = ws_open(), b = ws_open(), c = ws_open();
-	ping(a, "aaaa");
-	ping(b, "bbbb");
-	ping(c, "cccc");
-	assert_int_equal(pong_or_closed(a, "aaaa"), 1);
-	assert_int_equal(pong_or_closed(b, "bbbb"), 1);
-	assert_int_equal(pong_or_closed(c, "cccc"), 1);
+	int fd[3] = {ws_open(), ws_open(), ws_open()};
+	ping_all(fd, 3, 'a', 1);
 
 	/* The ring's descriptor now names /dev/null: the next submission
 	 * is refused. The three PONGs of that turn were in it: their
@@ -170,25 +181,16 @@ static void test_ring_failure(void **state)
 	assert_true(null >= 0);
 	assert_true(dup2(null, tr->ring->ring_fd) >= 0);
 	close(null);
-	ping(a, "AAAA");
-	ping(b, "BBBB");
-	ping(c, "CCCC");
-	assert_int_equal(pong_or_closed(a, "AAAA"), 0);
-	assert_int_equal(pong_or_closed(b, "BBBB"), 0);
-	assert_int_equal(pong_or_closed(c, "CCCC"), 0);
+	ping_all(fd, 3, 'A', 0);
 	assert_false(vl_transport_io_uring(tr));
-	close(a);
-	close(b);
-	close(c);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
 
 	/* Then send(): new connections are answered, several in a turn. */
-	int d = ws_open(), e = ws_open();
-	ping(d, "dddd");
-	ping(e, "eeee");
-	assert_int_equal(pong_or_closed(d, "dddd"), 1);
-	assert_int_equal(pong_or_closed(e, "eeee"), 1);
-	close(d);
-	close(e);
+	int more[2] = {ws_open(), ws_open()};
+	ping_all(more, 2, 'd', 1);
+	close(more[0]);
+	close(more[1]);
 	for (int i = 0; i < 2000 && vl_core_conn_count(core); i++) {
 		turns(1);
 		usleep(500);
