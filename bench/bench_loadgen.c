@@ -28,6 +28,9 @@
  *      (again only if that filled it) and every whole frame in it is
  *      parsed; epoll is level-triggered, so nothing is lost by not reading
  *      until EAGAIN, and EPOLLOUT is asked for only while output waits.
+ *      On plain links the reads of one epoll wake-up go to the kernel
+ *      together too, one io_uring submission of RECVMSGs into 64 KiB
+ *      slots (read_ring); --no-io-uring reads with one recvmsg() each.
  *   3. A receiver acknowledges cumulatively (ACK seq covers everything up
  *      to seq, docs/protocol.md §4.4) once per batch it has read, as
  *      libvalise does after each poll; --ack N acknowledges every N
@@ -131,7 +134,8 @@ static double self_user_s(void)
 /* --server-set values, passed on as valised --set KEY=VALUE. */
 static const char *server_sets[4];
 static size_t n_server_sets;
-/* --no-io-uring: the generator writes with one write() per connection. */
+/* --no-io-uring: the generator writes and reads with one system call per
+ * connection. */
 static bool use_io_uring = true;
 
 struct server {
@@ -374,6 +378,8 @@ struct loop {
 	/* Plain links: a turn's writes to many connections go to the kernel
 	 * in one io_uring submission (flush_ring); NULL: one write() each. */
 	struct io_uring *ring;
+	struct read_slot *slots; /* read_ring's, 512 of SLOT_SIZE in slot_buf */
+	uint8_t *slot_buf;
 	/* The kernel's receive time (CLOCK_REALTIME) of the last read's
 	 * bytes, plain connections only; 0: none. */
 	uint64_t rx_real_ns;
@@ -770,6 +776,22 @@ static size_t parse_frames(struct loop *l, struct conn *c, uint8_t *b, size_t le
 
 /* read(2), and the kernel's software receive time of the bytes into
  * l->rx_real_ns (for TCP: of the last segment read). */
+/* Sets l->rx_real_ns from a received message's SCM_TIMESTAMPING (0 if
+ * mh is NULL or carries none). */
+static void rx_stamp(struct loop *l, struct msghdr *mh)
+{
+	l->rx_real_ns = 0;
+	if (!mh)
+		return;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
+			struct timespec ts[3];
+			memcpy(ts, CMSG_DATA(cm), sizeof ts);
+			l->rx_real_ns =
+			    (uint64_t)ts[0].tv_sec * 1000000000u + (uint64_t)ts[0].tv_nsec;
+		}
+}
+
 static ssize_t read_stamped(struct loop *l, int fd, void *buf, size_t len)
 {
 	union {
@@ -780,15 +802,7 @@ static ssize_t read_stamped(struct loop *l, int fd, void *buf, size_t len)
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof cb.b};
 	ssize_t r = recvmsg(fd, &mh, 0);
-	l->rx_real_ns = 0;
-	if (r > 0)
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
-				struct timespec ts[3];
-				memcpy(ts, CMSG_DATA(cm), sizeof ts);
-				l->rx_real_ns =
-				    (uint64_t)ts[0].tv_sec * 1000000000u + (uint64_t)ts[0].tv_nsec;
-			}
+	rx_stamp(l, r > 0 ? &mh : NULL);
 	return r;
 }
 
@@ -982,6 +996,108 @@ static char ctl_tag;
  * wake time), handle them, run the tick, then write every connection that
  * has output: the one place writes happen, so frames queued during a turn
  * share a write(). */
+/* Plain links: the turn's reads in one io_uring submission. Each
+ * established connection that is only readable and holds no partial frame
+ * gets a RECVMSG into a slot of its own (with its kernel receive time);
+ * took[i] is that slot, or -1 for the events on_event handles as before.
+ * The slots are parsed in the events' order (on_slot). */
+#define SLOT_SIZE (64u * 1024)
+struct read_slot {
+	struct msghdr mh;
+	struct iovec iov;
+	union {
+		char b[CMSG_SPACE(sizeof(struct timespec[3]))];
+		struct cmsghdr align;
+	} cb;
+	int res;
+};
+
+static void read_ring(struct loop *l, const struct epoll_event *evs, int n, int *took)
+{
+	unsigned queued = 0;
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		took[i] = -1;
+		if (!l->ring || c == (void *)&ctl_tag || evs[i].events != EPOLLIN ||
+		    c->st != C_READY || c->ssl || c->part_len)
+			continue;
+		if (!l->slots) {
+			l->slots = calloc(512, sizeof *l->slots);
+			l->slot_buf = malloc(512u * SLOT_SIZE);
+			if (!l->slots || !l->slot_buf)
+				die("out of memory");
+		}
+		struct read_slot *sl = &l->slots[queued];
+		sl->iov = (struct iovec){l->slot_buf + (size_t)queued * SLOT_SIZE, SLOT_SIZE};
+		sl->mh = (struct msghdr){.msg_iov = &sl->iov,
+		                         .msg_iovlen = 1,
+		                         .msg_control = sl->cb.b,
+		                         .msg_controllen = sizeof sl->cb.b};
+		struct io_uring_sqe *sqe = io_uring_get_sqe(l->ring);
+		if (!sqe)
+			break;
+		io_uring_prep_recvmsg(sqe, c->fd, &sl->mh, MSG_DONTWAIT);
+		io_uring_sqe_set_data(sqe, sl);
+		took[i] = (int)queued++;
+	}
+	if (!queued)
+		return;
+	int rc;
+	do
+		rc = io_uring_submit_and_wait(l->ring, queued);
+	while (rc == -EINTR);
+	l->n_reads++;
+	if (rc < 0)
+		die("io_uring_submit");
+	for (unsigned got = 0; got < queued; got++) {
+		struct io_uring_cqe *cqe;
+		while ((rc = io_uring_wait_cqe(l->ring, &cqe)) == -EINTR)
+			;
+		if (rc < 0)
+			die("io_uring_wait_cqe");
+		((struct read_slot *)io_uring_cqe_get_data(cqe))->res = cqe->res;
+		io_uring_cqe_seen(l->ring, cqe);
+	}
+}
+
+/* What on_readable does with one plain read, for a read made by
+ * read_ring into slot k. */
+static void on_slot(struct loop *l, struct conn *c, int k)
+{
+	if (c->st == C_DEAD)
+		return;
+	struct read_slot *sl = &l->slots[k];
+	int r = sl->res;
+	if (r == -EAGAIN || r == -EINTR) {
+		after_batch(l, c);
+		return;
+	}
+	if (r <= 0) {
+		conn_fail(l, c, "closed");
+		return;
+	}
+	rx_stamp(l, &sl->mh);
+	uint8_t *b = sl->iov.iov_base;
+	size_t used = parse_frames(l, c, b, (size_t)r);
+	if (c->st == C_DEAD)
+		return;
+	if (used < (size_t)r) {
+		size_t left = (size_t)r - used;
+		if (left > c->part_cap) {
+			c->part = realloc(c->part, left);
+			if (!c->part)
+				die("out of memory");
+			c->part_cap = left;
+		}
+		memmove(c->part, b + used, left);
+		c->part_len = left;
+	}
+	if ((size_t)r == SLOT_SIZE)
+		on_readable(l, c); /* more is waiting: read it the usual way */
+	else
+		after_batch(l, c);
+}
+
 static void loop_turn(struct loop *l, int timeout_ms)
 {
 	struct epoll_event evs[512];
@@ -997,9 +1113,13 @@ static void loop_turn(struct loop *l, int timeout_ms)
 	int n = epoll_pwait2(l->ep, evs, 512, &ts, NULL);
 	l->n_waits++;
 	l->turn_ns = now_ns();
+	int took[512];
+	read_ring(l, evs, n, took);
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.ptr == &ctl_tag)
 			l->ctl_ready = true;
+		else if (took[i] >= 0)
+			on_slot(l, evs[i].data.ptr, took[i]);
 		else
 			on_event(l, evs[i].data.ptr, evs[i].events);
 		/* Within a long batch of events (a group commit answers
@@ -1095,6 +1215,8 @@ static void loop_free(struct loop *l)
 	if (l->ring)
 		io_uring_queue_exit(l->ring);
 	free(l->ring);
+	free(l->slots);
+	free(l->slot_buf);
 	close(l->ep);
 }
 
