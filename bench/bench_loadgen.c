@@ -490,26 +490,42 @@ static void conn_flush(struct loop *l, struct conn *c)
 
 #define RING_ENTRIES 1024u
 
-/* Submits the queued sends (one system call) and applies each result as
- * conn_flush would a write()'s. */
-static void ring_run(struct loop *l, unsigned queued)
+/* Submits the queued operations in one system call and waits for all
+ * `queued` of them. */
+static void ring_submit(struct loop *l, unsigned queued)
 {
 	int rc;
 	do
 		rc = io_uring_submit_and_wait(l->ring, queued);
 	while (rc == -EINTR);
-	l->n_writes++;
 	if (rc < 0)
 		die("io_uring_submit");
+}
+
+/* The next completion: its user data, and its result in *res. */
+static void *ring_next(struct loop *l, int *res)
+{
+	struct io_uring_cqe *cqe;
+	int rc;
+	while ((rc = io_uring_wait_cqe(l->ring, &cqe)) == -EINTR)
+		;
+	if (rc < 0)
+		die("io_uring_wait_cqe");
+	void *data = io_uring_cqe_get_data(cqe);
+	*res = cqe->res;
+	io_uring_cqe_seen(l->ring, cqe);
+	return data;
+}
+
+/* Submits the queued sends (one system call) and applies each result as
+ * conn_flush would a write()'s. */
+static void ring_run(struct loop *l, unsigned queued)
+{
+	ring_submit(l, queued);
+	l->n_writes++;
 	for (unsigned got = 0; got < queued; got++) {
-		struct io_uring_cqe *cqe;
-		while ((rc = io_uring_wait_cqe(l->ring, &cqe)) == -EINTR)
-			;
-		if (rc < 0)
-			die("io_uring_wait_cqe");
-		struct conn *c = io_uring_cqe_get_data(cqe);
-		int n = cqe->res;
-		io_uring_cqe_seen(l->ring, cqe);
+		int n;
+		struct conn *c = ring_next(l, &n);
 		if (n < 0 && n != -EAGAIN && n != -EINTR) {
 			conn_fail(l, c, "send");
 			continue;
@@ -1042,21 +1058,12 @@ static void read_ring(struct loop *l, const struct epoll_event *evs, int n, int 
 	}
 	if (!queued)
 		return;
-	int rc;
-	do
-		rc = io_uring_submit_and_wait(l->ring, queued);
-	while (rc == -EINTR);
+	ring_submit(l, queued);
 	l->n_reads++;
-	if (rc < 0)
-		die("io_uring_submit");
 	for (unsigned got = 0; got < queued; got++) {
-		struct io_uring_cqe *cqe;
-		while ((rc = io_uring_wait_cqe(l->ring, &cqe)) == -EINTR)
-			;
-		if (rc < 0)
-			die("io_uring_wait_cqe");
-		((struct read_slot *)io_uring_cqe_get_data(cqe))->res = cqe->res;
-		io_uring_cqe_seen(l->ring, cqe);
+		int res;
+		struct read_slot *sl = ring_next(l, &res);
+		sl->res = res;
 	}
 }
 

@@ -136,6 +136,15 @@ static int parse_options(int argc, char **argv, int first, struct vl_server_conf
 	return 0;
 }
 
+/* An admin command's configuration: the defaults, then its options from
+ * argv[first]. 0, or the exit code after saying why not. */
+static int admin_options(int argc, char **argv, int first, struct vl_server_config *cfg)
+{
+	vl_server_config_defaults(cfg);
+	bool dev = false;
+	return parse_options(argc, argv, first, cfg, &dev, true);
+}
+
 /* --- development certificate ------------------------------------------------ */
 
 /* Makes a self-signed certificate for localhost with the openssl command
@@ -535,9 +544,7 @@ static int admin_revoke(int argc, char **argv)
 		           "name)",
 		           argv[3]);
 	struct vl_server_config cfg;
-	vl_server_config_defaults(&cfg);
-	bool dev = false;
-	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	int rc = admin_options(argc, argv, 4, &cfg);
 	if (rc)
 		return rc;
 	char path[VL_CONFIG_PATH_MAX + 16], line[VL_ADMIN_LINE_MAX + 8], reply[128];
@@ -615,9 +622,7 @@ static int admin_devices(int argc, char **argv)
 	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
 		return die("\"%s\" is not an address (lower-case user@domain)", user);
 	struct vl_server_config cfg;
-	vl_server_config_defaults(&cfg);
-	bool dev = false;
-	int rc = parse_options(argc, argv, 4, &cfg, &dev, true);
+	int rc = admin_options(argc, argv, 4, &cfg);
 	if (rc)
 		return rc;
 	struct vl_store *st;
@@ -657,9 +662,7 @@ static int cmd_admin(int argc, char **argv)
 		return die("\"%s\" is not an address (lower-case user@domain)", user);
 	}
 	struct vl_server_config cfg;
-	vl_server_config_defaults(&cfg);
-	bool dev = false;
-	int rc = parse_options(argc, argv, range ? 5 : 4, &cfg, &dev, true);
+	int rc = admin_options(argc, argv, range ? 5 : 4, &cfg);
 	if (rc)
 		return rc;
 	if (mkdir_p(cfg.data_dir, 0700))
