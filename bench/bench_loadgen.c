@@ -318,6 +318,21 @@ struct conn;
 struct loop;
 typedef void (*frame_fn)(struct loop *l, struct conn *c, const struct vl_frame *f);
 
+/* Per-message durations in nanoseconds, one set per kind: */
+enum {
+	SAMPLE_LAT,  /* the sender's write to the receiver parsing it */
+	SAMPLE_SOCK, /* the sender's write to its arrival on the receiver's
+	              * socket (the kernel's receive time; plain links) */
+	SAMPLE_HELD, /* that arrival to the parse: the generator's own delay */
+	SAMPLE_LAG,  /* a paced send's schedule to its write */
+	SAMPLE_KINDS
+};
+
+struct samples {
+	uint64_t *v;
+	size_t n, cap;
+};
+
 struct stamp {
 	uint32_t off;   /* of the 8-octet send time in wbuf */
 	uint64_t sched; /* when the schedule wanted it sent; 0: unpaced */
@@ -371,8 +386,7 @@ struct loop {
 	/* stats of the current phase */
 	uint64_t phase;
 	bool measuring;
-	uint64_t *lat, *lag, *rxd;
-	size_t n_lat, cap_lat, n_lag, cap_lag, n_rxd, cap_rxd;
+	struct samples smp[SAMPLE_KINDS];
 	uint64_t delivered, dups, errors, foreign;
 	uint64_t n_reads, n_writes, n_waits; /* system calls (SSL_* under TLS) */
 	/* Plain links: a turn's writes to many connections go to the kernel
@@ -408,17 +422,17 @@ static void conn_fail(struct loop *l, struct conn *c, const char *why)
 	l->dead++;
 }
 
-static void samples_add(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
+static void samples_add(struct samples *s, uint64_t x)
 {
-	if (*n == *cap) {
+	if (s->n == s->cap) {
 		/* Doubling: a few reallocations per run, none per message once
 		 * the run's size is reached. */
-		*cap = *cap ? *cap * 2 : 1u << 20;
-		*v = realloc(*v, *cap * sizeof **v);
-		if (!*v)
+		s->cap = s->cap ? s->cap * 2 : 1u << 20;
+		s->v = realloc(s->v, s->cap * sizeof *s->v);
+		if (!s->v)
 			die("out of memory");
 	}
-	(*v)[(*n)++] = x;
+	s->v[s->n++] = x;
 }
 
 static void update_events(struct loop *l, struct conn *c, bool out)
@@ -440,7 +454,7 @@ static void conn_stamp(struct loop *l, struct conn *c)
 	for (unsigned i = 0; i < c->n_stamps; i++) {
 		memcpy(c->wbuf + c->stamps[i].off, &t, 8);
 		if (c->stamps[i].sched && l->measuring)
-			samples_add(&l->lag, &l->n_lag, &l->cap_lag,
+			samples_add(&l->smp[SAMPLE_LAG],
 			            t > c->stamps[i].sched ? t - c->stamps[i].sched : 0);
 	}
 	c->n_stamps = 0;
@@ -1214,9 +1228,8 @@ static void loop_free(struct loop *l)
 	free(l->conns);
 	free(l->dirty);
 	free(l->rbuf);
-	free(l->lat);
-	free(l->lag);
-	free(l->rxd);
+	for (int k = 0; k < SAMPLE_KINDS; k++)
+		free(l->smp[k].v);
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	if (l->ring)
@@ -1233,12 +1246,17 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double pct_ms(uint64_t *v, size_t n, double p)
+static double pct_ms(const uint64_t *v, size_t n, double p)
 {
 	if (!n)
 		return 0;
 	size_t i = (size_t)(p * (double)(n - 1));
 	return (double)v[i] / 1e6;
+}
+
+static double pct(const struct samples *s, double p)
+{
+	return pct_ms(s->v, s->n, p);
 }
 
 /* Device keys for users PREFIX1..PREFIXn, made before any process forks so
@@ -1503,15 +1521,16 @@ static const uint8_t *on_deliver(struct loop *l, struct conn *c, const struct vl
 		l->foreign++;
 		return NULL;
 	}
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), lat = now > t ? now - t : 0;
 	l->delivered++;
-	samples_add(&l->lat, &l->n_lat, &l->cap_lat, now > t ? now - t : 0);
+	samples_add(&l->smp[SAMPLE_LAT], lat);
 	if (l->rx_real_ns) {
 		struct timespec rt;
 		clock_gettime(CLOCK_REALTIME, &rt);
 		uint64_t r = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
-		samples_add(&l->rxd, &l->n_rxd, &l->cap_rxd,
-		            r > l->rx_real_ns ? r - l->rx_real_ns : 0);
+		uint64_t held = r > l->rx_real_ns ? r - l->rx_real_ns : 0;
+		samples_add(&l->smp[SAMPLE_HELD], held);
+		samples_add(&l->smp[SAMPLE_SOCK], lat > held ? lat - held : 0);
 	}
 	return tail;
 }
@@ -1546,7 +1565,7 @@ struct report {
 	double secs, cpu_s, user_s;
 	uint64_t sent, delivered, dups, errors, foreign;
 	uint64_t reads, writes, waits;
-	uint64_t n_lat, n_lag, n_rxd;
+	uint64_t n_samples[SAMPLE_KINDS];
 };
 
 struct pairs_cfg {
@@ -1699,20 +1718,17 @@ static void worker_report(struct worker *w, int out, unsigned ready, double secs
 	                   .foreign = l->foreign,
 	                   .reads = l->n_reads,
 	                   .writes = l->n_writes,
-	                   .waits = l->n_waits,
-	                   .n_lat = l->n_lat,
-	                   .n_lag = l->n_lag,
-	                   .n_rxd = l->n_rxd};
+	                   .waits = l->n_waits};
+	for (int k = 0; k < SAMPLE_KINDS; k++)
+		r.n_samples[k] = l->smp[k].n;
 	xwrite(out, &r, sizeof r);
-	if (l->n_lat)
-		xwrite(out, l->lat, l->n_lat * sizeof *l->lat);
-	if (l->n_lag)
-		xwrite(out, l->lag, l->n_lag * sizeof *l->lag);
-	if (l->n_rxd)
-		xwrite(out, l->rxd, l->n_rxd * sizeof *l->rxd);
+	for (int k = 0; k < SAMPLE_KINDS; k++) {
+		if (l->smp[k].n)
+			xwrite(out, l->smp[k].v, l->smp[k].n * sizeof *l->smp[k].v);
+		l->smp[k].n = 0;
+	}
 	l->delivered = l->dups = l->errors = l->foreign = 0;
 	l->n_reads = l->n_writes = l->n_waits = 0;
-	l->n_lat = l->n_lag = l->n_rxd = 0;
 }
 
 static void worker_main(const struct pairs_cfg *cfg, unsigned wi, const struct server *s,
@@ -1780,7 +1796,8 @@ static void worker_main(const struct pairs_cfg *cfg, unsigned wi, const struct s
 			 * part of this phase. */
 			l->delivered = l->dups = l->errors = l->foreign = 0;
 			l->n_reads = l->n_writes = l->n_waits = 0;
-			l->n_lat = l->n_lag = 0;
+			for (int k = 0; k < SAMPLE_KINDS; k++)
+				l->smp[k].n = 0;
 			l->measuring = true;
 			w.rate = cmd.rate * (double)w.n_senders / cfg->pairs;
 			w.k = 0;
@@ -1827,8 +1844,7 @@ struct pool {
 	pid_t *pid;
 	int *to, *from;
 	struct report sum;
-	uint64_t *lat, *lag, *rxd;
-	size_t n_lat, n_lag, n_rxd;
+	struct samples smp[SAMPLE_KINDS];
 	double cpu_max; /* the busiest worker's CPU */
 };
 
@@ -1842,7 +1858,8 @@ static void pool_send(struct pool *p, const struct cmd *c)
 static void pool_collect(struct pool *p)
 {
 	memset(&p->sum, 0, sizeof p->sum);
-	p->n_lat = p->n_lag = p->n_rxd = 0;
+	for (int k = 0; k < SAMPLE_KINDS; k++)
+		p->smp[k].n = 0;
 	p->cpu_max = 0;
 	for (unsigned i = 0; i < p->n; i++) {
 		struct report r;
@@ -1860,34 +1877,32 @@ static void pool_collect(struct pool *p)
 		p->sum.reads += r.reads;
 		p->sum.writes += r.writes;
 		p->sum.waits += r.waits;
-		p->lat = realloc(p->lat, (p->n_lat + r.n_lat + 1) * sizeof *p->lat);
-		p->lag = realloc(p->lag, (p->n_lag + r.n_lag + 1) * sizeof *p->lag);
-		p->rxd = realloc(p->rxd, (p->n_rxd + r.n_rxd + 1) * sizeof *p->rxd);
-		if (!p->lat || !p->lag || !p->rxd)
-			die("out of memory");
-		xread(p->from[i], p->lat + p->n_lat, r.n_lat * sizeof *p->lat);
-		xread(p->from[i], p->lag + p->n_lag, r.n_lag * sizeof *p->lag);
-		xread(p->from[i], p->rxd + p->n_rxd, r.n_rxd * sizeof *p->rxd);
-		p->n_lat += r.n_lat;
-		p->n_lag += r.n_lag;
-		p->n_rxd += r.n_rxd;
+		for (int k = 0; k < SAMPLE_KINDS; k++) {
+			struct samples *sm = &p->smp[k];
+			sm->v = realloc(sm->v, (sm->n + r.n_samples[k] + 1) * sizeof *sm->v);
+			if (!sm->v)
+				die("out of memory");
+			xread(p->from[i], sm->v + sm->n, r.n_samples[k] * sizeof *sm->v);
+			sm->n += r.n_samples[k];
+		}
 	}
-	qsort(p->lat, p->n_lat, sizeof *p->lat, cmp_u64);
-	qsort(p->lag, p->n_lag, sizeof *p->lag, cmp_u64);
-	qsort(p->rxd, p->n_rxd, sizeof *p->rxd, cmp_u64);
+	for (int k = 0; k < SAMPLE_KINDS; k++)
+		qsort(p->smp[k].v, p->smp[k].n, sizeof *p->smp[k].v, cmp_u64);
 }
 
-/* How long delivered messages sat in the generator after the kernel had
- * them (receive timestamps; plain links only), or "". */
+/* The latency split at the receiver's socket (kernel receive times; plain
+ * links only), or "". */
 static const char *rx_note(const struct pool *p)
 {
-	static char note[160];
-	if (!p->n_rxd)
+	static char note[256];
+	const struct samples *sock = &p->smp[SAMPLE_SOCK], *held = &p->smp[SAMPLE_HELD];
+	if (!sock->n)
 		return "";
-	snprintf(
-	    note, sizeof note,
-	    " (of which in the generator, from arrival on its socket: p50 %.2f ms p99 %.2f ms)",
-	    pct_ms(p->rxd, p->n_rxd, 0.5), pct_ms(p->rxd, p->n_rxd, 0.99));
+	snprintf(note, sizeof note,
+	         "; to the receiver's socket p50 %.2f ms p99 %.2f ms p999 %.2f ms, then held by "
+	         "the generator p50 %.2f ms p99 %.2f ms",
+	         pct(sock, 0.5), pct(sock, 0.99), pct(sock, 0.999), pct(held, 0.5),
+	         pct(held, 0.99));
 	return note;
 }
 
@@ -2037,8 +2052,8 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       1e6 * p.sum.cpu_s / dl, (b1 - b0) / secs, (w1 - w0) / 1024 / dl,
 	       (double)p.sum.reads / dl, (double)p.sum.writes / dl, (double)p.sum.waits / dl,
 	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
-	       pct_ms(p.lat, p.n_lat, 0.5), pct_ms(p.lat, p.n_lat, 0.99),
-	       pct_ms(p.lat, p.n_lat, 0.999));
+	       pct(&p.smp[SAMPLE_LAT], 0.5), pct(&p.smp[SAMPLE_LAT], 0.99),
+	       pct(&p.smp[SAMPLE_LAT], 0.999));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_DRAIN};
 	pool_send(&p, &cmd);
@@ -2066,11 +2081,11 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
 	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
 	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
-	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct_ms(p.lag, p.n_lag, 0.5),
-	       pct_ms(p.lag, p.n_lag, 0.99), pct_ms(p.lag, p.n_lag, 1.0),
+	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct(&p.smp[SAMPLE_LAG], 0.5),
+	       pct(&p.smp[SAMPLE_LAG], 0.99), pct(&p.smp[SAMPLE_LAG], 1.0),
 	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
-	       (unsigned long long)p.sum.foreign, pct_ms(p.lat, p.n_lat, 0.5),
-	       pct_ms(p.lat, p.n_lat, 0.99), pct_ms(p.lat, p.n_lat, 0.999), rx_note(&p),
+	       (unsigned long long)p.sum.foreign, pct(&p.smp[SAMPLE_LAT], 0.5),
+	       pct(&p.smp[SAMPLE_LAT], 0.99), pct(&p.smp[SAMPLE_LAT], 0.999), rx_note(&p),
 	       stages_note(&sa, &sb));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_EXIT};
@@ -2083,9 +2098,8 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	free(p.pid);
 	free(p.to);
 	free(p.from);
-	free(p.lat);
-	free(p.lag);
-	free(p.rxd);
+	for (int k = 0; k < SAMPLE_KINDS; k++)
+		free(p.smp[k].v);
 	for (unsigned i = 0; i < ndev; i++)
 		free(codes[i]);
 	free(codes);
@@ -2198,7 +2212,8 @@ static void run_fanout(bool tls, unsigned size, int seconds, unsigned ack_every)
 		}
 	qsort(last, complete, sizeof *last, cmp_u64);
 	qsort(own, complete, sizeof *own, cmp_u64);
-	qsort(l.lag, l.n_lag, sizeof *l.lag, cmp_u64);
+	struct samples *lag = &l.smp[SAMPLE_LAG];
+	qsort(lag->v, lag->n, sizeof *lag->v, cmp_u64);
 	double dl = l.delivered ? (double)l.delivered : 1;
 	char ack[32];
 	if (ack_every)
@@ -2212,7 +2227,7 @@ static void run_fanout(bool tls, unsigned size, int seconds, unsigned ack_every)
 	    "which the generator reading other members first: p50 %.2f ms p99 %.2f ms) |\n",
 	    tls ? "TLS" : "plain", size, fan_rate, ack, complete, fan_n, 100 * (cpu1 - cpu0) / secs,
 	    1e6 * (cpu1 - cpu0) / dl, 100 * (g1 - g0) / secs, 1e6 * (g1 - g0) / dl,
-	    pct_ms(l.lag, l.n_lag, 1.0), (unsigned long long)l.dups, (unsigned long long)l.errors,
+	    pct(lag, 1.0), (unsigned long long)l.dups, (unsigned long long)l.errors,
 	    pct_ms(last, complete, 0.5), pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0),
 	    pct_ms(own, complete, 0.5), pct_ms(own, complete, 0.99));
 	fflush(stdout);
