@@ -822,12 +822,14 @@ static void rx_stamp(struct loop *l, struct msghdr *mh)
 		}
 }
 
+/* Room for one SCM_TIMESTAMPING message, aligned for its header. */
+struct stamp_cmsg {
+	_Alignas(struct cmsghdr) char b[CMSG_SPACE(sizeof(struct timespec[3]))];
+};
+
 static ssize_t read_stamped(struct loop *l, int fd, void *buf, size_t len)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(struct timespec[3]))];
-		struct cmsghdr align;
-	} cb;
+	struct stamp_cmsg cb;
 	struct iovec iov = {buf, len};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof cb.b};
@@ -1035,10 +1037,7 @@ static char ctl_tag;
 struct read_slot {
 	struct msghdr mh;
 	struct iovec iov;
-	union {
-		char b[CMSG_SPACE(sizeof(struct timespec[3]))];
-		struct cmsghdr align;
-	} cb;
+	struct stamp_cmsg cb;
 	int res;
 };
 
@@ -2226,10 +2225,10 @@ static void run_fanout(bool tls, unsigned size, int seconds, unsigned ack_every)
 	    "%.2f ms; %llu dup, %llu errors | last member: p50 %.2f ms p99 %.2f ms max %.2f ms (of "
 	    "which the generator reading other members first: p50 %.2f ms p99 %.2f ms) |\n",
 	    tls ? "TLS" : "plain", size, fan_rate, ack, complete, fan_n, 100 * (cpu1 - cpu0) / secs,
-	    1e6 * (cpu1 - cpu0) / dl, 100 * (g1 - g0) / secs, 1e6 * (g1 - g0) / dl,
-	    pct(lag, 1.0), (unsigned long long)l.dups, (unsigned long long)l.errors,
-	    pct_ms(last, complete, 0.5), pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0),
-	    pct_ms(own, complete, 0.5), pct_ms(own, complete, 0.99));
+	    1e6 * (cpu1 - cpu0) / dl, 100 * (g1 - g0) / secs, 1e6 * (g1 - g0) / dl, pct(lag, 1.0),
+	    (unsigned long long)l.dups, (unsigned long long)l.errors, pct_ms(last, complete, 0.5),
+	    pct_ms(last, complete, 0.99), pct_ms(last, complete, 1.0), pct_ms(own, complete, 0.5),
+	    pct_ms(own, complete, 0.99));
 	fflush(stdout);
 	free(last);
 	free(own);
