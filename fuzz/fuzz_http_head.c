@@ -65,6 +65,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				CHECK(first <= last && last < sizes[k]);
 		}
 	}
+	/* And as a Content-Range: a range inside a non-empty length. */
+	for (size_t i = 0; i < req.n_headers; i++) {
+		uint64_t first = 1, last = 1, complete = 0;
+		enum vl_http_range r = vl_http_parse_content_range(
+		    req.headers[i].value, req.headers[i].value_len, &first, &last, &complete);
+		if (r == VL_HTTP_RANGE_ONE)
+			CHECK(first <= last && last < complete);
+		else if (r == VL_HTTP_RANGE_UNSATISFIABLE)
+			CHECK(first == 0 && last == 0 && complete > 0);
+	}
 	/* The head alone parses the same. */
 	struct vl_http_req again;
 	size_t again_len;

@@ -5,8 +5,9 @@
  * (docs/protocol.md §7), and one MIMI message carries the external part
  * (blob URL, key, nonce, SHA-256 of the ciphertext, size, media type, file
  * name) to the whole group — so the cost of sending does not grow with the
- * group. Downloading fetches the blob (resuming a lost connection with a
- * byte range), checks its hash, then decrypts.
+ * group. A lost connection is resumed where it stopped, both ways: an
+ * upload from the offset the server reports, a download with a byte
+ * range. Downloading checks the blob's hash, then decrypts.
  *
  * The file is held in memory whole (at most VL_CLIENT_ATTACHMENT_MAX):
  * AES-GCM through the crypto provider is one-shot.
@@ -28,6 +29,8 @@
 /* Times a download that keeps making progress is resumed after a lost
  * connection. */
 #define DOWNLOAD_RESUMES 16
+/* The same for an upload (docs/protocol.md §7). */
+#define UPLOAD_RESUMES 16
 
 /* Counters for the benchmark's "one encryption, one upload" check. */
 unsigned long cl_attach_encryptions, cl_attach_uploads;
@@ -111,8 +114,9 @@ static int blob_challenge(struct vl_client *c, uint8_t ch[VL_PROTO_CHALLENGE_LEN
 	return VL_OK;
 }
 
-static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len, vl_progress_fn pf,
-                       void *pctx, char blob_id[VL_CLIENT_BLOB_ID_LEN + 1])
+/* The X-Valise-* headers of one upload request, over a fresh challenge,
+ * followed by X-Valise-Upload: uidx. */
+static int blob_auth(struct vl_client *c, const char *uidx, char *headers, size_t cap)
 {
 	uint8_t ch[VL_PROTO_CHALLENGE_LEN];
 	int rc = blob_challenge(c, ch);
@@ -138,44 +142,127 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len, vl
 	char chx[2 * VL_PROTO_CHALLENGE_LEN + 1], sigx[2 * VL_SIG_MAX + 1];
 	cl_hex(ch, sizeof ch, chx);
 	cl_hex(sig, sig_len, sigx);
-	char headers[1024];
-	snprintf(headers, sizeof headers,
+	snprintf(headers, cap,
 	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
-	         "X-Valise-Signature: %s\r\nContent-Type: application/octet-stream\r\n",
-	         c->address, c->device, chx, sigx);
-	uint8_t body[130];
-	struct membuf in = {.p = (uint8_t *)ct, .len = ct_len, .progress = pf, .ctx = pctx};
-	struct membuf out = {.p = body, .cap = sizeof body - 1};
+	         "X-Valise-Signature: %s\r\nX-Valise-Upload: %s\r\n"
+	         "Content-Type: application/octet-stream\r\n",
+	         c->address, c->device, chx, sigx, uidx);
+	return VL_OK;
+}
+
+/* One PUT /blob of the resumable upload uidx: ct[from..), or with query
+ * no body and the question how far it got. The reply's body, trimmed, in
+ * body (up to 128 octets). Returns cl_http's result, *status the HTTP
+ * status; or, with *status -1, the error (already reported) that kept the
+ * request from being made. */
+static int blob_put(struct vl_client *c, const char *uidx, const uint8_t *ct, size_t ct_len,
+                    size_t from, bool query, vl_progress_fn pf, void *pctx, int *status,
+                    char body[130])
+{
+	char headers[1200];
+	int rc = blob_auth(c, uidx, headers, sizeof headers);
+	if (rc) {
+		*status = -1;
+		return rc;
+	}
+	size_t hl = strlen(headers);
+	if (query)
+		snprintf(headers + hl, sizeof headers - hl, "Content-Range: bytes */%zu\r\n",
+		         ct_len);
+	else if (from)
+		snprintf(headers + hl, sizeof headers - hl, "Content-Range: bytes %zu-%zu/%zu\r\n",
+		         from, ct_len - 1, ct_len);
+	/* The progress goes on from where the server is. */
+	struct membuf in = {
+	    .p = (uint8_t *)ct, .len = ct_len, .off = from, .progress = pf, .ctx = pctx};
+	struct membuf out = {.p = (uint8_t *)body, .cap = 128};
 	struct cl_http_req req = {
 	    .method = "PUT",
 	    .path = "/blob",
 	    .headers = headers,
-	    .body_len = ct_len,
-	    .body_read = mem_read,
+	    .body_len = query ? 0 : ct_len - from,
+	    .body_read = query ? NULL : mem_read,
 	    .body_ctx = &in,
 	    .resp_write = mem_write,
 	    .resp_ctx = &out,
 	    .resp_max = 128,
 	};
-	int status;
-	rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, &status);
+	rc = cl_http(&c->u, &c->tls, &req, c->timeout_ms, status);
+	while (out.len > 0 && (body[out.len - 1] == '\n' || body[out.len - 1] == '\r'))
+		out.len--;
+	body[out.len] = '\0';
+	return rc;
+}
+
+/* An offset the server sent (a 200 or 409 body), or -1. */
+static long long blob_offset(const char *body, size_t ct_len)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(body, &end, 10);
+	if (end == body || *end || errno || body[0] == '-' || v > ct_len)
+		return -1;
+	return (long long)v;
+}
+
+/* Uploads the ciphertext as a resumable upload (docs/protocol.md §7): a
+ * connection lost part-way is resumed from where the server says it got
+ * to, as long as each attempt brings it more. The server's blob id must
+ * be hash, the SHA-256 of ct. */
+static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
+                       const uint8_t hash[32], vl_progress_fn pf, void *pctx,
+                       char blob_id[VL_CLIENT_BLOB_ID_LEN + 1])
+{
+	uint8_t uid[16];
+	char uidx[33], body[130];
+	if (vl_random(uid, sizeof uid))
+		return cl_fail(c, VL_ERR_CRYPTO, "no randomness");
+	cl_hex(uid, sizeof uid, uidx);
+	size_t from = 0;
+	int status = 0, rc;
+	for (unsigned resumes = 0;; resumes++) {
+		rc = blob_put(c, uidx, ct, ct_len, from, false, pf, pctx, &status, body);
+		if (rc == VL_OK && status == 409) {
+			/* The server holds another offset (it had read more than
+			 * it had said): go on from there. */
+			long long at = blob_offset(body, ct_len);
+			if (at < 0 || resumes == UPLOAD_RESUMES)
+				break;
+			from = (size_t)at;
+			continue;
+		}
+		if ((rc != VL_ERR_NET && rc != VL_ERR_TIMEOUT) || resumes == UPLOAD_RESUMES)
+			break;
+		/* Lost part-way: how far did the server get? */
+		int qs = 0;
+		if (blob_put(c, uidx, ct, ct_len, 0, true, NULL, NULL, &qs, body) || qs != 200)
+			break;
+		long long at = blob_offset(body, ct_len);
+		if (at < 0 || (size_t)at <= from)
+			break; /* nothing more arrived: give up */
+		from = (size_t)at;
+	}
+	if (status == -1)
+		return rc; /* no challenge, no signature: reported */
 	if (rc == VL_ERR_STATE)
 		return cl_fail(c, rc, "upload cancelled");
 	if (rc)
 		return cl_fail(c, rc == VL_ERR_TIMEOUT ? rc : VL_ERR_NET, "upload: %s",
 		               vl_strerror(rc));
 	cl_attach_uploads++;
-	if (status == 413 || status == 507)
-		return cl_fail(c, VL_ERR_LIMIT, "upload refused: HTTP %d (size or quota)", status);
+	if (status == 413 || status == 507 || status == 429)
+		return cl_fail(c, VL_ERR_LIMIT, "upload refused: HTTP %d (%s)", status,
+		               status == 429 ? "too many unfinished uploads" : "size or quota");
 	if (status != 201 && status != 200)
 		return cl_fail(c, VL_ERR_PROTOCOL, "upload: HTTP %d", status);
-	while (out.len > 0 && (body[out.len - 1] == '\n' || body[out.len - 1] == '\r'))
-		out.len--;
-	body[out.len] = '\0';
 	uint8_t idb[32];
 	size_t n;
-	if (out.len != VL_CLIENT_BLOB_ID_LEN || !cl_unhex((char *)body, idb, sizeof idb, &n))
+	if (strlen(body) != VL_CLIENT_BLOB_ID_LEN || !cl_unhex(body, idb, sizeof idb, &n) ||
+	    n != sizeof idb)
 		return cl_fail(c, VL_ERR_PROTOCOL, "upload: bad blob id");
+	if (!vl_ct_equal(hash, idb, sizeof idb))
+		return cl_fail(c, VL_ERR_PROTOCOL,
+		               "upload: blob id is not the hash of what was sent");
 	memcpy(blob_id, body, VL_CLIENT_BLOB_ID_LEN + 1);
 	return VL_OK;
 }
@@ -275,7 +362,7 @@ int vl_client_send_file(struct vl_client *c, const char *conv, const char *path,
 		rc = vl_hash(s, buf, ct_len, hash);
 	char blob[VL_CLIENT_BLOB_ID_LEN + 1];
 	if (!rc)
-		rc = blob_upload(c, buf, ct_len, progress, progress_ctx, blob);
+		rc = blob_upload(c, buf, ct_len, hash, progress, progress_ctx, blob);
 	else
 		rc = cl_fail(c, rc, "encryption failed");
 	free(buf);

@@ -11,7 +11,14 @@
  * Upload states: AUTH (challenge checked, device looked up, body bytes
  * held back) -> RECEIVING (streaming to disk) -> STORING (fsync, rename,
  * record) -> replied. Any failure replies with an HTTP status and closes.
+ *
+ * A resumable upload (X-Valise-Upload) writes to a part kept in
+ * t->partials, not with the request: if the connection goes, the part
+ * stays, for upload_ttl, and a later request of the same device appends
+ * the rest (Content-Range) or asks how far it got. Parts live in memory,
+ * so a restart forgets them and clears their files.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -24,10 +31,30 @@
 #include "server/log.h"
 #include "server/transport_int.h"
 
-#define PENDING_MAX (256u * 1024) /* body bytes held while authenticating */
+#define PENDING_MAX   (256u * 1024) /* body bytes held while authenticating */
+#define UPLOAD_ID_LEN 16
 
 enum up_state { UP_AUTH, UP_RECEIVING, UP_STORING, UP_DONE };
 
+/* The file a blob is written to while it arrives, with the hash of what it
+ * holds. A resumable upload's part outlives the connection that was
+ * writing it: it stays in t->partials, unowned, until a later request of
+ * the same device finishes it or it goes stale. */
+struct blob_part {
+	struct blob_part *next;    /* in t->partials, if resumable */
+	struct blob_upload *owner; /* the request writing to it, or NULL */
+	bool resumable;            /* in t->partials */
+	char user[VL_PROTO_ADDRESS_MAX + 1];
+	char device[VL_PROTO_DEVICE_MAX + 1];
+	uint8_t upload_id[UPLOAD_ID_LEN];
+	uint64_t total, got; /* the blob's size; octets in the file */
+	uint64_t idle_since; /* monotonic seconds, while unowned */
+	int fd;
+	char tmp[VL_CONFIG_PATH_MAX + 64]; /* "": renamed, or none */
+	struct vl_hash_ctx *hash;
+};
+
+/* One PUT /blob request. */
 struct blob_upload {
 	struct http_sess *h; /* NULL once the HTTP connection is gone */
 	struct vl_transport *t;
@@ -37,17 +64,18 @@ struct blob_upload {
 	uint8_t challenge[VL_PROTO_CHALLENGE_LEN];
 	uint8_t sig[VL_PROTO_SIGNATURE_MAX];
 	size_t sig_len;
-	uint64_t expected, got;
+	bool resumable; /* X-Valise-Upload */
+	bool query;     /* Content-Range: bytes STAR/total, no body */
+	uint8_t upload_id[UPLOAD_ID_LEN];
+	uint64_t first, total;  /* the body is octets first.. of total */
+	uint64_t expected, got; /* this request's body */
 	uint8_t *pending;
 	size_t pending_len;
 	bool body_done;
-	int fd;
-	char tmp[VL_CONFIG_PATH_MAX + 64];
+	struct blob_part *part; /* once authenticated */
 	char final[VL_CONFIG_PATH_MAX + 96];
-	struct vl_hash_ctx *hash;
 	uint8_t id[32];
 	struct vl_store_device dev;
-	uint64_t used;
 	bool job_pending;
 	bool created; /* this upload created the final file */
 	bool existed;
@@ -70,6 +98,25 @@ static int mkdir_if(const char *p)
 	return mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* Files left in blobs/tmp by a server that stopped without cleaning up
+ * (a crash): every part lives in memory only, so none can be resumed. */
+static void clear_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	unsigned n = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n)
+		vl_log(VL_LOG_INFO, "blob_tmp_cleared", "files=%u", n);
+}
+
 int vl_blob_init(struct vl_transport *t)
 {
 	snprintf(t->blob_dir, sizeof t->blob_dir, "%s/blobs", t->cfg->data_dir);
@@ -77,14 +124,9 @@ int vl_blob_init(struct vl_transport *t)
 	snprintf(tmp, sizeof tmp, "%s/tmp", t->blob_dir);
 	if (mkdir_if(t->blob_dir) || mkdir_if(tmp))
 		return VL_ERR_IO;
+	clear_tmp(tmp);
 	t->challenges = calloc(VL_BLOB_CHALLENGES, sizeof *t->challenges);
 	return t->challenges ? VL_OK : VL_ERR_NOMEM;
-}
-
-void vl_blob_cleanup(struct vl_transport *t)
-{
-	free(t->challenges);
-	t->challenges = NULL;
 }
 
 static void to_hex(const uint8_t *b, size_t n, char *out)
@@ -114,13 +156,20 @@ static bool from_hex(const char *s, uint8_t *out, size_t n)
 	return true;
 }
 
-static int reply_text(struct http_sess *h, unsigned status, const char *text)
+/* A text reply, with extra header lines (or NULL), then close. */
+static int reply_text_extra(struct http_sess *h, unsigned status, const char *text,
+                            const char *extra)
 {
 	char *b = strdup(text);
 	if (!b)
 		return -1;
 	h->close_after = true;
-	return vl_http_reply(h, status, "text/plain", b, strlen(b));
+	return vl_http_reply_extra(h, status, "text/plain", b, strlen(b), extra);
+}
+
+static int reply_text(struct http_sess *h, unsigned status, const char *text)
+{
+	return reply_text_extra(h, status, text, NULL);
 }
 
 /* Takes a challenge out of the table if it is there and fresh. */
@@ -138,13 +187,113 @@ static bool consume_challenge(struct vl_transport *t, const uint8_t *c)
 	return false;
 }
 
+/* --- parts: the file an upload writes ---------------------------------------- */
+
+/* Takes a part out of t->partials: it is no longer resumable. */
+static void part_unlist(struct vl_transport *t, struct blob_part *p)
+{
+	if (!p->resumable)
+		return;
+	p->resumable = false;
+	for (struct blob_part **pp = &t->partials; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			t->n_partials--;
+			return;
+		}
+}
+
+static void part_free(struct vl_transport *t, struct blob_part *p)
+{
+	part_unlist(t, p);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->tmp[0])
+		unlink(p->tmp);
+	vl_hash_ctx_free(p->hash);
+	free(p);
+}
+
+static struct blob_part *part_new(struct vl_transport *t, const struct blob_upload *up)
+{
+	struct blob_part *p = calloc(1, sizeof *p);
+	if (!p)
+		return NULL;
+	snprintf(p->tmp, sizeof p->tmp, "%s/tmp/upload-XXXXXX", t->blob_dir);
+	p->fd = mkstemp(p->tmp);
+	if (p->fd < 0)
+		p->tmp[0] = 0;
+	if (p->fd < 0 || vl_hash_ctx_new(vl_suite_get(1), &p->hash) != VL_OK) {
+		part_free(t, p);
+		return NULL;
+	}
+	strcpy(p->user, up->user);
+	strcpy(p->device, up->device);
+	memcpy(p->upload_id, up->upload_id, sizeof p->upload_id);
+	p->total = up->total;
+	if (up->resumable) {
+		p->resumable = true;
+		p->next = t->partials;
+		t->partials = p;
+		t->n_partials++;
+	}
+	return p;
+}
+
+/* The device's resumable upload with that id, or NULL. */
+static struct blob_part *part_find(struct vl_transport *t, const struct blob_upload *up)
+{
+	for (struct blob_part *p = t->partials; p; p = p->next)
+		if (memcmp(p->upload_id, up->upload_id, UPLOAD_ID_LEN) == 0 &&
+		    strcmp(p->user, up->user) == 0 && strcmp(p->device, up->device) == 0)
+			return p;
+	return NULL;
+}
+
+void vl_blob_sweep(struct vl_transport *t)
+{
+	uint64_t now = mono_s();
+	for (struct blob_part *p = t->partials, *next; p; p = next) {
+		next = p->next;
+		if (!p->owner && now - p->idle_since >= t->cfg->upload_ttl) {
+			vl_log(VL_LOG_INFO, "blob_partial_expired", "user=%s device=%s got=%llu",
+			       p->user, p->device, (unsigned long long)p->got);
+			part_free(t, p);
+		}
+	}
+}
+
+void vl_blob_cleanup(struct vl_transport *t)
+{
+	/* Every connection has closed: no part has an owner. */
+	while (t->partials)
+		part_free(t, t->partials);
+	free(t->challenges);
+	t->challenges = NULL;
+}
+
+/* --- uploads ------------------------------------------------------------------ */
+
+/* A resumable part whose request has gone waits for the next one, without
+ * a descriptor (a thousand of them would otherwise hold a thousand). */
+static void part_release(struct blob_part *p)
+{
+	p->owner = NULL;
+	p->idle_since = mono_s();
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+}
+
+/* Frees an upload. Its part, if resumable and not yet complete, stays for
+ * a later request to finish; a part that failed was freed already. */
 static void upload_free(struct blob_upload *up)
 {
-	if (up->fd >= 0)
-		close(up->fd);
-	if (up->tmp[0] && up->st != UP_DONE)
-		unlink(up->tmp);
-	vl_hash_ctx_free(up->hash);
+	struct blob_part *p = up->part;
+	if (p && p->resumable && up->st == UP_RECEIVING)
+		part_release(p);
+	else if (p)
+		part_free(up->t, p);
 	free(up->pending);
 	free(up);
 }
@@ -160,13 +309,13 @@ void vl_blob_on_closed(struct http_sess *h)
 		upload_free(up);
 }
 
-/* Fails an upload: reply (if the connection is still there) and drop.
- * Returns -1 if the connection is gone or closed for want of memory. */
-static int upload_fail(struct blob_upload *up, unsigned status, const char *text)
+/* Answers an upload with status (and extra header lines, or NULL), and
+ * drops it. Returns -1 if the connection is gone or closed for want of
+ * memory. */
+static int upload_reply(struct blob_upload *up, unsigned status, const char *text,
+                        const char *extra)
 {
 	struct http_sess *h = up->h;
-	vl_log(VL_LOG_INFO, "blob_refused", "user=%s device=%s status=%u", up->user, up->device,
-	       status);
 	if (h) {
 		h->up = NULL;
 		up->h = NULL;
@@ -175,11 +324,42 @@ static int upload_fail(struct blob_upload *up, unsigned status, const char *text
 	if (!h)
 		return -1;
 	vl_http_pause(h, false);
-	if (reply_text(h, status, text)) {
+	if (reply_text_extra(h, status, text, extra)) {
 		vl_http_abort(h);
 		return -1;
 	}
 	return 0;
+}
+
+/* Refuses an upload. */
+static int upload_fail(struct blob_upload *up, unsigned status, const char *text)
+{
+	vl_log(VL_LOG_INFO, "blob_refused", "user=%s device=%s status=%u", up->user, up->device,
+	       status);
+	return upload_reply(up, status, text, NULL);
+}
+
+/* Fails an upload whose part can no longer be trusted (a write failed):
+ * the part goes too, resumable or not. */
+static int upload_fail_part(struct blob_upload *up, unsigned status, const char *text)
+{
+	if (up->part) {
+		up->part->owner = NULL;
+		part_free(up->t, up->part);
+		up->part = NULL;
+	}
+	return upload_fail(up, status, text);
+}
+
+/* Where a resumable upload stands: 200 (a query) or 409 (a request that
+ * started elsewhere), with the octets held, in X-Valise-Offset and in
+ * the body. */
+static int upload_offset(struct blob_upload *up, unsigned status, uint64_t got)
+{
+	char text[32], extra[48];
+	snprintf(text, sizeof text, "%llu\n", (unsigned long long)got);
+	snprintf(extra, sizeof extra, "X-Valise-Offset: %llu\r\n", (unsigned long long)got);
+	return upload_reply(up, status, text, extra);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -196,10 +376,11 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int take_bytes(struct blob_upload *up, const uint8_t *p, size_t n)
+static int take_bytes(struct blob_part *p, const uint8_t *in, size_t n)
 {
-	if (vl_hash_ctx_update(up->hash, p, n) != VL_OK || write_all(up->fd, p, n))
+	if (vl_hash_ctx_update(p->hash, in, n) != VL_OK || write_all(p->fd, in, n))
 		return -1;
+	p->got += n;
 	return 0;
 }
 
@@ -208,20 +389,21 @@ static int take_bytes(struct blob_upload *up, const uint8_t *p, size_t n)
 static int store_run(struct vl_store *st, struct vl_core_job *job)
 {
 	struct blob_upload *up = ((struct blob_job *)job)->up;
+	struct blob_part *p = up->part;
 	/* Durable before it is recorded: the data, then the name. */
-	if (fsync(up->fd))
+	if (fsync(p->fd))
 		return VL_ERR_IO;
-	close(up->fd);
-	up->fd = -1;
+	close(p->fd);
+	p->fd = -1;
 	char dir[sizeof up->final];
 	snprintf(dir, sizeof dir, "%s/%.2s", up->t->blob_dir, up->final + strlen(up->final) - 64);
 	if (mkdir_if(dir))
 		return VL_ERR_IO;
 	if (access(up->final, F_OK) == 0) {
 		/* Same bytes already stored: content addressing dedups. */
-		unlink(up->tmp);
+		unlink(p->tmp);
 	} else {
-		if (rename(up->tmp, up->final))
+		if (rename(p->tmp, up->final))
 			return VL_ERR_IO;
 		up->created = true;
 		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
@@ -230,8 +412,9 @@ static int store_run(struct vl_store *st, struct vl_core_job *job)
 			close(dfd);
 		}
 	}
-	up->st = UP_DONE; /* the temporary name is gone */
-	int rc = vl_store_blob_add(st, up->id, sizeof up->id, up->dev.user_id, up->expected,
+	p->tmp[0] = 0; /* the temporary name is gone */
+	up->st = UP_DONE;
+	int rc = vl_store_blob_add(st, up->id, sizeof up->id, up->dev.user_id, p->total,
 	                           up->t->cfg->blob_quota, (uint64_t)time(NULL), &up->existed);
 	if (rc != VL_OK && up->created) {
 		unlink(up->final);
@@ -245,8 +428,7 @@ static void store_complete(struct vl_core_job *job)
 	struct blob_upload *up = ((struct blob_job *)job)->up;
 	up->job_pending = false;
 	int rc = job->sj.status;
-	struct http_sess *h = up->h;
-	if (!h) {
+	if (!up->h) {
 		upload_free(up);
 		return;
 	}
@@ -258,27 +440,24 @@ static void store_complete(struct vl_core_job *job)
 		upload_fail(up, 500, "could not store\n");
 		return;
 	}
-	char *body = malloc(66);
-	if (body) {
-		to_hex(up->id, sizeof up->id, body);
-		body[64] = '\n';
-		body[65] = 0;
-	}
+	char body[66];
+	to_hex(up->id, sizeof up->id, body);
+	body[64] = '\n';
+	body[65] = 0;
 	vl_log(VL_LOG_INFO, "blob_stored", "user=%s device=%s size=%llu", up->user, up->device,
-	       (unsigned long long)up->expected);
-	h->up = NULL;
-	upload_free(up);
-	h->close_after = true;
-	if (!body || vl_http_reply(h, 201, "text/plain", body, 65))
-		vl_http_abort(h);
+	       (unsigned long long)up->part->total);
+	upload_reply(up, 201, body, NULL);
 }
 
+/* The whole blob is in: hash, then store off the loop. */
 static int start_store(struct blob_upload *up)
 {
-	if (up->got != up->expected)
+	struct blob_part *p = up->part;
+	if (up->got != up->expected || p->got != p->total)
 		return upload_fail(up, 400, "body shorter than Content-Length\n");
+	part_unlist(up->t, p); /* complete: this request owns it now */
 	uint8_t h[VL_HASH_MAX];
-	if (vl_hash_ctx_final(up->hash, h) != VL_OK)
+	if (vl_hash_ctx_final(p->hash, h) != VL_OK)
 		return upload_fail(up, 500, "hash failed\n");
 	memcpy(up->id, h, sizeof up->id);
 	char hex[65];
@@ -300,10 +479,93 @@ static int start_store(struct blob_upload *up)
 static int auth_run(struct vl_store *st, struct vl_core_job *job)
 {
 	struct blob_upload *up = ((struct blob_job *)job)->up;
-	int rc = vl_store_device_get(st, up->user, up->device, &up->dev);
-	if (rc == VL_OK)
-		rc = vl_store_blob_usage(st, up->dev.user_id, &up->used);
-	return rc;
+	return vl_store_device_get(st, up->user, up->device, &up->dev);
+}
+
+static bool signature_ok(struct vl_transport *t, struct blob_upload *up)
+{
+	const struct vl_suite *s = vl_suite_get(up->dev.suite);
+	if (up->dev.revoked || !s)
+		return false;
+	uint8_t tbs[600];
+	struct vl_writer w;
+	vl_writer_init_fixed(&w, tbs, sizeof tbs);
+	struct vl_bytes ch = {up->challenge, sizeof up->challenge};
+	struct vl_bytes sn = {(const uint8_t *)t->cfg->server_name, strlen(t->cfg->server_name)};
+	struct vl_bytes u = {(const uint8_t *)up->user, strlen(up->user)};
+	struct vl_bytes d = {(const uint8_t *)up->device, strlen(up->device)};
+	return vl_proto_auth_tbs(&w, VL_PROTO_LABEL_BLOB, &ch, &sn, &u, &d) == VL_OK &&
+	       vl_verify(s, up->dev.sig_pub, up->dev.sig_pub_len, tbs, w.len, up->sig,
+	                 up->sig_len) == VL_OK;
+}
+
+/* Finds or makes the part this authenticated request writes to; on
+ * refusal, answers and returns NULL. */
+static struct blob_part *upload_part(struct vl_transport *t, struct blob_upload *up)
+{
+	struct blob_part *p = up->resumable ? part_find(t, up) : NULL;
+	if (p) {
+		if (p->total != up->total) {
+			upload_fail(up, 400, "not the size this upload started with\n");
+			return NULL;
+		}
+		if (p->owner) {
+			/* The device has given up on the request still writing
+			 * (a connection it has lost but the server not yet):
+			 * this one takes over from what has arrived. */
+			struct blob_upload *old = p->owner;
+			old->part = NULL;
+			part_release(p);
+			vl_log(VL_LOG_INFO, "blob_upload_taken_over", "user=%s device=%s got=%llu",
+			       up->user, up->device, (unsigned long long)p->got);
+			upload_reply(old, 409, "taken over by a newer request\n", NULL);
+		}
+		if (up->first != p->got) {
+			upload_offset(up, 409, p->got);
+			return NULL;
+		}
+		struct stat st;
+		if (p->fd < 0)
+			p->fd = open(p->tmp, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (p->fd < 0 || fstat(p->fd, &st) || (uint64_t)st.st_size != p->got) {
+			part_free(t, p);
+			upload_fail(up, 500, "cannot write\n");
+			return NULL;
+		}
+		return p;
+	}
+	if (up->first != 0) {
+		upload_offset(up, 409, 0);
+		return NULL;
+	}
+	/* The quota check proper comes once the content address is known
+	 * (bytes already stored are not charged twice); until then the user's
+	 * unfinished uploads may hold up to the quota besides. */
+	uint64_t held = up->total;
+	if (up->resumable) {
+		unsigned mine = 0;
+		for (struct blob_part *q = t->partials; q; q = q->next)
+			if (strcmp(q->user, up->user) == 0) {
+				held += q->total;
+				mine += strcmp(q->device, up->device) == 0;
+			}
+		if (mine >= VL_BLOB_PARTIALS_PER_DEVICE) {
+			upload_fail(up, 429, "too many unfinished uploads\n");
+			return NULL;
+		}
+		if (t->n_partials >= VL_BLOB_PARTIALS_MAX) {
+			upload_fail(up, 503, "too many unfinished uploads on this server\n");
+			return NULL;
+		}
+	}
+	if (held > t->cfg->blob_quota) {
+		upload_fail(up, 507, "quota exceeded\n");
+		return NULL;
+	}
+	p = part_new(t, up);
+	if (!p)
+		upload_fail(up, 500, "cannot write\n");
+	return p;
 }
 
 static void auth_complete(struct vl_core_job *job)
@@ -316,43 +578,30 @@ static void auth_complete(struct vl_core_job *job)
 		return;
 	}
 	int rc = job->sj.status;
-	const struct vl_suite *s = rc == VL_OK ? vl_suite_get(up->dev.suite) : NULL;
-	bool ok = rc == VL_OK && !up->dev.revoked && s;
-	if (ok) {
-		uint8_t tbs[600];
-		struct vl_writer w;
-		vl_writer_init_fixed(&w, tbs, sizeof tbs);
-		struct vl_bytes ch = {up->challenge, sizeof up->challenge};
-		struct vl_bytes sn = {(const uint8_t *)t->cfg->server_name,
-		                      strlen(t->cfg->server_name)};
-		struct vl_bytes u = {(const uint8_t *)up->user, strlen(up->user)};
-		struct vl_bytes d = {(const uint8_t *)up->device, strlen(up->device)};
-		ok = vl_proto_auth_tbs(&w, VL_PROTO_LABEL_BLOB, &ch, &sn, &u, &d) == VL_OK &&
-		     vl_verify(s, up->dev.sig_pub, up->dev.sig_pub_len, tbs, w.len, up->sig,
-		               up->sig_len) == VL_OK;
+	if (rc != VL_OK && rc != VL_ERR_NOT_FOUND) {
+		upload_fail(up, 500, "store unavailable\n");
+		return;
 	}
-	if (!ok) {
-		if (rc != VL_OK && rc != VL_ERR_NOT_FOUND)
-			upload_fail(up, 500, "store unavailable\n");
+	if (rc != VL_OK || !signature_ok(t, up)) {
+		upload_fail(up, 401, "authentication failed\n");
+		return;
+	}
+	if (up->query) {
+		struct blob_part *p = part_find(t, up);
+		if (p && p->total != up->total)
+			upload_fail(up, 400, "not the size this upload started with\n");
 		else
-			upload_fail(up, 401, "authentication failed\n");
+			upload_offset(up, 200, p ? p->got : 0);
 		return;
 	}
-	/* The usage check proper comes once the content address is known:
-	 * re-uploading bytes already stored costs nothing. */
-	if (up->expected > t->cfg->blob_quota) {
-		upload_fail(up, 507, "quota exceeded\n");
+	struct blob_part *p = upload_part(t, up);
+	if (!p)
 		return;
-	}
-	snprintf(up->tmp, sizeof up->tmp, "%s/tmp/upload-XXXXXX", t->blob_dir);
-	up->fd = mkstemp(up->tmp);
-	if (up->fd < 0 || vl_hash_ctx_new(vl_suite_get(1), &up->hash) != VL_OK) {
-		upload_fail(up, 500, "cannot write\n");
-		return;
-	}
+	p->owner = up;
+	up->part = p;
 	up->st = UP_RECEIVING;
-	if (up->pending_len && take_bytes(up, up->pending, up->pending_len)) {
-		upload_fail(up, 500, "cannot write\n");
+	if (up->pending_len && take_bytes(p, up->pending, up->pending_len)) {
+		upload_fail_part(up, 500, "cannot write\n");
 		return;
 	}
 	free(up->pending);
@@ -378,60 +627,111 @@ static bool header(const struct vl_http_req *req, const char *name, char *out, s
 	return true;
 }
 
+static int on_challenge(struct vl_transport *t, struct http_sess *h)
+{
+	if (!t->accepting)
+		return reply_text(h, 503, "draining\n");
+	struct blob_challenge *bc = &t->challenges[t->next_challenge++ % VL_BLOB_CHALLENGES];
+	if (vl_random(bc->bytes, sizeof bc->bytes) != VL_OK)
+		return reply_text(h, 500, "no randomness\n");
+	bc->expires = mono_s() + VL_BLOB_CHALLENGE_TTL_S;
+	char *body = malloc(2 * VL_PROTO_CHALLENGE_LEN + 2);
+	if (!body)
+		return -1;
+	to_hex(bc->bytes, sizeof bc->bytes, body);
+	strcat(body, "\n");
+	return vl_http_reply(h, 200, "text/plain", body, strlen(body));
+}
+
+static int on_download(struct vl_transport *t, struct http_sess *h, const struct vl_http_req *req,
+                       const char *uri)
+{
+	uint8_t id[32];
+	if (!from_hex(uri + 6, id, sizeof id))
+		return reply_text(h, 404, "not found\n");
+	char path[sizeof t->blob_dir + 80];
+	snprintf(path, sizeof path, "%s/%.2s/%s", t->blob_dir, uri + 6, uri + 6);
+	if (access(path, R_OK) != 0)
+		return reply_text(h, 404, "not found\n");
+	if (vl_http_reply_file(h, path, "application/octet-stream", req))
+		return reply_text(h, 404, "not found\n");
+	return 0;
+}
+
+/* What part of which blob the request's body is: the whole of it, or with
+ * X-Valise-Upload a resumable upload's rest (Content-Range), or no body
+ * and a question (how far that upload got). Returns 0, or the status to
+ * refuse with and *why. */
+static unsigned upload_shape(const struct vl_transport *t, const struct vl_http_req *req,
+                             struct blob_upload *up, const char **why)
+{
+	if (req->content_length < 0) {
+		*why = "Content-Length required\n";
+		return 411;
+	}
+	up->expected = (uint64_t)req->content_length;
+	char uid[2 * UPLOAD_ID_LEN + 2];
+	size_t crl;
+	const char *cr = vl_http_header(req, "content-range", &crl);
+	up->resumable = header(req, "x-valise-upload", uid, sizeof uid);
+	if (up->resumable && !from_hex(uid, up->upload_id, UPLOAD_ID_LEN)) {
+		*why = "X-Valise-Upload is 32 lower-case hex characters\n";
+		return 400;
+	}
+	up->first = 0;
+	up->total = up->expected;
+	if (cr) {
+		uint64_t last = 0;
+		enum vl_http_range r =
+		    vl_http_parse_content_range(cr, crl, &up->first, &last, &up->total);
+		up->query = r == VL_HTTP_RANGE_UNSATISFIABLE;
+		if (!up->resumable || r == VL_HTTP_RANGE_NONE ||
+		    (r == VL_HTTP_RANGE_ONE &&
+		     (last != up->total - 1 || up->expected != last - up->first + 1)) ||
+		    (up->query && up->expected != 0)) {
+			*why =
+			    "bad Content-Range: with X-Valise-Upload, \"bytes first-last/size\" to "
+			    "the end of the blob, or \"bytes */size\" with no body\n";
+			return 400;
+		}
+	}
+	if (up->total == 0 || (up->expected == 0 && !up->query)) {
+		*why = "bad Content-Length\n";
+		return 400;
+	}
+	if (up->total > t->cfg->max_blob) {
+		*why = "blob too large\n";
+		return 413;
+	}
+	return 0;
+}
+
 int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl_http_req *req,
                     const char *uri)
 {
 	bool get = req->method == VL_HTTP_GET || req->method == VL_HTTP_HEAD;
 	bool put = req->method == VL_HTTP_PUT || req->method == VL_HTTP_POST;
-	if (get && strcmp(uri, "/blob/challenge") == 0) {
-		if (!t->accepting)
-			return reply_text(h, 503, "draining\n");
-		struct blob_challenge *bc =
-		    &t->challenges[t->next_challenge++ % VL_BLOB_CHALLENGES];
-		if (vl_random(bc->bytes, sizeof bc->bytes) != VL_OK)
-			return reply_text(h, 500, "no randomness\n");
-		bc->expires = mono_s() + VL_BLOB_CHALLENGE_TTL_S;
-		char *body = malloc(2 * VL_PROTO_CHALLENGE_LEN + 2);
-		if (!body)
-			return -1;
-		to_hex(bc->bytes, sizeof bc->bytes, body);
-		strcat(body, "\n");
-		return vl_http_reply(h, 200, "text/plain", body, strlen(body));
-	}
-	if (get && strncmp(uri, "/blob/", 6) == 0) {
-		uint8_t id[32];
-		if (!from_hex(uri + 6, id, sizeof id))
-			return reply_text(h, 404, "not found\n");
-		char path[sizeof t->blob_dir + 80];
-		snprintf(path, sizeof path, "%s/%.2s/%s", t->blob_dir, uri + 6, uri + 6);
-		if (access(path, R_OK) != 0)
-			return reply_text(h, 404, "not found\n");
-		if (vl_http_reply_file(h, path, "application/octet-stream", req))
-			return reply_text(h, 404, "not found\n");
-		return 0;
-	}
+	if (get && strcmp(uri, "/blob/challenge") == 0)
+		return on_challenge(t, h);
+	if (get && strncmp(uri, "/blob/", 6) == 0)
+		return on_download(t, h, req, uri);
 	if (!put || strcmp(uri, "/blob") != 0)
 		return reply_text(h, 404, "not found\n");
 	if (!t->accepting)
 		return reply_text(h, 503, "draining\n");
 
-	char user[VL_PROTO_ADDRESS_MAX + 2] = "", dev[VL_PROTO_DEVICE_MAX + 2] = "";
-	char chal[2 * VL_PROTO_CHALLENGE_LEN + 2] = "", sig[2 * VL_PROTO_SIGNATURE_MAX + 2] = "";
-	if (req->content_length < 0)
-		return reply_text(h, 411, "Content-Length required\n");
-	uint64_t expected = (uint64_t)req->content_length;
-	if (expected == 0)
-		return reply_text(h, 400, "bad Content-Length\n");
-	if (expected > t->cfg->max_blob)
-		return reply_text(h, 413, "blob too large\n");
 	struct blob_upload *up = calloc(1, sizeof *up);
 	if (!up)
 		return -1;
-	up->fd = -1;
 	up->t = t;
 	up->h = h;
-	up->expected = expected;
 	h->up = up;
+	const char *why = NULL;
+	unsigned status = upload_shape(t, req, up, &why);
+	if (status)
+		return upload_fail(up, status, why);
+	char user[VL_PROTO_ADDRESS_MAX + 2] = "", dev[VL_PROTO_DEVICE_MAX + 2] = "";
+	char chal[2 * VL_PROTO_CHALLENGE_LEN + 2] = "", sig[2 * VL_PROTO_SIGNATURE_MAX + 2] = "";
 	if (!header(req, "x-valise-user", user, sizeof user) ||
 	    !header(req, "x-valise-device", dev, sizeof dev) ||
 	    !header(req, "x-valise-challenge", chal, sizeof chal) ||
@@ -480,8 +780,8 @@ int vl_blob_on_body(struct vl_transport *t, struct http_sess *h, const uint8_t *
 	}
 	if (up->st != UP_RECEIVING)
 		return 0;
-	if (take_bytes(up, in, len))
-		return upload_fail(up, 500, "cannot write\n");
+	if (take_bytes(up->part, in, len))
+		return upload_fail_part(up, 500, "cannot write\n");
 	up->got += len;
 	return 0;
 }

@@ -322,6 +322,32 @@ enum vl_http_range vl_http_parse_range(const char *v, size_t len, uint64_t size,
 	return VL_HTTP_RANGE_ONE;
 }
 
+enum vl_http_range vl_http_parse_content_range(const char *v, size_t len, uint64_t *first,
+                                               uint64_t *last, uint64_t *complete)
+{
+	while (len && http_is_ows(v[len - 1]))
+		len--;
+	if (len < 6 || strncasecmp(v, "bytes ", 6) != 0)
+		return VL_HTTP_RANGE_NONE;
+	size_t i = 6;
+	while (i < len && http_is_ows(v[i]))
+		i++;
+	uint64_t a = 0, b = 0, n = 0;
+	bool star = i < len && v[i] == '*';
+	if (star)
+		i++;
+	else if (!range_num(v, len, &i, &a) || i >= len || v[i++] != '-' ||
+	         !range_num(v, len, &i, &b) || b < a)
+		return VL_HTTP_RANGE_NONE;
+	if (i >= len || v[i++] != '/' || !range_num(v, len, &i, &n) || i != len || n == 0 ||
+	    (!star && b >= n))
+		return VL_HTTP_RANGE_NONE;
+	*first = a;
+	*last = b;
+	*complete = n;
+	return star ? VL_HTTP_RANGE_UNSATISFIABLE : VL_HTTP_RANGE_ONE;
+}
+
 const char *vl_http_header(const struct vl_http_req *req, const char *name, size_t *value_len)
 {
 	size_t nl = strlen(name);

@@ -112,6 +112,18 @@ enum vl_http_range { VL_HTTP_RANGE_NONE, VL_HTTP_RANGE_ONE, VL_HTTP_RANGE_UNSATI
 enum vl_http_range vl_http_parse_range(const char *v, size_t len, uint64_t size, uint64_t *first,
                                        uint64_t *last);
 
+/* A Content-Range header's value v[0..len) (RFC 9110 §14.4) in one of its
+ * two forms:
+ *   "bytes first-last/complete" (0 < complete, first <= last < complete):
+ *     VL_HTTP_RANGE_ONE;
+ *   "bytes", an asterisk for the range, then "/complete" (0 < complete:
+ *     how far an upload got, docs/protocol.md §7):
+ *     VL_HTTP_RANGE_UNSATISFIABLE, with *first = *last = 0.
+ * Anything else (another unit, an asterisk for the length, numbers out of
+ * order or too large) is VL_HTTP_RANGE_NONE. */
+enum vl_http_range vl_http_parse_content_range(const char *v, size_t len, uint64_t *first,
+                                               uint64_t *last, uint64_t *complete);
+
 /* The standard reason phrase of status, or "" if not known. Never NULL. */
 const char *vl_http_reason(unsigned status);
 

@@ -1103,9 +1103,8 @@ static void ws_input(struct tconn *c, uint8_t *p, size_t n)
 
 /* --- HTTP --------------------------------------------------------------------- */
 
-/* vl_http_reply with extra header lines ("Name: value\r\n"...). */
-static int vl_http_reply_extra(struct http_sess *h, unsigned status, const char *type, char *body,
-                               size_t len, const char *extra)
+int vl_http_reply_extra(struct http_sess *h, unsigned status, const char *type, char *body,
+                        size_t len, const char *extra)
 {
 	struct tconn *c = h->c;
 	char head[512];
@@ -1637,7 +1636,7 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_kill(c);
 }
 
-/* Closes connections past their deadline. */
+/* Closes connections past their deadline; drops stale resumable uploads. */
 static void on_sweep(uv_timer_t *tm)
 {
 	struct vl_transport *t = tm->data;
@@ -1657,6 +1656,7 @@ static void on_sweep(uv_timer_t *tm)
 		else
 			conn_kill(c);
 	}
+	vl_blob_sweep(t);
 }
 
 static int listen_on(struct vl_transport *t, const struct vl_server_config *cfg)

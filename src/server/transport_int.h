@@ -14,6 +14,11 @@
 
 #define VL_BLOB_CHALLENGES      4096 /* outstanding upload challenges */
 #define VL_BLOB_CHALLENGE_TTL_S 120
+/* Resumable uploads cut short, kept for their device to finish
+ * (docs/protocol.md §7; for upload_ttl seconds after their last octet): at
+ * most this many per device and on the whole server. */
+#define VL_BLOB_PARTIALS_PER_DEVICE 4
+#define VL_BLOB_PARTIALS_MAX        1024
 
 struct blob_challenge {
 	uint8_t bytes[VL_PROTO_CHALLENGE_LEN];
@@ -21,6 +26,7 @@ struct blob_challenge {
 };
 
 struct tconn;
+struct blob_part;
 struct vl_tls13_ctx;
 struct addr_count;
 struct io_uring;
@@ -56,6 +62,8 @@ struct vl_transport {
 	char blob_dir[VL_CONFIG_PATH_MAX + 16];
 	struct blob_challenge *challenges;
 	size_t next_challenge;
+	struct blob_part *partials; /* resumable uploads (blob.c) */
+	size_t n_partials;
 	/* Every read lands here and is handled before the next one: an idle
 	 * connection holds no input buffer of its own. */
 	uint8_t rbuf[64 * 1024];
@@ -82,6 +90,9 @@ struct http_sess {
  * takes, or NULL with len 0). Returns 0, or -1 if the connection is to be
  * closed at once. */
 int vl_http_reply(struct http_sess *h, unsigned status, const char *type, char *body, size_t len);
+/* The same with extra header lines ("Name: value\r\n"...), or NULL. */
+int vl_http_reply_extra(struct http_sess *h, unsigned status, const char *type, char *body,
+                        size_t len, const char *extra);
 /* Queues a reply with the file at path as its body, streamed: the whole
  * file (200, with Accept-Ranges), or the one range the request's Range
  * header asks for (206 with Content-Range; 416 if it selects nothing).
@@ -103,5 +114,8 @@ int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl
 int vl_blob_on_body(struct vl_transport *t, struct http_sess *h, const uint8_t *in, size_t len);
 int vl_blob_on_body_done(struct vl_transport *t, struct http_sess *h);
 void vl_blob_on_closed(struct http_sess *h);
+/* Drops resumable uploads idle past upload_ttl (once a second,
+ * from the transport's sweep). */
+void vl_blob_sweep(struct vl_transport *t);
 
 #endif

@@ -2,6 +2,7 @@
 /* End-to-end blobs over HTTP on the server's port: challenge-signed
  * uploads, content addressing, download by id, the size limit, the
  * per-user quota, and refused signatures and replayed challenges. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,9 +37,12 @@ static void hex(const uint8_t *b, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", b[i]);
 }
 
-/* Uploads data as c's device; returns the HTTP status, *id the reply. */
-static int upload(struct srv *s, const struct vtc_device *d, const uint8_t *data, size_t len,
-                  bool corrupt_sig, char *challenge_out, const char *reuse_challenge, char **id)
+/* The X-Valise-* authentication headers of one upload request of d's, over
+ * a fresh challenge (or reuse_challenge), into headers; the challenge used
+ * into challenge_out if not NULL. */
+static void auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_sig,
+                         char *challenge_out, const char *reuse_challenge, char *headers,
+                         size_t cap)
 {
 	char *chal = NULL;
 	char ch_hex[80];
@@ -73,30 +77,51 @@ static int upload(struct srv *s, const struct vtc_device *d, const uint8_t *data
 		sig[3] ^= 1;
 	char sig_hex[2 * VL_SIG_MAX + 1];
 	hex(sig, sig_len, sig_hex);
-	char headers[1024];
-	snprintf(headers, sizeof headers,
+	snprintf(headers, cap,
 	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
 	         "X-Valise-Signature: %s\r\n",
 	         d->user, d->name, ch_hex, sig_hex);
+}
+
+/* Uploads data as d; returns the HTTP status, *id the reply. */
+static int upload(struct srv *s, const struct vtc_device *d, const uint8_t *data, size_t len,
+                  bool corrupt_sig, char *challenge_out, const char *reuse_challenge, char **id)
+{
+	char headers[1024];
+	auth_headers(s, d, corrupt_sig, challenge_out, reuse_challenge, headers, sizeof headers);
 	size_t rl;
 	return wsc_http_request("127.0.0.1", s->port, s->tls, "PUT", "/blob", headers, data, len,
 	                        id, &rl);
 }
 
-/* One request on a connection of its own (Connection: close); the whole
- * response, NUL-terminated, in *out (heap); returns its length. */
-static size_t raw_request(int port, const char *method, const char *path, const char *headers,
-                          char **out)
+/* Opens a connection and sends a request head (Connection: close) and
+ * the first n octets of its body; returns the connection, still open. */
+static int request_start(int port, const char *method, const char *path, const char *headers,
+                         const uint8_t *body, size_t n)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	char req[512];
+	char req[2048];
 	int rl =
 	    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n",
 	             method, path, headers);
+	assert_true(rl > 0 && (size_t)rl < sizeof req);
 	assert_int_equal(write(fd, req, (size_t)rl), rl);
+	while (n) {
+		ssize_t w = write(fd, body, n);
+		assert_true(w > 0);
+		body += w;
+		n -= (size_t)w;
+	}
+	return fd;
+}
+
+/* Reads the whole response of fd and closes it: NUL-terminated, in *out
+ * (heap); returns its length. */
+static size_t response(int fd, char **out)
+{
 	size_t cap = 1 << 20, have = 0;
 	char *buf = malloc(cap + 1);
 	assert_non_null(buf);
@@ -109,22 +134,40 @@ static size_t raw_request(int port, const char *method, const char *path, const 
 	return have;
 }
 
+/* One request with no body on a connection of its own; as response(). */
+static size_t raw_request(int port, const char *method, const char *path, const char *headers,
+                          char **out)
+{
+	return response(request_start(port, method, path, headers, NULL, 0), out);
+}
+
+/* Starts valised with blobs of at most 200 KiB and 250 KiB per user (and
+ * extra, one more setting, or NULL) and registers Alice and Bob; returns
+ * 150 KiB of random data (heap), its length in *len. */
+static uint8_t *blob_setup(struct srv *s, const char *extra, struct cli *a, struct cli *b,
+                           size_t *len)
+{
+	s->extra[0] = "max_blob=200K";
+	s->extra[1] = "blob_quota=250K";
+	s->extra[2] = extra;
+	running = s;
+	assert_int_equal(srv_start(s, valised_path, false), 0);
+	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(b, s, "bob@example.org", "phone", 2), 0);
+	*len = 150 * 1024;
+	uint8_t *data = malloc(*len);
+	assert_non_null(data);
+	assert_int_equal(vl_random(data, *len), VL_OK);
+	return data;
+}
+
 static void test_blobs(void **state)
 {
 	(void)state;
 	struct srv s = {0};
-	s.extra[0] = "max_blob=200K";
-	s.extra[1] = "blob_quota=250K";
-	running = &s;
-	assert_int_equal(srv_start(&s, valised_path, false), 0);
 	struct cli a, b;
-	assert_int_equal(cli_new_device(&a, &s, "alice@example.org", "laptop", 1), 0);
-	assert_int_equal(cli_new_device(&b, &s, "bob@example.org", "phone", 2), 0);
-
-	size_t len = 150 * 1024;
-	uint8_t *data = malloc(len);
-	assert_non_null(data);
-	assert_int_equal(vl_random(data, len), VL_OK);
+	size_t len;
+	uint8_t *data = blob_setup(&s, NULL, &a, &b, &len);
 	char *id = NULL, chal[80];
 	assert_int_equal(upload(&s, &a.dev, data, len, false, chal, NULL, &id), 201);
 	assert_non_null(id);
@@ -229,6 +272,247 @@ static void test_blobs(void **state)
 	running = NULL;
 }
 
+/* The status of an HTTP response, or -1. */
+static int status_of(const char *resp)
+{
+	int st = -1;
+	return sscanf(resp, "HTTP/1.1 %d", &st) == 1 ? st : -1;
+}
+
+/* The X-Valise-Offset of a response, or -1 if it has none. */
+static long long offset_of(const char *resp)
+{
+	static const char name[] = "\r\nX-Valise-Offset: ";
+	const char *o = strstr(resp, name);
+	return o ? atoll(o + sizeof name - 1) : -1;
+}
+
+/* Starts a resumable upload of data[0..total) as d with that upload id,
+ * sending n octets of it; returns the connection, still open. */
+static int resumable_start(struct srv *s, const struct vtc_device *d, const char *uid,
+                           const uint8_t *data, size_t total, size_t first, size_t n)
+{
+	char auth[1024], headers[1400];
+	auth_headers(s, d, false, NULL, NULL, auth, sizeof auth);
+	int hl =
+	    snprintf(headers, sizeof headers, "%sX-Valise-Upload: %s\r\nContent-Length: %zu\r\n",
+	             auth, uid, total - first);
+	if (first)
+		snprintf(headers + hl, sizeof headers - (size_t)hl,
+		         "Content-Range: bytes %zu-%zu/%zu\r\n", first, total - 1, total);
+	return request_start(s->port, "PUT", "/blob", headers, data + first, n);
+}
+
+/* Asks how far d's upload uid of total octets got: the whole response in
+ * *out (heap); returns its status. */
+static int resumable_query(struct srv *s, const struct vtc_device *d, const char *uid, size_t total,
+                           char **out)
+{
+	char auth[1024], headers[1400];
+	auth_headers(s, d, false, NULL, NULL, auth, sizeof auth);
+	snprintf(headers, sizeof headers,
+	         "%sX-Valise-Upload: %s\r\nContent-Range: bytes */%zu\r\nContent-Length: 0\r\n",
+	         auth, uid, total);
+	raw_request(s->port, "PUT", "/blob", headers, out);
+	return status_of(*out);
+}
+
+/* Waits (up to 5 s) until the server holds want octets of d's upload uid:
+ * the bytes sent before have been read, authenticated and written. */
+static void wait_offset(struct srv *s, const struct vtc_device *d, const char *uid, size_t total,
+                        long long want)
+{
+	long long got = -1;
+	for (int i = 0; i < 250 && got != want; i++) {
+		char *r;
+		assert_int_equal(resumable_query(s, d, uid, total, &r), 200);
+		got = offset_of(r);
+		free(r);
+		if (got != want)
+			usleep(20000);
+	}
+	assert_int_equal(got, want);
+}
+
+static void expect_id(const char *resp, const uint8_t *data, size_t len)
+{
+	uint8_t h[VL_HASH_MAX];
+	char want[65];
+	assert_int_equal(vl_hash(vl_suite_get(1), data, len, h), VL_OK);
+	hex(h, 32, want);
+	const char *body = strstr(resp, "\r\n\r\n");
+	assert_non_null(body);
+	assert_int_equal(strncmp(body + 4, want, 64), 0);
+}
+
+static size_t files_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Resumable uploads (docs/protocol.md §7): a connection cut part-way
+ * leaves what arrived for the same device to finish; queries, offsets
+ * that do not match, a newer request taking over, limits, expiry, and a
+ * restart (parts live in memory only). */
+static void test_resumable(void **state)
+{
+	(void)state;
+	struct srv s = {0};
+	struct cli a, b;
+	size_t len;
+	uint8_t *data = blob_setup(&s, "upload_ttl=2", &a, &b, &len);
+	const char *u1 = "00112233445566778899aabbccddeeff";
+	char *r;
+
+	/* Nothing held yet: offset 0. */
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 0);
+	free(r);
+	/* 60 KiB sent, then the connection is lost. */
+	int fd = resumable_start(&s, &a.dev, u1, data, len, 0, 10 * 1024);
+	wait_offset(&s, &a.dev, u1, len, 10 * 1024);
+	size_t more = 50 * 1024;
+	assert_int_equal(write(fd, data + 10 * 1024, more), (ssize_t)more);
+	wait_offset(&s, &a.dev, u1, len, 60 * 1024);
+	close(fd);
+	wait_offset(&s, &a.dev, u1, len, 60 * 1024);
+	/* Another user's device does not see it; another size is refused. */
+	assert_int_equal(resumable_query(&s, &b.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 0);
+	free(r);
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len + 1, &r), 400);
+	free(r);
+	/* Starting elsewhere than the server's offset: 409 and the offset. */
+	raw_request(s.port, "GET", "/healthz", "", &r);
+	free(r);
+	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 0);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 409);
+	assert_int_equal(offset_of(r), 60 * 1024);
+	free(r);
+	fd = resumable_start(&s, &a.dev, u1, data, len, 70 * 1024, 0);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 409);
+	assert_int_equal(offset_of(r), 60 * 1024);
+	free(r);
+	/* The rest from there: stored under the hash of the whole. */
+	fd = resumable_start(&s, &a.dev, u1, data, len, 60 * 1024, len - 60 * 1024);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 201);
+	expect_id(r, data, len);
+	const char *body = strstr(r, "\r\n\r\n") + 4;
+	char path[80];
+	snprintf(path, sizeof path, "/blob/%.64s", body);
+	free(r);
+	char *got = NULL;
+	size_t got_len = 0;
+	assert_int_equal(wsc_http_request("127.0.0.1", s.port, false, "GET", path, NULL, NULL, 0,
+	                                  &got, &got_len),
+	                 200);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	free(got);
+	/* Finished: no longer held. */
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 0);
+	free(r);
+
+	/* A newer request takes over from one the server still reads: the
+	 * old one gets 409, the new one finishes the blob. */
+	const char *u2 = "0123456789abcdef0123456789abcdef";
+	uint8_t *small = data + 1000; /* other content, 20 KiB */
+	size_t slen = 20 * 1024;
+	int old = resumable_start(&s, &a.dev, u2, small, slen, 0, 5 * 1024);
+	wait_offset(&s, &a.dev, u2, slen, 5 * 1024);
+	fd = resumable_start(&s, &a.dev, u2, small, slen, 5 * 1024, slen - 5 * 1024);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 201);
+	expect_id(r, small, slen);
+	free(r);
+	response(old, &r);
+	assert_int_equal(status_of(r), 409);
+	free(r);
+
+	/* Refused shapes: Content-Range without X-Valise-Upload, a range that
+	 * stops short of the end, a query with a body, a bad upload id. */
+	char auth[1024], h[1400];
+	static const char *const bad[] = {
+	    "Content-Range: bytes 0-9/10\r\nContent-Length: 10\r\n",
+	    "X-Valise-Upload: 00112233445566778899aabbccddeeff\r\n"
+	    "Content-Range: bytes 0-9/100\r\nContent-Length: 10\r\n",
+	    "X-Valise-Upload: 00112233445566778899aabbccddeeff\r\n"
+	    "Content-Range: bytes */100\r\nContent-Length: 5\r\n",
+	    "X-Valise-Upload: 0011\r\nContent-Length: 10\r\n",
+	    "X-Valise-Upload: 00112233445566778899AABBCCDDEEFF\r\nContent-Length: 10\r\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth);
+		snprintf(h, sizeof h, "%s%s", auth, bad[i]);
+		raw_request(s.port, "PUT", "/blob", h, &r);
+		if (status_of(r) != 400)
+			fail_msg("case %zu: %.40s", i, r);
+		free(r);
+	}
+
+	/* Limits: the user's unfinished uploads count against the quota
+	 * (250 KiB: 150 held, 150 more refused); four per device. */
+	const char *uids[] = {
+	    "10000000000000000000000000000000", "20000000000000000000000000000000",
+	    "30000000000000000000000000000000", "40000000000000000000000000000000",
+	    "50000000000000000000000000000000"};
+	fd = resumable_start(&s, &a.dev, uids[0], data, len, 0, 1024);
+	wait_offset(&s, &a.dev, uids[0], len, 1024);
+	close(fd);
+	fd = resumable_start(&s, &a.dev, uids[1], data + 1, len, 0, 0);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 507);
+	free(r);
+	for (int i = 1; i < 4; i++) {
+		fd = resumable_start(&s, &a.dev, uids[i], data + i, 1024, 0, 100);
+		wait_offset(&s, &a.dev, uids[i], 1024, 100);
+		close(fd);
+	}
+	fd = resumable_start(&s, &a.dev, uids[4], data, 1024, 0, 0);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 429);
+	free(r);
+	/* Bob has his own. */
+	fd = resumable_start(&s, &b.dev, uids[4], data, 1024, 0, 100);
+	wait_offset(&s, &b.dev, uids[4], 1024, 100);
+	close(fd);
+	char tmp[200];
+	snprintf(tmp, sizeof tmp, "%s/blobs/tmp", s.dir);
+	assert_int_equal(files_in(tmp), 5);
+
+	/* upload_ttl (2 s) after their last octet they are gone, files too. */
+	sleep(4);
+	assert_int_equal(resumable_query(&s, &a.dev, uids[0], len, &r), 200);
+	assert_int_equal(offset_of(r), 0);
+	free(r);
+	assert_int_equal(files_in(tmp), 0);
+
+	/* Parts live in memory: after kill -9 a restart clears their files
+	 * and the upload starts again from 0. */
+	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
+	wait_offset(&s, &a.dev, u1, len, 1024);
+	close(fd);
+	srv_kill9(&s);
+	assert_int_equal(files_in(tmp), 1);
+	assert_int_equal(srv_restart(&s), 0);
+	assert_int_equal(files_in(tmp), 0);
+	cli_close(&a);
+	cli_close(&b);
+	free(data);
+	srv_cleanup(&s);
+	running = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -238,6 +522,7 @@ int main(int argc, char **argv)
 	valised_path = argv[1];
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_blobs, teardown),
+	    cmocka_unit_test_teardown(test_resumable, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1054,15 +1054,17 @@ static void test_attachment_and_no_plaintext(void **state)
 }
 
 /* A TCP relay on loopback between one client and the server that cuts
- * blob downloads: the n-th download connection is closed after cut[n]
- * octets from the server (0: not cut). */
+ * blob transfers: the n-th download connection is closed after cut[n]
+ * octets from the server, the n-th upload request (PUT /blob, queries
+ * included) after up_cut[n] octets from the client (0: not cut). */
 struct relay {
 	int lfd, port, server_port;
 	pthread_t acceptor, conns[32];
 	size_t n_conns;
 	pthread_mutex_t mu;
-	const size_t *cut;
+	const size_t *cut, *up_cut;
 	size_t n_cut, downloads, ranged;
+	size_t n_up_cut, uploads, queries;
 	bool hide_range; /* a server that ignores Range (answers 200) */
 	volatile int stop;
 };
@@ -1084,7 +1086,7 @@ static void *relay_pump(void *arg)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (sfd < 0 || connect(sfd, (struct sockaddr *)&sa, sizeof sa) != 0)
 		goto out;
-	size_t limit = SIZE_MAX, passed = 0;
+	size_t limit = SIZE_MAX, passed = 0, up_limit = SIZE_MAX, up_passed = 0;
 	bool first = true;
 	char buf[16385];
 	for (;;) {
@@ -1109,9 +1111,30 @@ static void *relay_pump(void *arg)
 					limit = r->cut[i];
 				pthread_mutex_unlock(&r->mu);
 			}
+			if (first && k > 9 && memcmp(buf, "PUT /blob", 9) == 0) {
+				pthread_mutex_lock(&r->mu);
+				size_t i = r->uploads++;
+				if (strstr(buf, "\r\nContent-Range: bytes */"))
+					r->queries++;
+				if (i < r->n_up_cut && r->up_cut[i])
+					up_limit = r->up_cut[i];
+				pthread_mutex_unlock(&r->mu);
+			}
 			first = false;
-			if (send(sfd, buf, (size_t)k, MSG_NOSIGNAL) != k)
+			size_t give =
+			    (size_t)k < up_limit - up_passed ? (size_t)k : up_limit - up_passed;
+			if (give && send(sfd, buf, give, MSG_NOSIGNAL) != (ssize_t)give)
 				break;
+			up_passed += give;
+			if (up_passed == up_limit) {
+				/* The cut. The server sees it first and has time to
+				 * take in what came before it, so that the client's
+				 * query finds all of it. */
+				close(sfd);
+				sfd = -1;
+				usleep(300000);
+				break;
+			}
 		}
 		if (p[1].revents) {
 			ssize_t k = recv(sfd, buf, sizeof buf, 0);
@@ -1189,6 +1212,37 @@ static void relay_stop(struct relay *r)
 	pthread_mutex_destroy(&r->mu);
 }
 
+#define RELAY_FILE_SIZE ((size_t)2 << 20)
+
+/* Alice and Bob in a direct conversation conv, one of them (Alice if
+ * alice_relayed, else Bob) connected through the relay r, and a 2 MiB file
+ * e->root/scan.bin. Returns the file's bytes (heap). */
+static uint8_t *relay_pair(struct env *e, const struct relay *r, bool alice_relayed, struct dev *a,
+                           struct dev *b, char conv[VL_CLIENT_ID_MAX + 1], char src[200])
+{
+	char direct[64], relayed[64];
+	snprintf(direct, sizeof direct, "%s", e->url);
+	snprintf(relayed, sizeof relayed, "ws://127.0.0.1:%d", r->port);
+	snprintf(e->url, sizeof e->url, "%s", alice_relayed ? relayed : direct);
+	dev_new(e, a, "alice@example.org", "laptop", NULL);
+	snprintf(e->url, sizeof e->url, "%s", alice_relayed ? direct : relayed);
+	dev_new(e, b, "bob@example.org", "phone", NULL);
+	snprintf(e->url, sizeof e->url, "%s", direct);
+	const char *peer = "bob@example.org";
+	assert_int_equal(vl_client_conv_create(a->c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
+	join(b, conv);
+	uint8_t *data = malloc(RELAY_FILE_SIZE);
+	assert_non_null(data);
+	for (size_t i = 0; i < RELAY_FILE_SIZE; i++)
+		data[i] = (uint8_t)(i * 2246822519u >> 11);
+	snprintf(src, 200, "%s/scan.bin", e->root);
+	FILE *f = fopen(src, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, RELAY_FILE_SIZE, f), RELAY_FILE_SIZE);
+	fclose(f);
+	return data;
+}
+
 /* A download whose connection is cut part-way resumes where it stopped
  * (a Range request) and still yields the file, checked whole. */
 static void test_download_resumes(void **state)
@@ -1198,29 +1252,11 @@ static void test_download_resumes(void **state)
 	struct relay r;
 	relay_start(&r, e->s.port, cut, sizeof cut / sizeof cut[0]);
 	struct dev a, b;
-	dev_new(e, &a, "alice@example.org", "laptop", NULL);
-	char url[64];
-	snprintf(url, sizeof url, "%s", e->url);
-	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", r.port);
-	dev_new(e, &b, "bob@example.org", "phone", NULL);
-	snprintf(e->url, sizeof e->url, "%s", url);
-	const char *peer = "bob@example.org";
-	char conv[VL_CLIENT_ID_MAX + 1];
-	assert_int_equal(vl_client_conv_create(a.c, VL_CONV_DIRECT, NULL, &peer, 1, conv), VL_OK);
-	join(&b, conv);
-	size_t size = (size_t)2 << 20;
-	uint8_t *data = malloc(size);
-	assert_non_null(data);
-	for (size_t i = 0; i < size; i++)
-		data[i] = (uint8_t)(i * 2246822519u >> 11);
-	char src[200], dst[200], dst2[200];
-	snprintf(src, sizeof src, "%s/scan.bin", e->root);
+	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200], dst2[200];
+	size_t size = RELAY_FILE_SIZE;
+	uint8_t *data = relay_pair(e, &r, false, &a, &b, conv, src);
 	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
 	snprintf(dst2, sizeof dst2, "%s/scan.out2", e->root);
-	FILE *f = fopen(src, "wb");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, size, f), size);
-	fclose(f);
 	char mid[VL_CLIENT_MSG_ID_LEN + 1];
 	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
 	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
@@ -1262,6 +1298,55 @@ static void test_download_resumes(void **state)
 	relay_stop(&r);
 }
 
+/* An upload whose connection is cut part-way resumes from where the server
+ * got to, twice, and the file still arrives whole; an upload that makes no
+ * progress gives up. */
+static void test_upload_resumes(void **state)
+{
+	struct env *e = *state;
+	/* PUT /blob requests in turn: the upload, cut; a query; the rest,
+	 * cut again; a query; the rest. */
+	static const size_t up_cut[] = {600000, 0, 900000, 0, 0};
+	struct relay r;
+	relay_start(&r, e->s.port, NULL, 0);
+	r.up_cut = up_cut;
+	r.n_up_cut = sizeof up_cut / sizeof up_cut[0];
+	struct dev a, b;
+	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
+	uint8_t *data = relay_pair(e, &r, true, &a, &b, conv, src);
+	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	uint64_t calls = 0;
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, progress_cb, &calls, mid),
+	                 VL_OK);
+	assert_true(calls > 0);
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(r.uploads, 5);
+	assert_int_equal(r.queries, 2);
+	pthread_mutex_unlock(&r.mu);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
+	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
+	expect_file(dst, data, RELAY_FILE_SIZE);
+
+	/* Cut inside the request's head: the server holds nothing, so the
+	 * query answers 0 and the upload gives up. */
+	static const size_t up_cut2[] = {0, 0, 0, 0, 0, 100, 0};
+	pthread_mutex_lock(&r.mu);
+	r.up_cut = up_cut2;
+	r.n_up_cut = sizeof up_cut2 / sizeof up_cut2[0];
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid),
+	                 VL_ERR_NET);
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(r.uploads, 7);
+	assert_int_equal(r.queries, 3);
+	pthread_mutex_unlock(&r.mu);
+	free(data);
+	dev_close(&a);
+	dev_close(&b);
+	relay_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1282,6 +1367,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_send_refused_as_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_download_resumes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),
 	};

@@ -881,6 +881,49 @@ static void test_range(void **state)
 	}
 }
 
+/* Content-Range (RFC 9110 §14.4) as a resumable upload sends it. */
+static void test_content_range(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *v;
+		enum vl_http_range want;
+		uint64_t first, last, complete;
+	} cases[] = {
+	    {"bytes 0-99/100", VL_HTTP_RANGE_ONE, 0, 99, 100},
+	    {"bytes 40-99/100", VL_HTTP_RANGE_ONE, 40, 99, 100},
+	    {"BYTES  5-5/6 ", VL_HTTP_RANGE_ONE, 5, 5, 6},
+	    {"bytes 0-0/1000000000000000000", VL_HTTP_RANGE_ONE, 0, 0, 1000000000000000000u},
+	    {"bytes */100", VL_HTTP_RANGE_UNSATISFIABLE, 0, 0, 100},
+	    {"bytes 0-100/100", VL_HTTP_RANGE_NONE, 0, 0, 0}, /* past the end */
+	    {"bytes 9-8/100", VL_HTTP_RANGE_NONE, 0, 0, 0},   /* out of order */
+	    {"bytes 0-0/0", VL_HTTP_RANGE_NONE, 0, 0, 0},     /* empty */
+	    {"bytes */0", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes 0-9/*", VL_HTTP_RANGE_NONE, 0, 0, 0}, /* length unknown */
+	    {"bytes 0-9", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes -9/10", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes 0-9/10, 10-19/20", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes=0-9/10", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"octets 0-9/10", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes 0-9/18446744073709551616", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes 0x1-9/10", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"bytes", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	    {"", VL_HTTP_RANGE_NONE, 0, 0, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint64_t first = 7, last = 7, complete = 7;
+		enum vl_http_range r = vl_http_parse_content_range(cases[i].v, strlen(cases[i].v),
+		                                                   &first, &last, &complete);
+		if (r != cases[i].want)
+			fail_msg("\"%s\": %d, want %d", cases[i].v, r, cases[i].want);
+		if (r != VL_HTTP_RANGE_NONE) {
+			assert_int_equal(first, cases[i].first);
+			assert_int_equal(last, cases[i].last);
+			assert_int_equal(complete, cases[i].complete);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -894,6 +937,7 @@ int main(void)
 	    cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_format_head),
 	    cmocka_unit_test(test_range),
+	    cmocka_unit_test(test_content_range),
 	    cmocka_unit_test(test_ws_accept),
 	    cmocka_unit_test(test_ws_frame_forms),
 	    cmocka_unit_test(test_ws_frame_rejects),
