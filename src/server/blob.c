@@ -199,6 +199,7 @@ static void part_unlist(struct vl_transport *t, struct blob_part *p)
 		if (*pp == p) {
 			*pp = p->next;
 			t->n_partials--;
+			vl_core_metrics_mut(t->core)->blob_unfinished = t->n_partials;
 			return;
 		}
 }
@@ -236,6 +237,7 @@ static struct blob_part *part_new(struct vl_transport *t, const struct blob_uplo
 		p->next = t->partials;
 		t->partials = p;
 		t->n_partials++;
+		vl_core_metrics_mut(t->core)->blob_unfinished = t->n_partials;
 	}
 	return p;
 }
@@ -258,6 +260,7 @@ void vl_blob_sweep(struct vl_transport *t)
 		if (!p->owner && now - p->idle_since >= t->cfg->upload_ttl) {
 			vl_log(VL_LOG_INFO, "blob_partial_expired", "user=%s device=%s got=%llu",
 			       p->user, p->device, (unsigned long long)p->got);
+			vl_core_metrics_mut(t->core)->blob_expired++;
 			part_free(t, p);
 		}
 	}
@@ -336,6 +339,7 @@ static int upload_fail(struct blob_upload *up, unsigned status, const char *text
 {
 	vl_log(VL_LOG_INFO, "blob_refused", "user=%s device=%s status=%u", up->user, up->device,
 	       status);
+	vl_core_metrics_mut(up->t->core)->blobs_refused++;
 	return upload_reply(up, status, text, NULL);
 }
 
@@ -446,6 +450,7 @@ static void store_complete(struct vl_core_job *job)
 	body[65] = 0;
 	vl_log(VL_LOG_INFO, "blob_stored", "user=%s device=%s size=%llu", up->user, up->device,
 	       (unsigned long long)up->part->total);
+	vl_core_metrics_mut(up->t->core)->blobs_stored++;
 	upload_reply(up, 201, body, NULL);
 }
 
@@ -532,6 +537,7 @@ static struct blob_part *upload_part(struct vl_transport *t, struct blob_upload 
 			upload_fail(up, 500, "cannot write\n");
 			return NULL;
 		}
+		vl_core_metrics_mut(t->core)->blob_resumes++;
 		return p;
 	}
 	if (up->first != 0) {

@@ -83,6 +83,10 @@ struct vl_core_metrics {
 	uint64_t queued, pushed_live, pushed_fetched, acks;
 	uint64_t commits_ok, commits_stale, sends_ok, sends_stale, duplicates;
 	uint64_t kp_uploaded, kp_rejected, kp_claimed;
+	/* Blob uploads (blob.c): stored, refused, requests that went on with
+	 * a resumable upload, resumable uploads held unfinished (a gauge) and
+	 * dropped as stale. */
+	uint64_t blobs_stored, blobs_refused, blob_resumes, blob_unfinished, blob_expired;
 	uint64_t jobs_submitted, jobs_completed, jobs_inflight;
 	/* Latency stages of store jobs run by an executor (the executor's
 	 * own stages are in its stats): request decoded -> submitted;

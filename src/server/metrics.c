@@ -115,6 +115,16 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "key_packages_uploaded_total", "KeyPackages stored.", m->kp_uploaded);
 	counter(&b, "key_packages_rejected_total", "KeyPackage uploads refused.", m->kp_rejected);
 	counter(&b, "key_packages_claimed_total", "KeyPackages handed out.", m->kp_claimed);
+	counter(&b, "blob_uploads_total", "Blobs stored.", m->blobs_stored);
+	counter(&b, "blob_uploads_refused_total", "Blob upload requests refused.",
+	        m->blobs_refused);
+	counter(&b, "blob_upload_resumes_total",
+	        "Requests that went on with a resumable upload where it had stopped.",
+	        m->blob_resumes);
+	gauge(&b, "blob_uploads_unfinished", "Resumable uploads held, unfinished.",
+	      m->blob_unfinished);
+	counter(&b, "blob_uploads_expired_total",
+	        "Unfinished resumable uploads dropped after upload_ttl.", m->blob_expired);
 	gauge(&b, "store_jobs_inflight", "Store jobs submitted and not completed.",
 	      m->jobs_inflight);
 	put(&b, "# HELP valised_errors_total ERROR frames sent, by code.\n"

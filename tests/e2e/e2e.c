@@ -130,6 +130,21 @@ void srv_cleanup(struct srv *s)
 		fprintf(stderr, "e2e: could not remove %s\n", s->dir);
 }
 
+long srv_metric(const struct srv *s, const char *name)
+{
+	char *body = NULL;
+	if (wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body) != 200 || !body) {
+		free(body);
+		return -1;
+	}
+	char key[128];
+	snprintf(key, sizeof key, "\n%s ", name);
+	const char *p = strstr(body, key);
+	long v = p ? atol(p + strlen(key)) : -1;
+	free(body);
+	return v;
+}
+
 char *srv_invite(struct srv *s, const char *user)
 {
 	char cmd[512];

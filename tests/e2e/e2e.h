@@ -40,6 +40,9 @@ int srv_stop(struct srv *s, int timeout_ms);
 void srv_cleanup(struct srv *s);
 /* A fresh invite code for user (admin CLI); heap string or NULL. */
 char *srv_invite(struct srv *s, const char *user);
+/* A counter or gauge from the server's /metrics, or -1 (absent, or the
+ * request failed). */
+long srv_metric(const struct srv *s, const char *name);
 
 /* A received frame kept whole. */
 struct rframe {

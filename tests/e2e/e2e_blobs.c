@@ -490,12 +490,20 @@ static void test_resumable(void **state)
 	snprintf(tmp, sizeof tmp, "%s/blobs/tmp", s.dir);
 	assert_int_equal(files_in(tmp), 5);
 
+	/* Counted in /metrics. */
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 5);
+	assert_int_equal(srv_metric(&s, "valised_blob_upload_resumes_total"), 2);
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_total"), 2);
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_refused_total"), 8);
+
 	/* upload_ttl (2 s) after their last octet they are gone, files too. */
 	sleep(4);
 	assert_int_equal(resumable_query(&s, &a.dev, uids[0], len, &r), 200);
 	assert_int_equal(offset_of(r), 0);
 	free(r);
 	assert_int_equal(files_in(tmp), 0);
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 0);
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_expired_total"), 5);
 
 	/* Parts live in memory: after kill -9 a restart clears their files
 	 * and the upload starts again from 0. */

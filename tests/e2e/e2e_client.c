@@ -683,20 +683,6 @@ static void test_messages_racing_a_commit(void **state)
 	dev_close(&d);
 }
 
-/* A counter from the server's /metrics, or -1. */
-static long server_metric(struct env *e, const char *name)
-{
-	char *body = NULL;
-	assert_int_equal(wsc_http_get("127.0.0.1", e->s.port, false, "/metrics", &body), 200);
-	assert_non_null(body);
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	const char *p = strstr(body, key);
-	long v = p ? atol(p + strlen(key)) : -1;
-	free(body);
-	return v;
-}
-
 /* Polls d for ms and fails on a second copy of text or on a message that
  * could not be read. */
 static void expect_no_duplicate(struct dev *d, const char *text, int ms)
@@ -740,7 +726,7 @@ static void test_send_refused_as_stale(void **state)
 	/* bob encrypts in the epoch alice's commit has ended: the server
 	 * refuses it; bob processes the commit, encrypts the same content in
 	 * the new epoch and sends it again. */
-	long stale0 = server_metric(e, "valised_sends_stale_total");
+	long stale0 = srv_metric(&e->s, "valised_sends_stale_total");
 	assert_true(stale0 >= 0);
 	unsigned long enc0 = cl_stat_encryptions, sends0 = cl_stat_sends;
 	cl_test_send_without_drain = true;
@@ -753,7 +739,7 @@ static void test_send_refused_as_stale(void **state)
 	assert_false(cl_test_send_without_drain);
 	assert_int_equal(cl_stat_encryptions - enc0, 2);
 	assert_int_equal(cl_stat_sends - sends0, 2);
-	assert_int_equal(server_metric(e, "valised_sends_stale_total"), stale0 + 1);
+	assert_int_equal(srv_metric(&e->s, "valised_sends_stale_total"), stale0 + 1);
 	assert_int_equal(vl_client_conv_info(b.c, conv, &info), VL_OK);
 	assert_true(info.epoch == old_epoch + 1);
 	assert_int_equal(info.n_devices, 4);

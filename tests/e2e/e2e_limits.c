@@ -42,21 +42,6 @@ static uint16_t expect_error_at(struct cli *c, uint32_t id, int line)
 	return e.code;
 }
 
-static long metric(struct srv *s, const char *name)
-{
-	char *body = NULL;
-	assert_int_equal(wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body), 200);
-	assert_non_null(body);
-	long v = -1;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	char *p = strstr(body, key);
-	if (p)
-		v = atol(p + strlen(key));
-	free(body);
-	return v;
-}
-
 static void test_bad_input(void **state)
 {
 	(void)state;
@@ -102,9 +87,9 @@ static void test_bad_input(void **state)
 	assert_int_equal(cli_wait(&c, OK(VL_FRAME_PING), 78, 5000, &r), 1);
 	rframe_free(&r);
 	/* Counted in /metrics. */
-	assert_true(metric(&s, "valised_malformed_frames_total") >= 5);
-	assert_true(metric(&s, "valised_oversized_frames_total") >= 2);
-	assert_true(metric(&s, "valised_unknown_type_frames_total") >= 1);
+	assert_true(srv_metric(&s, "valised_malformed_frames_total") >= 5);
+	assert_true(srv_metric(&s, "valised_oversized_frames_total") >= 2);
+	assert_true(srv_metric(&s, "valised_unknown_type_frames_total") >= 1);
 	/* Enough garbage closes the connection. */
 	for (int i = 0; i < 20 && !c.ws.closed; i++)
 		if (wsc_send(&c.ws, WSC_BINARY, junk, sizeof junk))
@@ -150,7 +135,7 @@ static void test_rate_limit(void **state)
 	}
 	assert_int_equal(ok + limited, 40);
 	assert_true(ok >= 10 && ok < 20);
-	assert_true(metric(&s, "valised_rate_limited_total") == (long)limited);
+	assert_true(srv_metric(&s, "valised_rate_limited_total") == (long)limited);
 	cli_close(&c);
 	srv_cleanup(&s);
 	running = NULL;

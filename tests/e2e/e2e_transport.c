@@ -483,21 +483,6 @@ static void test_fanout_wide_tls_send(void **state)
 	fanout_wide(true, "io_uring=off");
 }
 
-static long metric(struct srv *s, const char *name)
-{
-	char *body = NULL;
-	assert_int_equal(wsc_http_get("127.0.0.1", s->port, s->tls, "/metrics", &body), 200);
-	assert_non_null(body);
-	long v = -1;
-	char key[128];
-	snprintf(key, sizeof key, "\n%s ", name);
-	char *p = strstr(body, key);
-	if (p)
-		v = atol(p + strlen(key));
-	free(body);
-	return v;
-}
-
 static size_t big_size(size_t i)
 {
 	(void)i;
@@ -536,7 +521,7 @@ static void test_slow_reader_closed(void **state)
 	make_pair(s, &a, &b);
 	int small = 4096;
 	assert_int_equal(setsockopt(b.ws.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
-	assert_int_equal(metric(s, "valised_connections"), 2);
+	assert_int_equal(srv_metric(s, "valised_connections"), 2);
 
 	/* 18 MB for Bob, who reads nothing: the push window lets more
 	 * through than the socket buffers and the send cap hold. */
@@ -545,7 +530,7 @@ static void test_slow_reader_closed(void **state)
 	send_many(&a, &st, M, 50, big_size);
 	long conns = -1;
 	for (int i = 0; i < 300 && conns != 1; i++) {
-		conns = metric(s, "valised_connections");
+		conns = srv_metric(s, "valised_connections");
 		if (conns != 1)
 			usleep(100 * 1000);
 	}
@@ -593,15 +578,15 @@ static void test_slow_reader_paused(void **state)
 	/* 18 MB for Bob, who reads nothing: one 60 kB message fits in the
 	 * window, the rest wait in his queue. */
 	enum { M = 300 };
-	long pushed =
-	    metric(s, "valised_pushed_live_total") + metric(s, "valised_pushed_fetched_total");
+	long pushed = srv_metric(s, "valised_pushed_live_total") +
+	              srv_metric(s, "valised_pushed_fetched_total");
 	struct sent st = {0};
 	send_many(&a, &st, M, 50, big_size);
 	usleep(300 * 1000);
-	assert_int_equal(metric(s, "valised_connections"), 2);
+	assert_int_equal(srv_metric(s, "valised_connections"), 2);
 	assert_false(log_has(s, "conn_too_slow"));
-	assert_int_equal(metric(s, "valised_pushed_live_total") +
-	                     metric(s, "valised_pushed_fetched_total"),
+	assert_int_equal(srv_metric(s, "valised_pushed_live_total") +
+	                     srv_metric(s, "valised_pushed_fetched_total"),
 	                 pushed + 1);
 
 	struct strict r;
@@ -954,7 +939,7 @@ static void test_assembly_budget(void **state)
 	assert_true(answered);
 	assert_false(w.closed);
 	wsc_close(&w);
-	assert_int_equal(metric(s, "valised_assembly_refused_total"), 1);
+	assert_int_equal(srv_metric(s, "valised_assembly_refused_total"), 1);
 	free(part);
 	cli_close(&a);
 	cli_close(&b);
