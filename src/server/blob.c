@@ -252,6 +252,77 @@ static struct blob_part *part_find(struct vl_transport *t, const struct blob_upl
 	return NULL;
 }
 
+/* --- retention (blob_ttl) ---------------------------------------------------- */
+
+/* Blob records per pass. Passes run every minute (or half of blob_ttl if
+ * that is shorter), at once again after a full one. */
+#define RETIRE_CHUNK   1000
+#define RETIRE_EVERY_S 60
+
+struct retire_job {
+	struct vl_core_job job;
+	struct vl_transport *t;
+	uint64_t before; /* Unix seconds */
+	size_t deleted, files;
+};
+
+/* On the store thread: the file of a blob no user holds any more. */
+static void retire_file(void *ctx, const uint8_t *id, size_t len)
+{
+	struct retire_job *j = ctx;
+	if (len != 32)
+		return;
+	char hex[65], path[sizeof j->t->blob_dir + 80];
+	to_hex(id, 32, hex);
+	snprintf(path, sizeof path, "%s/%.2s/%s", j->t->blob_dir, hex, hex);
+	if (unlink(path) == 0)
+		j->files++;
+}
+
+static int retire_run(struct vl_store *st, struct vl_core_job *job)
+{
+	struct retire_job *j = (struct retire_job *)job;
+	return vl_store_blob_prune(st, j->before, RETIRE_CHUNK, retire_file, j, &j->deleted);
+}
+
+static void retire_complete(struct vl_core_job *job)
+{
+	struct retire_job *j = (struct retire_job *)job;
+	struct vl_transport *t = j->t;
+	t->retire_running = false;
+	if (job->sj.status != VL_OK) {
+		vl_log(VL_LOG_WARN, "blob_retention_failed", "%s", "");
+		j->deleted = 0;
+	} else if (j->deleted) {
+		vl_log(VL_LOG_INFO, "blobs_retired", "records=%zu files=%zu", j->deleted, j->files);
+		vl_core_metrics_mut(t->core)->blobs_retired += j->deleted;
+	}
+	/* After a full pass more may be due: the next sweep goes on. */
+	uint64_t every = t->cfg->blob_ttl / 2;
+	if (every > RETIRE_EVERY_S)
+		every = RETIRE_EVERY_S;
+	if (every == 0)
+		every = 1;
+	t->retire_next = mono_s() + (j->deleted == RETIRE_CHUNK ? 0 : every);
+}
+
+/* Starts a retention pass if blob_ttl is set and one is due. */
+static void retire_maybe(struct vl_transport *t, uint64_t now)
+{
+	uint64_t wall = (uint64_t)time(NULL);
+	if (!t->cfg->blob_ttl || t->retire_running || now < t->retire_next || !t->accepting ||
+	    wall <= t->cfg->blob_ttl)
+		return;
+	struct retire_job *j = (struct retire_job *)vl_core_job_new_raw(
+	    t->core, sizeof *j, retire_run, retire_complete);
+	if (!j)
+		return; /* the next sweep tries again */
+	j->t = t;
+	j->before = wall - t->cfg->blob_ttl;
+	t->retire_running = true;
+	vl_core_job_submit(&j->job);
+}
+
 void vl_blob_sweep(struct vl_transport *t)
 {
 	uint64_t now = mono_s();
@@ -264,6 +335,7 @@ void vl_blob_sweep(struct vl_transport *t)
 			part_free(t, p);
 		}
 	}
+	retire_maybe(t, now);
 }
 
 void vl_blob_cleanup(struct vl_transport *t)

@@ -26,6 +26,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->max_blob = 100u << 20;
 	cfg->blob_quota = 1ull << 30;
 	cfg->upload_ttl = 3600;
+	cfg->blob_ttl = 0;
 	cfg->send_buffer = 4u << 20;
 	cfg->assembly_budget = 256u << 20;
 	cfg->flush_threads = 1;
@@ -171,6 +172,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 1, 7ull * 86400, &v))
 			return bad(err, err_len, key, value, "expected 1..604800 seconds");
 		cfg->upload_ttl = v;
+	} else if (strcmp(key, "blob_ttl") == 0) {
+		if (!parse_u64(value, 0, 100ull * 365 * 86400, &v))
+			return bad(err, err_len, key, value, "expected 0 (forever) or seconds");
+		cfg->blob_ttl = v;
 	} else if (strcmp(key, "batch_max") == 0) {
 		if (!parse_u64(value, 1, 1000000, &v))
 			return bad(err, err_len, key, value, "expected 1..1000000");

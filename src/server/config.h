@@ -29,6 +29,7 @@ struct vl_server_config {
 	uint64_t max_blob;           /* bytes per blob */
 	uint64_t blob_quota;         /* blob bytes per user */
 	uint64_t upload_ttl;         /* seconds an interrupted resumable upload is kept */
+	uint64_t blob_ttl;           /* seconds a blob is kept after its upload (0: forever) */
 	unsigned batch_max;          /* store jobs per group commit */
 	unsigned batch_us;           /* a group commit takes no more jobs after this long */
 	unsigned batch_gap_us;       /* least time between group commit starts */

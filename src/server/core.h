@@ -87,6 +87,7 @@ struct vl_core_metrics {
 	 * a resumable upload, resumable uploads held unfinished (a gauge) and
 	 * dropped as stale. */
 	uint64_t blobs_stored, blobs_refused, blob_resumes, blob_unfinished, blob_expired;
+	uint64_t blobs_retired; /* blob records dropped after blob_ttl */
 	uint64_t jobs_submitted, jobs_completed, jobs_inflight;
 	/* Latency stages of store jobs run by an executor (the executor's
 	 * own stages are in its stats): request decoded -> submitted;

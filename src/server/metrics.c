@@ -125,6 +125,8 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	      m->blob_unfinished);
 	counter(&b, "blob_uploads_expired_total",
 	        "Unfinished resumable uploads dropped after upload_ttl.", m->blob_expired);
+	counter(&b, "blobs_retired_total", "Blob records dropped after blob_ttl (retention).",
+	        m->blobs_retired);
 	gauge(&b, "store_jobs_inflight", "Store jobs submitted and not completed.",
 	      m->jobs_inflight);
 	put(&b, "# HELP valised_errors_total ERROR frames sent, by code.\n"

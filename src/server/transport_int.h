@@ -64,6 +64,8 @@ struct vl_transport {
 	size_t next_challenge;
 	struct blob_part *partials; /* resumable uploads (blob.c) */
 	size_t n_partials;
+	uint64_t retire_next; /* monotonic seconds: the next retention pass */
+	bool retire_running;  /* a retention job is with the store */
 	/* Every read lands here and is handled before the next one: an idle
 	 * connection holds no input buffer of its own. */
 	uint8_t rbuf[64 * 1024];
@@ -114,8 +116,9 @@ int vl_blob_on_http(struct vl_transport *t, struct http_sess *h, const struct vl
 int vl_blob_on_body(struct vl_transport *t, struct http_sess *h, const uint8_t *in, size_t len);
 int vl_blob_on_body_done(struct vl_transport *t, struct http_sess *h);
 void vl_blob_on_closed(struct http_sess *h);
-/* Drops resumable uploads idle past upload_ttl (once a second,
- * from the transport's sweep). */
+/* Drops resumable uploads idle past upload_ttl and, with blob_ttl, starts
+ * a retention pass when one is due (once a second, from the transport's
+ * sweep). */
 void vl_blob_sweep(struct vl_transport *t);
 
 #endif

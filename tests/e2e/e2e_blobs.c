@@ -521,6 +521,51 @@ static void test_resumable(void **state)
 	running = NULL;
 }
 
+/* Retention (blob_ttl): a blob is gone blob_ttl seconds after its upload,
+ * its file deleted and its bytes given back to the user's quota. */
+static void test_retention(void **state)
+{
+	(void)state;
+	struct srv s = {0};
+	struct cli a, b;
+	size_t len;
+	uint8_t *data = blob_setup(&s, "blob_ttl=2", &a, &b, &len);
+	char *id = NULL;
+	assert_int_equal(upload(&s, &a.dev, data, len, false, NULL, NULL, &id), 201);
+	char path[80], file[300];
+	snprintf(path, sizeof path, "/blob/%.64s", id);
+	snprintf(file, sizeof file, "%s/blobs/%.2s/%.64s", s.dir, id, id);
+	free(id);
+	assert_int_equal(access(file, F_OK), 0);
+	/* Over the quota while it is kept. */
+	char *r = NULL;
+	data[0] ^= 1;
+	assert_int_equal(upload(&s, &a.dev, data, len, false, NULL, NULL, &r), 507);
+	free(r);
+	/* Gone a few seconds later (passes run every blob_ttl / 2 here). */
+	int st = 0;
+	for (int i = 0; i < 200; i++) {
+		char *body = NULL;
+		st = wsc_http_get("127.0.0.1", s.port, false, path, &body);
+		free(body);
+		if (st == 404)
+			break;
+		usleep(50000);
+	}
+	assert_int_equal(st, 404);
+	assert_int_not_equal(access(file, F_OK), 0);
+	assert_int_equal(srv_metric(&s, "valised_blobs_retired_total"), 1);
+	/* Its bytes are free again. */
+	r = NULL;
+	assert_int_equal(upload(&s, &a.dev, data, len, false, NULL, NULL, &r), 201);
+	free(r);
+	cli_close(&a);
+	cli_close(&b);
+	free(data);
+	srv_cleanup(&s);
+	running = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -531,6 +576,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_blobs, teardown),
 	    cmocka_unit_test_teardown(test_resumable, teardown),
+	    cmocka_unit_test_teardown(test_retention, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.max_conns_per_addr, 2048);
 	assert_int_equal(cfg.core.window_bytes, 1u << 20);
 	assert_int_equal(cfg.upload_ttl, 3600);
+	assert_int_equal(cfg.blob_ttl, 0);
 }
 
 static void test_listen(void **state)
@@ -115,6 +116,8 @@ static void test_sizes_and_counts(void **state)
 	assert_int_equal(cfg.blob_quota, 2ull << 30);
 	assert_int_equal(set("upload_ttl", "86400"), VL_OK);
 	assert_int_equal(cfg.upload_ttl, 86400);
+	assert_int_equal(set("blob_ttl", "2592000"), VL_OK);
+	assert_int_equal(cfg.blob_ttl, 2592000);
 	assert_int_equal(set("max_frame", "1M"), VL_OK);
 	assert_int_equal(cfg.core.max_frame, 1u << 20);
 	assert_int_equal(set("batch_gap_us", "0"), VL_OK);
@@ -142,6 +145,7 @@ static void test_sizes_and_counts(void **state)
 	    {"blob_quota", "99999999999999999999G", "byte count"},
 	    {"upload_ttl", "0", "1..604800"},
 	    {"upload_ttl", "8d", "1..604800"},
+	    {"blob_ttl", "-1", "0 (forever) or seconds"},
 	    {"log_level", "loud", "debug, info, warn or error"},
 	    {"server_name", "Example.ORG", "lower-case domain"},
 	    {"data_dir", "", "empty or too long"},

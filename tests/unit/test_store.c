@@ -1649,6 +1649,82 @@ static void test_blobs(void **state)
 	assert_true(used == 500);
 }
 
+struct gone_ids {
+	uint8_t ids[8][32];
+	size_t n;
+};
+
+static void on_gone(void *ctx, const uint8_t *id, size_t len)
+{
+	struct gone_ids *g = ctx;
+	assert_int_equal(len, 32);
+	assert_true(g->n < 8);
+	memcpy(g->ids[g->n++], id, 32);
+}
+
+/* Retention: the oldest records first, usage given back, a file reported
+ * only when no user holds its id, uploading again restarts the clock. */
+static void test_blob_prune(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	uint8_t id1[32] = {1}, id2[32] = {2}, id3[32] = {3};
+	bool existed;
+	uint64_t used;
+	/* id1: Alice at NOW and Bob at NOW + 50; id2: Alice at NOW + 10,
+	 * again at NOW + 100; id3: Alice at NOW + 20. */
+	assert_int_equal(vl_store_blob_add(f->st, id1, 32, a.user_id, 100, 1000, NOW, &existed),
+	                 VL_OK);
+	assert_int_equal(
+	    vl_store_blob_add(f->st, id1, 32, b.user_id, 100, 1000, NOW + 50, &existed), VL_OK);
+	assert_int_equal(
+	    vl_store_blob_add(f->st, id2, 32, a.user_id, 200, 1000, NOW + 10, &existed), VL_OK);
+	assert_int_equal(
+	    vl_store_blob_add(f->st, id2, 32, a.user_id, 200, 1000, NOW + 100, &existed), VL_OK);
+	assert_true(existed);
+	assert_int_equal(
+	    vl_store_blob_add(f->st, id3, 32, a.user_id, 300, 1000, NOW + 20, &existed), VL_OK);
+	assert_int_equal(vl_store_blob_usage(f->st, a.user_id, &used), VL_OK);
+	assert_true(used == 600);
+
+	/* Nothing before NOW. */
+	struct gone_ids g = {0};
+	size_t deleted = 9;
+	assert_int_equal(vl_store_blob_prune(f->st, NOW, 10, on_gone, &g, &deleted), VL_OK);
+	assert_int_equal(deleted, 0);
+	/* Before NOW + 60, at most one: Alice's id1 (the oldest). Bob still
+	 * holds id1, so its file stays. */
+	assert_int_equal(vl_store_blob_prune(f->st, NOW + 60, 1, on_gone, &g, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(vl_store_blob_usage(f->st, a.user_id, &used), VL_OK);
+	assert_true(used == 500);
+	assert_int_equal(vl_store_blob_exists(f->st, id1, 32), VL_OK);
+	/* The rest before NOW + 60: id3 (Alice's only), then Bob's id1, the
+	 * last holder. id2 was uploaded again at NOW + 100: kept. */
+	assert_int_equal(vl_store_blob_prune(f->st, NOW + 60, 10, on_gone, &g, &deleted), VL_OK);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(g.n, 2);
+	assert_memory_equal(g.ids[0], id3, 32);
+	assert_memory_equal(g.ids[1], id1, 32);
+	assert_int_equal(vl_store_blob_exists(f->st, id1, 32), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_blob_exists(f->st, id3, 32), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_blob_exists(f->st, id2, 32), VL_OK);
+	assert_int_equal(vl_store_blob_usage(f->st, a.user_id, &used), VL_OK);
+	assert_true(used == 200);
+	assert_int_equal(vl_store_blob_usage(f->st, b.user_id, &used), VL_OK);
+	assert_true(used == 0);
+	/* Later, id2 too; the freed quota takes a new blob. */
+	assert_int_equal(vl_store_blob_prune(f->st, NOW + 101, 10, on_gone, &g, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(g.n, 3);
+	assert_int_equal(vl_store_blob_usage(f->st, a.user_id, &used), VL_OK);
+	assert_true(used == 0);
+	assert_int_equal(vl_store_blob_add(f->st, id3, 32, a.user_id, 1000, 1000, NOW, &existed),
+	                 VL_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1664,6 +1740,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_checkpoint_idle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_blob_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_queues, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_seq_never_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),

@@ -117,6 +117,8 @@ static const char *const migrations[] = {
     "DROP TABLE sent;"
     "ALTER TABLE sent_v5 RENAME TO sent;"
     "CREATE INDEX sent_by_age ON sent (created);",
+    /* 6: blob records by age, for retention (blob_ttl). */
+    "CREATE INDEX blobs_by_age ON blobs (created);",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
@@ -175,6 +177,9 @@ enum stmt {
 	S_BLOB_INSERT,
 	S_BLOB_ADD_USAGE,
 	S_BLOB_EXISTS,
+	S_BLOB_TOUCH,
+	S_BLOB_OLDEST,
+	S_BLOB_DELETE,
 	S_SENT_PRUNE,
 	S_SENT_DELETE,
 	S_COUNTER_GET,
@@ -250,6 +255,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BLOB_INSERT] = "INSERT INTO blobs (id, user_id, size, created) VALUES (?, ?, ?, ?)",
     [S_BLOB_ADD_USAGE] = "UPDATE users SET blob_bytes = blob_bytes + ? WHERE id = ?",
     [S_BLOB_EXISTS] = "SELECT 1 FROM blobs WHERE id = ? LIMIT 1",
+    [S_BLOB_TOUCH] = "UPDATE blobs SET created = max(created, ?) WHERE id = ? AND user_id = ?",
+    [S_BLOB_OLDEST] = "SELECT id, user_id, size FROM blobs WHERE created < ?"
+                      " ORDER BY created LIMIT ?",
+    [S_BLOB_DELETE] = "DELETE FROM blobs WHERE id = ? AND user_id = ?",
     [S_SENT_INSERT] = "INSERT INTO sent (device_id, client_msg_id, epoch, created)"
                       " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
     [S_SENT_DELETE] = "DELETE FROM sent WHERE client_msg_id = ?2 AND device_id = ?1",
@@ -2011,8 +2020,13 @@ static int blob_add_in_tx(struct sq *q, const uint8_t *id, size_t id_len, int64_
 	int rc = step_row(s);
 	done(s);
 	if (rc == VL_OK) {
+		/* Uploaded again: its retention starts over. */
 		*existed = true;
-		return VL_OK;
+		s = q->s[S_BLOB_TOUCH];
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)now);
+		bind_blob(s, 2, id, id_len);
+		sqlite3_bind_int64(s, 3, user_id);
+		return run(q, S_BLOB_TOUCH);
 	}
 	if (rc != VL_ERR_NOT_FOUND)
 		return rc;
@@ -2055,6 +2069,82 @@ static int sq_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
 	int rc = step_row(s);
 	done(s);
 	return rc;
+}
+
+struct blob_rec {
+	uint8_t id[VL_STORE_BLOB_ID_MAX];
+	size_t id_len;
+	int64_t user_id;
+	int64_t size;
+	bool gone; /* no user holds it any more */
+};
+
+static int blob_prune_in_tx(struct sq *q, uint64_t before, size_t limit, vl_store_blob_gone_fn gone,
+                            void *ctx, size_t *deleted)
+{
+	/* Read first, then delete: the oldest records, at most limit. */
+	struct blob_rec *r = calloc(limit ? limit : 1, sizeof *r);
+	if (!r)
+		return VL_ERR_NOMEM;
+	size_t n = 0;
+	sqlite3_stmt *s = q->s[S_BLOB_OLDEST];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(before > INT64_MAX ? INT64_MAX : before));
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && n < limit) {
+		int len = sqlite3_column_bytes(s, 0);
+		if (len <= 0 || (size_t)len > sizeof r[n].id)
+			continue; /* not one of ours: left alone */
+		memcpy(r[n].id, sqlite3_column_blob(s, 0), (size_t)len);
+		r[n].id_len = (size_t)len;
+		r[n].user_id = sqlite3_column_int64(s, 1);
+		r[n].size = sqlite3_column_int64(s, 2);
+		n++;
+	}
+	done(s);
+	rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? VL_OK : VL_ERR_STORE;
+	for (size_t i = 0; i < n && rc == VL_OK; i++) {
+		s = q->s[S_BLOB_DELETE];
+		bind_blob(s, 1, r[i].id, r[i].id_len);
+		sqlite3_bind_int64(s, 2, r[i].user_id);
+		rc = run(q, S_BLOB_DELETE);
+		if (rc == VL_OK) {
+			sqlite3_bind_int64(q->s[S_BLOB_ADD_USAGE], 1, -r[i].size);
+			sqlite3_bind_int64(q->s[S_BLOB_ADD_USAGE], 2, r[i].user_id);
+			rc = run(q, S_BLOB_ADD_USAGE);
+		}
+		if (rc == VL_OK) {
+			s = q->s[S_BLOB_EXISTS];
+			bind_blob(s, 1, r[i].id, r[i].id_len);
+			rc = step_row(s);
+			done(s);
+			r[i].gone = rc == VL_ERR_NOT_FOUND;
+			if (rc == VL_ERR_NOT_FOUND)
+				rc = VL_OK;
+		}
+	}
+	/* Only once every record is gone: a failure before leaves all the
+	 * files. (A batch rolled back after this leaves records of expired
+	 * blobs without their files; the next prune takes them.) */
+	for (size_t i = 0; i < n && rc == VL_OK; i++)
+		if (r[i].gone && gone)
+			gone(ctx, r[i].id, r[i].id_len);
+	if (rc == VL_OK)
+		*deleted = n;
+	free(r);
+	return rc;
+}
+
+static int sq_blob_prune(struct vl_store *st, uint64_t before, size_t limit,
+                         vl_store_blob_gone_fn gone, void *ctx, size_t *deleted)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	*deleted = 0;
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	return op_end(q, blob_prune_in_tx(q, before, limit, gone, ctx, deleted));
 }
 
 /* --- maintenance ----------------------------------------------------------- */
@@ -2110,6 +2200,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .blob_usage = sq_blob_usage,
     .blob_add = sq_blob_add,
     .blob_exists = sq_blob_exists,
+    .blob_prune = sq_blob_prune,
     .sent_prune = sq_sent_prune,
     .stats = sq_stats,
     .checkpoint_idle = sq_checkpoint_idle,

@@ -210,6 +210,12 @@ int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len)
 	return st->be->blob_exists(st, id, id_len);
 }
 
+int vl_store_blob_prune(struct vl_store *st, uint64_t before, size_t limit,
+                        vl_store_blob_gone_fn gone, void *ctx, size_t *deleted)
+{
+	return st->be->blob_prune(st, before, limit, gone, ctx, deleted);
+}
+
 int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
 {
 	return st->be->sent_prune(st, before, limit, deleted);

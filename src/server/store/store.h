@@ -53,6 +53,7 @@
 #define VL_STORE_DEVICE_MAX   64
 #define VL_STORE_KEY_MAX      133
 #define VL_STORE_GROUP_ID_MAX 255
+#define VL_STORE_BLOB_ID_MAX  64 /* valised's are 32: SHA-256 */
 /* Proposals recorded per group and epoch (vl_store_proposal_send). */
 #define VL_STORE_PROPOSALS_MAX 1024
 
@@ -314,13 +315,22 @@ VL_MUST_CHECK int vl_store_queue_count(struct vl_store *st, int64_t device_id, u
 /* Bytes of blobs the user has stored (its quota use). */
 VL_MUST_CHECK int vl_store_blob_usage(struct vl_store *st, int64_t user_id, uint64_t *bytes);
 /* Records blob id (content address) of size bytes for user, adding to its
- * usage, unless the same user already has it (then *existed is set and
- * nothing changes). VL_ERR_LIMIT if the usage would exceed quota. */
+ * usage, unless the same user already has it (then *existed is set, the
+ * record's time becomes now and the usage stays). VL_ERR_LIMIT if the
+ * usage would exceed quota. */
 VL_MUST_CHECK int vl_store_blob_add(struct vl_store *st, const uint8_t *id, size_t id_len,
                                     int64_t user_id, uint64_t size, uint64_t quota, uint64_t now,
                                     bool *existed);
 /* VL_OK if a blob with this id is recorded, VL_ERR_NOT_FOUND if not. */
 VL_MUST_CHECK int vl_store_blob_exists(struct vl_store *st, const uint8_t *id, size_t id_len);
+typedef void (*vl_store_blob_gone_fn)(void *ctx, const uint8_t *id, size_t id_len);
+/* Retention: deletes up to limit blob records made (or last uploaded
+ * again, vl_store_blob_add) before `before` (Unix seconds), oldest first,
+ * each giving its size back to its user's usage; *deleted is how many.
+ * For each id that no user holds any more, calls gone (the caller deletes
+ * the file) before returning. VL_ERR_STORE on a database failure. */
+VL_MUST_CHECK int vl_store_blob_prune(struct vl_store *st, uint64_t before, size_t limit,
+                                      vl_store_blob_gone_fn gone, void *ctx, size_t *deleted);
 
 /* --- maintenance ------------------------------------------------------- */
 

@@ -62,6 +62,8 @@ struct vl_store_backend {
 	int (*blob_add)(struct vl_store *st, const uint8_t *id, size_t id_len, int64_t user_id,
 	                uint64_t size, uint64_t quota, uint64_t now, bool *existed);
 	int (*blob_exists)(struct vl_store *st, const uint8_t *id, size_t id_len);
+	int (*blob_prune)(struct vl_store *st, uint64_t before, size_t limit,
+	                  vl_store_blob_gone_fn gone, void *ctx, size_t *deleted);
 	int (*sent_prune)(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted);
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
 	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
