@@ -21,16 +21,18 @@
  * cost little per message:
  *   1. Frames are queued per connection and written once per loop turn:
  *      one write() (one SSL_write under TLS) per connection per turn,
- *      whatever the number of SENDs or ACKs queued. On plain links the
- *      writes of a turn (or of a pacing tick) go to the kernel together,
- *      in one io_uring submission (--no-io-uring: one write() each).
+ *      whatever the number of SENDs or ACKs queued. The writes of a turn
+ *      (or of a pacing tick) go to the kernel together, in one io_uring
+ *      submission (--no-io-uring: one write() each). Under TLS, once the
+ *      handshake is done, the SSL seals into and opens from memory, so
+ *      TLS links are written and read the same way.
  *   2. A readable connection is read once into a shared 256 KiB buffer
  *      (again only if that filled it) and every whole frame in it is
  *      parsed; epoll is level-triggered, so nothing is lost by not reading
  *      until EAGAIN, and EPOLLOUT is asked for only while output waits.
- *      On plain links the reads of one epoll wake-up go to the kernel
- *      together too, one io_uring submission of RECVMSGs into 64 KiB
- *      slots (read_ring); --no-io-uring reads with one recvmsg() each.
+ *      The reads of one epoll wake-up go to the kernel together too, one
+ *      io_uring submission of RECVMSGs into 64 KiB slots (read_ring);
+ *      --no-io-uring reads with one recvmsg() each.
  *   3. A receiver acknowledges cumulatively (ACK seq covers everything up
  *      to seq, docs/protocol.md §4.4) once per batch it has read, as
  *      libvalise does after each poll; --ack N acknowledges every N
@@ -322,7 +324,7 @@ typedef void (*frame_fn)(struct loop *l, struct conn *c, const struct vl_frame *
 enum {
 	SAMPLE_LAT,  /* the sender's write to the receiver parsing it */
 	SAMPLE_SOCK, /* the sender's write to its arrival on the receiver's
-	              * socket (the kernel's receive time; plain links) */
+	              * socket (the kernel's receive time) */
 	SAMPLE_HELD, /* that arrival to the parse: the generator's own delay */
 	SAMPLE_LAG,  /* a paced send's schedule to its write */
 	SAMPLE_KINDS
@@ -345,9 +347,15 @@ struct conn {
 	/* bytes of an incomplete frame left over from the last read */
 	uint8_t *part;
 	size_t part_len, part_cap;
-	/* queued output: wbuf[wpos..wlen) */
+	/* queued output: wbuf[wpos..wlen) (plaintext under TLS) */
 	uint8_t *wbuf;
 	size_t wpos, wlen, wcap;
+	/* Under TLS, once the handshake is done: records sealed from wbuf
+	 * and not yet sent, tbuf[tpos..tlen). The SSL then reads from and
+	 * writes to memory, and the socket is read and written like a plain
+	 * one, through the ring too. */
+	uint8_t *tbuf;
+	size_t tpos, tlen, tcap;
 	struct stamp stamps[STAMPS_MAX];
 	unsigned n_stamps;
 	bool want_out, dirty, ack_now;
@@ -388,16 +396,19 @@ struct loop {
 	bool measuring;
 	struct samples smp[SAMPLE_KINDS];
 	uint64_t delivered, dups, errors, foreign;
-	uint64_t n_reads, n_writes, n_waits; /* system calls (SSL_* under TLS) */
-	/* Plain links: a turn's writes to many connections go to the kernel
-	 * in one io_uring submission (flush_ring); NULL: one write() each. */
+	uint64_t n_reads, n_writes, n_waits; /* system calls */
+	/* A turn's writes to many connections go to the kernel in one
+	 * io_uring submission (flush_ring); NULL: one write() each. */
 	struct io_uring *ring;
 	struct read_slot *slots; /* read_ring's, 512 of SLOT_SIZE in slot_buf */
 	uint8_t *slot_buf;
 	/* The kernel's receive time (CLOCK_REALTIME) of the last read's
-	 * bytes, plain connections only; 0: none. */
+	 * bytes; 0: none. */
 	uint64_t rx_real_ns;
+	uint8_t *tls_in; /* TLS_IN octets of records read from a socket */
 };
+
+#define TLS_IN (64u * 1024)
 
 static void conn_close(struct loop *l, struct conn *c)
 {
@@ -409,6 +420,7 @@ static void conn_close(struct loop *l, struct conn *c)
 	c->fd = -1;
 	c->st = C_DEAD;
 	c->wpos = c->wlen = 0;
+	c->tpos = c->tlen = 0;
 	c->n_stamps = 0;
 }
 
@@ -460,46 +472,89 @@ static void conn_stamp(struct loop *l, struct conn *c)
 	c->n_stamps = 0;
 }
 
-/* Writes what is queued: one write() (one SSL_write) per call unless a
- * TLS record boundary stops it early. */
+/* The octets to send next: a plain connection's queued output, a TLS
+ * one's sealed records. */
+static uint8_t *out_next(const struct conn *c, size_t *n)
+{
+	if (c->ssl) {
+		*n = c->tlen - c->tpos;
+		return c->tbuf + c->tpos;
+	}
+	*n = c->wlen - c->wpos;
+	return c->wbuf + c->wpos;
+}
+
+/* n of them were sent. */
+static void out_sent(struct conn *c, size_t n)
+{
+	size_t *pos = c->ssl ? &c->tpos : &c->wpos, *len = c->ssl ? &c->tlen : &c->wlen;
+	*pos += n;
+	if (*pos == *len)
+		*pos = *len = 0;
+}
+
+/* Makes the queued output ready to send: the send times filled in, and
+ * under TLS the plaintext sealed into records (SSL_write into memory,
+ * appended to tbuf). */
+static void conn_seal(struct loop *l, struct conn *c)
+{
+	conn_stamp(l, c);
+	if (!c->ssl || c->wpos == c->wlen)
+		return;
+	/* Into memory: never short of room, but a record at a time
+	 * (SSL_MODE_ENABLE_PARTIAL_WRITE). */
+	while (c->wpos < c->wlen) {
+		size_t w = 0;
+		if (SSL_write_ex(c->ssl, c->wbuf + c->wpos, c->wlen - c->wpos, &w) <= 0)
+			die("SSL_write into memory");
+		c->wpos += w;
+	}
+	c->wpos = c->wlen = 0;
+	BIO *out = SSL_get_wbio(c->ssl);
+	size_t pend = BIO_ctrl_pending(out);
+	if (c->tlen + pend > c->tcap) {
+		if (c->tpos) {
+			memmove(c->tbuf, c->tbuf + c->tpos, c->tlen - c->tpos);
+			c->tlen -= c->tpos;
+			c->tpos = 0;
+		}
+		size_t cap = c->tcap ? c->tcap : 4096;
+		while (cap < c->tlen + pend)
+			cap *= 2;
+		if (cap > WBUF_MAX)
+			die("a connection's output is not draining");
+		c->tbuf = realloc(c->tbuf, cap);
+		if (!c->tbuf)
+			die("out of memory");
+		c->tcap = cap;
+	}
+	if (BIO_read(out, c->tbuf + c->tlen, (int)pend) != (int)pend)
+		die("BIO_read");
+	c->tlen += pend;
+}
+
+/* Writes what is queued with one write() per call. */
 static void conn_flush(struct loop *l, struct conn *c)
 {
 	if (c->st == C_DEAD)
 		return;
-	conn_stamp(l, c);
-	while (c->wpos < c->wlen) {
-		size_t want = c->wlen - c->wpos;
-		ssize_t n;
-		if (c->ssl) {
-			size_t w = 0;
-			l->n_writes++;
-			if (SSL_write_ex(c->ssl, c->wbuf + c->wpos, want, &w) <= 0) {
-				int e = SSL_get_error(c->ssl, 0);
-				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-					break;
-				conn_fail(l, c, "SSL_write");
-				return;
-			}
-			n = (ssize_t)w;
-		} else {
-			n = write(c->fd, c->wbuf + c->wpos, want);
-			l->n_writes++;
-			if (n < 0) {
-				if (errno == EAGAIN || errno == EINTR)
-					break;
-				conn_fail(l, c, "write");
-				return;
-			}
+	conn_seal(l, c);
+	size_t want;
+	const uint8_t *p = out_next(c, &want);
+	if (want) {
+		ssize_t n = write(c->fd, p, want);
+		l->n_writes++;
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_fail(l, c, "write");
+			return;
 		}
-		c->wpos += (size_t)n;
-		/* A short plain write means the socket buffer is full: wait for
+		/* A short write means the socket buffer is full: wait for
 		 * EPOLLOUT rather than try again now. */
-		if (!c->ssl && (size_t)n < want)
-			break;
+		if (n > 0)
+			out_sent(c, (size_t)n);
 	}
-	if (c->wpos == c->wlen)
-		c->wpos = c->wlen = 0;
-	update_events(l, c, c->wlen > 0);
+	out_next(c, &want);
+	update_events(l, c, want > 0);
 }
 
 #define RING_ENTRIES 1024u
@@ -545,34 +600,35 @@ static void ring_run(struct loop *l, unsigned queued)
 			continue;
 		}
 		if (n > 0)
-			c->wpos += (size_t)n;
-		if (c->wpos == c->wlen)
-			c->wpos = c->wlen = 0;
-		update_events(l, c, c->wlen > 0);
+			out_sent(c, (size_t)n);
+		size_t left;
+		out_next(c, &left);
+		update_events(l, c, left > 0);
 	}
 }
 
-/* Writes the plain connections among cs[0..n) in one io_uring submission
- * (or one per RING_ENTRIES); the others through conn_flush. */
+/* Writes cs[0..n) in one io_uring submission (or one per RING_ENTRIES),
+ * or through conn_flush without a ring. */
 static void flush_ring(struct loop *l, struct conn **cs, size_t n)
 {
 	unsigned queued = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct conn *c = cs[i];
-		if (c->st == C_DEAD || c->ssl || !l->ring) {
+		if (c->st == C_DEAD || !l->ring) {
 			conn_flush(l, c);
 			continue;
 		}
-		if (c->wpos == c->wlen)
-			continue;
 		if (queued == RING_ENTRIES) {
 			ring_run(l, queued);
 			queued = 0;
 		}
-		conn_stamp(l, c);
+		conn_seal(l, c);
+		size_t want;
+		uint8_t *p = out_next(c, &want);
+		if (!want)
+			continue;
 		struct io_uring_sqe *sqe = io_uring_get_sqe(l->ring);
-		io_uring_prep_send(sqe, c->fd, c->wbuf + c->wpos, c->wlen - c->wpos,
-		                   MSG_DONTWAIT | MSG_NOSIGNAL);
+		io_uring_prep_send(sqe, c->fd, p, want, MSG_DONTWAIT | MSG_NOSIGNAL);
 		io_uring_sqe_set_data(sqe, c);
 		queued++;
 	}
@@ -671,6 +727,15 @@ static void handshake(struct loop *l, struct conn *c)
 {
 	int r = SSL_connect(c->ssl);
 	if (r == 1) {
+		/* From here the SSL reads and writes memory; the socket is
+		 * read and written like a plain one (tls_pull, conn_seal).
+		 * A socket BIO holds nothing back (what read-ahead took stays
+		 * in the SSL), and the server sends no session tickets. */
+		BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+		if (!in || !out)
+			die("out of memory");
+		BIO_set_mem_eof_return(in, -1); /* empty: want more, not EOF */
+		SSL_set_bio(c->ssl, in, out);
 		start_upgrade(l, c);
 		return;
 	}
@@ -863,11 +928,10 @@ static void on_readable(struct loop *l, struct conn *c)
 		size_t got = 0;
 		bool more = false;
 		if (c->ssl) {
-			/* Records already decrypted or read ahead are taken
-			 * without another read(). */
+			/* The plaintext of the records tls_pull or on_slot put
+			 * into the SSL's input. */
 			while (got < room) {
 				size_t r = 0;
-				l->n_reads++;
 				if (SSL_read_ex(c->ssl, l->rbuf + have + got, room - got, &r) <=
 				    0) {
 					int e = SSL_get_error(c->ssl, 0);
@@ -914,6 +978,27 @@ static void on_readable(struct loop *l, struct conn *c)
 	after_batch(l, c);
 }
 
+/* Under TLS, after the handshake: reads what the socket holds into the
+ * SSL's input (kernel receive time as for a plain read). False if the
+ * connection is gone. */
+static bool tls_pull(struct loop *l, struct conn *c)
+{
+	for (;;) {
+		ssize_t r = read_stamped(l, c->fd, l->tls_in, TLS_IN);
+		l->n_reads++;
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (r <= 0) {
+			conn_fail(l, c, "closed (TLS)");
+			return false;
+		}
+		if (BIO_write(SSL_get_rbio(c->ssl), l->tls_in, (int)r) != (int)r)
+			die("BIO_write");
+		if ((size_t)r < TLS_IN)
+			return true;
+	}
+}
+
 static void on_event(struct loop *l, struct conn *c, uint32_t events)
 {
 	if (c->st == C_DEAD)
@@ -943,7 +1028,8 @@ static void on_event(struct loop *l, struct conn *c, uint32_t events)
 	}
 	if (events & EPOLLOUT)
 		conn_flush(l, c);
-	if (c->st != C_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->st != C_DEAD && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+	    (!c->ssl || tls_pull(l, c)))
 		on_readable(l, c);
 }
 
@@ -958,7 +1044,7 @@ static void loop_init(struct loop *l, size_t n, bool tls, bool small_tls)
 	l->ctl_fd = -1;
 	if (l->ep < 0 || !l->conns || !l->dirty || !l->rbuf)
 		die("out of memory");
-	if (!tls && use_io_uring) {
+	if (use_io_uring) {
 		l->ring = malloc(sizeof *l->ring);
 		if (!l->ring || io_uring_queue_init(RING_ENTRIES, l->ring, 0) != 0) {
 			fprintf(stderr, "bench_loadgen: no io_uring here: one write() per "
@@ -968,6 +1054,9 @@ static void loop_init(struct loop *l, size_t n, bool tls, bool small_tls)
 		}
 	}
 	if (tls) {
+		l->tls_in = malloc(TLS_IN);
+		if (!l->tls_in)
+			die("out of memory");
 		l->ctx = SSL_CTX_new(TLS_client_method());
 		SSL_CTX_set_min_proto_version(l->ctx, TLS1_3_VERSION);
 		/* Partial writes: SSL_write returns after whole records, and the
@@ -1003,7 +1092,7 @@ static void conn_open(struct loop *l, const struct server *s, size_t i, int idx,
 		die("socket (raise the open-file limit?)");
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	/* Receive times, to tell the generator's own delay apart (plain). */
+	/* Receive times, to tell the generator's own delay apart. */
 	int tsf = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
 	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPING, &tsf, sizeof tsf);
 	struct sockaddr_in src = {.sin_family = AF_INET};
@@ -1024,12 +1113,8 @@ static void conn_open(struct loop *l, const struct server *s, size_t i, int idx,
 /* The command pipe of a worker process, watched by the same epoll. */
 static char ctl_tag;
 
-/* One loop turn: wait for events (at most timeout_ms, or until the tick's
- * wake time), handle them, run the tick, then write every connection that
- * has output: the one place writes happen, so frames queued during a turn
- * share a write(). */
-/* Plain links: the turn's reads in one io_uring submission. Each
- * established connection that is only readable and holds no partial frame
+/* The turn's reads in one io_uring submission. Each established
+ * connection that is only readable (and, if plain, holds no partial frame)
  * gets a RECVMSG into a slot of its own (with its kernel receive time);
  * took[i] is that slot, or -1 for the events on_event handles as before.
  * The slots are parsed in the events' order (on_slot). */
@@ -1048,7 +1133,7 @@ static void read_ring(struct loop *l, const struct epoll_event *evs, int n, int 
 		struct conn *c = evs[i].data.ptr;
 		took[i] = -1;
 		if (!l->ring || c == (void *)&ctl_tag || evs[i].events != EPOLLIN ||
-		    c->st != C_READY || c->ssl || c->part_len)
+		    c->st != C_READY || (!c->ssl && c->part_len))
 			continue;
 		if (!l->slots) {
 			l->slots = calloc(512, sizeof *l->slots);
@@ -1080,8 +1165,8 @@ static void read_ring(struct loop *l, const struct epoll_event *evs, int n, int 
 	}
 }
 
-/* What on_readable does with one plain read, for a read made by
- * read_ring into slot k. */
+/* What on_readable does with one read, for a read made by read_ring into
+ * slot k. */
 static void on_slot(struct loop *l, struct conn *c, int k)
 {
 	if (c->st == C_DEAD)
@@ -1098,6 +1183,15 @@ static void on_slot(struct loop *l, struct conn *c, int k)
 	}
 	rx_stamp(l, &sl->mh);
 	uint8_t *b = sl->iov.iov_base;
+	if (c->ssl) {
+		/* Records: into the SSL, then as on_readable. */
+		if (BIO_write(SSL_get_rbio(c->ssl), b, r) != r)
+			die("BIO_write");
+		if (r == (int)SLOT_SIZE && !tls_pull(l, c))
+			return;
+		on_readable(l, c);
+		return;
+	}
 	size_t used = parse_frames(l, c, b, (size_t)r);
 	if (c->st == C_DEAD)
 		return;
@@ -1118,6 +1212,10 @@ static void on_slot(struct loop *l, struct conn *c, int k)
 		after_batch(l, c);
 }
 
+/* One loop turn: wait for events (at most timeout_ms, or until the tick's
+ * wake time), handle them, run the tick, then write every connection that
+ * has output: the one place writes happen, so frames queued during a turn
+ * share a write(). */
 static void loop_turn(struct loop *l, int timeout_ms)
 {
 	struct epoll_event evs[512];
@@ -1192,6 +1290,7 @@ static void loop_reset(struct loop *l)
 			conn_close(l, c);
 		free(c->part);
 		free(c->wbuf);
+		free(c->tbuf);
 		memset(c, 0, sizeof *c);
 	}
 	l->ready = l->dead = 0;
@@ -1223,10 +1322,12 @@ static void loop_free(struct loop *l)
 		}
 		free(c->part);
 		free(c->wbuf);
+		free(c->tbuf);
 	}
 	free(l->conns);
 	free(l->dirty);
 	free(l->rbuf);
+	free(l->tls_in);
 	for (int k = 0; k < SAMPLE_KINDS; k++)
 		free(l->smp[k].v);
 	if (l->ctx)
@@ -1889,8 +1990,8 @@ static void pool_collect(struct pool *p)
 		qsort(p->smp[k].v, p->smp[k].n, sizeof *p->smp[k].v, cmp_u64);
 }
 
-/* The latency split at the receiver's socket (kernel receive times; plain
- * links only), or "". */
+/* The latency split at the receiver's socket (kernel receive times), or
+ * "" without them. */
 static const char *rx_note(const struct pool *p)
 {
 	static char note[256];
