@@ -472,6 +472,32 @@ static void conn_stamp(struct loop *l, struct conn *c)
 	c->n_stamps = 0;
 }
 
+/* Room for n more octets after buf[pos..len): the pending octets move to
+ * the front if that makes room, else the buffer grows. Returns how far
+ * they moved. */
+static size_t buf_room(uint8_t **buf, size_t *pos, size_t *len, size_t *cap, size_t n)
+{
+	size_t moved = 0;
+	if (*len + n > *cap && *pos > 0) {
+		memmove(*buf, *buf + *pos, *len - *pos);
+		moved = *pos;
+		*len -= *pos;
+		*pos = 0;
+	}
+	if (*len + n > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *len + n)
+			c *= 2;
+		if (c > WBUF_MAX)
+			die("a connection's output is not draining");
+		*buf = realloc(*buf, c);
+		if (!*buf)
+			die("out of memory");
+		*cap = c;
+	}
+	return moved;
+}
+
 /* The octets to send next: a plain connection's queued output, a TLS
  * one's sealed records. */
 static uint8_t *out_next(const struct conn *c, size_t *n)
@@ -512,22 +538,7 @@ static void conn_seal(struct loop *l, struct conn *c)
 	c->wpos = c->wlen = 0;
 	BIO *out = SSL_get_wbio(c->ssl);
 	size_t pend = BIO_ctrl_pending(out);
-	if (c->tlen + pend > c->tcap) {
-		if (c->tpos) {
-			memmove(c->tbuf, c->tbuf + c->tpos, c->tlen - c->tpos);
-			c->tlen -= c->tpos;
-			c->tpos = 0;
-		}
-		size_t cap = c->tcap ? c->tcap : 4096;
-		while (cap < c->tlen + pend)
-			cap *= 2;
-		if (cap > WBUF_MAX)
-			die("a connection's output is not draining");
-		c->tbuf = realloc(c->tbuf, cap);
-		if (!c->tbuf)
-			die("out of memory");
-		c->tcap = cap;
-	}
+	buf_room(&c->tbuf, &c->tpos, &c->tlen, &c->tcap, pend);
 	if (BIO_read(out, c->tbuf + c->tlen, (int)pend) != (int)pend)
 		die("BIO_read");
 	c->tlen += pend;
@@ -639,24 +650,9 @@ static void flush_ring(struct loop *l, struct conn **cs, size_t n)
 /* Room for n more octets of output, compacting or growing wbuf. */
 static uint8_t *conn_reserve(struct loop *l, struct conn *c, size_t n)
 {
-	if (c->wlen + n > c->wcap && c->wpos > 0) {
-		memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
-		for (unsigned i = 0; i < c->n_stamps; i++)
-			c->stamps[i].off -= (uint32_t)c->wpos;
-		c->wlen -= c->wpos;
-		c->wpos = 0;
-	}
-	if (c->wlen + n > c->wcap) {
-		size_t cap = c->wcap ? c->wcap : 4096;
-		while (cap < c->wlen + n)
-			cap *= 2;
-		if (cap > WBUF_MAX)
-			die("a connection's output is not draining");
-		c->wbuf = realloc(c->wbuf, cap);
-		if (!c->wbuf)
-			die("out of memory");
-		c->wcap = cap;
-	}
+	size_t moved = buf_room(&c->wbuf, &c->wpos, &c->wlen, &c->wcap, n);
+	for (unsigned i = 0; i < c->n_stamps; i++)
+		c->stamps[i].off -= (uint32_t)moved;
 	if (!c->dirty) {
 		c->dirty = true;
 		l->dirty[l->n_dirty++] = c;
