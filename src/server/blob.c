@@ -751,8 +751,9 @@ static unsigned upload_shape(const struct vl_transport *t, const struct vl_http_
 	char uid[2 * UPLOAD_ID_LEN + 2];
 	size_t crl;
 	const char *cr = vl_http_header(req, "content-range", &crl);
-	up->resumable = header(req, "x-valise-upload", uid, sizeof uid);
-	if (up->resumable && !from_hex(uid, up->upload_id, UPLOAD_ID_LEN)) {
+	up->resumable = vl_http_header(req, "x-valise-upload", NULL) != NULL;
+	if (up->resumable && (!header(req, "x-valise-upload", uid, sizeof uid) ||
+	                      !from_hex(uid, up->upload_id, UPLOAD_ID_LEN))) {
 		*why = "X-Valise-Upload is 32 lower-case hex characters\n";
 		return 400;
 	}
