@@ -41,6 +41,7 @@ static void usage(FILE *f)
 	           "       valised admin invite USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
 	           "       valised admin devices USER@DOMAIN [--data DIR] [--config FILE]\n"
+	           "       valised admin usage USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin revoke USER@DOMAIN#DEVICE [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
@@ -638,12 +639,43 @@ static int admin_devices(int argc, char **argv)
 	return rc ? die("could not read the devices of %s: %s", user, vl_strerror(rc)) : 0;
 }
 
+/* `admin usage USER@DOMAIN`: the user's blob bytes against blob_quota,
+ * read from the store. */
+static int admin_usage(int argc, char **argv)
+{
+	const char *user = argv[3];
+	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
+		return die("\"%s\" is not an address (lower-case user@domain)", user);
+	struct vl_server_config cfg;
+	int rc = admin_options(argc, argv, 4, &cfg);
+	if (rc)
+		return rc;
+	struct vl_store *st;
+	if ((rc = admin_store_open(&cfg, &st)))
+		return rc;
+	int64_t uid;
+	uint64_t used = 0;
+	rc = vl_store_user_get(st, user, &uid);
+	if (rc == VL_OK)
+		rc = vl_store_blob_usage(st, uid, &used);
+	vl_store_free(st);
+	if (rc == VL_ERR_NOT_FOUND)
+		return die("%s has no account on this server", user);
+	if (rc)
+		return die("could not read the usage of %s: %s", user, vl_strerror(rc));
+	printf("%s\tblobs\t%llu\tof\t%llu\tbytes\t%.1f%%\n", user, (unsigned long long)used,
+	       (unsigned long long)cfg.blob_quota, 100.0 * (double)used / (double)cfg.blob_quota);
+	return 0;
+}
+
 static int cmd_admin(int argc, char **argv)
 {
 	if (argc >= 4 && strcmp(argv[2], "revoke") == 0)
 		return admin_revoke(argc, argv);
 	if (argc >= 4 && strcmp(argv[2], "devices") == 0)
 		return admin_devices(argc, argv);
+	if (argc >= 4 && strcmp(argv[2], "usage") == 0)
+		return admin_usage(argc, argv);
 	bool range = argc >= 5 && strcmp(argv[2], "invites") == 0;
 	if (argc < 4 || (!range && strcmp(argv[2], "invite") != 0)) {
 		usage(stderr);

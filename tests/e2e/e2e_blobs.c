@@ -526,6 +526,25 @@ static void test_resumable(void **state)
 	running = NULL;
 }
 
+/* What `valised admin usage` prints for user: the bytes counted against
+ * the quota; -1 if the line is not the one expected. */
+static long long admin_usage(const struct srv *s, const char *user)
+{
+	char cmd[512], line[256];
+	snprintf(cmd, sizeof cmd, "%s admin usage %s --data %s --set blob_quota=250K", valised_path,
+	         user, s->dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	long long used = -1;
+	char who[128];
+	if (fgets(line, sizeof line, p) &&
+	    (sscanf(line, "%127[^\t]\tblobs\t%lld\tof\t256000\tbytes\t", who, &used) != 2 ||
+	     strcmp(who, user) != 0))
+		used = -1;
+	assert_int_equal(pclose(p), 0);
+	return used;
+}
+
 /* Retention (blob_ttl): a blob is gone blob_ttl seconds after its upload,
  * its file deleted and its bytes given back to the user's quota. */
 static void test_retention(void **state)
@@ -542,6 +561,8 @@ static void test_retention(void **state)
 	snprintf(file, sizeof file, "%s/blobs/%.2s/%.64s", s.dir, id, id);
 	free(id);
 	assert_int_equal(access(file, F_OK), 0);
+	assert_int_equal(admin_usage(&s, "alice@example.org"), (long long)len);
+	assert_int_equal(admin_usage(&s, "bob@example.org"), 0);
 	/* Over the quota while it is kept. */
 	char *r = NULL;
 	data[0] ^= 1;
@@ -561,6 +582,7 @@ static void test_retention(void **state)
 	assert_int_not_equal(access(file, F_OK), 0);
 	assert_int_equal(srv_metric(&s, "valised_blobs_retired_total"), 1);
 	/* Its bytes are free again. */
+	assert_int_equal(admin_usage(&s, "alice@example.org"), 0);
 	r = NULL;
 	assert_int_equal(upload(&s, &a.dev, data, len, false, NULL, NULL, &r), 201);
 	free(r);
