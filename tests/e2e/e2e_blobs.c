@@ -519,6 +519,16 @@ static void test_resumable(void **state)
 	assert_int_equal(files_in(tmp), 1);
 	assert_int_equal(srv_restart(&s), 0);
 	assert_int_equal(files_in(tmp), 0);
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 0);
+	free(r);
+	/* A stop (SIGTERM) deletes them itself. */
+	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
+	wait_offset(&s, &a.dev, u1, len, 1024);
+	close(fd);
+	assert_int_equal(files_in(tmp), 1);
+	assert_int_equal(srv_stop(&s, 10000), 0);
+	assert_int_equal(files_in(tmp), 0);
 	cli_close(&a);
 	cli_close(&b);
 	free(data);
