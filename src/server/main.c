@@ -615,55 +615,59 @@ static int print_device(void *ctx, const struct vl_store_device *d)
 	return 0;
 }
 
-/* `admin devices USER@DOMAIN`: every device of the user, revoked ones
- * too, read from the store (a running server is not disturbed). */
-static int admin_devices(int argc, char **argv)
+/* For `admin devices|usage USER@DOMAIN`: checks the address, reads the
+ * options after it, opens the store and finds the user. Returns 0 with
+ * *st open, or the exit code (nothing left open); `missing` ends the
+ * message for a user the store does not know. */
+static int admin_user_open(int argc, char **argv, const char *missing, struct vl_server_config *cfg,
+                           struct vl_store **st, int64_t *uid)
 {
 	const char *user = argv[3];
 	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
 		return die("\"%s\" is not an address (lower-case user@domain)", user);
+	int rc = admin_options(argc, argv, 4, cfg);
+	if (rc || (rc = admin_store_open(cfg, st)))
+		return rc;
+	rc = vl_store_user_get(*st, user, uid);
+	if (rc == VL_OK)
+		return 0;
+	vl_store_free(*st);
+	if (rc == VL_ERR_NOT_FOUND)
+		return die("%s %s", user, missing);
+	return die("could not read %s: %s", user, vl_strerror(rc));
+}
+
+/* `admin devices USER@DOMAIN`: every device of the user, revoked ones
+ * too, read from the store (a running server is not disturbed). */
+static int admin_devices(int argc, char **argv)
+{
 	struct vl_server_config cfg;
-	int rc = admin_options(argc, argv, 4, &cfg);
+	struct vl_store *st;
+	int64_t uid;
+	int rc = admin_user_open(argc, argv, "has no device on this server", &cfg, &st, &uid);
 	if (rc)
 		return rc;
-	struct vl_store *st;
-	if ((rc = admin_store_open(&cfg, &st)))
-		return rc;
-	int64_t uid;
-	rc = vl_store_user_get(st, user, &uid);
-	if (rc == VL_OK)
-		rc = vl_store_device_list(st, uid, print_device, NULL);
+	rc = vl_store_device_list(st, uid, print_device, NULL);
 	vl_store_free(st);
-	if (rc == VL_ERR_NOT_FOUND)
-		return die("%s has no device on this server", user);
-	return rc ? die("could not read the devices of %s: %s", user, vl_strerror(rc)) : 0;
+	return rc ? die("could not read the devices of %s: %s", argv[3], vl_strerror(rc)) : 0;
 }
 
 /* `admin usage USER@DOMAIN`: the user's blob bytes against blob_quota,
  * read from the store. */
 static int admin_usage(int argc, char **argv)
 {
-	const char *user = argv[3];
-	if (!vl_proto_address_valid((const uint8_t *)user, strlen(user)))
-		return die("\"%s\" is not an address (lower-case user@domain)", user);
 	struct vl_server_config cfg;
-	int rc = admin_options(argc, argv, 4, &cfg);
-	if (rc)
-		return rc;
 	struct vl_store *st;
-	if ((rc = admin_store_open(&cfg, &st)))
-		return rc;
 	int64_t uid;
-	uint64_t used = 0;
-	rc = vl_store_user_get(st, user, &uid);
-	if (rc == VL_OK)
-		rc = vl_store_blob_usage(st, uid, &used);
-	vl_store_free(st);
-	if (rc == VL_ERR_NOT_FOUND)
-		return die("%s has no account on this server", user);
+	int rc = admin_user_open(argc, argv, "has no account on this server", &cfg, &st, &uid);
 	if (rc)
-		return die("could not read the usage of %s: %s", user, vl_strerror(rc));
-	printf("%s\tblobs\t%llu\tof\t%llu\tbytes\t%.1f%%\n", user, (unsigned long long)used,
+		return rc;
+	uint64_t used = 0;
+	rc = vl_store_blob_usage(st, uid, &used);
+	vl_store_free(st);
+	if (rc)
+		return die("could not read the usage of %s: %s", argv[3], vl_strerror(rc));
+	printf("%s\tblobs\t%llu\tof\t%llu\tbytes\t%.1f%%\n", argv[3], (unsigned long long)used,
 	       (unsigned long long)cfg.blob_quota, 100.0 * (double)used / (double)cfg.blob_quota);
 	return 0;
 }
