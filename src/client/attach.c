@@ -206,9 +206,9 @@ static long long blob_offset(const char *body, size_t ct_len)
 }
 
 /* Uploads the ciphertext as a resumable upload (docs/protocol.md §7): a
- * connection lost part-way is resumed from where the server says it got
- * to, as long as each attempt brings it more. The server's blob id must
- * be hash, the SHA-256 of ct. */
+ * connection lost part-way (or answered 408) is resumed from where the
+ * server says it got to, as long as each attempt brings it more. The
+ * server's blob id must be hash, the SHA-256 of ct. */
 static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
                        const uint8_t hash[32], vl_progress_fn pf, void *pctx,
                        char blob_id[VL_CLIENT_BLOB_ID_LEN + 1])
@@ -231,7 +231,11 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 			from = (size_t)at;
 			continue;
 		}
-		if ((rc != VL_ERR_NET && rc != VL_ERR_TIMEOUT) || resumes == UPLOAD_RESUMES)
+		/* 408: the server found the link too slow (http_min_rate) and
+		 * kept what came, as when the connection is lost. */
+		bool cut =
+		    rc == VL_ERR_NET || rc == VL_ERR_TIMEOUT || (rc == VL_OK && status == 408);
+		if (!cut || resumes == UPLOAD_RESUMES)
 			break;
 		/* Lost part-way: how far did the server get? */
 		int qs = 0;

@@ -42,6 +42,9 @@ struct vl_server_config {
 	unsigned max_conns_per_addr; /* per client address (0: no limit) */
 	unsigned limit_loopback;     /* 1: the limit above applies to loopback too */
 	unsigned auth_timeout;       /* seconds a WebSocket connection has to authenticate */
+	unsigned http_timeout;       /* seconds for an HTTP request head, an idle keep-alive,
+	                              * and each window of a transfer */
+	uint64_t http_min_rate;      /* octets/s a transfer must average over each window */
 	unsigned drain_seconds;      /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };

@@ -44,10 +44,9 @@
 #define OUT_COALESCE_MAX (64u * 1024u)
 /* A file being downloaded is read in pieces of this size. */
 #define FILE_CHUNK (64u * 1024u)
-/* Seconds allowed for the TLS handshake and each HTTP request head, an
- * idle HTTP keep-alive connection, and a closing connection's last bytes. */
+/* Seconds allowed for the TLS handshake and a closing connection's last
+ * bytes. HTTP has its own (http_timeout, transfer_moved). */
 #define HANDSHAKE_TIMEOUT_S 30u
-#define HTTP_IDLE_TIMEOUT_S 30u
 #define CLOSE_TIMEOUT_S     10u
 #define LISTEN_BACKLOG      4096
 /* Dirty connections at the end of a turn from which the flusher thread
@@ -133,6 +132,25 @@ static uint64_t deadline_in(const struct tconn *c, unsigned secs)
 	return uv_now(c->t->loop) + (uint64_t)secs * 1000u;
 }
 
+/* An HTTP connection's next window: a request head, an idle keep-alive
+ * or a stretch of a transfer each get http_timeout. */
+static void http_window(struct tconn *c)
+{
+	c->http->moved = 0;
+	c->deadline = deadline_in(c, c->t->cfg->http_timeout);
+}
+
+/* A request body or a download moved n octets. The next window begins
+ * once this one has seen http_min_rate octets a second of it, so a peer
+ * that trickles (an octet just before each timeout) is still closed. */
+static void transfer_moved(struct tconn *c, uint64_t n)
+{
+	const struct vl_server_config *cfg = c->t->cfg;
+	c->http->moved += n;
+	if (n && c->http->moved >= cfg->http_min_rate * cfg->http_timeout)
+		http_window(c);
+}
+
 static void conn_flush(struct tconn *c);
 static void conn_kill(struct tconn *c);
 static void conn_input(struct tconn *c, uint8_t *p, size_t n);
@@ -207,11 +225,12 @@ static void on_write(uv_write_t *req, int status)
 	struct tconn *c = w->c;
 	free(w->buf);
 	free(w);
+	uint32_t sent = c->inflight;
 	c->inflight = 0;
 	if (c->closing)
 		return;
-	if (c->http && c->http->responding && !c->close_pending)
-		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S); /* a download in progress */
+	if (status >= 0 && c->http && c->http->responding && !c->close_pending)
+		transfer_moved(c, sent);
 	if (status < 0) {
 		conn_kill(c);
 		return;
@@ -254,10 +273,16 @@ static bool conn_wire(struct tconn *c, uint8_t **w, size_t *len)
 	return true;
 }
 
-/* Reads the next piece of a download into out. False on a read error. */
+/* Reads the next piece of a download into out. False on a read error.
+ * Once the socket has been full, a piece is no larger than a window's
+ * worth at http_min_rate, so that a reader keeping to that rate finishes
+ * a write in every window (progress is counted as writes complete). */
 static bool file_pump(struct http_sess *h)
 {
-	size_t n = h->file_left < FILE_CHUNK ? (size_t)h->file_left : FILE_CHUNK;
+	const struct vl_server_config *cfg = h->c->t->cfg;
+	uint64_t piece = h->slow ? cfg->http_min_rate * cfg->http_timeout : 0;
+	piece = !piece || piece > FILE_CHUNK ? FILE_CHUNK : piece < 4096 ? 4096 : piece;
+	size_t n = h->file_left < piece ? (size_t)h->file_left : (size_t)piece;
 	uint8_t *dst = out_room(h->c, n);
 	if (!dst)
 		return false;
@@ -330,10 +355,14 @@ static bool conn_wrote(struct tconn *c, uint8_t *w, size_t len, ssize_t n)
 		conn_kill(c);
 		return false;
 	}
+	if (n > 0 && c->http && c->http->responding && !c->close_pending)
+		transfer_moved(c, (uint64_t)n);
 	if ((size_t)n == len) {
 		free(w);
 		return true;
 	}
+	if (c->http)
+		c->http->slow = true;
 	struct wreq *r = malloc(sizeof *r);
 	uv_buf_t rest = uv_buf_init((char *)w + n, (unsigned)(len - (size_t)n));
 	if (r) {
@@ -818,6 +847,19 @@ static void conn_kill(struct tconn *c)
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
+/* Closes a connection whose peer let a deadline pass, with a reset: what
+ * its socket still holds is dropped, where a plain close would leave the
+ * kernel holding it (up to the send buffer's few MiB) for a peer that may
+ * never read it. */
+static void conn_reset(struct tconn *c)
+{
+	uv_os_fd_t fd;
+	if (!c->closing && uv_fileno((const uv_handle_t *)&c->tcp, &fd) == 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0},
+		                 sizeof(struct linger));
+	conn_kill(c);
+}
+
 /* Closes once everything queued is written (conn_drained), within
  * CLOSE_TIMEOUT_S. */
 static void conn_close_soon(struct tconn *c)
@@ -1170,6 +1212,7 @@ int vl_http_reply_file(struct http_sess *h, const char *path, const char *type,
 		return -1;
 	}
 	h->file_left = h->head_only ? 0 : len;
+	h->slow = false;
 	if (h->file_left)
 		h->file_fd = fd;
 	else
@@ -1184,10 +1227,12 @@ void vl_http_pause(struct http_sess *h, bool paused)
 	if (c->closing || c->paused == paused)
 		return;
 	c->paused = paused;
-	if (paused)
+	if (paused) {
 		uv_read_stop((uv_stream_t *)&c->tcp);
-	else
+	} else {
+		http_window(c); /* the pause was the server's: a fresh window */
 		uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+	}
 }
 
 void vl_http_abort(struct http_sess *h)
@@ -1305,7 +1350,7 @@ static void http_reply_done(struct tconn *c)
 		conn_close_soon(c);
 		return;
 	}
-	c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S);
+	http_window(c);
 	if (h->head_len) {
 		/* The next request arrived while this one was answered. */
 		size_t n = h->head_len;
@@ -1324,6 +1369,10 @@ static void http_input(struct tconn *c, uint8_t *p, size_t n)
 		if (h->body_left) {
 			size_t k = h->body_left < n ? (size_t)h->body_left : n;
 			h->body_left -= k;
+			if (!h->body_left)
+				http_window(c); /* the server's turn: it has a window to answer */
+			else if (!h->responding)
+				transfer_moved(c, k);
 			if (vl_blob_on_body(c->t, h, p, k) ||
 			    (!h->body_left && vl_blob_on_body_done(c->t, h))) {
 				conn_kill(c);
@@ -1380,7 +1429,7 @@ static void http_input(struct tconn *c, uint8_t *p, size_t n)
 			memcpy(rest, h->head + head_len, h->head_len - head_len);
 			memcpy(rest + h->head_len - head_len, p, n);
 		}
-		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S);
+		http_window(c);
 		int r = http_request(c, &req);
 		if (c->http) {
 			free(c->http->head);
@@ -1418,6 +1467,7 @@ static bool conn_start_http(struct tconn *c)
 		return false;
 	c->http->c = c;
 	c->http->file_fd = -1;
+	http_window(c); /* for the first request head */
 	return true;
 }
 
@@ -1573,8 +1623,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	size_t n = (size_t)nread;
 	if (c->close_pending)
 		return; /* closing: input is ignored */
-	if (c->http && (c->http->body_left || c->http->responding))
-		c->deadline = deadline_in(c, HTTP_IDLE_TIMEOUT_S); /* a transfer in progress */
 	if (c->state == CS_HANDSHAKE)
 		handshake_input(c, p, n);
 	else if (c->rec)
@@ -1636,6 +1684,32 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_kill(c);
 }
 
+/* An HTTP connection's window passed. An idle keep-alive closes. A
+ * request body too slow in coming is answered 408 (its upload dropped; a
+ * resumable part stays for the next attempt); a request head or a reply
+ * too slow is reset (conn_reset). */
+static void http_timed_out(struct tconn *c)
+{
+	struct http_sess *h = c->http;
+	if (!h->body_left && !h->head_len && !h->responding) {
+		conn_kill(c); /* an idle keep-alive: a plain close */
+		return;
+	}
+	vl_log(VL_LOG_INFO, "http_timeout", "stage=%s",
+	       h->responding  ? "response"
+	       : h->body_left ? "body"
+	                      : "head");
+	vl_core_metrics_mut(c->t->core)->http_timeouts++;
+	if (!h->body_left || h->responding) {
+		conn_reset(c);
+		return;
+	}
+	vl_blob_on_closed(h);
+	c->deadline = deadline_in(c, CLOSE_TIMEOUT_S);
+	if (http_text(h, 408, "request timeout\n", true))
+		conn_kill(c);
+}
+
 /* Closes connections past their deadline; drops stale resumable uploads. */
 static void on_sweep(uv_timer_t *tm)
 {
@@ -1653,8 +1727,10 @@ static void on_sweep(uv_timer_t *tm)
 			continue;
 		if (c->state == CS_WS && !c->close_pending)
 			ws_fail(c, 1008); /* not authenticated in time: policy */
+		else if (c->state == CS_HTTP && !c->close_pending)
+			http_timed_out(c);
 		else
-			conn_kill(c);
+			conn_reset(c);
 	}
 	vl_blob_sweep(t);
 }

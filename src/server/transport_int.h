@@ -80,10 +80,12 @@ struct http_sess {
 	char *head; /* the request head while it arrives */
 	size_t head_len;
 	uint64_t body_left; /* request body bytes still to come */
+	uint64_t moved;     /* octets of a transfer in this window (transfer_moved) */
 	bool responding;    /* a reply is queued: input waits for it */
 	bool close_after;   /* close the connection once the reply is out */
 	bool head_only;     /* a HEAD request: the reply's head, no body */
 	int file_fd;        /* a download being sent, or -1 */
+	bool slow;          /* its socket has been full: smaller pieces (file_pump) */
 	uint64_t file_left;
 	struct blob_upload *up;
 };

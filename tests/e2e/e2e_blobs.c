@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* End-to-end blobs over HTTP on the server's port: challenge-signed
  * uploads, content addressing, download by id, the size limit, the
- * per-user quota, and refused signatures and replayed challenges. */
+ * per-user quota, refused signatures and replayed challenges, resumable
+ * uploads, retention, and transfers too slow to keep. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -603,6 +605,144 @@ static void test_retention(void **state)
 	running = NULL;
 }
 
+/* Waits up to ms for fd to close or answer: the first response octets
+ * into buf (NUL-terminated), their count; 0 if the server closed without
+ * a word, -1 if nothing came in time. */
+static ssize_t wait_answer(int fd, int ms, char *buf, size_t cap)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	ssize_t n = recv(fd, buf, cap - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	return n > 0 ? n : 0;
+}
+
+/* Sends n octets of data every step_ms, MSG_NOSIGNAL, until all are
+ * sent or the server answers or closes; returns what wait_answer did
+ * (-1: all sent, no answer). *sent counts what went. */
+static ssize_t trickle(int fd, const uint8_t *data, size_t len, size_t n, int step_ms, size_t *sent,
+                       char *buf, size_t cap)
+{
+	*sent = 0;
+	while (*sent < len) {
+		ssize_t r = wait_answer(fd, step_ms, buf, cap);
+		if (r >= 0)
+			return r;
+		size_t k = len - *sent < n ? len - *sent : n;
+		if (send(fd, data + *sent, k, MSG_NOSIGNAL) != (ssize_t)k)
+			return 0;
+		*sent += k;
+	}
+	return -1;
+}
+
+/* http_timeout and http_min_rate: a request head, an upload or a download
+ * slower than the minimum rate is cut after a window, an upload with 408
+ * and its resumable part kept; one at the rate goes through. Windows of 2 s
+ * here, 8 KiB each (4 KiB/s). */
+static void test_slow_transfers(void **state)
+{
+	(void)state;
+	struct srv s = {0};
+	struct cli a, b;
+	size_t len;
+	s.extra[3] = "http_min_rate=4K";
+	s.extra[4] = "max_blob=16M";
+	s.extra[5] = "blob_quota=64M";
+	uint8_t *data = blob_setup(&s, "http_timeout=2", &a, &b, &len);
+	char buf[512];
+	size_t sent;
+
+	/* A head an octet at a time: closed without an answer. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	static const char head[] =
+	    "GET /healthz HTTP/1.1\r\nHost: a\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa";
+	assert_int_equal(
+	    trickle(fd, (const uint8_t *)head, sizeof head - 1, 1, 250, &sent, buf, sizeof buf), 0);
+	assert_true(sent < sizeof head - 1);
+	close(fd);
+
+	/* A resumable upload at 400 octets a second: 408 after about a
+	 * window, and what came is kept for the next attempt. */
+	const char *uid = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	fd = resumable_start(&s, &a.dev, uid, data, len, 0, 1000);
+	ssize_t r = trickle(fd, data + 1000, len - 1000, 100, 250, &sent, buf, sizeof buf);
+	assert_true(r > 0);
+	assert_int_equal(status_of(buf), 408);
+	close(fd);
+	assert_true(sent < 20 * 100); /* cut within 5 s */
+	char *q;
+	assert_int_equal(resumable_query(&s, &a.dev, uid, len, &q), 200);
+	long long have = offset_of(q);
+	free(q);
+	assert_true(have >= 1000 && (size_t)have <= 1000 + sent);
+	fd = resumable_start(&s, &a.dev, uid, data, len, (size_t)have, len - (size_t)have);
+	response(fd, &q);
+	assert_int_equal(status_of(q), 201);
+	expect_id(q, data, len);
+	free(q);
+
+	/* 40 KiB at 10 KiB/s, over two windows: stored. */
+	char auth[1024], headers[1200];
+	auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth);
+	snprintf(headers, sizeof headers, "%sContent-Length: %d\r\n", auth, 40 * 1024);
+	fd = request_start(s.port, "PUT", "/blob", headers, NULL, 0);
+	assert_int_equal(trickle(fd, data, 40 * 1024, 2048, 200, &sent, buf, sizeof buf), -1);
+	response(fd, &q);
+	assert_int_equal(status_of(q), 201);
+	expect_id(q, data, 40 * 1024);
+	free(q);
+
+	/* A download read at 1 KiB/s (8 MiB, more than the sockets hold):
+	 * cut; read at full speed, whole. */
+	size_t big_len = 8u << 20;
+	uint8_t *big = malloc(big_len);
+	assert_non_null(big);
+	assert_int_equal(vl_random(big, big_len), VL_OK);
+	char *id = NULL;
+	assert_int_equal(upload(&s, &a.dev, big, big_len, false, NULL, NULL, &id), 201);
+	char path[80];
+	snprintf(path, sizeof path, "/blob/%.64s", id);
+	free(id);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	int small = 4096;
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	char get[160];
+	int gl = snprintf(get, sizeof get, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", path);
+	assert_int_equal(write(fd, get, (size_t)gl), gl);
+	size_t got = 0;
+	ssize_t n = 1;
+	for (int i = 0; i < 40 && n > 0; i++) {
+		usleep(250000);
+		n = recv(fd, buf, 256, 0);
+		got += n > 0 ? (size_t)n : 0;
+	}
+	assert_true(n <= 0); /* closed within 10 s */
+	assert_true(got < big_len);
+	close(fd);
+	char *whole = NULL;
+	size_t whole_len = 0;
+	assert_int_equal(wsc_http_request("127.0.0.1", s.port, false, "GET", path, NULL, NULL, 0,
+	                                  &whole, &whole_len),
+	                 200);
+	assert_int_equal(whole_len, big_len);
+	assert_memory_equal(whole, big, big_len);
+	free(whole);
+	free(big);
+	/* The head, the upload and the download. */
+	assert_int_equal(srv_metric(&s, "valised_http_timeouts_total"), 3);
+	cli_close(&a);
+	cli_close(&b);
+	free(data);
+	srv_cleanup(&s);
+	running = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -614,6 +754,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_blobs, teardown),
 	    cmocka_unit_test_teardown(test_resumable, teardown),
 	    cmocka_unit_test_teardown(test_retention, teardown),
+	    cmocka_unit_test_teardown(test_slow_transfers, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1042,7 +1042,10 @@ static void test_attachment_and_no_plaintext(void **state)
 /* A TCP relay on loopback between one client and the server that cuts
  * blob transfers: the n-th download connection is closed after cut[n]
  * octets from the server, the n-th upload request (PUT /blob, queries
- * included) after up_cut[n] octets from the client (0: not cut). */
+ * included) after up_cut[n] octets from the client (0: not cut), or
+ * stalled after up_stall[n]: what the client sends after that is read
+ * and dropped, so the server sees nothing more and the client waits for
+ * an answer. */
 struct relay {
 	int lfd, port, server_port;
 	pthread_t acceptor, conns[32];
@@ -1051,6 +1054,8 @@ struct relay {
 	const size_t *cut, *up_cut;
 	size_t n_cut, downloads, ranged;
 	size_t n_up_cut, uploads, queries;
+	const size_t *up_stall;
+	size_t n_up_stall;
 	bool hide_range; /* a server that ignores Range (answers 200) */
 	volatile int stop;
 };
@@ -1073,6 +1078,7 @@ static void *relay_pump(void *arg)
 	if (sfd < 0 || connect(sfd, (struct sockaddr *)&sa, sizeof sa) != 0)
 		goto out;
 	size_t limit = SIZE_MAX, passed = 0, up_limit = SIZE_MAX, up_passed = 0;
+	size_t up_stall = SIZE_MAX;
 	bool first = true;
 	char buf[16385];
 	for (;;) {
@@ -1104,11 +1110,17 @@ static void *relay_pump(void *arg)
 					r->queries++;
 				if (i < r->n_up_cut && r->up_cut[i])
 					up_limit = r->up_cut[i];
+				if (i < r->n_up_stall && r->up_stall[i])
+					up_stall = r->up_stall[i];
 				pthread_mutex_unlock(&r->mu);
 			}
 			first = false;
 			size_t give =
 			    (size_t)k < up_limit - up_passed ? (size_t)k : up_limit - up_passed;
+			if (up_passed >= up_stall)
+				continue; /* stalled: dropped */
+			if (give > up_stall - up_passed)
+				give = up_stall - up_passed;
 			if (give && send(sfd, buf, give, MSG_NOSIGNAL) != (ssize_t)give)
 				break;
 			up_passed += give;
@@ -1333,6 +1345,51 @@ static void test_upload_resumes(void **state)
 	relay_stop(&r);
 }
 
+/* A server with windows of 1 s for HTTP transfers (http_timeout). */
+static int setup_http1(void **state)
+{
+	struct env *e = calloc(1, sizeof *e);
+	assert_non_null(e);
+	e->s.extra[0] = "http_timeout=1";
+	assert_int_equal(srv_start(&e->s, valised_path, false), 0);
+	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
+	assert_non_null(mkdtemp(e->root));
+	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", e->s.port);
+	*state = e;
+	return 0;
+}
+
+/* An upload that stalls is answered 408 by the server (http_min_rate);
+ * the client asks how far it got and sends the rest. */
+static void test_upload_too_slow(void **state)
+{
+	struct env *e = *state;
+	/* PUT /blob requests in turn: the upload, stalled; a query; the rest. */
+	static const size_t up_stall[] = {500000, 0, 0};
+	struct relay r;
+	relay_start(&r, e->s.port, NULL, 0);
+	r.up_stall = up_stall;
+	r.n_up_stall = sizeof up_stall / sizeof up_stall[0];
+	struct dev a, b;
+	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
+	uint8_t *data = relay_pair(e, &r, true, &a, &b, conv, src);
+	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(r.uploads, 3);
+	assert_int_equal(r.queries, 1);
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(srv_metric(&e->s, "valised_http_timeouts_total"), 1);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
+	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
+	expect_file(dst, data, RELAY_FILE_SIZE);
+	free(data);
+	dev_close(&a);
+	dev_close(&b);
+	relay_stop(&r);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1354,6 +1411,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_attachment_and_no_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_download_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_resumes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_too_slow, setup_http1, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),
 	};
