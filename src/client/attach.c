@@ -231,7 +231,7 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 			from = (size_t)at;
 			continue;
 		}
-		/* 408: the server found the link too slow (http_min_rate) and
+		/* 408: the server found the link too slow (transfer_min_rate) and
 		 * kept what came, as when the connection is lost. */
 		bool cut =
 		    rc == VL_ERR_NET || rc == VL_ERR_TIMEOUT || (rc == VL_OK && status == 408);

@@ -36,7 +36,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->limit_loopback = 0;
 	cfg->auth_timeout = 30;
 	cfg->http_timeout = 30;
-	cfg->http_min_rate = 512;
+	cfg->transfer_min_rate = 512;
 	cfg->drain_seconds = 10;
 	cfg->log_level = VL_LOG_INFO;
 }
@@ -211,10 +211,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 1, 3600, &v))
 			return bad(err, err_len, key, value, "expected 1..3600 seconds");
 		cfg->http_timeout = (unsigned)v;
-	} else if (strcmp(key, "http_min_rate") == 0) {
+	} else if (strcmp(key, "transfer_min_rate") == 0) {
 		if (!parse_u64(value, 0, 1ull << 30, &v))
 			return bad(err, err_len, key, value, "expected 0..1G octets per second");
-		cfg->http_min_rate = v;
+		cfg->transfer_min_rate = v;
 	} else if (strcmp(key, "max_handshakes") == 0) {
 		if (!parse_u64(value, 1, 65536, &v))
 			return bad(err, err_len, key, value, "expected 1..65536");

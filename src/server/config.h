@@ -44,7 +44,7 @@ struct vl_server_config {
 	unsigned auth_timeout;       /* seconds a WebSocket connection has to authenticate */
 	unsigned http_timeout;       /* seconds for an HTTP request head, an idle keep-alive,
 	                              * and each window of a transfer */
-	uint64_t http_min_rate;      /* octets/s a transfer must average over each window */
+	uint64_t transfer_min_rate;  /* octets/s a transfer must average over each window */
 	unsigned drain_seconds;      /* SIGTERM: longest wait for in-flight work */
 	int log_level;
 };

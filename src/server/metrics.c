@@ -90,10 +90,10 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	counter(&b, "connections_refused_per_addr_total",
 	        "Connections closed at once because their address held max_conns_per_addr.",
 	        m->addr_refused);
-	counter(&b, "http_timeouts_total",
-	        "HTTP requests closed because a head, body or download was too slow "
-	        "(http_timeout, http_min_rate).",
-	        m->http_timeouts);
+	counter(&b, "slow_transfers_total",
+	        "Connections cut because a request head, an upload, a download or a WebSocket "
+	        "message was too slow (http_timeout, transfer_min_rate).",
+	        m->slow_transfers);
 	counter(&b, "assembly_refused_total",
 	        "Connections closed (1013) because messages being received held assembly_budget.",
 	        m->assembly_refused);

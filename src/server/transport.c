@@ -75,7 +75,9 @@ struct ws_rx {
 	uint8_t first_len;
 	uint8_t *msg;
 	uint32_t msg_len, msg_cap;
-	uint8_t ctrl[125]; /* a control frame's payload */
+	uint64_t win_end;   /* loop ms: a held message must have moved enough by then */
+	uint64_t win_moved; /* its octets in this window (rx_moved) */
+	uint8_t ctrl[125];  /* a control frame's payload */
 	uint8_t ctrl_len;
 };
 
@@ -141,13 +143,13 @@ static void http_window(struct tconn *c)
 }
 
 /* A request body or a download moved n octets. The next window begins
- * once this one has seen http_min_rate octets a second of it, so a peer
+ * once this one has seen transfer_min_rate octets a second of it, so a peer
  * that trickles (an octet just before each timeout) is still closed. */
 static void transfer_moved(struct tconn *c, uint64_t n)
 {
 	const struct vl_server_config *cfg = c->t->cfg;
 	c->http->moved += n;
-	if (n && c->http->moved >= cfg->http_min_rate * cfg->http_timeout)
+	if (n && c->http->moved >= cfg->transfer_min_rate * cfg->http_timeout)
 		http_window(c);
 }
 
@@ -275,12 +277,12 @@ static bool conn_wire(struct tconn *c, uint8_t **w, size_t *len)
 
 /* Reads the next piece of a download into out. False on a read error.
  * Once the socket has been full, a piece is no larger than a window's
- * worth at http_min_rate, so that a reader keeping to that rate finishes
+ * worth at transfer_min_rate, so that a reader keeping to that rate finishes
  * a write in every window (progress is counted as writes complete). */
 static bool file_pump(struct http_sess *h)
 {
 	const struct vl_server_config *cfg = h->c->t->cfg;
-	uint64_t piece = h->slow ? cfg->http_min_rate * cfg->http_timeout : 0;
+	uint64_t piece = h->slow ? cfg->transfer_min_rate * cfg->http_timeout : 0;
 	piece = !piece || piece > FILE_CHUNK ? FILE_CHUNK : piece < 4096 ? 4096 : piece;
 	size_t n = h->file_left < piece ? (size_t)h->file_left : (size_t)piece;
 	uint8_t *dst = out_room(h->c, n);
@@ -958,6 +960,20 @@ static void ws_control(struct tconn *c, uint8_t opcode, const uint8_t *p, size_t
 	/* A pong needs nothing. */
 }
 
+/* A message being held moved n octets: as transfer_moved, its next
+ * window (of http_timeout) begins once this one has seen
+ * transfer_min_rate octets a second. Without it, a few connections
+ * trickling large messages could keep assembly_budget full for good. */
+static void rx_moved(struct tconn *c, struct ws_rx *rx, size_t n)
+{
+	const struct vl_server_config *cfg = c->t->cfg;
+	rx->win_moved += n;
+	if (!rx->win_end || rx->win_moved >= cfg->transfer_min_rate * cfg->http_timeout) {
+		rx->win_moved = 0;
+		rx->win_end = deadline_in(c, cfg->http_timeout);
+	}
+}
+
 /* Payload bytes of a data frame, unmasked. 0, -1 if out of memory, or 1
  * if holding them would take the bytes held for messages still arriving
  * on all connections past assembly_budget. That budget bounds what
@@ -999,6 +1015,7 @@ static int ws_data(struct tconn *c, struct ws_rx *rx, const uint8_t *p, size_t n
 	}
 	memcpy(rx->msg + rx->msg_len, p, n);
 	rx->msg_len += (uint32_t)n;
+	rx_moved(c, rx, n);
 	return 0;
 }
 
@@ -1695,11 +1712,11 @@ static void http_timed_out(struct tconn *c)
 		conn_kill(c); /* an idle keep-alive: a plain close */
 		return;
 	}
-	vl_log(VL_LOG_INFO, "http_timeout", "stage=%s",
+	vl_log(VL_LOG_INFO, "slow_transfer", "stage=%s",
 	       h->responding  ? "response"
 	       : h->body_left ? "body"
 	                      : "head");
-	vl_core_metrics_mut(c->t->core)->http_timeouts++;
+	vl_core_metrics_mut(c->t->core)->slow_transfers++;
 	if (!h->body_left || h->responding) {
 		conn_reset(c);
 		return;
@@ -1717,6 +1734,14 @@ static void on_sweep(uv_timer_t *tm)
 	uint64_t now = uv_now(t->loop);
 	for (struct tconn *c = t->conns, *next; c; c = next) {
 		next = c->next;
+		if (c->rx && c->rx->msg_cap && now >= c->rx->win_end && !c->closing &&
+		    !c->close_pending) {
+			vl_log(VL_LOG_INFO, "slow_transfer", "stage=message");
+			vl_core_metrics_mut(t->core)->slow_transfers++;
+			rx_free(c);
+			ws_fail(c, 1008); /* policy: too slow */
+			continue;
+		}
 		if (!c->deadline || c->closing)
 			continue;
 		if (c->state == CS_WS && !c->close_pending && vl_conn_authed(c->core)) {

@@ -637,7 +637,7 @@ static ssize_t trickle(int fd, const uint8_t *data, size_t len, size_t n, int st
 	return -1;
 }
 
-/* http_timeout and http_min_rate: a request head, an upload or a download
+/* http_timeout and transfer_min_rate: a request head, an upload or a download
  * slower than the minimum rate is cut after a window, an upload with 408
  * and its resumable part kept; one at the rate goes through. Windows of 2 s
  * here, 8 KiB each (4 KiB/s). */
@@ -647,7 +647,7 @@ static void test_slow_transfers(void **state)
 	struct srv s = {0};
 	struct cli a, b;
 	size_t len;
-	s.extra[3] = "http_min_rate=4K";
+	s.extra[3] = "transfer_min_rate=4K";
 	s.extra[4] = "max_blob=16M";
 	s.extra[5] = "blob_quota=64M";
 	uint8_t *data = blob_setup(&s, "http_timeout=2", &a, &b, &len);
@@ -735,7 +735,7 @@ static void test_slow_transfers(void **state)
 	free(whole);
 	free(big);
 	/* The head, the upload and the download. */
-	assert_int_equal(srv_metric(&s, "valised_http_timeouts_total"), 3);
+	assert_int_equal(srv_metric(&s, "valised_slow_transfers_total"), 3);
 	cli_close(&a);
 	cli_close(&b);
 	free(data);

@@ -1359,7 +1359,7 @@ static int setup_http1(void **state)
 	return 0;
 }
 
-/* An upload that stalls is answered 408 by the server (http_min_rate);
+/* An upload that stalls is answered 408 by the server (transfer_min_rate);
  * the client asks how far it got and sends the rest. */
 static void test_upload_too_slow(void **state)
 {
@@ -1380,7 +1380,7 @@ static void test_upload_too_slow(void **state)
 	assert_int_equal(r.uploads, 3);
 	assert_int_equal(r.queries, 1);
 	pthread_mutex_unlock(&r.mu);
-	assert_int_equal(srv_metric(&e->s, "valised_http_timeouts_total"), 1);
+	assert_int_equal(srv_metric(&e->s, "valised_slow_transfers_total"), 1);
 	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
 	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
 	expect_file(dst, data, RELAY_FILE_SIZE);

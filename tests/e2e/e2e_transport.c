@@ -945,6 +945,59 @@ static void test_assembly_budget(void **state)
 	cli_close(&b);
 }
 
+/* A message trickled slower than transfer_min_rate is dropped and its
+ * connection closed with 1008 within a window or two (http_timeout), its
+ * buffer given back; one sent at the rate, over several windows, is
+ * answered. Windows of 1 s, 4 KiB each here. */
+static void test_slow_message(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {"http_timeout=1", "transfer_min_rate=4K", NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	enum { PART = 1024 };
+	uint8_t *part = calloc(1, PART);
+	assert_non_null(part);
+	/* A PING frame far too long: its body does not decode. */
+	part[0] = 1;
+	part[1] = VL_FRAME_PING;
+	part[5] = 80;
+	/* b: 100 octets every 250 ms. */
+	long long t0 = mono_ms();
+	assert_int_equal(wsc_send_frame(&b.ws, WSC_BINARY, false, part, 100), 0);
+	for (int i = 0; i < 40 && !b.ws.closed; i++) {
+		uint8_t *msg = NULL;
+		size_t len;
+		int op;
+		if (wsc_recv(&b.ws, &msg, &len, &op, 250) == 1) {
+			free(msg);
+			continue;
+		}
+		if (!b.ws.closed)
+			(void)wsc_send_frame(&b.ws, 0, false, part + 100, 100);
+	}
+	assert_true(b.ws.closed && b.ws.close_code == 1008);
+	assert_true(mono_ms() - t0 < 5000);
+	/* a: 1 KiB every 125 ms (8 KiB/s) for 3 s, then the end: answered. */
+	assert_int_equal(wsc_send_frame(&a.ws, WSC_BINARY, false, part, PART), 0);
+	for (int i = 0; i < 24; i++) {
+		usleep(125000);
+		assert_int_equal(wsc_send_frame(&a.ws, 0, false, part, PART), 0);
+	}
+	assert_int_equal(wsc_send_frame(&a.ws, 0, true, part, 16), 0);
+	struct rframe rf;
+	uint16_t code = 0;
+	assert_int_equal(cli_reply(&a, 80, &code, &rf, 5000), VL_FRAME_ERROR);
+	rframe_free(&rf);
+	assert_int_equal(code, VL_PERR_MALFORMED);
+	ping_roundtrip(&a, 81);
+	assert_int_equal(srv_metric(s, "valised_slow_transfers_total"), 1);
+	free(part);
+	cli_close(&a);
+	cli_close(&b);
+}
+
 /* One address holds at most max_conns_per_addr connections (loopback
  * counted here with limit_loopback=1): one more is closed at once and
  * counted; once one of the first closes, a new one is served. */
@@ -1022,6 +1075,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_http_requests, teardown),
 	    cmocka_unit_test_teardown(test_handshake_slots, teardown),
 	    cmocka_unit_test_teardown(test_auth_timeout, teardown),
+	    cmocka_unit_test_teardown(test_slow_message, teardown),
 	    cmocka_unit_test_teardown(test_assembly_budget, teardown),
 	    cmocka_unit_test_teardown(test_conns_per_addr, teardown),
 	};

@@ -42,7 +42,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.upload_ttl, 3600);
 	assert_int_equal(cfg.blob_ttl, 0);
 	assert_int_equal(cfg.http_timeout, 30);
-	assert_int_equal(cfg.http_min_rate, 512);
+	assert_int_equal(cfg.transfer_min_rate, 512);
 }
 
 static void test_listen(void **state)
@@ -122,10 +122,10 @@ static void test_sizes_and_counts(void **state)
 	assert_int_equal(cfg.blob_ttl, 2592000);
 	assert_int_equal(set("http_timeout", "120"), VL_OK);
 	assert_int_equal(cfg.http_timeout, 120);
-	assert_int_equal(set("http_min_rate", "2K"), VL_OK);
-	assert_int_equal(cfg.http_min_rate, 2048);
-	assert_int_equal(set("http_min_rate", "0"), VL_OK);
-	assert_int_equal(cfg.http_min_rate, 0);
+	assert_int_equal(set("transfer_min_rate", "2K"), VL_OK);
+	assert_int_equal(cfg.transfer_min_rate, 2048);
+	assert_int_equal(set("transfer_min_rate", "0"), VL_OK);
+	assert_int_equal(cfg.transfer_min_rate, 0);
 	assert_int_equal(set("max_frame", "1M"), VL_OK);
 	assert_int_equal(cfg.core.max_frame, 1u << 20);
 	assert_int_equal(set("batch_gap_us", "0"), VL_OK);
@@ -155,7 +155,7 @@ static void test_sizes_and_counts(void **state)
 	    {"upload_ttl", "8d", "1..604800"},
 	    {"blob_ttl", "-1", "0 (forever) or seconds"},
 	    {"http_timeout", "0", "1..3600 seconds"},
-	    {"http_min_rate", "2G", "0..1G octets per second"},
+	    {"transfer_min_rate", "2G", "0..1G octets per second"},
 	    {"log_level", "loud", "debug, info, warn or error"},
 	    {"server_name", "Example.ORG", "lower-case domain"},
 	    {"data_dir", "", "empty or too long"},
