@@ -21,10 +21,11 @@ struct admin_conn {
 	struct admin_conn *prev, *next;
 	unsigned refs; /* the handle until closed, a request in the store */
 	bool closing;
+	bool whole_user; /* the request names a user, not one device */
 	size_t len;
 	char line[VL_ADMIN_LINE_MAX];
 	uv_write_t wr;
-	char reply[96];
+	char reply[128];
 };
 
 struct vl_admin {
@@ -80,36 +81,43 @@ static void answer(struct admin_conn *c, bool ok, const char *text)
 		conn_close(c);
 }
 
-static void revoke_done(void *ctx, int status, bool was_revoked)
+static void revoke_done(void *ctx, int status, const struct vl_core_revoked *r)
 {
 	struct admin_conn *c = ctx;
+	char text[96];
 	if (status == VL_OK)
-		answer(c, true, was_revoked ? "already revoked" : "revoked");
+		vl_core_revoked_text(r, c->whole_user, text, sizeof text);
 	else if (status == VL_ERR_NOT_FOUND)
-		answer(c, false, "no such device");
+		snprintf(text, sizeof text, "%s",
+		         c->whole_user ? "no such user" : "no such device");
 	else
-		answer(c, false, vl_strerror(status));
+		snprintf(text, sizeof text, "%s", vl_strerror(status));
+	answer(c, status == VL_OK, text);
 	conn_unref(c);
 }
 
-/* "revoke USER@DOMAIN#DEVICE" */
+/* "revoke USER@DOMAIN#DEVICE", or "revoke USER@DOMAIN" for all of them. */
 static void dispatch(struct admin_conn *c)
 {
 	static const char verb[] = "revoke ";
 	if (strncmp(c->line, verb, sizeof verb - 1) != 0) {
-		answer(c, false, "unknown request (revoke USER@DOMAIN#DEVICE)");
+		answer(c, false, "unknown request (revoke USER@DOMAIN[#DEVICE])");
 		return;
 	}
 	char *arg = c->line + sizeof verb - 1;
 	char *hash = strrchr(arg, '#');
-	if (!hash || hash == arg || !hash[1] ||
+	c->whole_user = !hash;
+	if (!hash)
+		hash = arg + strlen(arg);
+	if (hash == arg || (*hash && !hash[1]) ||
 	    !vl_proto_address_valid((const uint8_t *)arg, (size_t)(hash - arg))) {
-		answer(c, false, "expected USER@DOMAIN#DEVICE");
+		answer(c, false, "expected USER@DOMAIN[#DEVICE]");
 		return;
 	}
+	const char *name = *hash ? hash + 1 : NULL;
 	*hash = '\0';
 	c->refs++;
-	int rc = vl_core_admin_revoke(c->a->core, arg, hash + 1, revoke_done, c);
+	int rc = vl_core_admin_revoke(c->a->core, arg, name, revoke_done, c);
 	if (rc) {
 		c->refs--;
 		answer(c, false, vl_strerror(rc));

@@ -192,16 +192,31 @@ struct vl_core_job *vl_core_job_new(struct vl_conn *c, size_t size, uint32_t req
 /* A job that belongs to no WebSocket connection (HTTP blob uploads). */
 struct vl_core_job *vl_core_job_new_raw(struct vl_core *core, size_t size, vl_core_job_run_fn run,
                                         vl_core_job_complete_fn complete);
-/* The operator's revocation of device `name` of `user`, from the store
- * alone: VL_OK (*was_revoked tells whether it already was),
- * VL_ERR_NOT_FOUND. `valised admin revoke` calls it when no server runs. */
+/* What an operator's revocation did. */
+struct vl_core_revoked {
+	int64_t *ids; /* the devices revoked now (heap, n of them; free()) */
+	size_t n;
+	size_t already;   /* devices that were revoked before */
+	unsigned invites; /* unused invites cancelled (a whole user) */
+};
+/* The operator's revocation, from the store alone: device `name` of
+ * `user`, or with name NULL every device of the user and its unused
+ * invites (someone leaving the organisation). VL_ERR_NOT_FOUND: no such
+ * device, or a user with neither devices nor invites. `valised admin
+ * revoke` calls it when no server runs. On an error *r holds what was
+ * revoked before it; r->ids is the caller's to free either way. */
 VL_MUST_CHECK int vl_core_revoke_named(struct vl_store *st, const char *user, const char *name,
-                                       int64_t *device_id, bool *was_revoked);
-/* The same on a running server, as a store job: once it is durable the
- * device's connection, if any, is closed with `revoked` and done(ctx,
- * status, was_revoked) runs on the core's thread. VL_ERR_ARG if a name is
- * too long, VL_ERR_NOMEM; otherwise done reports. */
-typedef void (*vl_core_admin_done_fn)(void *ctx, int status, bool was_revoked);
+                                       struct vl_core_revoked *r);
+/* The same on a running server, as a store job (name NULL: the whole
+ * user): once it is durable the connections of the devices revoked are
+ * closed with `revoked` and done(ctx, status, r) runs on the core's
+ * thread (r->ids is freed after). VL_ERR_ARG if a name is too long, VL_ERR_NOMEM; otherwise done
+ * reports. */
+typedef void (*vl_core_admin_done_fn)(void *ctx, int status, const struct vl_core_revoked *r);
+/* What a revocation did, for the operator: one device ("revoked",
+ * "already revoked") or a whole user ("revoked N devices (M before),
+ * cancelled K invites"). */
+void vl_core_revoked_text(const struct vl_core_revoked *r, bool whole_user, char *out, size_t cap);
 VL_MUST_CHECK int vl_core_admin_revoke(struct vl_core *core, const char *user, const char *name,
                                        vl_core_admin_done_fn done, void *ctx);
 /* Submits (or runs inline); the job is freed after its completion. */

@@ -3,8 +3,11 @@
  * DEVICE_REVOKE (docs/protocol.md §4.2): a device of the caller's own user
  * is revoked for good; if it is connected, it is told and disconnected.
  * The operator's revocation (`valised admin revoke`, docs/operations.md)
- * takes the same steps without a connection of the user.
+ * takes the same steps without a connection of the user, for one device
+ * or for every device of a user, whose unused invites it also cancels.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/core.h"
@@ -63,23 +66,95 @@ void vl_handle_device_revoke(struct vl_conn *c, const struct vl_frame *f)
 
 /* --- the operator's revocation ------------------------------------------- */
 
-int vl_core_revoke_named(struct vl_store *st, const char *user, const char *name,
-                         int64_t *device_id, bool *was_revoked)
+static int revoked_add(struct vl_core_revoked *r, int64_t id)
 {
-	struct vl_store_device d;
-	int rc = vl_store_device_get(st, user, name, &d);
+	int64_t *ids = realloc(r->ids, (r->n + 1) * sizeof *ids);
+	if (!ids)
+		return VL_ERR_NOMEM;
+	ids[r->n++] = id;
+	r->ids = ids;
+	return VL_OK;
+}
+
+/* The names of a user's devices that are not revoked yet. */
+struct active_names {
+	char (*name)[VL_PROTO_DEVICE_MAX + 1];
+	size_t n;
+	size_t revoked;
+};
+
+static int collect_active(void *ctx, const struct vl_store_device *d)
+{
+	struct active_names *a = ctx;
+	if (d->revoked) {
+		a->revoked++;
+		return VL_OK;
+	}
+	void *p = realloc(a->name, (a->n + 1) * sizeof *a->name);
+	if (!p)
+		return VL_ERR_NOMEM;
+	a->name = p;
+	snprintf(a->name[a->n++], sizeof *a->name, "%s", d->name);
+	return VL_OK;
+}
+
+static int revoke_user(struct vl_store *st, const char *user, struct vl_core_revoked *r)
+{
+	int rc = vl_store_invite_cancel(st, user, &r->invites);
+	int64_t user_id = 0;
+	if (rc == VL_OK)
+		rc = vl_store_user_get(st, user, &user_id);
+	if (rc == VL_ERR_NOT_FOUND && r->invites)
+		return VL_OK; /* invited, never registered */
 	if (rc)
 		return rc;
-	*was_revoked = d.revoked;
-	return vl_store_device_revoke(st, d.user_id, name, device_id);
+	struct active_names a = {0};
+	rc = vl_store_device_list(st, user_id, collect_active, &a);
+	r->already = a.revoked;
+	for (size_t i = 0; rc == VL_OK && i < a.n; i++) {
+		int64_t id;
+		rc = vl_store_device_revoke(st, user_id, a.name[i], &id);
+		if (rc == VL_OK)
+			rc = revoked_add(r, id);
+	}
+	free(a.name);
+	return rc;
+}
+
+int vl_core_revoke_named(struct vl_store *st, const char *user, const char *name,
+                         struct vl_core_revoked *r)
+{
+	*r = (struct vl_core_revoked){0};
+	int rc;
+	if (!name) {
+		rc = revoke_user(st, user, r);
+	} else {
+		struct vl_store_device d;
+		int64_t id;
+		rc = vl_store_device_get(st, user, name, &d);
+		if (rc == VL_OK && d.revoked)
+			r->already = 1;
+		else if (rc == VL_OK &&
+		         (rc = vl_store_device_revoke(st, d.user_id, name, &id)) == VL_OK)
+			rc = revoked_add(r, id);
+	}
+	return rc;
+}
+
+void vl_core_revoked_text(const struct vl_core_revoked *r, bool whole_user, char *out, size_t cap)
+{
+	if (whole_user)
+		snprintf(out, cap, "revoked %zu device%s (%zu before), cancelled %u invite%s", r->n,
+		         r->n == 1 ? "" : "s", r->already, r->invites, r->invites == 1 ? "" : "s");
+	else
+		snprintf(out, cap, "%s", r->already ? "already revoked" : "revoked");
 }
 
 struct admin_revoke_job {
 	struct vl_core_job job;
 	char user[VL_PROTO_ADDRESS_MAX + 1];
-	char name[VL_PROTO_DEVICE_MAX + 1];
-	int64_t device_id;
-	bool was_revoked;
+	char name[VL_PROTO_DEVICE_MAX + 1]; /* empty: the whole user */
+	struct vl_core_revoked r;
 	vl_core_admin_done_fn done;
 	void *ctx;
 };
@@ -87,35 +162,44 @@ struct admin_revoke_job {
 static int admin_revoke_run(struct vl_store *st, struct vl_core_job *job)
 {
 	struct admin_revoke_job *j = (struct admin_revoke_job *)job;
-	return vl_core_revoke_named(st, j->user, j->name, &j->device_id, &j->was_revoked);
+	return vl_core_revoke_named(st, j->user, j->name[0] ? j->name : NULL, &j->r);
 }
 
 static void admin_revoke_complete(struct vl_core_job *job)
 {
 	struct admin_revoke_job *j = (struct admin_revoke_job *)job;
 	int rc = job->sj.status;
-	if (rc == VL_OK && !j->was_revoked) {
-		vl_core_metrics_mut(job->core)->revoked++;
-		vl_log(VL_LOG_INFO, "device_revoked", "by=admin user=%s device=%s", j->user,
-		       j->name);
-		struct vl_conn *victim = vl_core_conn_of(job->core, j->device_id);
+	vl_core_metrics_mut(job->core)->revoked += j->r.n;
+	for (size_t i = 0; i < j->r.n; i++) {
+		struct vl_conn *victim = vl_core_conn_of(job->core, j->r.ids[i]);
 		if (victim)
 			vl_conn_close_with(victim, VL_PERR_REVOKED);
 	}
-	j->done(j->ctx, rc, j->was_revoked);
+	if (rc == VL_OK) {
+		if (j->name[0] && j->r.n)
+			vl_log(VL_LOG_INFO, "device_revoked", "by=admin user=%s device=%s", j->user,
+			       j->name);
+		else if (!j->name[0])
+			vl_log(VL_LOG_INFO, "user_revoked",
+			       "by=admin user=%s devices=%zu invites=%u", j->user, j->r.n,
+			       j->r.invites);
+	}
+	j->done(j->ctx, rc, &j->r);
+	free(j->r.ids);
 }
 
 int vl_core_admin_revoke(struct vl_core *core, const char *user, const char *name,
                          vl_core_admin_done_fn done, void *ctx)
 {
-	if (strlen(user) > VL_PROTO_ADDRESS_MAX || strlen(name) > VL_PROTO_DEVICE_MAX)
+	if (strlen(user) > VL_PROTO_ADDRESS_MAX || (name && strlen(name) > VL_PROTO_DEVICE_MAX))
 		return VL_ERR_ARG;
 	struct admin_revoke_job *j = (struct admin_revoke_job *)vl_core_job_new_raw(
 	    core, sizeof *j, admin_revoke_run, admin_revoke_complete);
 	if (!j)
 		return VL_ERR_NOMEM;
 	strcpy(j->user, user);
-	strcpy(j->name, name);
+	if (name)
+		strcpy(j->name, name);
 	j->done = done;
 	j->ctx = ctx;
 	vl_core_job_submit(&j->job);

@@ -42,7 +42,7 @@ static void usage(FILE *f)
 	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
 	           "       valised admin devices USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin usage USER@DOMAIN [--data DIR] [--config FILE]\n"
-	           "       valised admin revoke USER@DOMAIN#DEVICE [--data DIR] [--config FILE]\n"
+	           "       valised admin revoke USER@DOMAIN[#DEVICE] [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
 }
@@ -530,8 +530,9 @@ static int admin_store_open(const struct vl_server_config *cfg, struct vl_store 
 	return 0;
 }
 
-/* `admin revoke USER@DOMAIN#DEVICE`: through the running server's socket,
- * which also closes the device's connection; on the store itself when no
+/* `admin revoke USER@DOMAIN#DEVICE`, or `USER@DOMAIN` for every device of
+ * the user and its unused invites: through the running server's socket,
+ * which also closes the devices' connections; on the store itself when no
  * server runs on this data folder. */
 static int admin_revoke(int argc, char **argv)
 {
@@ -539,10 +540,11 @@ static int admin_revoke(int argc, char **argv)
 	if (snprintf(who, sizeof who, "%s", argv[3]) >= (int)sizeof who)
 		return die("\"%s\" is too long for USER@DOMAIN#DEVICE", argv[3]);
 	char *hash = strrchr(who, '#');
-	if (!hash || !hash[1] || strlen(hash + 1) > VL_PROTO_DEVICE_MAX ||
-	    !vl_proto_address_valid((const uint8_t *)who, (size_t)(hash - who)))
-		return die("\"%s\" is not USER@DOMAIN#DEVICE (lower-case address, then the device "
-		           "name)",
+	size_t alen = hash ? (size_t)(hash - who) : strlen(who);
+	if ((hash && (!hash[1] || strlen(hash + 1) > VL_PROTO_DEVICE_MAX)) ||
+	    !vl_proto_address_valid((const uint8_t *)who, alen))
+		return die("\"%s\" is neither USER@DOMAIN#DEVICE nor USER@DOMAIN (a lower-case "
+		           "address, then the device name if one device)",
 		           argv[3]);
 	struct vl_server_config cfg;
 	int rc = admin_options(argc, argv, 4, &cfg);
@@ -557,9 +559,8 @@ static int admin_revoke(int argc, char **argv)
 			return die("the server refused: %s",
 			           strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
 		printf("%s: %s%s\n", who, reply + 3,
-		       strcmp(reply + 3, "revoked") == 0
-		           ? " (and disconnected, if it was connected)"
-		           : "");
+		       strncmp(reply + 3, "revoked", 7) == 0 ? " (disconnected, if connected)"
+		                                             : "");
 		return 0;
 	}
 	if (rc != VL_ERR_NOT_FOUND)
@@ -580,25 +581,36 @@ static int admin_revoke(int argc, char **argv)
 	return rc;
 }
 
-/* admin revoke, on the store itself; who is "user@domain#device", hash
- * points at its '#'. */
+/* admin revoke, on the store itself, in one transaction; who is
+ * "user@domain#device" with hash at its '#', or "user@domain" with hash
+ * NULL. */
 static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, char *hash)
 {
 	struct vl_store *st;
 	int rc = admin_store_open(cfg, &st);
 	if (rc)
 		return rc;
-	*hash = '\0';
-	int64_t id;
-	bool was = false;
-	rc = vl_core_revoke_named(st, who, hash + 1, &id, &was);
+	if (hash)
+		*hash = '\0';
+	struct vl_core_revoked r = {0};
+	rc = vl_store_batch_begin(st);
+	if (rc == VL_OK)
+		rc = vl_core_revoke_named(st, who, hash ? hash + 1 : NULL, &r);
+	if (rc == VL_OK)
+		rc = vl_store_batch_commit(st);
+	else
+		vl_store_batch_rollback(st);
 	vl_store_free(st);
-	*hash = '#';
+	free(r.ids);
+	if (hash)
+		*hash = '#';
 	if (rc == VL_ERR_NOT_FOUND)
-		return die("%s: no such device", who);
+		return die("%s: no such %s", who, hash ? "device" : "user");
 	if (rc)
 		return die("could not revoke %s: %s", who, vl_strerror(rc));
-	printf("%s: %s\n", who, was ? "already revoked" : "revoked");
+	char text[96];
+	vl_core_revoked_text(&r, !hash, text, sizeof text);
+	printf("%s: %s\n", who, text);
 	return 0;
 }
 

@@ -229,9 +229,11 @@ static void test_admin_revoke(void **state)
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	/* What else arrives there gets a reason, and changes nothing. */
 	admin_raw(sock, "list\n", 5, out, sizeof out);
-	assert_string_equal(out, "error unknown request (revoke USER@DOMAIN#DEVICE)\n");
-	admin_raw(sock, "revoke bob@example.org\n", 23, out, sizeof out);
-	assert_string_equal(out, "error expected USER@DOMAIN#DEVICE\n");
+	assert_string_equal(out, "error unknown request (revoke USER@DOMAIN[#DEVICE])\n");
+	admin_raw(sock, "revoke bob@example.org#\n", 24, out, sizeof out);
+	assert_string_equal(out, "error expected USER@DOMAIN[#DEVICE]\n");
+	admin_raw(sock, "revoke Bob@example.org\n", 23, out, sizeof out);
+	assert_string_equal(out, "error expected USER@DOMAIN[#DEVICE]\n");
 	admin_raw(sock, "revoke bob@example.org#lap\0top\n", 31, out, sizeof out);
 	assert_string_equal(out, "error NUL in the request\n");
 	char longline[600];
@@ -252,6 +254,78 @@ static void test_admin_revoke(void **state)
 	assert_int_not_equal(stat(sock, &sb), 0);
 	assert_int_equal(admin(s, "revoke 'bob@example.org#laptop'", out, sizeof out), 0);
 	assert_non_null(strstr(out, "bob@example.org#laptop: revoked"));
+	assert_int_equal(srv_restart(s), 0);
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&b);
+}
+
+/* Someone leaves: the operator revokes every device of the user and the
+ * user's unused invites at once, through the running server (which
+ * disconnects the devices) or on the store when none runs. */
+static void test_admin_revoke_user(void **state)
+{
+	struct srv *s = *state;
+	struct cli a1, a2, b, late;
+	uint16_t code = 0;
+	char out[512];
+	assert_int_equal(cli_new_device(&a1, s, "alice@example.org", "phone", 1), 0);
+	assert_int_equal(cli_new_device(&a2, s, "alice@example.org", "laptop", 2), 0);
+	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "laptop", 1), 0);
+	char *unused = srv_invite(s, "alice@example.org");
+	assert_non_null(unused);
+
+	assert_int_equal(admin(s, "revoke alice@example.org", out, sizeof out), 0);
+	assert_non_null(
+	    strstr(out, "alice@example.org: revoked 2 devices (0 before), cancelled 1 invite"));
+	assert_int_equal(cli_closing_code(&a1, 5000), VL_PERR_REVOKED);
+	assert_int_equal(cli_closing_code(&a2, 5000), VL_PERR_REVOKED);
+	cli_close(&a1);
+	cli_close(&a2);
+	assert_int_equal(cli_open(&a1, s), 0);
+	assert_int_equal(cli_auth(&a1, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(&a1);
+	/* The invite handed out before is void. */
+	assert_int_equal(vtc_device_init(&late.dev, "alice@example.org", "tablet", 1), VL_OK);
+	assert_int_equal(cli_open(&late, s), 0);
+	assert_int_equal(cli_register(&late, unused, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_INVALID_INVITE);
+	cli_close(&late);
+	free(unused);
+	/* Bob is untouched. */
+	uint8_t ping[] = {1, VL_FRAME_PING, 0, 0, 0, 9, 0};
+	assert_int_equal(wsc_send(&b.ws, WSC_BINARY, ping, sizeof ping), 0);
+	struct rframe rf;
+	assert_int_equal(cli_reply(&b, 9, &code, &rf, 5000), OK(VL_FRAME_PING));
+	rframe_free(&rf);
+	assert_int_equal(admin(s, "devices alice@example.org", out, sizeof out), 0);
+	assert_null(strstr(out, "\tactive"));
+
+	/* Again: nothing left to do. Someone invited who never registered;
+	 * someone unknown. */
+	assert_int_equal(admin(s, "revoke alice@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "revoked 0 devices (2 before), cancelled 0 invites"));
+	char *dave = srv_invite(s, "dave@example.org");
+	assert_non_null(dave);
+	free(dave);
+	assert_int_equal(admin(s, "revoke dave@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "revoked 0 devices (0 before), cancelled 1 invite"));
+	assert_int_not_equal(admin(s, "revoke carol@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "no such user"));
+	/* The operator may invite Alice again later (she comes back). */
+	assert_int_equal(cli_new_device(&a1, s, "alice@example.org", "desk", 1), 0);
+	cli_close(&a1);
+
+	/* No server running: the store alone, in one transaction. */
+	cli_close(&b);
+	assert_int_equal(srv_stop(s, 10000), 0);
+	assert_int_equal(admin(s, "revoke bob@example.org", out, sizeof out), 0);
+	assert_non_null(
+	    strstr(out, "bob@example.org: revoked 1 device (0 before), cancelled 0 invites"));
+	assert_int_not_equal(admin(s, "revoke carol@example.org", out, sizeof out), 0);
+	assert_non_null(strstr(out, "carol@example.org: no such user"));
 	assert_int_equal(srv_restart(s), 0);
 	assert_int_equal(cli_open(&b, s), 0);
 	assert_int_equal(cli_auth(&b, &code), VL_FRAME_ERROR);
@@ -336,6 +410,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_register_and_auth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_devices_and_revocation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_revoke, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_admin_revoke_user, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

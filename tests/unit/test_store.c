@@ -193,6 +193,27 @@ static void test_register(void **state)
 	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "desk", &d), VL_ERR_NOT_FOUND);
 	assert_int_equal(vl_store_device_get(f->st, "carol@ex.org", "phone", &d), VL_ERR_NOT_FOUND);
 
+	/* Cancelling a user's invites: only the unused ones, only that
+	 * user's. */
+	invite(f, "code-4", "alice@ex.org");
+	invite(f, "code-5", "alice@ex.org");
+	invite(f, "code-6", "bob@ex.org");
+	unsigned n = 9;
+	assert_int_equal(vl_store_invite_cancel(f->st, "alice@ex.org", &n), VL_OK);
+	assert_int_equal(n, 2);
+	k = (const uint8_t *)"code-4";
+	assert_int_equal(
+	    vl_store_device_register(f->st, k, 6, "alice@ex.org", "desk", 1, KEY32, 32, 9, NOW, &d),
+	    VL_ERR_AUTH);
+	assert_int_equal(vl_store_invite_cancel(f->st, "alice@ex.org", &n), VL_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(vl_store_invite_cancel(f->st, "carol@ex.org", &n), VL_OK);
+	assert_int_equal(n, 0);
+	k = (const uint8_t *)"code-6";
+	assert_int_equal(
+	    vl_store_device_register(f->st, k, 6, "bob@ex.org", "desk", 1, KEY32, 32, 9, NOW, &d),
+	    VL_OK);
+
 	/* Persisted. */
 	reopen(f);
 	assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "tablet", &d), VL_OK);

@@ -136,6 +136,7 @@ enum stmt {
 	S_INVITE_INSERT,
 	S_INVITE_GET,
 	S_INVITE_USE,
+	S_INVITE_CANCEL,
 	S_USER_GET,
 	S_USER_INSERT,
 	S_DEVICE_COUNT_ACTIVE,
@@ -202,6 +203,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_INVITE_INSERT] = "INSERT INTO invites (key, user, expires, created) VALUES (?, ?, ?, ?)",
     [S_INVITE_GET] = "SELECT user, expires, used FROM invites WHERE key = ?",
     [S_INVITE_USE] = "UPDATE invites SET used = 1 WHERE key = ?",
+    [S_INVITE_CANCEL] = "DELETE FROM invites WHERE user = ? AND used = 0",
     [S_USER_GET] = "SELECT id FROM users WHERE address = ?",
     [S_USER_INSERT] = "INSERT INTO users (address, created) VALUES (?, ?)",
     [S_DEVICE_COUNT_ACTIVE] = "SELECT count(*) FROM devices WHERE user_id = ? AND revoked = 0",
@@ -1124,6 +1126,20 @@ static int sq_invite_create(struct vl_store *st, const uint8_t *key, size_t key_
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)expires);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
 	rc = run(q, S_INVITE_INSERT);
+	return op_end(q, rc);
+}
+
+static int sq_invite_cancel(struct vl_store *st, const char *user, unsigned *cancelled)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	int rc = op_begin(q);
+	if (rc)
+		return rc;
+	bind_text(q->s[S_INVITE_CANCEL], 1, user);
+	rc = run(q, S_INVITE_CANCEL);
+	if (rc == VL_OK)
+		*cancelled = (unsigned)sqlite3_changes(q->db);
 	return op_end(q, rc);
 }
 
@@ -2178,6 +2194,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .batch_commit = sq_batch_commit,
     .batch_rollback = sq_batch_rollback,
     .invite_create = sq_invite_create,
+    .invite_cancel = sq_invite_cancel,
     .device_register = sq_device_register,
     .device_get = sq_device_get,
     .device_list = sq_device_list,

@@ -79,6 +79,12 @@ int vl_store_invite_create(struct vl_store *st, const uint8_t *key, size_t key_l
 	return st->be->invite_create(st, key, key_len, user, expires, now);
 }
 
+int vl_store_invite_cancel(struct vl_store *st, const char *user, unsigned *cancelled)
+{
+	*cancelled = 0;
+	return st->be->invite_cancel(st, user, cancelled);
+}
+
 int vl_store_device_register(struct vl_store *st, const uint8_t *key, size_t key_len,
                              const char *user, const char *name, uint16_t suite,
                              const uint8_t *sig_pub, size_t sig_pub_len, unsigned max_devices,

@@ -127,6 +127,11 @@ struct vl_store_device {
 VL_MUST_CHECK int vl_store_invite_create(struct vl_store *st, const uint8_t *key, size_t key_len,
                                          const char *user, uint64_t expires, uint64_t now);
 
+/* Deletes every unused invite of user, whoever issued it (the operator or
+ * one of its devices); *cancelled is how many there were. */
+VL_MUST_CHECK int vl_store_invite_cancel(struct vl_store *st, const char *user,
+                                         unsigned *cancelled);
+
 /* Consumes the invite and registers device `name` of `user` (creating the
  * user on its first device) with its signature key. Returns VL_ERR_AUTH if
  * the invite is unknown, used, expired or for another user; VL_ERR_EXISTS

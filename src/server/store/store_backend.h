@@ -21,6 +21,7 @@ struct vl_store_backend {
 	void (*batch_rollback)(struct vl_store *st);
 	int (*invite_create)(struct vl_store *st, const uint8_t *key, size_t key_len,
 	                     const char *user, uint64_t expires, uint64_t now);
+	int (*invite_cancel)(struct vl_store *st, const char *user, unsigned *cancelled);
 	int (*device_register)(struct vl_store *st, const uint8_t *key, size_t key_len,
 	                       const char *user, const char *name, uint16_t suite,
 	                       const uint8_t *sig_pub, size_t sig_pub_len, unsigned max_devices,
