@@ -142,14 +142,29 @@ static void http_window(struct tconn *c)
 	c->deadline = deadline_in(c, c->t->cfg->http_timeout);
 }
 
+/* What a transfer must move in one window of http_timeout. */
+static uint64_t window_octets(const struct vl_server_config *cfg)
+{
+	return cfg->transfer_min_rate * cfg->http_timeout;
+}
+
+/* Counts n octets moved into *moved; true once the window has seen
+ * window_octets, and a new one begins (*moved starts again). */
+static bool window_moved(const struct vl_server_config *cfg, uint64_t *moved, uint64_t n)
+{
+	*moved += n;
+	if (!n || *moved < window_octets(cfg))
+		return false;
+	*moved = 0;
+	return true;
+}
+
 /* A request body or a download moved n octets. The next window begins
- * once this one has seen transfer_min_rate octets a second of it, so a peer
- * that trickles (an octet just before each timeout) is still closed. */
+ * only once this one has seen transfer_min_rate octets a second, so a
+ * peer that trickles (an octet just before each timeout) is still cut. */
 static void transfer_moved(struct tconn *c, uint64_t n)
 {
-	const struct vl_server_config *cfg = c->t->cfg;
-	c->http->moved += n;
-	if (n && c->http->moved >= cfg->transfer_min_rate * cfg->http_timeout)
+	if (window_moved(c->t->cfg, &c->http->moved, n))
 		http_window(c);
 }
 
@@ -281,8 +296,7 @@ static bool conn_wire(struct tconn *c, uint8_t **w, size_t *len)
  * a write in every window (progress is counted as writes complete). */
 static bool file_pump(struct http_sess *h)
 {
-	const struct vl_server_config *cfg = h->c->t->cfg;
-	uint64_t piece = h->slow ? cfg->transfer_min_rate * cfg->http_timeout : 0;
+	uint64_t piece = h->slow ? window_octets(h->c->t->cfg) : 0;
 	piece = !piece || piece > FILE_CHUNK ? FILE_CHUNK : piece < 4096 ? 4096 : piece;
 	size_t n = h->file_left < piece ? (size_t)h->file_left : (size_t)piece;
 	uint8_t *dst = out_room(h->c, n);
@@ -966,12 +980,8 @@ static void ws_control(struct tconn *c, uint8_t opcode, const uint8_t *p, size_t
  * trickling large messages could keep assembly_budget full for good. */
 static void rx_moved(struct tconn *c, struct ws_rx *rx, size_t n)
 {
-	const struct vl_server_config *cfg = c->t->cfg;
-	rx->win_moved += n;
-	if (!rx->win_end || rx->win_moved >= cfg->transfer_min_rate * cfg->http_timeout) {
-		rx->win_moved = 0;
-		rx->win_end = deadline_in(c, cfg->http_timeout);
-	}
+	if (window_moved(c->t->cfg, &rx->win_moved, n) || !rx->win_end)
+		rx->win_end = deadline_in(c, c->t->cfg->http_timeout);
 }
 
 /* Payload bytes of a data frame, unmasked. 0, -1 if out of memory, or 1
