@@ -29,6 +29,7 @@ void vl_server_config_defaults(struct vl_server_config *cfg)
 	cfg->blob_ttl = 0;
 	cfg->send_buffer = 4u << 20;
 	cfg->assembly_budget = 256u << 20;
+	cfg->send_budget = 1ull << 30;
 	cfg->flush_threads = 1;
 	cfg->io_uring = true;
 	cfg->max_handshakes = 4096;
@@ -199,6 +200,10 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 		if (!parse_u64(value, 64u << 10, 1ull << 40, &v))
 			return bad(err, err_len, key, value, "expected 64K..1T");
 		cfg->assembly_budget = (size_t)v;
+	} else if (strcmp(key, "send_budget") == 0) {
+		if (!parse_u64(value, 0, 1ull << 40, &v) || (v && v < (64u << 10)))
+			return bad(err, err_len, key, value, "expected 0 (none) or 64K..1T");
+		cfg->send_budget = v;
 	} else if (strcmp(key, "send_buffer") == 0) {
 		if (!parse_u64(value, 64u << 10, 1ull << 30, &v))
 			return bad(err, err_len, key, value, "expected 64K..1G");

@@ -36,6 +36,7 @@ struct vl_server_config {
 	uint64_t sent_ttl;           /* seconds idempotency records are kept (0: forever) */
 	size_t send_buffer;          /* bytes queued per connection before it is too slow */
 	size_t assembly_budget;      /* bytes of incoming messages held, all connections */
+	uint64_t send_budget;        /* bytes of output held, all connections (0: none) */
 	unsigned flush_threads;      /* threads besides the loop writing large fan-outs (0 or 1) */
 	bool io_uring;               /* a turn's sends in one io_uring submission */
 	unsigned max_handshakes;     /* TLS handshakes in progress at once; more wait */

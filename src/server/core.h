@@ -77,6 +77,8 @@ struct vl_core_metrics {
 	uint64_t assembly_refused; /* connections closed: assembly_budget full */
 	uint64_t addr_refused;     /* connections refused: max_conns_per_addr */
 	uint64_t slow_transfers;   /* heads, bodies, downloads, messages too slow */
+	uint64_t conns_shed;       /* connections reset to keep output within send_budget */
+	uint64_t send_held;        /* bytes held for sending, all connections (gauge) */
 	uint64_t errors_sent[32];  /* by protocol error code */
 	uint64_t requests[256];    /* by frame type */
 	uint64_t auth_ok, auth_failed, registered, revoked;

@@ -94,6 +94,11 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 	        "Connections cut because a request head, an upload, a download or a WebSocket "
 	        "message was too slow (http_timeout, transfer_min_rate).",
 	        m->slow_transfers);
+	gauge(&b, "send_buffered_bytes",
+	      "Bytes waiting to be written, over all connections (send_budget).", m->send_held);
+	counter(&b, "connections_shed_total",
+	        "Connections reset because output over all connections passed send_budget.",
+	        m->conns_shed);
 	counter(&b, "assembly_refused_total",
 	        "Connections closed (1013) because messages being received held assembly_budget.",
 	        m->assembly_refused);

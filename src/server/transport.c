@@ -108,6 +108,7 @@ struct tconn {
 	uint8_t *out;
 	uint32_t out_len, out_cap;
 	uint32_t inflight;
+	size_t held;       /* out_cap and the buffer in flight: its share of t->out_held */
 	uint64_t deadline; /* the loop's clock, ms (uv_now); 0: none */
 	uint8_t state;
 	bool dirty;
@@ -126,6 +127,7 @@ struct wreq {
 	uv_write_t req;
 	struct tconn *c;
 	uint8_t *buf;
+	size_t held; /* counted in c->held */
 };
 
 /* A deadline secs seconds from now, on the loop's clock. */
@@ -168,8 +170,23 @@ static void transfer_moved(struct tconn *c, uint64_t n)
 		http_window(c);
 }
 
+/* Output held for a connection grows or shrinks (send_budget). The
+ * flusher thread's jobs change it too, hence the atomic total. */
+static void held_add(struct tconn *c, size_t n)
+{
+	c->held += n;
+	__atomic_add_fetch(&c->t->out_held, n, __ATOMIC_RELAXED);
+}
+
+static void held_sub(struct tconn *c, size_t n)
+{
+	c->held -= n;
+	__atomic_sub_fetch(&c->t->out_held, n, __ATOMIC_RELAXED);
+}
+
 static void conn_flush(struct tconn *c);
 static void conn_kill(struct tconn *c);
+static void conn_reset(struct tconn *c);
 static void conn_input(struct tconn *c, uint8_t *p, size_t n);
 
 /* --- output ------------------------------------------------------------------ */
@@ -218,6 +235,7 @@ static uint8_t *out_room(struct tconn *c, size_t n)
 		uint8_t *p = realloc(c->out, cap);
 		if (!p)
 			return NULL;
+		held_add(c, cap - c->out_cap);
 		c->out = p;
 		c->out_cap = (uint32_t)cap;
 	}
@@ -240,6 +258,7 @@ static void on_write(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct tconn *c = w->c;
+	held_sub(c, w->held);
 	free(w->buf);
 	free(w);
 	uint32_t sent = c->inflight;
@@ -261,6 +280,7 @@ static void on_write(uv_write_t *req, int status)
  * §4.6.3). Takes out. False if sealing failed. */
 static bool conn_wire(struct tconn *c, uint8_t **w, size_t *len)
 {
+	held_sub(c, c->out_cap); /* out is taken either way */
 	if (!c->rec) {
 		*w = c->out;
 		*len = c->out_len;
@@ -384,6 +404,7 @@ static bool conn_wrote(struct tconn *c, uint8_t *w, size_t len, ssize_t n)
 	if (r) {
 		r->c = c;
 		r->buf = w;
+		r->held = len;
 	}
 	if (!r || uv_write(&r->req, (uv_stream_t *)&c->tcp, &rest, 1, on_write)) {
 		free(w);
@@ -391,6 +412,7 @@ static bool conn_wrote(struct tconn *c, uint8_t *w, size_t len, ssize_t n)
 		conn_kill(c);
 		return false;
 	}
+	held_add(c, len);
 	c->inflight = rest.len;
 	return false;
 }
@@ -633,12 +655,47 @@ static void flush_many(struct vl_transport *t)
 	}
 }
 
+/* At most this many connections are shed in one turn. */
+#define SHED_MAX 64u
+
+/* Output held over all connections passed send_budget: the connections
+ * holding the most are reset until what the others hold is back under
+ * three quarters of it. A slow reader loses nothing by it (its messages
+ * wait in its durable queue); without it, many readers that stop reading
+ * with a full push window each could make the server hold window_bytes
+ * apiece. What closing connections hold is on its way back and counts
+ * for nothing. */
+static void shed(struct vl_transport *t, size_t held)
+{
+	size_t low = t->cfg->send_budget / 4 * 3;
+	for (unsigned k = 0; k < SHED_MAX; k++) {
+		struct tconn *big = NULL;
+		size_t freeing = 0;
+		for (struct tconn *c = t->conns; c; c = c->next) {
+			if (c->closing)
+				freeing += c->held;
+			else if (!big || c->held > big->held)
+				big = c;
+		}
+		if (!big || !big->held || held - (freeing < held ? freeing : held) <= low)
+			return;
+		vl_log(VL_LOG_INFO, "conn_shed", "held=%zu total=%zu budget=%llu", big->held, held,
+		       (unsigned long long)t->cfg->send_budget);
+		vl_core_metrics_mut(t->core)->conns_shed++;
+		conn_reset(big);
+	}
+}
+
 void vl_transport_flush(struct vl_transport *t)
 {
 	flush_many(t);
 	/* One at a time from the head: each takes itself off the list. */
 	while (t->dirty)
 		conn_flush(t->dirty);
+	size_t held = __atomic_load_n(&t->out_held, __ATOMIC_RELAXED);
+	vl_core_metrics_mut(t->core)->send_held = held;
+	if (t->cfg->send_budget && held > t->cfg->send_budget)
+		shed(t, held);
 }
 
 /* Libuv runs check handles right after polling for I/O, where the
@@ -841,6 +898,7 @@ static void on_conn_closed(uv_handle_t *hd)
 		free(c->rec);
 	}
 	free(c->rin);
+	held_sub(c, c->out_cap);
 	free(c->out);
 	addr_release(t, c);
 	if (c->prev)

@@ -47,6 +47,7 @@ struct vl_transport {
 	size_t n_dirty;
 	size_t n_conns;
 	size_t rx_held;            /* bytes held for WebSocket messages still arriving */
+	size_t out_held;           /* bytes held for sending, all connections (atomic) */
 	struct addr_count **addrs; /* connections per client address (transport.c) */
 	struct io_uring *ring;     /* the loop's sends (flush_many); NULL: send() */
 	/* The flusher thread (transport.c, flush_many). */

@@ -558,6 +558,56 @@ static void test_slow_reader_closed(void **state)
 	cli_close(&b);
 }
 
+/* send_budget bounds what all connections together hold for sending: a
+ * reader that reads nothing, whose push window and send buffer would let
+ * it hold 16 MB, is reset once the total passes 1 MiB, and loses nothing
+ * (its messages wait in its queue); the sender is unaffected. */
+static void test_send_budget(void **state)
+{
+	(void)state;
+	static const char *const extra[] = {
+	    "rate=100000",      "burst=100000",   "send_buffer=64M", "max_frame=65536",
+	    "window_bytes=16M", "send_budget=1M", "log_level=info",  NULL};
+	struct srv *s = start(false, extra);
+	struct cli a, b;
+	make_pair(s, &a, &b);
+	int small = 4096;
+	assert_int_equal(setsockopt(b.ws.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+	enum { M = 300 };
+	struct sent st = {0};
+	send_many(&a, &st, M, 50, big_size);
+	long conns = -1;
+	for (int i = 0; i < 300 && conns != 1; i++) {
+		conns = srv_metric(s, "valised_connections");
+		if (conns != 1)
+			usleep(100 * 1000);
+	}
+	assert_int_equal(conns, 1);
+	assert_true(log_has(s, "conn_shed"));
+	assert_false(log_has(s, "conn_too_slow"));
+	assert_int_equal(srv_metric(s, "valised_connections_shed_total"), 1);
+	assert_true(srv_metric(s, "valised_send_buffered_bytes") < (1 << 20));
+
+	/* Alice is unaffected. */
+	send_many(&a, &st, 1, 1, big_size);
+	cli_close(&a);
+	cli_close(&b);
+
+	/* Bob gets it all once he reads (with a window the budget holds). */
+	assert_int_equal(srv_stop(s, 10000), 0);
+	s->extra[4] = "window_bytes=64K";
+	assert_int_equal(srv_restart(s), 0);
+	uint16_t code;
+	assert_int_equal(cli_open(&b, s), 0);
+	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
+	struct strict r;
+	strict_init(&r, &b);
+	receive_in_order(&b, &r, &st, 0, M + 1, 1);
+	strict_cleanup(&r);
+	sent_free(&st);
+	cli_close(&b);
+}
+
 /* With the push window (in octets) within the send buffer, a reader that
  * stops reading is paused, not closed: its messages wait in its queue and
  * come once it reads and acknowledges again. */
@@ -1069,6 +1119,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_fanout_wide_tls_send, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_closed, teardown),
 	    cmocka_unit_test_teardown(test_slow_reader_paused, teardown),
+	    cmocka_unit_test_teardown(test_send_budget, teardown),
 	    cmocka_unit_test_teardown(test_control_between_fragments_plain, teardown),
 	    cmocka_unit_test_teardown(test_control_between_fragments_tls, teardown),
 	    cmocka_unit_test_teardown(test_tls_key_update, teardown),

@@ -43,6 +43,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.blob_ttl, 0);
 	assert_int_equal(cfg.http_timeout, 30);
 	assert_int_equal(cfg.transfer_min_rate, 512);
+	assert_int_equal(cfg.send_budget, 1ull << 30);
 }
 
 static void test_listen(void **state)
@@ -126,6 +127,10 @@ static void test_sizes_and_counts(void **state)
 	assert_int_equal(cfg.transfer_min_rate, 2048);
 	assert_int_equal(set("transfer_min_rate", "0"), VL_OK);
 	assert_int_equal(cfg.transfer_min_rate, 0);
+	assert_int_equal(set("send_budget", "4G"), VL_OK);
+	assert_int_equal(cfg.send_budget, 4ull << 30);
+	assert_int_equal(set("send_budget", "0"), VL_OK);
+	assert_int_equal(cfg.send_budget, 0);
 	assert_int_equal(set("max_frame", "1M"), VL_OK);
 	assert_int_equal(cfg.core.max_frame, 1u << 20);
 	assert_int_equal(set("batch_gap_us", "0"), VL_OK);
@@ -155,6 +160,7 @@ static void test_sizes_and_counts(void **state)
 	    {"upload_ttl", "8d", "1..604800"},
 	    {"blob_ttl", "-1", "0 (forever) or seconds"},
 	    {"http_timeout", "0", "1..3600 seconds"},
+	    {"send_budget", "1K", "0 (none) or 64K..1T"},
 	    {"transfer_min_rate", "2G", "0..1G octets per second"},
 	    {"log_level", "loud", "debug, info, warn or error"},
 	    {"server_name", "Example.ORG", "lower-case domain"},
