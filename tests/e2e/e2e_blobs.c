@@ -163,6 +163,19 @@ static uint8_t *blob_setup(struct srv *s, const char *extra, struct cli *a, stru
 	return data;
 }
 
+/* Downloads path whole (200) and checks it is data[0..len). */
+static void expect_download(const struct srv *s, const char *path, const uint8_t *data, size_t len)
+{
+	char *got = NULL;
+	size_t got_len = 0;
+	assert_int_equal(wsc_http_request("127.0.0.1", s->port, false, "GET", path, NULL, NULL, 0,
+	                                  &got, &got_len),
+	                 200);
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	free(got);
+}
+
 static void test_blobs(void **state)
 {
 	(void)state;
@@ -185,15 +198,7 @@ static void test_blobs(void **state)
 	/* Download: the same bytes. */
 	char path[80];
 	snprintf(path, sizeof path, "/blob/%s", id);
-	char *got = NULL;
-	size_t got_len = 0;
-	assert_int_equal(wsc_http_request("127.0.0.1", s.port, false, "GET", path, NULL, NULL, 0,
-	                                  &got, &got_len),
-	                 200);
-	assert_int_equal(got_len, len);
-	assert_memory_equal(got, data, len);
-	free(got);
-	got = NULL;
+	expect_download(&s, path, data, len);
 	/* HEAD: the download's headers, not its bytes. */
 	char *resp;
 	size_t have = raw_request(s.port, "HEAD", path, "", &resp);
@@ -412,14 +417,7 @@ static void test_resumable(void **state)
 	char path[80];
 	snprintf(path, sizeof path, "/blob/%.64s", body);
 	free(r);
-	char *got = NULL;
-	size_t got_len = 0;
-	assert_int_equal(wsc_http_request("127.0.0.1", s.port, false, "GET", path, NULL, NULL, 0,
-	                                  &got, &got_len),
-	                 200);
-	assert_int_equal(got_len, len);
-	assert_memory_equal(got, data, len);
-	free(got);
+	expect_download(&s, path, data, len);
 	/* Finished: no longer held. */
 	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
 	assert_int_equal(offset_of(r), 0);
@@ -725,14 +723,7 @@ static void test_slow_transfers(void **state)
 	assert_true(n <= 0); /* closed within 10 s */
 	assert_true(got < big_len);
 	close(fd);
-	char *whole = NULL;
-	size_t whole_len = 0;
-	assert_int_equal(wsc_http_request("127.0.0.1", s.port, false, "GET", path, NULL, NULL, 0,
-	                                  &whole, &whole_len),
-	                 200);
-	assert_int_equal(whole_len, big_len);
-	assert_memory_equal(whole, big, big_len);
-	free(whole);
+	expect_download(&s, path, big, big_len);
 	free(big);
 	/* The head, the upload and the download. */
 	assert_int_equal(srv_metric(&s, "valised_slow_transfers_total"), 3);

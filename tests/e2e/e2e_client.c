@@ -45,16 +45,24 @@ struct dev {
 	char dir[128];
 };
 
-static int setup(void **state)
+/* A server (plain, with one more setting if extra is not NULL) and a
+ * folder for the clients' data. */
+static int setup_with(void **state, const char *extra)
 {
 	struct env *e = calloc(1, sizeof *e);
 	assert_non_null(e);
+	e->s.extra[0] = extra;
 	assert_int_equal(srv_start(&e->s, valised_path, false), 0);
 	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
 	assert_non_null(mkdtemp(e->root));
 	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", e->s.port);
 	*state = e;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
 }
 
 static int teardown(void **state)
@@ -1348,15 +1356,7 @@ static void test_upload_resumes(void **state)
 /* A server with windows of 1 s for HTTP transfers (http_timeout). */
 static int setup_http1(void **state)
 {
-	struct env *e = calloc(1, sizeof *e);
-	assert_non_null(e);
-	e->s.extra[0] = "http_timeout=1";
-	assert_int_equal(srv_start(&e->s, valised_path, false), 0);
-	snprintf(e->root, sizeof e->root, "/tmp/vl_e2ec_XXXXXX");
-	assert_non_null(mkdtemp(e->root));
-	snprintf(e->url, sizeof e->url, "ws://127.0.0.1:%d", e->s.port);
-	*state = e;
-	return 0;
+	return setup_with(state, "http_timeout=1");
 }
 
 /* An upload that stalls is answered 408 by the server (transfer_min_rate);

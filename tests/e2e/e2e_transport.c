@@ -503,6 +503,41 @@ static bool log_has(struct srv *s, const char *what)
 	return found;
 }
 
+/* Waits (up to 30 s) until the server counts want open connections. */
+static void wait_conns(struct srv *s, long want)
+{
+	long conns = -1;
+	for (int i = 0; i < 300 && conns != want; i++) {
+		conns = srv_metric(s, "valised_connections");
+		if (conns != want)
+			usleep(100 * 1000);
+	}
+	assert_int_equal(conns, want);
+}
+
+/* After Bob's connection was cut with m messages of st for him: Alice is
+ * unaffected (one more), and nothing meant for Bob was lost: restarted
+ * with a window the send buffer holds, he gets it all, a message per
+ * ACK. */
+static void after_bob_cut(struct srv *s, struct cli *a, struct cli *b, struct sent *st, size_t m)
+{
+	send_many(a, st, 1, 1, big_size);
+	cli_close(a);
+	cli_close(b);
+	assert_int_equal(srv_stop(s, 10000), 0);
+	s->extra[4] = "window_bytes=64K";
+	assert_int_equal(srv_restart(s), 0);
+	uint16_t code;
+	assert_int_equal(cli_open(b, s), 0);
+	assert_int_equal(cli_auth(b, &code), OK(VL_FRAME_AUTH));
+	struct strict r;
+	strict_init(&r, b);
+	receive_in_order(b, &r, st, 0, m + 1, 1);
+	strict_cleanup(&r);
+	sent_free(st);
+	cli_close(b);
+}
+
 static void test_slow_reader_closed(void **state)
 {
 	(void)state;
@@ -528,34 +563,10 @@ static void test_slow_reader_closed(void **state)
 	enum { M = 300 };
 	struct sent st = {0};
 	send_many(&a, &st, M, 50, big_size);
-	long conns = -1;
-	for (int i = 0; i < 300 && conns != 1; i++) {
-		conns = srv_metric(s, "valised_connections");
-		if (conns != 1)
-			usleep(100 * 1000);
-	}
-	assert_int_equal(conns, 1);
+	wait_conns(s, 1);
 	assert_true(log_has(s, "conn_too_slow"));
 
-	/* Alice is unaffected. */
-	send_many(&a, &st, 1, 1, big_size);
-	cli_close(&a);
-	cli_close(&b);
-
-	/* Nothing meant for Bob was lost: restarted with a window the send
-	 * buffer holds, he gets it all, a message per ACK. */
-	assert_int_equal(srv_stop(s, 10000), 0);
-	s->extra[4] = "window_bytes=64K";
-	assert_int_equal(srv_restart(s), 0);
-	uint16_t code;
-	assert_int_equal(cli_open(&b, s), 0);
-	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
-	struct strict r;
-	strict_init(&r, &b);
-	receive_in_order(&b, &r, &st, 0, M + 1, 1);
-	strict_cleanup(&r);
-	sent_free(&st);
-	cli_close(&b);
+	after_bob_cut(s, &a, &b, &st, M);
 }
 
 /* send_budget bounds what all connections together hold for sending: a
@@ -576,36 +587,13 @@ static void test_send_budget(void **state)
 	enum { M = 300 };
 	struct sent st = {0};
 	send_many(&a, &st, M, 50, big_size);
-	long conns = -1;
-	for (int i = 0; i < 300 && conns != 1; i++) {
-		conns = srv_metric(s, "valised_connections");
-		if (conns != 1)
-			usleep(100 * 1000);
-	}
-	assert_int_equal(conns, 1);
+	wait_conns(s, 1);
 	assert_true(log_has(s, "conn_shed"));
 	assert_false(log_has(s, "conn_too_slow"));
 	assert_int_equal(srv_metric(s, "valised_connections_shed_total"), 1);
 	assert_true(srv_metric(s, "valised_send_buffered_bytes") < (1 << 20));
 
-	/* Alice is unaffected. */
-	send_many(&a, &st, 1, 1, big_size);
-	cli_close(&a);
-	cli_close(&b);
-
-	/* Bob gets it all once he reads (with a window the budget holds). */
-	assert_int_equal(srv_stop(s, 10000), 0);
-	s->extra[4] = "window_bytes=64K";
-	assert_int_equal(srv_restart(s), 0);
-	uint16_t code;
-	assert_int_equal(cli_open(&b, s), 0);
-	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
-	struct strict r;
-	strict_init(&r, &b);
-	receive_in_order(&b, &r, &st, 0, M + 1, 1);
-	strict_cleanup(&r);
-	sent_free(&st);
-	cli_close(&b);
+	after_bob_cut(s, &a, &b, &st, M);
 }
 
 /* With the push window (in octets) within the send buffer, a reader that
