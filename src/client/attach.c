@@ -207,8 +207,9 @@ static long long blob_offset(const char *body, size_t ct_len)
 
 /* Uploads the ciphertext as a resumable upload (docs/protocol.md §7): a
  * connection lost part-way (or answered 408) is resumed from where the
- * server says it got to, as long as each attempt brings it more. The
- * server's blob id must be hash, the SHA-256 of ct. */
+ * server says it got to, as long as each attempt brings it more (one
+ * attempt that does not is allowed: the server may have lost the part).
+ * The server's blob id must be hash, the SHA-256 of ct. */
 static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
                        const uint8_t hash[32], vl_progress_fn pf, void *pctx,
                        char blob_id[VL_CLIENT_BLOB_ID_LEN + 1])
@@ -220,6 +221,7 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 	cl_hex(uid, sizeof uid, uidx);
 	size_t from = 0;
 	int status = 0, rc;
+	bool restarted = false;
 	for (unsigned resumes = 0;; resumes++) {
 		rc = blob_put(c, uidx, ct, ct_len, from, false, pf, pctx, &status, body);
 		if (rc == VL_OK && status == 409) {
@@ -242,8 +244,14 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 		if (blob_put(c, uidx, ct, ct_len, 0, true, NULL, NULL, &qs, body) || qs != 200)
 			break;
 		long long at = blob_offset(body, ct_len);
-		if (at < 0 || (size_t)at <= from)
-			break; /* nothing more arrived: give up */
+		if (at < 0)
+			break;
+		/* Nothing more than before: either nothing arrived, or the server
+		 * lost what it held (it restarted, or upload_ttl passed). Once,
+		 * go on from what it says; a second time, give up. */
+		if ((size_t)at <= from && restarted)
+			break;
+		restarted = restarted || (size_t)at <= from;
 		from = (size_t)at;
 	}
 	if (status == -1)

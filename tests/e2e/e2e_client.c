@@ -1053,7 +1053,7 @@ static void test_attachment_and_no_plaintext(void **state)
  * included) after up_cut[n] octets from the client (0: not cut), or
  * stalled after up_stall[n]: what the client sends after that is read
  * and dropped, so the server sees nothing more and the client waits for
- * an answer. */
+ * an answer; or held up_delay_ms[n] before it is passed on. */
 struct relay {
 	int lfd, port, server_port;
 	pthread_t acceptor, conns[32];
@@ -1064,6 +1064,8 @@ struct relay {
 	size_t n_up_cut, uploads, queries;
 	const size_t *up_stall;
 	size_t n_up_stall;
+	const unsigned *up_delay_ms;
+	size_t n_up_delay;
 	bool hide_range; /* a server that ignores Range (answers 200) */
 	volatile int stop;
 };
@@ -1120,7 +1122,10 @@ static void *relay_pump(void *arg)
 					up_limit = r->up_cut[i];
 				if (i < r->n_up_stall && r->up_stall[i])
 					up_stall = r->up_stall[i];
+				unsigned delay = i < r->n_up_delay ? r->up_delay_ms[i] : 0;
 				pthread_mutex_unlock(&r->mu);
+				if (delay)
+					usleep(delay * 1000u);
 			}
 			first = false;
 			size_t give =
@@ -1334,9 +1339,10 @@ static void test_upload_resumes(void **state)
 	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
 	expect_file(dst, data, RELAY_FILE_SIZE);
 
-	/* Cut inside the request's head: the server holds nothing, so the
-	 * query answers 0 and the upload gives up. */
-	static const size_t up_cut2[] = {0, 0, 0, 0, 0, 100, 0};
+	/* Cut inside the request's head, twice: the server holds nothing,
+	 * so the query answers 0; the upload tries once more from there,
+	 * then gives up. */
+	static const size_t up_cut2[] = {0, 0, 0, 0, 0, 100, 0, 100, 0};
 	pthread_mutex_lock(&r.mu);
 	r.up_cut = up_cut2;
 	r.n_up_cut = sizeof up_cut2 / sizeof up_cut2[0];
@@ -1344,9 +1350,51 @@ static void test_upload_resumes(void **state)
 	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid),
 	                 VL_ERR_NET);
 	pthread_mutex_lock(&r.mu);
-	assert_int_equal(r.uploads, 7);
-	assert_int_equal(r.queries, 3);
+	assert_int_equal(r.uploads, 9);
+	assert_int_equal(r.queries, 4);
 	pthread_mutex_unlock(&r.mu);
+	free(data);
+	dev_close(&a);
+	dev_close(&b);
+	relay_stop(&r);
+}
+
+/* A server that forgets an unfinished upload 1 s after its last octet. */
+static int setup_ttl1(void **state)
+{
+	return setup_with(state, "upload_ttl=1");
+}
+
+/* The server forgets an upload cut part-way before the client asks how far
+ * it got (a restart does the same): the client starts over, once, and the
+ * file arrives whole. */
+static void test_upload_forgotten(void **state)
+{
+	struct env *e = *state;
+	/* PUT /blob requests in turn: the upload, cut; the query, held 3 s;
+	 * the whole again. */
+	static const size_t up_cut[] = {600000, 0, 0};
+	static const unsigned up_delay_ms[] = {0, 3000, 0};
+	struct relay r;
+	relay_start(&r, e->s.port, NULL, 0);
+	r.up_cut = up_cut;
+	r.n_up_cut = 3;
+	r.up_delay_ms = up_delay_ms;
+	r.n_up_delay = 3;
+	struct dev a, b;
+	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
+	uint8_t *data = relay_pair(e, &r, true, &a, &b, conv, src);
+	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
+	pthread_mutex_lock(&r.mu);
+	assert_int_equal(r.uploads, 3);
+	assert_int_equal(r.queries, 1);
+	pthread_mutex_unlock(&r.mu);
+	assert_int_equal(srv_metric(&e->s, "valised_blob_uploads_expired_total"), 1);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
+	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
+	expect_file(dst, data, RELAY_FILE_SIZE);
 	free(data);
 	dev_close(&a);
 	dev_close(&b);
@@ -1412,6 +1460,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_download_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_resumes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upload_too_slow, setup_http1, teardown),
+	    cmocka_unit_test_setup_teardown(test_upload_forgotten, setup_ttl1, teardown),
 	    cmocka_unit_test_setup_teardown(test_tls, setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_package_replenish, setup, teardown),
 	};
