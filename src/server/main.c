@@ -558,9 +558,9 @@ static int admin_revoke(int argc, char **argv)
 		if (strncmp(reply, "ok ", 3) != 0)
 			return die("the server refused: %s",
 			           strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
-		printf("%s: %s%s\n", who, reply + 3,
-		       strncmp(reply + 3, "revoked", 7) == 0 ? " (disconnected, if connected)"
-		                                             : "");
+		bool some = strncmp(reply + 3, "revoked", 7) == 0 &&
+		            strncmp(reply + 3, "revoked 0 ", 10) != 0;
+		printf("%s: %s%s\n", who, reply + 3, some ? " (disconnected, if connected)" : "");
 		return 0;
 	}
 	if (rc != VL_ERR_NOT_FOUND)
