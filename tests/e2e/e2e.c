@@ -145,6 +145,16 @@ long srv_metric(const struct srv *s, const char *name)
 	return v;
 }
 
+long srv_metric_wait(const struct srv *s, const char *name, long want, int timeout_ms)
+{
+	long v = srv_metric(s, name);
+	for (int t = 0; v != want && t < timeout_ms; t += 20) {
+		sleep_ms(20);
+		v = srv_metric(s, name);
+	}
+	return v;
+}
+
 char *srv_invite(struct srv *s, const char *user)
 {
 	char cmd[512];

@@ -43,6 +43,8 @@ char *srv_invite(struct srv *s, const char *user);
 /* A counter or gauge from the server's /metrics, or -1 (absent, or the
  * request failed). */
 long srv_metric(const struct srv *s, const char *name);
+/* srv_metric until it is want or timeout_ms have passed; its last value. */
+long srv_metric_wait(const struct srv *s, const char *name, long want, int timeout_ms);
 
 /* A received frame kept whole. */
 struct rframe {
