@@ -119,6 +119,9 @@ static const char *const migrations[] = {
     "CREATE INDEX sent_by_age ON sent (created);",
     /* 6: blob records by age, for retention (blob_ttl). */
     "CREATE INDEX blobs_by_age ON blobs (created);",
+    /* 7: a user's unused invites, cancelled when the user is revoked
+     * (`valised admin revoke USER@DOMAIN`) without scanning them all. */
+    "CREATE INDEX invites_unused_by_user ON invites (user) WHERE used = 0;",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
