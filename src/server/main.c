@@ -42,6 +42,7 @@ static void usage(FILE *f)
 	           "       valised admin invites PREFIX@DOMAIN COUNT [--data DIR] [--config FILE]\n"
 	           "       valised admin devices USER@DOMAIN [--data DIR] [--config FILE]\n"
 	           "       valised admin usage USER@DOMAIN [--data DIR] [--config FILE]\n"
+	           "       valised admin users [--data DIR] [--config FILE]\n"
 	           "       valised admin revoke USER@DOMAIN[#DEVICE] [--data DIR] [--config FILE]\n"
 	           "       valised version\n"
 	           "Configuration keys: docs/operations.md.\n");
@@ -614,17 +615,47 @@ static int admin_revoke_offline(const struct vl_server_config *cfg, char *who, c
 	return 0;
 }
 
+/* Unix seconds as "YYYY-MM-DD HH:MM UTC" (or "?"). */
+static void utc_minute(uint64_t secs, char out[32])
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(out, 32, "%Y-%m-%d %H:%M UTC", &tm))
+		strcpy(out, "?");
+}
+
 static int print_device(void *ctx, const struct vl_store_device *d)
 {
 	(void)ctx;
-	char when[32] = "?";
-	time_t t = (time_t)d->created;
-	struct tm tm;
-	if (gmtime_r(&t, &tm))
-		strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", &tm);
+	char when[32];
+	utc_minute(d->created, when);
 	printf("%s#%s\tsuite %u\tregistered %s\t%s\n", d->user, d->name, d->suite, when,
 	       d->revoked ? "revoked" : "active");
 	return 0;
+}
+
+static int print_user(void *ctx, const struct vl_store_user *u)
+{
+	(void)ctx;
+	char when[32];
+	utc_minute(u->created, when);
+	printf("%s\t%u active\t%u revoked\tsince %s\t%llu blob bytes\n", u->address, u->active,
+	       u->revoked, when, (unsigned long long)u->blob_bytes);
+	return 0;
+}
+
+/* `admin users`: every user that ever had a device, with its devices and
+ * blob bytes, read from the store (a running server is not disturbed). */
+static int admin_users(int argc, char **argv)
+{
+	struct vl_server_config cfg;
+	struct vl_store *st;
+	int rc = admin_options(argc, argv, 3, &cfg);
+	if (rc || (rc = admin_store_open(&cfg, &st)))
+		return rc;
+	rc = vl_store_user_list(st, print_user, NULL);
+	vl_store_free(st);
+	return rc ? die("could not read the users: %s", vl_strerror(rc)) : 0;
 }
 
 /* For `admin devices|usage USER@DOMAIN`: checks the address, reads the
@@ -692,6 +723,8 @@ static int cmd_admin(int argc, char **argv)
 		return admin_devices(argc, argv);
 	if (argc >= 4 && strcmp(argv[2], "usage") == 0)
 		return admin_usage(argc, argv);
+	if (argc >= 3 && strcmp(argv[2], "users") == 0)
+		return admin_users(argc, argv);
 	bool range = argc >= 5 && strcmp(argv[2], "invites") == 0;
 	if (argc < 4 || (!range && strcmp(argv[2], "invite") != 0)) {
 		usage(stderr);

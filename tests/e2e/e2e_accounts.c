@@ -314,6 +314,12 @@ static void test_admin_revoke_user(void **state)
 	assert_non_null(strstr(out, "revoked 0 devices (0 before), cancelled 1 invite"));
 	assert_int_not_equal(admin(s, "revoke carol@example.org", out, sizeof out), 0);
 	assert_non_null(strstr(out, "no such user"));
+	/* The operator's list: Dave, invited only, is not in it. */
+	assert_int_equal(admin(s, "users", out, sizeof out), 0);
+	assert_non_null(strstr(out, "alice@example.org\t0 active\t2 revoked\tsince 20"));
+	assert_non_null(strstr(out, "bob@example.org\t1 active\t0 revoked\tsince 20"));
+	assert_non_null(strstr(out, " UTC\t0 blob bytes\n"));
+	assert_null(strstr(out, "dave@"));
 	/* The operator may invite Alice again later (she comes back). */
 	assert_int_equal(cli_new_device(&a1, s, "alice@example.org", "desk", 1), 0);
 	cli_close(&a1);

@@ -127,6 +127,20 @@ static void test_open_migrate(void **state)
 	assert_int_equal(vl_store_open(&bad, &st), VL_ERR_UNSUPPORTED);
 }
 
+struct users {
+	struct vl_store_user u[4];
+	size_t n;
+};
+
+static int collect_user(void *ctx, const struct vl_store_user *u)
+{
+	struct users *l = ctx;
+	if (l->n == 4)
+		return VL_ERR_LIMIT;
+	l->u[l->n++] = *u;
+	return VL_OK;
+}
+
 static void test_register(void **state)
 {
 	struct fx *f = *state;
@@ -213,6 +227,19 @@ static void test_register(void **state)
 	assert_int_equal(
 	    vl_store_device_register(f->st, k, 6, "bob@ex.org", "desk", 1, KEY32, 32, 9, NOW, &d),
 	    VL_OK);
+
+	/* The operator's list: by address, devices counted. */
+	struct users ul = {0};
+	assert_int_equal(vl_store_user_list(f->st, collect_user, &ul), VL_OK);
+	assert_int_equal(ul.n, 2);
+	assert_string_equal(ul.u[0].address, "alice@ex.org");
+	assert_int_equal(ul.u[0].active, 2);
+	assert_int_equal(ul.u[0].revoked, 1);
+	assert_int_equal(ul.u[0].created, NOW);
+	assert_int_equal(ul.u[0].blob_bytes, 0);
+	assert_string_equal(ul.u[1].address, "bob@ex.org");
+	assert_int_equal(ul.u[1].active, 1);
+	assert_int_equal(ul.u[1].revoked, 0);
 
 	/* Persisted. */
 	reopen(f);

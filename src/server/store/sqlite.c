@@ -141,6 +141,7 @@ enum stmt {
 	S_INVITE_USE,
 	S_INVITE_CANCEL,
 	S_USER_GET,
+	S_USER_LIST,
 	S_USER_INSERT,
 	S_DEVICE_COUNT_ACTIVE,
 	S_DEVICE_EXISTS,
@@ -208,6 +209,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_INVITE_USE] = "UPDATE invites SET used = 1 WHERE key = ?",
     [S_INVITE_CANCEL] = "DELETE FROM invites WHERE user = ? AND used = 0",
     [S_USER_GET] = "SELECT id FROM users WHERE address = ?",
+    [S_USER_LIST] = "SELECT u.address, u.created,"
+                    " (SELECT count(*) FROM devices d WHERE d.user_id = u.id AND d.revoked = 0),"
+                    " (SELECT count(*) FROM devices d WHERE d.user_id = u.id AND d.revoked != 0),"
+                    " u.blob_bytes FROM users u ORDER BY u.address",
     [S_USER_INSERT] = "INSERT INTO users (address, created) VALUES (?, ?)",
     [S_DEVICE_COUNT_ACTIVE] = "SELECT count(*) FROM devices WHERE user_id = ? AND revoked = 0",
     [S_DEVICE_EXISTS] = "SELECT 1 FROM devices WHERE user_id = ? AND name = ?",
@@ -1306,6 +1311,28 @@ static int sq_user_get(struct vl_store *st, const char *user, int64_t *user_id)
 	return user_id_of(q, user, user_id);
 }
 
+static int sq_user_list(struct vl_store *st, vl_store_user_fn fn, void *ctx)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	q->base.stats.operations++;
+	sqlite3_stmt *s = q->s[S_USER_LIST];
+	int rc;
+	while ((rc = step_row(s)) == VL_OK) {
+		struct vl_store_user u = {0};
+		const unsigned char *a = sqlite3_column_text(s, 0);
+		snprintf(u.address, sizeof u.address, "%s", a ? (const char *)a : "");
+		u.created = (uint64_t)sqlite3_column_int64(s, 1);
+		u.active = (unsigned)sqlite3_column_int64(s, 2);
+		u.revoked = (unsigned)sqlite3_column_int64(s, 3);
+		u.blob_bytes = (uint64_t)sqlite3_column_int64(s, 4);
+		if ((rc = fn(ctx, &u)))
+			break;
+	}
+	done(s);
+	return rc == VL_ERR_NOT_FOUND ? VL_OK : rc;
+}
+
 static int revoke_in_tx(struct sq *q, int64_t user_id, const char *name, int64_t *device_id)
 {
 	sqlite3_stmt *g = q->s[S_DEVICE_LIST];
@@ -2202,6 +2229,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .device_get = sq_device_get,
     .device_list = sq_device_list,
     .user_get = sq_user_get,
+    .user_list = sq_user_list,
     .device_revoke = sq_device_revoke,
     .kp_add = sq_kp_add,
     .kp_count = sq_kp_count,

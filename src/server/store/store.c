@@ -110,6 +110,11 @@ int vl_store_user_get(struct vl_store *st, const char *user, int64_t *user_id)
 	return st->be->user_get(st, user, user_id);
 }
 
+int vl_store_user_list(struct vl_store *st, vl_store_user_fn fn, void *ctx)
+{
+	return st->be->user_list(st, fn, ctx);
+}
+
 int vl_store_device_revoke(struct vl_store *st, int64_t user_id, const char *name,
                            int64_t *device_id)
 {

@@ -159,6 +159,19 @@ VL_MUST_CHECK int vl_store_device_list(struct vl_store *st, int64_t user_id, vl_
  * device. */
 VL_MUST_CHECK int vl_store_user_get(struct vl_store *st, const char *user, int64_t *user_id);
 
+/* A user as the operator sees it. */
+struct vl_store_user {
+	char address[VL_STORE_ADDRESS_MAX + 1];
+	uint64_t created;         /* its first device's registration, Unix seconds */
+	unsigned active, revoked; /* devices */
+	uint64_t blob_bytes;      /* what its blobs count against its quota */
+};
+
+/* Calls fn for every user that ever had a device, by address. A non-zero
+ * return from fn stops the walk and is returned. */
+typedef int (*vl_store_user_fn)(void *ctx, const struct vl_store_user *u);
+VL_MUST_CHECK int vl_store_user_list(struct vl_store *st, vl_store_user_fn fn, void *ctx);
+
 /* Revokes device `name` of the user: deletes its KeyPackages and queue.
  * VL_ERR_NOT_FOUND if no such device; VL_OK if it was already revoked.
  * *device_id (if not NULL) is set to the revoked device's id. */

@@ -30,6 +30,7 @@ struct vl_store_backend {
 	                  struct vl_store_device *out);
 	int (*device_list)(struct vl_store *st, int64_t user_id, vl_store_device_fn fn, void *ctx);
 	int (*user_get)(struct vl_store *st, const char *user, int64_t *user_id);
+	int (*user_list)(struct vl_store *st, vl_store_user_fn fn, void *ctx);
 	int (*device_revoke)(struct vl_store *st, int64_t user_id, const char *name,
 	                     int64_t *device_id);
 	int (*kp_add)(struct vl_store *st, int64_t device_id, const struct vl_store_kp *kps,
