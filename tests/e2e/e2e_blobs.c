@@ -728,6 +728,8 @@ static void test_slow_transfers(void **state)
 	free(big);
 	/* The head, the upload and the download. */
 	assert_int_equal(srv_metric(&s, "valised_slow_transfers_total"), 3);
+	/* The reset download's buffers, and every other, are given back. */
+	assert_int_equal(srv_metric_wait(&s, "valised_send_buffered_bytes", 0, 5000), 0);
 	cli_close(&a);
 	cli_close(&b);
 	free(data);
