@@ -212,8 +212,8 @@ VL_MUST_CHECK int vl_core_revoke_named(struct vl_store *st, const char *user, co
 /* The same on a running server, as a store job (name NULL: the whole
  * user): once it is durable the connections of the devices revoked are
  * closed with `revoked` and done(ctx, status, r) runs on the core's
- * thread (r->ids is freed after). VL_ERR_ARG if a name is too long, VL_ERR_NOMEM; otherwise done
- * reports. */
+ * thread (r->ids is freed after). VL_ERR_ARG if a name is too long,
+ * VL_ERR_NOMEM; otherwise done reports. */
 typedef void (*vl_core_admin_done_fn)(void *ctx, int status, const struct vl_core_revoked *r);
 /* What a revocation did, for the operator: one device ("revoked",
  * "already revoked") or a whole user ("revoked N devices (M before),
