@@ -217,6 +217,12 @@ enum vl_status cli_session_connect(struct cli_ctx *ctx, struct cli_err *err)
 	if (vl_client_connected(ctx->client))
 		return VL_OK;
 	int r = vl_client_connect(ctx->client);
+	if (r == VL_ERR_AUTH)
+		return cli_err_set(err, VL_ERR_AUTH,
+		                   "the server refused this device (%s): it was revoked (from "
+		                   "another of your devices, or by the server's operator), or the "
+		                   "server no longer knows it; `%s register` with a new invite",
+		                   vl_client_errmsg(ctx->client), ctx->prog);
 	if (r != VL_OK)
 		return cli_client_err(ctx, r, err, "cannot connect to the server");
 	/* Process what arrived while this device was offline, so that the

@@ -6,14 +6,16 @@ Three users (alice, bob, carol), each with its own data folder and key file:
 registration, usage errors and exit codes, contacts and safety numbers,
 one-to-one messages both ways with a reply, a reaction, an edit and a
 delete, a 5 MiB file with its hash checked, a group with add and remove
-(the removed member reads nothing sent after), watch, export, and a check
-that the server's folder holds none of the plaintext.
+(the removed member reads nothing sent after), watch, export, the
+operator revoking a user (whose next command says why it is refused),
+and a check that the server's folder holds none of the plaintext.
 
 usage: cli_e2e_chat.py VALISED VALISE
 """
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -314,6 +316,15 @@ def main():
                  "prompt: register, passphrase not echoed", out)
             code, out = erin.run_tty(["whoami"], [b"s3cret"])
             t.ok(code == 0 and erin.address in out, "prompt: unlock", out)
+
+        # --- carol leaves: the operator revokes her; her device is told why ---
+        r = subprocess.run([srv.exe, "admin", "revoke", carol.address, "--data", srv.dir],
+                           capture_output=True, text=True, timeout=30)
+        t.ok(r.returncode == 0 and "revoked 1 device" in r.stdout, "admin revoke USER",
+             r.stdout + r.stderr)
+        code, _, err = carol.run("send", alice.address, "still here?")
+        t.ok(code == 4 and "revoked" in err and "register" in err,
+             "a revoked device's command says so: exit 4", err)
 
         # --- what the server holds ---
         srv.stop()
