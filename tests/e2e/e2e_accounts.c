@@ -40,6 +40,17 @@ static int teardown(void **state)
 
 #define OK(t) ((t) | VL_FRAME_REPLY)
 
+/* c's device can no longer authenticate: a fresh connection's AUTH is
+ * refused with auth_failed. */
+static void auth_refused(struct cli *c, struct srv *s)
+{
+	uint16_t code = 0;
+	assert_int_equal(cli_open(c, s), 0);
+	assert_int_equal(cli_auth(c, &code), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_AUTH_FAILED);
+	cli_close(c);
+}
+
 static void test_register_and_auth(void **state)
 {
 	struct srv *s = *state;
@@ -75,10 +86,7 @@ static void test_register_and_auth(void **state)
 	assert_int_equal(cli_auth(&b, &code), OK(VL_FRAME_AUTH));
 	struct cli m;
 	assert_int_equal(vtc_device_init(&m.dev, "bob@example.org", "phone", 2), VL_OK);
-	assert_int_equal(cli_open(&m, s), 0);
-	assert_int_equal(cli_auth(&m, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&m);
+	auth_refused(&m, s);
 	cli_close(&a);
 	cli_close(&b);
 }
@@ -132,10 +140,7 @@ static void test_devices_and_revocation(void **state)
 	assert_int_equal(wsc_recv(&p.ws, &msg, &n, &op, 5000), 0);
 	cli_close(&p);
 	/* And the device cannot come back. */
-	assert_int_equal(cli_open(&p, s), 0);
-	assert_int_equal(cli_auth(&p, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&p);
+	auth_refused(&p, s);
 	cli_close(&a);
 }
 
@@ -177,7 +182,6 @@ static void test_admin_revoke(void **state)
 {
 	struct srv *s = *state;
 	struct cli a, b;
-	uint16_t code = 0;
 	char out[512];
 	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "phone", 1), 0);
 	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "laptop", 1), 0);
@@ -186,10 +190,7 @@ static void test_admin_revoke(void **state)
 	assert_non_null(strstr(out, "alice@example.org#phone: revoked"));
 	assert_int_equal(cli_closing_code(&a, 5000), VL_PERR_REVOKED);
 	cli_close(&a);
-	assert_int_equal(cli_open(&a, s), 0);
-	assert_int_equal(cli_auth(&a, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&a);
+	auth_refused(&a, s);
 
 	/* The list shows it revoked. */
 	assert_int_equal(admin(s, "devices alice@example.org", out, sizeof out), 0);
@@ -255,10 +256,7 @@ static void test_admin_revoke(void **state)
 	assert_int_equal(admin(s, "revoke 'bob@example.org#laptop'", out, sizeof out), 0);
 	assert_non_null(strstr(out, "bob@example.org#laptop: revoked"));
 	assert_int_equal(srv_restart(s), 0);
-	assert_int_equal(cli_open(&b, s), 0);
-	assert_int_equal(cli_auth(&b, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&b);
+	auth_refused(&b, s);
 }
 
 /* Someone leaves: the operator revokes every device of the user and the
@@ -283,10 +281,7 @@ static void test_admin_revoke_user(void **state)
 	assert_int_equal(cli_closing_code(&a2, 5000), VL_PERR_REVOKED);
 	cli_close(&a1);
 	cli_close(&a2);
-	assert_int_equal(cli_open(&a1, s), 0);
-	assert_int_equal(cli_auth(&a1, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&a1);
+	auth_refused(&a1, s);
 	/* The invite handed out before is void. */
 	assert_int_equal(vtc_device_init(&late.dev, "alice@example.org", "tablet", 1), VL_OK);
 	assert_int_equal(cli_open(&late, s), 0);
@@ -333,10 +328,7 @@ static void test_admin_revoke_user(void **state)
 	assert_int_not_equal(admin(s, "revoke carol@example.org", out, sizeof out), 0);
 	assert_non_null(strstr(out, "carol@example.org: no such user"));
 	assert_int_equal(srv_restart(s), 0);
-	assert_int_equal(cli_open(&b, s), 0);
-	assert_int_equal(cli_auth(&b, &code), VL_FRAME_ERROR);
-	assert_int_equal(code, VL_PERR_AUTH_FAILED);
-	cli_close(&b);
+	auth_refused(&b, s);
 }
 
 static uint32_t upload(struct cli *c, size_t n, const char *identity, uint16_t *code)

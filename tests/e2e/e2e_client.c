@@ -1359,6 +1359,30 @@ static void test_upload_resumes(void **state)
 	relay_stop(&r);
 }
 
+/* Alice, connected through r, sends Bob the relay's 2 MiB file: the
+ * relay sees `uploads` PUT /blob requests, `queries` of them asking how
+ * far an upload got, and Bob gets the file whole. Stops r. */
+static void relayed_upload(struct env *e, struct relay *r, size_t uploads, size_t queries)
+{
+	struct dev a, b;
+	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
+	uint8_t *data = relay_pair(e, r, true, &a, &b, conv, src);
+	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
+	char mid[VL_CLIENT_MSG_ID_LEN + 1];
+	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
+	pthread_mutex_lock(&r->mu);
+	assert_int_equal(r->uploads, uploads);
+	assert_int_equal(r->queries, queries);
+	pthread_mutex_unlock(&r->mu);
+	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
+	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
+	expect_file(dst, data, RELAY_FILE_SIZE);
+	free(data);
+	dev_close(&a);
+	dev_close(&b);
+	relay_stop(r);
+}
+
 /* A server that forgets an unfinished upload 1 s after its last octet. */
 static int setup_ttl1(void **state)
 {
@@ -1381,24 +1405,8 @@ static void test_upload_forgotten(void **state)
 	r.n_up_cut = 3;
 	r.up_delay_ms = up_delay_ms;
 	r.n_up_delay = 3;
-	struct dev a, b;
-	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
-	uint8_t *data = relay_pair(e, &r, true, &a, &b, conv, src);
-	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
-	char mid[VL_CLIENT_MSG_ID_LEN + 1];
-	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
-	pthread_mutex_lock(&r.mu);
-	assert_int_equal(r.uploads, 3);
-	assert_int_equal(r.queries, 1);
-	pthread_mutex_unlock(&r.mu);
+	relayed_upload(e, &r, 3, 1);
 	assert_int_equal(srv_metric(&e->s, "valised_blob_uploads_expired_total"), 1);
-	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
-	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
-	expect_file(dst, data, RELAY_FILE_SIZE);
-	free(data);
-	dev_close(&a);
-	dev_close(&b);
-	relay_stop(&r);
 }
 
 /* A server with windows of 1 s for HTTP transfers (http_timeout). */
@@ -1418,24 +1426,8 @@ static void test_upload_too_slow(void **state)
 	relay_start(&r, e->s.port, NULL, 0);
 	r.up_stall = up_stall;
 	r.n_up_stall = sizeof up_stall / sizeof up_stall[0];
-	struct dev a, b;
-	char conv[VL_CLIENT_ID_MAX + 1], src[200], dst[200];
-	uint8_t *data = relay_pair(e, &r, true, &a, &b, conv, src);
-	snprintf(dst, sizeof dst, "%s/scan.out", e->root);
-	char mid[VL_CLIENT_MSG_ID_LEN + 1];
-	assert_int_equal(vl_client_send_file(a.c, conv, src, NULL, NULL, NULL, NULL, mid), VL_OK);
-	pthread_mutex_lock(&r.mu);
-	assert_int_equal(r.uploads, 3);
-	assert_int_equal(r.queries, 1);
-	pthread_mutex_unlock(&r.mu);
+	relayed_upload(e, &r, 3, 1);
 	assert_int_equal(srv_metric(&e->s, "valised_slow_transfers_total"), 1);
-	assert_true(wait_event(&b, VL_EVENT_MESSAGE, conv, "scan.bin", 5000, NULL));
-	assert_int_equal(vl_client_download(b.c, mid, dst, NULL, NULL), VL_OK);
-	expect_file(dst, data, RELAY_FILE_SIZE);
-	free(data);
-	dev_close(&a);
-	dev_close(&b);
-	relay_stop(&r);
 }
 
 int main(int argc, char **argv)
