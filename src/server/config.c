@@ -160,8 +160,8 @@ int vl_server_config_set(struct vl_server_config *cfg, const char *key, const ch
 			return bad(err, err_len, key, value, "expected 1K..1G");
 		cfg->core.window_bytes = (size_t)v;
 	} else if (strcmp(key, "invite_ttl") == 0) {
-		if (!parse_u64(value, 60, 365ull * 86400, &v))
-			return bad(err, err_len, key, value, "expected 60..31536000 seconds");
+		if (!parse_u64(value, 1, 365ull * 86400, &v))
+			return bad(err, err_len, key, value, "expected 1..31536000 seconds");
 		cfg->core.invite_ttl = v;
 	} else if (strcmp(key, "max_blob") == 0) {
 		if (!parse_u64(value, 1, 1ull << 40, &v))

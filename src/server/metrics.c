@@ -164,6 +164,8 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		        s.cpu_ns / 1000u);
 		counter(&b, "store_sent_pruned_total",
 		        "Idempotency records deleted for age (sent_ttl).", s.sent_pruned);
+		counter(&b, "store_invites_pruned_total",
+		        "Expired invites deleted (invite_ttl), used or not.", s.invites_pruned);
 		counter(&b, "store_run_microseconds_total", "Wall time of batches running jobs.",
 		        s.run_ns / 1000u);
 		counter(

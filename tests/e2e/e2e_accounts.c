@@ -359,6 +359,63 @@ static uint32_t upload(struct cli *c, size_t n, const char *identity, uint16_t *
 	return stock;
 }
 
+/* A server whose invites last one second (invite_ttl). */
+static int setup_short_invites(void **state)
+{
+	struct srv *s = calloc(1, sizeof *s);
+	assert_non_null(s);
+	s->extra[0] = "invite_ttl=1";
+	assert_int_equal(srv_start(s, valised_path, false), 0);
+	*state = s;
+	return 0;
+}
+
+/* An invite past its invite_ttl registers nothing, and the server
+ * deletes it. The operator's command reads invite_ttl from its config
+ * file; a device's invite gets the server's. */
+static void test_invite_expiry(void **state)
+{
+	struct srv *s = *state;
+	char conf[200], args[300], out[512];
+	snprintf(conf, sizeof conf, "%s/valised.conf", s->dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fputs("invite_ttl = 1\n", f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(args, sizeof args, "invite bob@example.org --config '%s'", conf);
+	assert_int_equal(admin(s, args, out, sizeof out), 0);
+	out[strcspn(out, "\r\n")] = '\0';
+
+	struct cli a, b;
+	uint16_t code = 0;
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	uint32_t id = a.next_id++;
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, id), VL_OK);
+	assert_int_equal(cli_send_writer(&a, &w), 0);
+	struct rframe r;
+	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_INVITE));
+	struct vl_msg_device_invite_ok io;
+	assert_int_equal(vl_msg_device_invite_ok_decode(&r.f.body, &io), VL_OK);
+	char inv[80] = {0};
+	memcpy(inv, io.invite.p, io.invite.len);
+	rframe_free(&r);
+	cli_close(&a);
+	sleep(2);
+
+	const char *const who[2][2] = {{"bob@example.org", out}, {"alice@example.org", inv}};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(vtc_device_init(&b.dev, who[i][0], "phone", 1), VL_OK);
+		assert_int_equal(cli_open(&b, s), 0);
+		assert_int_equal(cli_register(&b, who[i][1], &code), VL_FRAME_ERROR);
+		assert_int_equal(code, VL_PERR_INVALID_INVITE);
+		cli_close(&b);
+	}
+	/* Both invites go within a second or two of expiring. */
+	assert_int_equal(srv_metric_wait(s, "valised_store_invites_pruned_total", 2, 5000), 2);
+}
+
 static void test_key_packages(void **state)
 {
 	struct srv *s = *state;
@@ -409,6 +466,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_devices_and_revocation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_revoke, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_admin_revoke_user, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invite_expiry, setup_short_invites, teardown),
 	    cmocka_unit_test_setup_teardown(test_key_packages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

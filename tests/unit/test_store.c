@@ -1418,6 +1418,56 @@ static void test_sent_prune(void **state)
 	(void)b;
 }
 
+/* Expired invites go, used or not, the longest-expired first; a live one
+ * stays and still registers. The executor prunes them with sent_ttl 0. */
+static void test_invite_prune(void **state)
+{
+	struct fx *f = *state;
+	const char *codes[] = {"old-1", "old-2", "used", "live"};
+	uint64_t expires[] = {NOW - 20, NOW - 10, NOW - 5, NOW + 3600};
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(vl_store_invite_create(f->st, (const uint8_t *)codes[i],
+		                                        strlen(codes[i]), "alice@ex.org",
+		                                        expires[i], NOW - 100),
+		                 VL_OK);
+	struct vl_store_device d;
+	assert_int_equal(vl_store_device_register(f->st, (const uint8_t *)"used", 4, "alice@ex.org",
+	                                          "phone", 1, KEY32, 32, 9, NOW - 50, &d),
+	                 VL_OK);
+	size_t deleted = 99;
+	/* Nothing had expired by NOW - 20. */
+	assert_int_equal(vl_store_invite_prune(f->st, NOW - 20, 100, &deleted), VL_OK);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(vl_store_invite_prune(f->st, NOW, 2, &deleted), VL_OK);
+	assert_int_equal(deleted, 2);
+	assert_true(
+	    raw_int(f->path, "SELECT count(*) FROM invites WHERE key = CAST('used' AS BLOB)") == 1);
+	assert_int_equal(vl_store_invite_prune(f->st, NOW, 2, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM invites") == 1);
+	assert_int_equal(vl_store_device_register(f->st, (const uint8_t *)"live", 4, "alice@ex.org",
+	                                          "desk", 1, KEY32, 32, 9, NOW, &d),
+	                 VL_OK);
+
+	/* With no idempotency records to prune (sent_ttl 0), the executor
+	 * still deletes expired invites, though no job comes. */
+	invite(f, "stale", "bob@ex.org"); /* expired an hour after NOW */
+	struct vl_store_exec_config xc;
+	vl_store_exec_config_defaults(&xc);
+	xc.sent_ttl = 0;
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
+	struct vl_store_exec_stats es = {0};
+	for (int i = 0; i < 100 && es.invites_pruned < 2; i++) {
+		usleep(50000);
+		vl_store_exec_stats_get(x, &es);
+	}
+	vl_store_exec_free(x);
+	assert_true(es.invites_pruned == 2);
+	assert_true(es.sent_pruned == 0);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM invites") == 0);
+}
+
 /* An executor with a time limit per batch: jobs beyond it go to the next
  * batch, still in order, and every one completes. */
 struct order_job {
@@ -1575,7 +1625,9 @@ static int run_sync(struct vl_store *st, struct vl_store_job *job)
 	j->syncs_at_run = es.syncs;
 	uint8_t key[32] = {0};
 	memcpy(key, &j->index, sizeof j->index);
-	return vl_store_invite_create(st, key, sizeof key, "carol@ex.org", NOW + 3600, NOW);
+	/* Valid at NOW and not yet expired by the clock, which the executor's
+	 * pruning reads. */
+	return vl_store_invite_create(st, key, sizeof key, "carol@ex.org", UINT32_MAX, NOW);
 }
 
 static void done_sync(struct vl_store_job *job)
@@ -1793,6 +1845,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_seq_never_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invite_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_pacing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),

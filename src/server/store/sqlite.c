@@ -122,6 +122,8 @@ static const char *const migrations[] = {
     /* 7: a user's unused invites, cancelled when the user is revoked
      * (`valised admin revoke USER@DOMAIN`) without scanning them all. */
     "CREATE INDEX invites_unused_by_user ON invites (user) WHERE used = 0;",
+    /* 8: invites by expiry, so expired ones (used or not) can be pruned. */
+    "CREATE INDEX invites_by_expiry ON invites (expires);",
 };
 #define LATEST ((unsigned)(sizeof migrations / sizeof migrations[0]))
 
@@ -140,6 +142,7 @@ enum stmt {
 	S_INVITE_GET,
 	S_INVITE_USE,
 	S_INVITE_CANCEL,
+	S_INVITE_PRUNE,
 	S_USER_GET,
 	S_USER_LIST,
 	S_USER_INSERT,
@@ -208,6 +211,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_INVITE_GET] = "SELECT user, expires, used FROM invites WHERE key = ?",
     [S_INVITE_USE] = "UPDATE invites SET used = 1 WHERE key = ?",
     [S_INVITE_CANCEL] = "DELETE FROM invites WHERE user = ? AND used = 0",
+    [S_INVITE_PRUNE] = "DELETE FROM invites WHERE key IN"
+                       " (SELECT key FROM invites WHERE expires < ? ORDER BY expires LIMIT ?)",
     [S_USER_GET] = "SELECT id FROM users WHERE address = ?",
     [S_USER_LIST] = "SELECT u.address, u.created,"
                     " (SELECT count(*) FROM devices d WHERE d.user_id = u.id AND d.revoked = 0),"
@@ -2195,24 +2200,37 @@ static int sq_blob_prune(struct vl_store *st, uint64_t before, size_t limit,
 
 /* --- maintenance ----------------------------------------------------------- */
 
-static int sq_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
+/* Runs a pruning DELETE bound to (a, limit) in its own operation. */
+static int prune_run(struct sq *q, enum stmt stmt, uint64_t a, size_t limit, size_t *deleted)
 {
-	struct sq *q = SQ(st);
-	NEED_STMTS(q);
 	*deleted = 0;
 	int rc = op_begin(q);
 	if (rc)
 		return rc;
-	sqlite3_stmt *s = q->s[S_SENT_PRUNE];
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)(before > INT64_MAX ? INT64_MAX : before));
+	sqlite3_stmt *s = q->s[stmt];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(a > INT64_MAX ? INT64_MAX : a));
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)(limit > INT64_MAX ? INT64_MAX : limit));
-	rc = run(q, S_SENT_PRUNE);
+	rc = run(q, stmt);
 	if (rc == VL_OK)
 		*deleted = (size_t)sqlite3_changes64(q->db);
 	rc = op_end(q, rc);
 	if (rc)
 		*deleted = 0;
 	return rc;
+}
+
+static int sq_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	return prune_run(q, S_SENT_PRUNE, before, limit, deleted);
+}
+
+static int sq_invite_prune(struct vl_store *st, uint64_t now, size_t limit, size_t *deleted)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	return prune_run(q, S_INVITE_PRUNE, now, limit, deleted);
 }
 
 const struct vl_store_backend vl_store_sqlite_backend = {
@@ -2250,6 +2268,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .blob_exists = sq_blob_exists,
     .blob_prune = sq_blob_prune,
     .sent_prune = sq_sent_prune,
+    .invite_prune = sq_invite_prune,
     .stats = sq_stats,
     .checkpoint_idle = sq_checkpoint_idle,
     .sync_defer = sq_sync_defer,

@@ -232,6 +232,11 @@ int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit, size
 	return st->be->sent_prune(st, before, limit, deleted);
 }
 
+int vl_store_invite_prune(struct vl_store *st, uint64_t now, size_t limit, size_t *deleted)
+{
+	return st->be->invite_prune(st, now, limit, deleted);
+}
+
 /* --- batch executor ------------------------------------------------------ */
 
 /*
@@ -323,7 +328,7 @@ void vl_store_exec_stats_get(struct vl_store_exec *x, struct vl_store_exec_stats
 
 static bool prune_due(const struct vl_store_exec *x)
 {
-	return x->cfg.sent_ttl && exec_mono_ns() / 1000000u >= x->prune_next_ms;
+	return exec_mono_ns() / 1000000u >= x->prune_next_ms;
 }
 
 /* Takes up to batch_max jobs off the queue (in order). Returns NULL with
@@ -365,11 +370,6 @@ static struct vl_store_job *exec_take(struct vl_store_exec *x, bool *prune)
 	pthread_mutex_lock(&x->mu);
 	while (!x->head && !x->stopping) {
 		x->idle = true;
-		if (!x->cfg.sent_ttl) {
-			pthread_cond_wait(&x->cv, &x->mu);
-			x->idle = false;
-			continue;
-		}
 		/* Idle: wake for the next prune all the same, so old records
 		 * go even when no traffic comes. */
 		if (prune_due(x)) {
@@ -418,18 +418,23 @@ static void exec_requeue(struct vl_store_exec *x, struct vl_store_job *first)
 	pthread_mutex_unlock(&x->mu);
 }
 
-/* Deletes one chunk of expired idempotency records inside the open batch.
- * A full chunk means more may wait: the next batch prunes again. */
-static size_t exec_prune(struct vl_store_exec *x)
+/* Deletes one chunk of expired idempotency records (unless sent_ttl is 0)
+ * and one of expired invites inside the open batch; *sent and *invites
+ * are how many. A full chunk means more may wait: the next batch prunes
+ * again. A failure is retried at the next prune time. */
+static void exec_prune(struct vl_store_exec *x, size_t *sent, size_t *invites)
 {
-	size_t deleted = 0;
 	uint64_t now = (uint64_t)time(NULL);
-	uint64_t before = now > x->cfg.sent_ttl ? now - x->cfg.sent_ttl : 0;
-	if (vl_store_sent_prune(x->st, before, x->cfg.prune_chunk, &deleted) != VL_OK)
-		deleted = 0; /* retried at the next prune time */
-	bool more = x->cfg.prune_chunk && deleted == x->cfg.prune_chunk;
+	size_t chunk = x->cfg.prune_chunk;
+	*sent = *invites = 0;
+	if (x->cfg.sent_ttl &&
+	    vl_store_sent_prune(x->st, now > x->cfg.sent_ttl ? now - x->cfg.sent_ttl : 0, chunk,
+	                        sent) != VL_OK)
+		*sent = 0;
+	if (vl_store_invite_prune(x->st, now, chunk, invites) != VL_OK)
+		*invites = 0;
+	bool more = chunk && (*sent == chunk || *invites == chunk);
 	x->prune_next_ms = exec_mono_ns() / 1000000u + (more ? 0 : PRUNE_EVERY_MS);
-	return deleted;
 }
 
 /*
@@ -552,7 +557,9 @@ static void *exec_main(void *arg)
 			last->next = NULL;
 			exec_requeue(x, j);
 		}
-		size_t pruned = prune && brc == VL_OK ? exec_prune(x) : 0;
+		size_t pruned = 0, invites_pruned = 0;
+		if (prune && brc == VL_OK)
+			exec_prune(x, &pruned, &invites_pruned);
 		bool failed = brc != VL_OK;
 		uint64_t t_commit = exec_mono_ns();
 		if (brc == VL_OK && vl_store_batch_commit(x->st) != VL_OK) {
@@ -561,13 +568,14 @@ static void *exec_main(void *arg)
 			for (j = batch; j; j = j->next)
 				j->status = VL_ERR_STORE;
 			failed = true;
-			pruned = 0;
+			pruned = invites_pruned = 0;
 		}
 		struct timespec ts;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 		pthread_mutex_lock(&x->mu);
 		x->stats.cpu_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		x->stats.sent_pruned += pruned;
+		x->stats.invites_pruned += invites_pruned;
 		/* Deferred: the commit only wrote the log; t_durable is set
 		 * again by the syncer. */
 		uint64_t t_durable = exec_mono_ns();

@@ -358,6 +358,13 @@ VL_MUST_CHECK int vl_store_blob_prune(struct vl_store *st, uint64_t before, size
  * VL_ERR_STORE on a database failure (nothing deleted then). */
 VL_MUST_CHECK int vl_store_sent_prune(struct vl_store *st, uint64_t before, size_t limit,
                                       size_t *deleted);
+/* Deletes up to limit invites that expired before `now` (Unix seconds),
+ * used or not, the longest-expired first; *deleted is how many. Such an
+ * invite registers nothing either way (vl_store_device_register): the
+ * table then holds only the invites of the last invite_ttl. VL_ERR_STORE
+ * on a database failure (nothing deleted then). */
+VL_MUST_CHECK int vl_store_invite_prune(struct vl_store *st, uint64_t now, size_t limit,
+                                        size_t *deleted);
 
 /* --- batch executor (group commit off the caller's thread) -------------- */
 
@@ -404,7 +411,7 @@ struct vl_store_exec_config {
 	                     * many microseconds (0: no time limit) */
 	uint64_t sent_ttl;  /* seconds an idempotency record is kept before
 	                     * pruning (0: kept forever) */
-	size_t prune_chunk; /* idempotency records deleted per batch at most */
+	size_t prune_chunk; /* idempotency records, and invites, deleted per batch at most */
 	/* After a small batch, when no job waits, checkpoint if the log holds
 	 * from idle_ckpt_pages to twice as many pages (0: never; the
 	 * backend's own bound only). */
@@ -424,9 +431,9 @@ void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg);
  * a file), a second thread syncs committed batches while the first runs
  * the next one (an fsync failure then aborts the process: see
  * docs/internals/store.md). Besides the jobs, the thread prunes idempotency
- * records older than cfg->sent_ttl (vl_store_sent_prune), at most
- * prune_chunk per batch, about once a second while there are some, even
- * when no job arrives. VL_ERR_NOMEM if the thread cannot start. */
+ * records older than cfg->sent_ttl (vl_store_sent_prune) and expired
+ * invites (vl_store_invite_prune), at most prune_chunk of each per batch,
+ * about once a second while there are some, even when no job arrives. VL_ERR_NOMEM if the thread cannot start. */
 VL_MUST_CHECK int vl_store_exec_start(struct vl_store *st, const struct vl_store_exec_config *cfg,
                                       struct vl_store_exec **out);
 /* vl_store_exec_start with the defaults but batch_max. */
@@ -439,10 +446,11 @@ struct vl_store_exec_stats {
 	uint64_t jobs;      /* jobs completed */
 	uint64_t max_batch; /* largest batch so far */
 	uint64_t failed_batches;
-	uint64_t cpu_ns;      /* CPU time of the executor thread so far */
-	uint64_t sent_pruned; /* idempotency records deleted by age */
-	uint64_t run_ns;      /* wall time running jobs (and pruning) */
-	uint64_t commit_ns;   /* wall time committing (pending ACKs, WAL write, fsync) */
+	uint64_t cpu_ns;         /* CPU time of the executor thread so far */
+	uint64_t sent_pruned;    /* idempotency records deleted by age */
+	uint64_t invites_pruned; /* expired invites deleted */
+	uint64_t run_ns;         /* wall time running jobs (and pruning) */
+	uint64_t commit_ns;      /* wall time committing (pending ACKs, WAL write, fsync) */
 	/* Per job: submitted -> batch start, batch start -> batch SQL done,
 	 * SQL done -> durable (commit and fsync). */
 	struct vl_store_hist wait, run, commit;

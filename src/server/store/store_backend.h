@@ -67,6 +67,7 @@ struct vl_store_backend {
 	int (*blob_prune)(struct vl_store *st, uint64_t before, size_t limit,
 	                  vl_store_blob_gone_fn gone, void *ctx, size_t *deleted);
 	int (*sent_prune)(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted);
+	int (*invite_prune)(struct vl_store *st, uint64_t now, size_t limit, size_t *deleted);
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
 	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
 	                       bool *ran);
