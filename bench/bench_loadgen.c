@@ -246,6 +246,37 @@ static double server_cpu_s(const struct server *s)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* The machine's CPU time so far, all CPUs, in clock ticks: busy, and idle
+ * (iowait counted idle). With the server and the generator both here,
+ * how often both CPUs are busy at once bounds the paced latency
+ * (bench/README.md, bench_host). */
+struct cpu_ticks {
+	unsigned long long busy, idle;
+};
+
+static struct cpu_ticks machine_ticks(void)
+{
+	struct cpu_ticks t = {0, 0};
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return t;
+	unsigned long long v[8] = {0};
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+	           &v[4], &v[5], &v[6], &v[7]) == 8) {
+		t.idle = v[3] + v[4];
+		t.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	}
+	fclose(f);
+	return t;
+}
+
+/* Percent of the machine's CPU time idle between a and b. */
+static double idle_pct(struct cpu_ticks a, struct cpu_ticks b)
+{
+	double busy = (double)(b.busy - a.busy), idle = (double)(b.idle - a.idle);
+	return busy + idle > 0 ? 100 * idle / (busy + idle) : 0;
+}
+
 /* Bytes the server process has caused to be written to storage. */
 static double server_disk_bytes(const struct server *s)
 {
@@ -2162,27 +2193,30 @@ static void run_pairs(const struct pairs_cfg *cfg)
 	struct stages sa, sb;
 	stages_read(&s, &sa);
 	cpu0 = server_cpu_s(&s);
+	struct cpu_ticks m0 = machine_ticks();
 	t0 = now_ns();
 	pool_send(&p, &cmd);
 	pool_collect(&p);
 	secs = (double)(now_ns() - t0) / 1e9;
 	cpu1 = server_cpu_s(&s);
+	struct cpu_ticks m1 = machine_ticks();
 	stages_read(&s, &sb);
 	dl = p.sum.delivered ? (double)p.sum.delivered : 1;
 	printf("| pairs  | %-5s | paced %.0f msg/s offered, ACK %s, %s | %.0f msg/s delivered; "
-	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; per "
+	       "server %.0f%% CPU, %.1f us/msg; loadgen %.0f%% CPU (user %.0f%%), %.1f us/msg; "
+	       "machine %.0f%% idle; per "
 	       "msg %.2f reads %.2f writes %.2f waits; gen lag p50 %.2f p99 %.2f max %.2f ms; %llu "
 	       "dup, %llu errors, %llu of an earlier phase (not counted) | p50 %.2f ms p99 %.2f ms "
 	       "p999 %.2f ms%s%s |\n",
 	       link, paced, ack, gen, (double)p.sum.delivered / p.sum.secs,
 	       100 * (cpu1 - cpu0) / secs, 1e6 * (cpu1 - cpu0) / dl, 100 * p.sum.cpu_s / p.sum.secs,
-	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, (double)p.sum.reads / dl,
-	       (double)p.sum.writes / dl, (double)p.sum.waits / dl, pct(&p.smp[SAMPLE_LAG], 0.5),
-	       pct(&p.smp[SAMPLE_LAG], 0.99), pct(&p.smp[SAMPLE_LAG], 1.0),
-	       (unsigned long long)p.sum.dups, (unsigned long long)p.sum.errors,
-	       (unsigned long long)p.sum.foreign, pct(&p.smp[SAMPLE_LAT], 0.5),
-	       pct(&p.smp[SAMPLE_LAT], 0.99), pct(&p.smp[SAMPLE_LAT], 0.999), rx_note(&p),
-	       stages_note(&sa, &sb));
+	       100 * p.sum.user_s / p.sum.secs, 1e6 * p.sum.cpu_s / dl, idle_pct(m0, m1),
+	       (double)p.sum.reads / dl, (double)p.sum.writes / dl, (double)p.sum.waits / dl,
+	       pct(&p.smp[SAMPLE_LAG], 0.5), pct(&p.smp[SAMPLE_LAG], 0.99),
+	       pct(&p.smp[SAMPLE_LAG], 1.0), (unsigned long long)p.sum.dups,
+	       (unsigned long long)p.sum.errors, (unsigned long long)p.sum.foreign,
+	       pct(&p.smp[SAMPLE_LAT], 0.5), pct(&p.smp[SAMPLE_LAT], 0.99),
+	       pct(&p.smp[SAMPLE_LAT], 0.999), rx_note(&p), stages_note(&sa, &sb));
 	fflush(stdout);
 	cmd = (struct cmd){.op = CMD_EXIT};
 	pool_send(&p, &cmd);
