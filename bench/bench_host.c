@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FILE_BYTES (32u << 20)
+#define FILE_BYTES  (32u << 20)
 #define MAX_SAMPLES 200000u
 
 struct samples {
@@ -238,7 +238,8 @@ int main(int argc, char **argv)
 	for (unsigned busy = 0; busy <= (unsigned)ncpu; busy++)
 		for (int f = 0; f < (fifo_ok ? 2 : 1); f++)
 			if (run_row(fd, busy, f == 1, seconds, buf) != 0) {
-				fprintf(stderr, "bench_host: a row failed (threads or fdatasync)\n");
+				fprintf(stderr,
+				        "bench_host: a row failed (threads or fdatasync)\n");
 				goto out;
 			}
 	if (!fifo_ok)

@@ -365,3 +365,54 @@ int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix)
 		rc = -1;
 	return rc;
 }
+
+void e2e_hex(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+int blob_auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_sig,
+                      char *challenge_out, const char *reuse_challenge, char *headers, size_t cap)
+{
+	char ch_hex[80];
+	if (reuse_challenge) {
+		snprintf(ch_hex, sizeof ch_hex, "%s", reuse_challenge);
+	} else {
+		char *chal = NULL;
+		int st = wsc_http_get("127.0.0.1", s->port, s->tls, "/blob/challenge", &chal);
+		if (st == 200)
+			snprintf(ch_hex, sizeof ch_hex, "%.64s", chal);
+		free(chal);
+		if (st != 200)
+			return -1;
+	}
+	if (challenge_out)
+		strcpy(challenge_out, ch_hex);
+	struct vtc_challenge ch;
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(ch_hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		ch.challenge[i] = (uint8_t)v;
+	}
+	uint8_t tbs[600], sig[VL_SIG_MAX];
+	size_t sig_len;
+	struct vl_writer w;
+	vl_writer_init_fixed(&w, tbs, sizeof tbs);
+	struct vl_bytes cb = {ch.challenge, 32}, sn = {(const uint8_t *)"example.org", 11};
+	struct vl_bytes u = {(const uint8_t *)d->user, strlen(d->user)};
+	struct vl_bytes n = {(const uint8_t *)d->name, strlen(d->name)};
+	if (vl_proto_auth_tbs(&w, VL_PROTO_LABEL_BLOB, &cb, &sn, &u, &n) != VL_OK ||
+	    vl_sign(vl_suite_get(d->suite), d->priv, tbs, w.len, sig, &sig_len) != VL_OK)
+		return -1;
+	if (corrupt_sig)
+		sig[3] ^= 1;
+	char sig_hex[2 * VL_SIG_MAX + 1];
+	e2e_hex(sig, sig_len, sig_hex);
+	snprintf(headers, cap,
+	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
+	         "X-Valise-Signature: %s\r\n",
+	         d->user, d->name, ch_hex, sig_hex);
+	return 0;
+}

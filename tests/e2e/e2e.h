@@ -92,4 +92,13 @@ int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *n
  * (one `admin invites` for them all), each connected and registered. */
 int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix);
 
+/* n octets as lower-case hex into out (2n + 1 octets). */
+void e2e_hex(const uint8_t *b, size_t n, char *out);
+/* The X-Valise-* authentication headers of one blob upload request of
+ * d's (docs/protocol.md §7), over a fresh challenge (or reuse_challenge),
+ * into headers; the challenge used into challenge_out if not NULL; the
+ * signature spoilt if corrupt_sig. 0, or -1 if no challenge came. */
+int blob_auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_sig,
+                      char *challenge_out, const char *reuse_challenge, char *headers, size_t cap);
+
 #endif

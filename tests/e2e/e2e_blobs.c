@@ -33,64 +33,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-/* The X-Valise-* authentication headers of one upload request of d's, over
- * a fresh challenge (or reuse_challenge), into headers; the challenge used
- * into challenge_out if not NULL. */
-static void auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_sig,
-                         char *challenge_out, const char *reuse_challenge, char *headers,
-                         size_t cap)
-{
-	char *chal = NULL;
-	char ch_hex[80];
-	if (reuse_challenge) {
-		snprintf(ch_hex, sizeof ch_hex, "%s", reuse_challenge);
-	} else {
-		assert_int_equal(
-		    wsc_http_get("127.0.0.1", s->port, s->tls, "/blob/challenge", &chal), 200);
-		snprintf(ch_hex, sizeof ch_hex, "%.64s", chal);
-		free(chal);
-	}
-	if (challenge_out)
-		strcpy(challenge_out, ch_hex);
-	struct vtc_challenge ch;
-	for (int i = 0; i < 32; i++) {
-		unsigned v;
-		assert_int_equal(sscanf(ch_hex + 2 * i, "%2x", &v), 1);
-		ch.challenge[i] = (uint8_t)v;
-	}
-	strcpy(ch.server_name, "example.org");
-	uint8_t tbs[600], sig[VL_SIG_MAX];
-	size_t sig_len;
-	struct vl_writer w;
-	vl_writer_init_fixed(&w, tbs, sizeof tbs);
-	struct vl_bytes cb = {ch.challenge, 32}, sn = {(const uint8_t *)"example.org", 11};
-	struct vl_bytes u = {(const uint8_t *)d->user, strlen(d->user)};
-	struct vl_bytes n = {(const uint8_t *)d->name, strlen(d->name)};
-	assert_int_equal(vl_proto_auth_tbs(&w, VL_PROTO_LABEL_BLOB, &cb, &sn, &u, &n), VL_OK);
-	assert_int_equal(vl_sign(vl_suite_get(d->suite), d->priv, tbs, w.len, sig, &sig_len),
-	                 VL_OK);
-	if (corrupt_sig)
-		sig[3] ^= 1;
-	char sig_hex[2 * VL_SIG_MAX + 1];
-	hex(sig, sig_len, sig_hex);
-	snprintf(headers, cap,
-	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
-	         "X-Valise-Signature: %s\r\n",
-	         d->user, d->name, ch_hex, sig_hex);
-}
-
 /* Uploads data as d; returns the HTTP status, *id the reply. */
 static int upload(struct srv *s, const struct vtc_device *d, const uint8_t *data, size_t len,
                   bool corrupt_sig, char *challenge_out, const char *reuse_challenge, char **id)
 {
 	char headers[1024];
-	auth_headers(s, d, corrupt_sig, challenge_out, reuse_challenge, headers, sizeof headers);
+	assert_int_equal(blob_auth_headers(s, d, corrupt_sig, challenge_out, reuse_challenge,
+	                                   headers, sizeof headers),
+	                 0);
 	size_t rl;
 	return wsc_http_request("127.0.0.1", s->port, s->tls, "PUT", "/blob", headers, data, len,
 	                        id, &rl);
@@ -192,7 +142,7 @@ static void test_blobs(void **state)
 	uint8_t h[VL_HASH_MAX];
 	char want[65];
 	assert_int_equal(vl_hash(vl_suite_get(1), data, len, h), VL_OK);
-	hex(h, 32, want);
+	e2e_hex(h, 32, want);
 	assert_string_equal(id, want);
 
 	/* Download: the same bytes. */
@@ -300,7 +250,7 @@ static int resumable_start(struct srv *s, const struct vtc_device *d, const char
                            const uint8_t *data, size_t total, size_t first, size_t n)
 {
 	char auth[1024], headers[1400];
-	auth_headers(s, d, false, NULL, NULL, auth, sizeof auth);
+	assert_int_equal(blob_auth_headers(s, d, false, NULL, NULL, auth, sizeof auth), 0);
 	int hl =
 	    snprintf(headers, sizeof headers, "%sX-Valise-Upload: %s\r\nContent-Length: %zu\r\n",
 	             auth, uid, total - first);
@@ -316,7 +266,7 @@ static int resumable_query(struct srv *s, const struct vtc_device *d, const char
                            char **out)
 {
 	char auth[1024], headers[1400];
-	auth_headers(s, d, false, NULL, NULL, auth, sizeof auth);
+	assert_int_equal(blob_auth_headers(s, d, false, NULL, NULL, auth, sizeof auth), 0);
 	snprintf(headers, sizeof headers,
 	         "%sX-Valise-Upload: %s\r\nContent-Range: bytes */%zu\r\nContent-Length: 0\r\n",
 	         auth, uid, total);
@@ -346,7 +296,7 @@ static void expect_id(const char *resp, const uint8_t *data, size_t len)
 	uint8_t h[VL_HASH_MAX];
 	char want[65];
 	assert_int_equal(vl_hash(vl_suite_get(1), data, len, h), VL_OK);
-	hex(h, 32, want);
+	e2e_hex(h, 32, want);
 	const char *body = strstr(resp, "\r\n\r\n");
 	assert_non_null(body);
 	assert_int_equal(strncmp(body + 4, want, 64), 0);
@@ -454,7 +404,8 @@ static void test_resumable(void **state)
 	    "X-Valise-Upload: 00112233445566778899AABBCCDDEEFF\r\nContent-Length: 10\r\n",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-		auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth);
+		assert_int_equal(
+		    blob_auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth), 0);
 		snprintf(h, sizeof h, "%s%s", auth, bad[i]);
 		raw_request(s.port, "PUT", "/blob", h, &r);
 		if (status_of(r) != 400)
@@ -687,7 +638,7 @@ static void test_slow_transfers(void **state)
 
 	/* 40 KiB at 10 KiB/s, over two windows: stored. */
 	char auth[1024], headers[1200];
-	auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth);
+	assert_int_equal(blob_auth_headers(&s, &a.dev, false, NULL, NULL, auth, sizeof auth), 0);
 	snprintf(headers, sizeof headers, "%sContent-Length: %d\r\n", auth, 40 * 1024);
 	fd = request_start(s.port, "PUT", "/blob", headers, NULL, 0);
 	assert_int_equal(trickle(fd, data, 40 * 1024, 2048, 200, &sent, buf, sizeof buf), -1);

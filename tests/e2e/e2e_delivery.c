@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* End-to-end delivery: racing commits (one wins), Welcomes, fan-out,
  * idempotent resend, offline queueing and catch-up, kill -9 and restart
- * with every acknowledged message still delivered, and a SIGTERM drain. */
+ * with every acknowledged message still delivered, a SIGTERM drain, and a
+ * backup taken while the server runs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -304,6 +306,99 @@ static void test_kill9_and_drain(void **state)
 	cli_close(&b);
 }
 
+/* `valised admin backup DIR` while the server runs: a server started on
+ * DIR has every message queued before it, none of those sent after it,
+ * and the blob; and it gives new messages ids above every id its clients
+ * saw before the restore (a client drops an id it has seen). */
+static void test_backup(void **state)
+{
+	struct srv *s = *state;
+	struct cli a, b;
+	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 1), 0);
+	expect_ok(&a, send_group_create(&a), VL_FRAME_GROUP_CREATE);
+	expect_ok(&a, send_commit(&a, 0, 0, &b.dev, 1), VL_FRAME_COMMIT);
+	ack(&b, expect_deliver(&b, VL_DELIVERY_WELCOME));
+	cli_close(&b);
+	enum { BEFORE = 20, AFTER = 5 };
+	for (uint32_t i = 0; i < BEFORE; i++)
+		expect_ok(&a, send_app(&a, 1, 2000 + i), VL_FRAME_SEND);
+	uint8_t blob[3000];
+	for (size_t i = 0; i < sizeof blob; i++)
+		blob[i] = (uint8_t)(i * 7);
+	char headers[1024], *id = NULL, *got = NULL;
+	size_t id_len = 0, got_len = 0;
+	assert_int_equal(blob_auth_headers(s, &a.dev, false, NULL, NULL, headers, sizeof headers),
+	                 0);
+	assert_int_equal(wsc_http_request("127.0.0.1", s->port, false, "PUT", "/blob", headers,
+	                                  blob, sizeof blob, &id, &id_len),
+	                 201);
+	assert_true(id_len >= 64);
+
+	char dest[160], cmd[600], out[1024];
+	snprintf(dest, sizeof dest, "%s.bak", s->dir);
+	snprintf(cmd, sizeof cmd, "'%s' admin backup '%s' --data '%s' 2>&1", s->exe, dest, s->dir);
+	for (int round = 0; round < 2; round++) {
+		FILE *p = popen(cmd, "r");
+		assert_non_null(p);
+		size_t n = fread(out, 1, sizeof out - 1, p);
+		out[n] = '\0';
+		int st = pclose(p);
+		if (round == 0) {
+			assert_int_equal(st, 0);
+			assert_non_null(strstr(out, ", 1 blobs 0.0 MiB (1 linked, 0 copied)"));
+		} else { /* never over an earlier backup */
+			assert_int_not_equal(st, 0);
+			assert_non_null(strstr(out, "exists: a backup goes into a new folder"));
+		}
+	}
+	/* After the backup: more messages, which Bob reads and acknowledges. */
+	for (uint32_t i = 0; i < AFTER; i++)
+		expect_ok(&a, send_app(&a, 1, 3000 + i), VL_FRAME_SEND);
+	reconnect(&b, s);
+	uint64_t seen = 0;
+	for (uint32_t i = 0; i < BEFORE + AFTER; i++)
+		seen = expect_deliver(&b, VL_DELIVERY_APPLICATION);
+	ack(&b, seen);
+	cli_close(&a);
+	cli_close(&b);
+	assert_int_equal(srv_stop(s, 10000), 0);
+
+	/* One file, no log beside it. */
+	char path[200];
+	snprintf(path, sizeof path, "%s/valise.db-wal", dest);
+	assert_int_not_equal(access(path, F_OK), 0);
+	char orig[sizeof s->dir];
+	memcpy(orig, s->dir, sizeof orig);
+	assert_true(strlen(dest) < sizeof s->dir);
+	memcpy(s->dir, dest, strlen(dest) + 1);
+	assert_int_equal(srv_restart(s), 0);
+	/* The restored server has what was queued at the backup, and Bob's
+	 * acknowledgements as they were then: the 20 come again, all already
+	 * seen, then nothing. */
+	reconnect(&b, s);
+	for (uint32_t i = 0; i < BEFORE; i++)
+		assert_true(expect_deliver(&b, VL_DELIVERY_APPLICATION) < seen);
+	expect_quiet(&b, 300);
+	/* A new message gets an id above all Bob saw. */
+	reconnect(&a, s);
+	expect_ok(&a, send_app(&a, 1, 4000), VL_FRAME_SEND);
+	assert_true(expect_deliver(&b, VL_DELIVERY_APPLICATION) > seen);
+	char url[100];
+	snprintf(url, sizeof url, "/blob/%.64s", id);
+	assert_int_equal(wsc_http_request("127.0.0.1", s->port, false, "GET", url, NULL, NULL, 0,
+	                                  &got, &got_len),
+	                 200);
+	assert_int_equal(got_len, sizeof blob);
+	assert_memory_equal(got, blob, sizeof blob);
+	free(got);
+	free(id);
+	cli_close(&a);
+	cli_close(&b);
+	srv_cleanup(s); /* the backup */
+	memcpy(s->dir, orig, sizeof orig);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -314,6 +409,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_commits_and_fanout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill9_and_drain, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1250,6 +1250,23 @@ static void test_seq_never_reused(void **state)
 	assert_true(raw_int(f->path, "SELECT count(*) FROM messages") == 0);
 	assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
 	            (int64_t)last);
+
+	/* A floor (valised's clock at start) lifts the next id above it and
+	 * is kept once used; one below the counter changes nothing. */
+	uint64_t floors[3] = {last + 1000000, 5, 0};
+	uint64_t want[3] = {last + 1000001, last + 1000002, last + 1000003};
+	for (int i = 0; i < 3; i++) {
+		vl_store_free(f->st);
+		struct vl_store_config cfg = {
+		    .backend = "sqlite", .path = f->path, .min_msg_id = floors[i]};
+		assert_int_equal(vl_store_open(&cfg, &f->st), VL_OK);
+		struct queued q = {0};
+		uint8_t id[16] = {0x42, (uint8_t)i};
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
+		assert_int_equal(q.n, 1);
+		assert_true(q.seq[0] == want[i]);
+	}
 }
 
 /* Inside one batch: a commit changes the roster and epoch that later
@@ -1466,6 +1483,36 @@ static void test_invite_prune(void **state)
 	assert_true(es.invites_pruned == 2);
 	assert_true(es.sent_pruned == 0);
 	assert_true(raw_int(f->path, "SELECT count(*) FROM invites") == 0);
+}
+
+/* A backup is the store as it was, in one file of its own; it never
+ * replaces a file. */
+static void test_backup(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	char dest[160];
+	snprintf(dest, sizeof dest, "%s/copy.db", f->dir);
+	uint64_t bytes = 0;
+	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_OK);
+	assert_true(bytes > 0);
+	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_ERR_EXISTS);
+	add_device(f, "bob@ex.org", "phone"); /* after the copy */
+	char wal[170];
+	snprintf(wal, sizeof wal, "%s-wal", dest);
+	assert_int_not_equal(access(wal, F_OK), 0);
+	assert_true(raw_int(dest, "SELECT count(*) FROM devices") == 1);
+
+	struct vl_store *copy;
+	struct vl_store_config cfg = {.backend = "sqlite", .path = dest};
+	assert_int_equal(vl_store_open(&cfg, &copy), VL_OK);
+	struct vl_store_device d;
+	assert_int_equal(vl_store_device_get(copy, "alice@ex.org", "laptop", &d), VL_OK);
+	assert_int_equal(d.id, a.id);
+	assert_int_equal(vl_store_device_get(copy, "bob@ex.org", "phone", &d), VL_ERR_NOT_FOUND);
+	vl_store_free(copy);
+	snprintf(dest, sizeof dest, "%s/no/such/folder.db", f->dir);
+	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_ERR_IO);
 }
 
 /* An executor with a time limit per batch: jobs beyond it go to the next
@@ -1846,6 +1893,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invite_prune, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_pacing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),

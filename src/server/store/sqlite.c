@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -400,13 +401,16 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
  * 5). The counter lives in memory and is written to counters.message in
  * the transaction that uses new ids, so the database never holds an id
  * above the recorded value: one UPDATE per commit, not per message. */
-static int counter_load(struct sq *q)
+static int counter_load(struct sq *q, uint64_t floor)
 {
 	sqlite3_stmt *s = q->s[S_COUNTER_GET];
 	int rc = step_row(s);
 	if (rc == VL_OK) {
 		q->msg_saved = q->msg_saving = sqlite3_column_int64(s, 0);
 		q->next_msg = q->msg_saved + 1;
+		/* Written with the first id given (counter_flush). */
+		if (floor < INT64_MAX && (int64_t)floor >= q->next_msg)
+			q->next_msg = (int64_t)floor + 1;
 	}
 	done(s);
 	return rc == VL_OK ? VL_OK : VL_ERR_STORE;
@@ -1064,7 +1068,7 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 			if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 			                       &q->s[i], NULL) != SQLITE_OK)
 				goto cleanup;
-		if (counter_load(q))
+		if (counter_load(q, cfg->min_msg_id))
 			goto cleanup;
 	}
 	*out = &q->base;
@@ -2233,6 +2237,73 @@ static int sq_invite_prune(struct vl_store *st, uint64_t now, size_t limit, size
 	return prune_run(q, S_INVITE_PRUNE, now, limit, deleted);
 }
 
+/* --- backup --------------------------------------------------------------- */
+
+/* fsyncs path and the folder holding it; *bytes is path's size. */
+static int sync_file_and_dir(const char *path, uint64_t *bytes)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return VL_ERR_IO;
+	struct stat sb;
+	int rc = fsync(fd) == 0 && fstat(fd, &sb) == 0 ? VL_OK : VL_ERR_IO;
+	close(fd);
+	if (rc)
+		return rc;
+	*bytes = (uint64_t)sb.st_size;
+	char dir[4096] = ".";
+	const char *slash = strrchr(path, '/');
+	if (slash == path) {
+		strcpy(dir, "/");
+	} else if (slash) {
+		size_t n = (size_t)(slash - path);
+		if (n >= sizeof dir)
+			return VL_ERR_IO;
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return VL_ERR_IO;
+	rc = fsync(fd) == 0 ? VL_OK : VL_ERR_IO;
+	close(fd);
+	return rc;
+}
+
+/* SQLite's online backup, all pages in one step: one read snapshot of the
+ * source, so a server writing meanwhile neither waits nor shows through.
+ * The copy is then switched from WAL to a rollback journal, so it is one
+ * self-contained file; valised puts it back in WAL mode when it opens it. */
+static int sq_backup(struct vl_store *st, const char *dest, uint64_t *bytes)
+{
+	struct sq *q = SQ(st);
+	NEED_STMTS(q);
+	if (q->in_batch)
+		return VL_ERR_STATE;
+	int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? VL_ERR_EXISTS : VL_ERR_IO;
+	close(fd);
+	sqlite3 *out = NULL;
+	int rc = VL_ERR_IO;
+	if (sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_backup *b = sqlite3_backup_init(out, "main", q->db, "main");
+		rc = b && sqlite3_backup_step(b, -1) == SQLITE_DONE ? VL_OK : VL_ERR_STORE;
+		if (b && sqlite3_backup_finish(b) != SQLITE_OK)
+			rc = VL_ERR_STORE;
+		if (rc == VL_OK && exec_sql(out, "PRAGMA journal_mode=DELETE;") != VL_OK)
+			rc = VL_ERR_IO;
+	}
+	if (sqlite3_close(out) != SQLITE_OK && rc == VL_OK)
+		rc = VL_ERR_IO;
+	if (rc == VL_OK)
+		rc = sync_file_and_dir(dest, bytes);
+	if (rc)
+		unlink(dest);
+	return rc;
+}
+
 const struct vl_store_backend vl_store_sqlite_backend = {
     .name = "sqlite",
     .open = sq_open,
@@ -2269,6 +2340,7 @@ const struct vl_store_backend vl_store_sqlite_backend = {
     .blob_prune = sq_blob_prune,
     .sent_prune = sq_sent_prune,
     .invite_prune = sq_invite_prune,
+    .backup = sq_backup,
     .stats = sq_stats,
     .checkpoint_idle = sq_checkpoint_idle,
     .sync_defer = sq_sync_defer,

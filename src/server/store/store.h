@@ -65,6 +65,11 @@ struct vl_store_config {
 	/* sqlite: migrate only up to this schema version (0: the latest).
 	 * For migration tests. */
 	unsigned max_version;
+	/* Message ids (the queues' sequence numbers) given from now on are
+	 * above this, whatever the store last gave (0: no floor). valised
+	 * passes one from the clock, so that ids never go back after the
+	 * store is restored from a backup (docs/internals/store.md). */
+	uint64_t min_msg_id;
 };
 
 /* Opens (creating and migrating as needed) a store. VL_ERR_UNSUPPORTED for
@@ -365,6 +370,14 @@ VL_MUST_CHECK int vl_store_sent_prune(struct vl_store *st, uint64_t before, size
  * on a database failure (nothing deleted then). */
 VL_MUST_CHECK int vl_store_invite_prune(struct vl_store *st, uint64_t now, size_t limit,
                                         size_t *deleted);
+
+/* Writes a copy of the whole store, as of one moment, to a new database
+ * file at dest and syncs it; *bytes is its size. A server may go on using
+ * the store meanwhile (the copy reads one snapshot; SQLite's WAL lets the
+ * writer continue). VL_ERR_EXISTS if dest exists, VL_ERR_IO if it cannot
+ * be written (nothing is left at dest then), VL_ERR_STORE on a database
+ * failure. */
+VL_MUST_CHECK int vl_store_backup(struct vl_store *st, const char *dest, uint64_t *bytes);
 
 /* --- batch executor (group commit off the caller's thread) -------------- */
 
