@@ -91,6 +91,26 @@ static void test_register_and_auth(void **state)
 	cli_close(&b);
 }
 
+/* A DEVICE_INVITE from c: the invite for the user's next device into inv
+ * (80 octets). */
+static void device_invite(struct cli *c, char *inv)
+{
+	struct vl_writer w;
+	vl_writer_init_heap(&w, 64);
+	uint32_t id = c->next_id++;
+	uint16_t code = 0;
+	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, id), VL_OK);
+	assert_int_equal(cli_send_writer(c, &w), 0);
+	struct rframe r;
+	assert_int_equal(cli_reply(c, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_INVITE));
+	struct vl_msg_device_invite_ok io;
+	assert_int_equal(vl_msg_device_invite_ok_decode(&r.f.body, &io), VL_OK);
+	assert_true(io.invite.len < 80);
+	memcpy(inv, io.invite.p, io.invite.len);
+	inv[io.invite.len] = '\0';
+	rframe_free(&r);
+}
+
 static void test_devices_and_revocation(void **state)
 {
 	struct srv *s = *state;
@@ -98,18 +118,11 @@ static void test_devices_and_revocation(void **state)
 	uint16_t code = 0;
 	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
 	/* The first device invites the second. */
+	char inv[80];
+	device_invite(&a, inv);
 	struct vl_writer w;
-	vl_writer_init_heap(&w, 64);
-	uint32_t id = a.next_id++;
-	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, id), VL_OK);
-	assert_int_equal(cli_send_writer(&a, &w), 0);
+	uint32_t id;
 	struct rframe r;
-	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_INVITE));
-	struct vl_msg_device_invite_ok io;
-	assert_int_equal(vl_msg_device_invite_ok_decode(&r.f.body, &io), VL_OK);
-	char inv[80] = {0};
-	memcpy(inv, io.invite.p, io.invite.len);
-	rframe_free(&r);
 	assert_int_equal(vtc_device_init(&p.dev, "alice@example.org", "phone", 3), VL_OK);
 	assert_int_equal(cli_open(&p, s), 0);
 	assert_int_equal(cli_register(&p, inv, &code), OK(VL_FRAME_REGISTER));
@@ -389,18 +402,8 @@ static void test_invite_expiry(void **state)
 	struct cli a, b;
 	uint16_t code = 0;
 	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
-	struct vl_writer w;
-	vl_writer_init_heap(&w, 64);
-	uint32_t id = a.next_id++;
-	assert_int_equal(vl_frame_encode_empty(&w, VL_FRAME_DEVICE_INVITE, id), VL_OK);
-	assert_int_equal(cli_send_writer(&a, &w), 0);
-	struct rframe r;
-	assert_int_equal(cli_reply(&a, id, &code, &r, 5000), OK(VL_FRAME_DEVICE_INVITE));
-	struct vl_msg_device_invite_ok io;
-	assert_int_equal(vl_msg_device_invite_ok_decode(&r.f.body, &io), VL_OK);
-	char inv[80] = {0};
-	memcpy(inv, io.invite.p, io.invite.len);
-	rframe_free(&r);
+	char inv[80];
+	device_invite(&a, inv);
 	cli_close(&a);
 	sleep(2);
 

@@ -257,16 +257,23 @@ static void test_commits_and_fanout(void **state)
 	cli_close(&c);
 }
 
+/* Alice, connected, in a group with Bob at epoch 1; Bob has his Welcome
+ * and is offline. */
+static void alice_and_offline_bob(struct srv *s, struct cli *a, struct cli *b)
+{
+	assert_int_equal(cli_new_device(a, s, "alice@example.org", "laptop", 1), 0);
+	assert_int_equal(cli_new_device(b, s, "bob@example.org", "phone", 1), 0);
+	expect_ok(a, send_group_create(a), VL_FRAME_GROUP_CREATE);
+	expect_ok(a, send_commit(a, 0, 0, &b->dev, 1), VL_FRAME_COMMIT);
+	ack(b, expect_deliver(b, VL_DELIVERY_WELCOME));
+	cli_close(b);
+}
+
 static void test_kill9_and_drain(void **state)
 {
 	struct srv *s = *state;
 	struct cli a, b;
-	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
-	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 1), 0);
-	expect_ok(&a, send_group_create(&a), VL_FRAME_GROUP_CREATE);
-	expect_ok(&a, send_commit(&a, 0, 0, &b.dev, 1), VL_FRAME_COMMIT);
-	ack(&b, expect_deliver(&b, VL_DELIVERY_WELCOME));
-	cli_close(&b);
+	alice_and_offline_bob(s, &a, &b);
 
 	/* 50 sends, each acknowledged by the server, then kill -9. */
 	enum { N = 50 };
@@ -314,12 +321,7 @@ static void test_backup(void **state)
 {
 	struct srv *s = *state;
 	struct cli a, b;
-	assert_int_equal(cli_new_device(&a, s, "alice@example.org", "laptop", 1), 0);
-	assert_int_equal(cli_new_device(&b, s, "bob@example.org", "phone", 1), 0);
-	expect_ok(&a, send_group_create(&a), VL_FRAME_GROUP_CREATE);
-	expect_ok(&a, send_commit(&a, 0, 0, &b.dev, 1), VL_FRAME_COMMIT);
-	ack(&b, expect_deliver(&b, VL_DELIVERY_WELCOME));
-	cli_close(&b);
+	alice_and_offline_bob(s, &a, &b);
 	enum { BEFORE = 20, AFTER = 5 };
 	for (uint32_t i = 0; i < BEFORE; i++)
 		expect_ok(&a, send_app(&a, 1, 2000 + i), VL_FRAME_SEND);
