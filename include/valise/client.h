@@ -135,7 +135,8 @@ const char *vl_client_server_url(const struct vl_client *c);
 /* Connects to the server and authenticates by signing its challenge with
  * the device key. After authentication the server pushes everything queued
  * while the device was offline (catch-up), processed by vl_client_poll().
- * Also resends a commit left pending by a crash and tops KeyPackages up.
+ * Also resends a commit left pending by a crash and tops KeyPackages up
+ * (a refused top-up does not fail the connection: the next one retries).
  * Returns VL_OK (also when already connected); VL_ERR_AUTH (the server
  * refused the device: unknown or revoked); network errors. */
 VL_MUST_CHECK int vl_client_connect(struct vl_client *c);

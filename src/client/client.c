@@ -601,11 +601,15 @@ int vl_client_connect(struct vl_client *c)
 		rc = authenticate(c);
 	if (!rc)
 		rc = cl_resend_pending(c);
-	if (!rc && c->kp_stock < c->kp_target)
-		rc = cl_kp_replenish(c, c->kp_target, NULL);
+	/* Topping up KeyPackages is not fatal: a server that cannot store
+	 * them now (its disk is full) must not keep this device from its
+	 * messages. The next connection tries again. */
+	if (!rc && c->kp_stock < c->kp_target && cl_kp_replenish(c, c->kp_target, NULL) != VL_OK &&
+	    !c->connected)
+		rc = cl_fail(c, VL_ERR_NET, "connection lost");
 	/* Multi-device: add this user's devices that joined while we were
-	 * away. Not fatal: the connection is good, and the next sync (or the
-	 * user's other devices) will do it. */
+	 * away. Not fatal either: the connection is good, and the next sync
+	 * (or the user's other devices) will do it. */
 	if (!rc && vl_client_sync(c) != VL_OK && !c->connected)
 		rc = cl_fail(c, VL_ERR_NET, "connection lost");
 	if (rc && c->connected) {

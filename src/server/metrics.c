@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "server/transport.h"
 
@@ -71,7 +73,31 @@ static void hist(struct sbuf *b, const char *name, const char *stage, const stru
 	    stage, h->sum_us / 1e6, name, stage, (unsigned long long)h->n);
 }
 
-char *vl_server_metrics_text(struct vl_core *core, size_t *len)
+/* The data folder's disk: the store's files and the space left. Read at
+ * each scrape (two stat calls and a statvfs). */
+static void disk(struct sbuf *b, const char *data_dir)
+{
+	static const char *const files[] = {"db", "wal"};
+	static const char *const suffix[] = {"valise.db", "valise.db-wal"};
+	put(b, "# HELP valised_store_file_bytes Size of the store's files.\n"
+	       "# TYPE valised_store_file_bytes gauge\n");
+	for (size_t i = 0; i < 2; i++) {
+		char path[VL_CONFIG_PATH_MAX + 32];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/%s", data_dir, suffix[i]);
+		if (stat(path, &sb) == 0)
+			put(b, "valised_store_file_bytes{file=\"%s\"} %llu\n", files[i],
+			    (unsigned long long)sb.st_size);
+	}
+	struct statvfs vf;
+	if (statvfs(data_dir, &vf) == 0)
+		gauge(b, "data_free_bytes",
+		      "Space left for valised on the data folder's file system (the store "
+		      "refuses writes when it is gone).",
+		      (uint64_t)vf.f_bavail * (uint64_t)vf.f_frsize);
+}
+
+char *vl_server_metrics_text(struct vl_core *core, const char *data_dir, size_t *len)
 {
 	struct sbuf b = {malloc(8192), 0, 8192, false};
 	if (!b.p)
@@ -201,6 +227,17 @@ char *vl_server_metrics_text(struct vl_core *core, size_t *len)
 		hist(&b, "job_stage_seconds", "total", &m->lat_total);
 		hist(&b, "job_stage_seconds", "total_deliver", &m->lat_total_deliver);
 	}
+	struct vl_store *st = vl_core_store(core);
+	if (st) {
+		struct vl_store_stats ss;
+		vl_store_stats_get(st, &ss);
+		counter(&b, "store_faults_total",
+		        "Failures of the store's storage (disk full, I/O error); each is logged "
+		        "(store_fault).",
+		        ss.faults);
+	}
+	if (data_dir)
+		disk(&b, data_dir);
 	if (b.failed) {
 		free(b.p);
 		return NULL;

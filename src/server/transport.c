@@ -1418,7 +1418,7 @@ static int http_request(struct tconn *c, const struct vl_http_req *req)
 		                 false);
 	if (strcmp(path, "/metrics") == 0) {
 		size_t n;
-		char *body = vl_server_metrics_text(t->core, &n);
+		char *body = vl_server_metrics_text(t->core, t->cfg->data_dir, &n);
 		return body ? vl_http_reply(h, 200, "text/plain; version=0.0.4", body, n) : -1;
 	}
 	return http_text(h, 404, "not found\n", false);
@@ -1796,6 +1796,31 @@ static void http_timed_out(struct tconn *c)
 }
 
 /* Closes connections past their deadline; drops stale resumable uploads. */
+/* Logs failures of the storage (a full disk...) seen since the last
+ * sweep: at most a line a second however many, with the backend's words
+ * for the last one. Clients get `internal` for what failed. */
+static void log_store_faults(struct vl_transport *t)
+{
+	struct vl_store *st = vl_core_store(t->core);
+	if (!st)
+		return;
+	struct vl_store_stats ss;
+	vl_store_stats_get(st, &ss);
+	if (ss.faults == t->store_faults)
+		return;
+	char why[VL_STORE_ERROR_MAX];
+	size_t i = 0;
+	for (; ss.last_fault[i] && i + 1 < sizeof why; i++) {
+		char ch = ss.last_fault[i];
+		why[i] = ch == '"' || (unsigned char)ch < 0x20 ? '\'' : ch;
+	}
+	why[i] = '\0';
+	vl_log(VL_LOG_ERROR, "store_fault", "new=%llu total=%llu last=\"%s\"",
+	       (unsigned long long)(ss.faults - t->store_faults), (unsigned long long)ss.faults,
+	       why);
+	t->store_faults = ss.faults;
+}
+
 static void on_sweep(uv_timer_t *tm)
 {
 	struct vl_transport *t = tm->data;
@@ -1826,6 +1851,7 @@ static void on_sweep(uv_timer_t *tm)
 			conn_reset(c);
 	}
 	vl_blob_sweep(t);
+	log_store_faults(t);
 }
 
 static int listen_on(struct vl_transport *t, const struct vl_server_config *cfg)

@@ -41,8 +41,9 @@ void vl_transport_close(struct vl_transport *t);
 /* Finishes the teardown (after the loop has run) and frees. Accepts NULL. */
 void vl_transport_free(struct vl_transport *t);
 
-/* Prometheus text of the core's metrics and the store's counters into a
- * heap string (free()). */
-char *vl_server_metrics_text(struct vl_core *core, size_t *len);
+/* Prometheus text of the core's metrics, the store's counters and, with
+ * data_dir, the sizes of its files and the space left there, into a heap
+ * string (free()). */
+char *vl_server_metrics_text(struct vl_core *core, const char *data_dir, size_t *len);
 
 #endif

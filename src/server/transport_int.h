@@ -65,8 +65,9 @@ struct vl_transport {
 	size_t next_challenge;
 	struct blob_part *partials; /* resumable uploads (blob.c) */
 	size_t n_partials;
-	uint64_t retire_next; /* monotonic seconds: the next retention pass */
-	bool retire_running;  /* a retention job is with the store */
+	uint64_t retire_next;  /* monotonic seconds: the next retention pass */
+	uint64_t store_faults; /* storage failures already logged (on_sweep) */
+	bool retire_running;   /* a retention job is with the store */
 	/* Every read lands here and is handled before the next one: an idle
 	 * connection holds no input buffer of its own. */
 	uint8_t rbuf[64 * 1024];

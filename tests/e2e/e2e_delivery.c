@@ -354,6 +354,10 @@ static void test_backup(void **state)
 			assert_non_null(strstr(out, "exists: a backup goes into a new folder"));
 		}
 	}
+	/* The disk, as /metrics shows it. */
+	assert_true(srv_metric(s, "valised_store_file_bytes{file=\"db\"}") > 0);
+	assert_true(srv_metric(s, "valised_store_file_bytes{file=\"wal\"}") >= 0);
+	assert_true(srv_metric(s, "valised_data_free_bytes") > 0);
 	/* After the backup: more messages, which Bob reads and acknowledges. */
 	for (uint32_t i = 0; i < AFTER; i++)
 		expect_ok(&a, send_app(&a, 1, 3000 + i), VL_FRAME_SEND);

@@ -1260,6 +1260,16 @@ static void test_seq_never_reused(void **state)
 		struct vl_store_config cfg = {
 		    .backend = "sqlite", .path = f->path, .min_msg_id = floors[i]};
 		assert_int_equal(vl_store_open(&cfg, &f->st), VL_OK);
+		/* A batch that writes nothing leaves the counter alone (and so
+		 * commits on a full disk). */
+		int64_t saved =
+		    raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'");
+		struct vl_store_device d;
+		assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
+		assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "laptop", &d), VL_OK);
+		assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
+		assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
+		            saved);
 		struct queued q = {0};
 		uint8_t id[16] = {0x42, (uint8_t)i};
 		assert_int_equal(
@@ -1513,6 +1523,50 @@ static void test_backup(void **state)
 	vl_store_free(copy);
 	snprintf(dest, sizeof dest, "%s/no/such/folder.db", f->dir);
 	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_ERR_IO);
+}
+
+/* A failure of the storage itself is counted, with SQLite's words for
+ * it (what valised logs as store_fault); an expected one (a taken key)
+ * is not. */
+static void test_faults(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_stats before, after;
+	vl_store_stats_get(f->st, &before);
+	invite(f, "taken", "alice@ex.org");
+	assert_int_equal(vl_store_invite_create(f->st, (const uint8_t *)"taken", 5, "alice@ex.org",
+	                                        NOW + 3600, NOW),
+	                 VL_ERR_EXISTS);
+	vl_store_stats_get(f->st, &after);
+	assert_true(after.faults == before.faults);
+
+	/* A second database whose pages after the first are overwritten. */
+	char bad[160];
+	snprintf(bad, sizeof bad, "%s/bad.db", f->dir);
+	struct vl_store_config cfg = {.backend = "sqlite", .path = bad};
+	struct vl_store *st;
+	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
+	vl_store_free(st); /* checkpointed into the file, no WAL left */
+	FILE *fp = fopen(bad, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	long size = ftell(fp);
+	assert_true(size > 8192);
+	uint8_t junk[4096];
+	memset(junk, 0xa5, sizeof junk);
+	assert_int_equal(fseek(fp, 4096, SEEK_SET), 0);
+	for (long at = 4096; at < size; at += 4096)
+		assert_int_equal(fwrite(junk, 1, sizeof junk, fp), sizeof junk);
+	assert_int_equal(fclose(fp), 0);
+	if (vl_store_open(&cfg, &st) == VL_OK) {
+		struct vl_store_device d;
+		assert_int_equal(vl_store_device_get(st, "alice@ex.org", "laptop", &d),
+		                 VL_ERR_STORE);
+		vl_store_free(st);
+	}
+	vl_store_stats_get(f->st, &after);
+	assert_true(after.faults > before.faults);
+	assert_non_null(strstr(after.last_fault, "malformed"));
 }
 
 /* An executor with a time limit per batch: jobs beyond it go to the next
@@ -1894,6 +1948,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_sent_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_invite_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrate_sent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_pacing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor_time_limit, setup, teardown),

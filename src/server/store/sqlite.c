@@ -334,6 +334,8 @@ struct sq {
 	 * the value of counters.message in the database, msg_saving the one
 	 * the open transaction writes. */
 	int64_t next_msg, msg_saved, msg_saving;
+	/* sqlite3_total_changes64 when the open transaction began. */
+	int64_t tx_changes;
 	/* Group cache (GC_*), valid for the open transaction's view. */
 	struct gc_entry **gc;
 	size_t gc_n, gc_ids;
@@ -353,11 +355,44 @@ static struct sq *SQ(struct vl_store *st)
 	return (struct sq *)st;
 }
 
+/* Failures of the database's files (a full disk, an I/O error...),
+ * process-wide: a count and SQLite's words for the last one, for
+ * sq_stats. Not counted: what the store expects and handles itself (a
+ * taken key, an empty result, a busy lock it retries). */
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t fault_count;
+static char fault_last[VL_STORE_ERROR_MAX];
+
+static void note_fault(sqlite3 *db, int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_NOMEM:
+	case SQLITE_PROTOCOL:
+		break;
+	default:
+		return;
+	}
+	pthread_mutex_lock(&fault_mu);
+	fault_count++;
+	snprintf(fault_last, sizeof fault_last, "%s (sqlite %d)", sqlite3_errstr(rc),
+	         db ? sqlite3_extended_errcode(db) : rc);
+	pthread_mutex_unlock(&fault_mu);
+}
+
 /* Binds, steps once and resets a statement that returns no row. */
 static int run(struct sq *q, enum stmt which)
 {
 	sqlite3_stmt *s = q->s[which];
 	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		note_fault(q->db, rc);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
@@ -380,7 +415,10 @@ static int step_row(sqlite3_stmt *s)
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		return VL_OK;
-	return rc == SQLITE_DONE ? VL_ERR_NOT_FOUND : VL_ERR_STORE;
+	if (rc == SQLITE_DONE)
+		return VL_ERR_NOT_FOUND;
+	note_fault(sqlite3_db_handle(s), rc);
+	return VL_ERR_STORE;
 }
 
 static void bind_blob(sqlite3_stmt *s, int i, const void *p, size_t n)
@@ -740,17 +778,22 @@ static int op_ready(struct sq *q, bool hot)
 static int op_begin(struct sq *q)
 {
 	q->base.stats.operations++;
+	if (!q->in_batch)
+		q->tx_changes = sqlite3_total_changes64(q->db);
 	return run(q, q->in_batch ? S_SAVEPOINT : S_BEGIN);
 }
 
 /* Commits the transaction of an operation or a batch: pending ACKs and
- * the message counter first, in the same transaction. */
+ * the message counter first, in the same transaction. The counter only
+ * where the transaction wrote: one that changed nothing holds no new id,
+ * and stays read-only, so it commits even on a full disk (where a failed
+ * SEND has taken ids the counter does not hold yet). */
 static int tx_commit(struct sq *q)
 {
 	if (q->broken)
 		return VL_ERR_STORE;
 	int rc = q->acks_n ? ack_flush(q) : VL_OK;
-	if (rc == VL_OK)
+	if (rc == VL_OK && sqlite3_total_changes64(q->db) != q->tx_changes)
 		rc = counter_flush(q);
 	if (rc == VL_OK)
 		rc = run(q, S_COMMIT) == VL_OK ? VL_OK : VL_ERR_STORE;
@@ -805,6 +848,7 @@ static int sq_batch_begin(struct vl_store *st)
 	struct sq *q = SQ(st);
 	if (q->in_batch)
 		return VL_ERR_STATE;
+	q->tx_changes = sqlite3_total_changes64(q->db);
 	int rc = run(q, S_BEGIN);
 	if (rc == VL_OK) {
 		q->in_batch = true;
@@ -955,24 +999,37 @@ static int sq_sync(struct vl_store *st)
 static void sq_stats(struct vl_store *st, struct vl_store_stats *out)
 {
 	*out = SQ(st)->base.stats;
+	pthread_mutex_lock(&fault_mu);
+	out->faults = fault_count;
+	memcpy(out->last_fault, fault_last, sizeof out->last_fault);
+	pthread_mutex_unlock(&fault_mu);
 }
 
 /* --- open, migrate, free ------------------------------------------------ */
 
 static int exec_sql(sqlite3 *db, const char *sql)
 {
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? VL_OK : VL_ERR_STORE;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return VL_OK;
+	note_fault(db, rc);
+	return VL_ERR_STORE;
 }
 
 static int read_version(sqlite3 *db, unsigned *version)
 {
 	sqlite3_stmt *s;
 	*version = 0;
-	if (sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &s, NULL) != SQLITE_OK)
+	int rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		note_fault(db, rc);
 		return VL_ERR_STORE;
-	int rc = sqlite3_step(s);
+	}
+	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*version = (unsigned)sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_DONE)
+		note_fault(db, rc);
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? VL_OK : VL_ERR_STORE;
 }
@@ -1064,10 +1121,14 @@ static int sq_open(const struct vl_store_config *cfg, struct vl_store **out)
 	if (migrate(q->db, target, &q->version))
 		goto cleanup;
 	if (q->version == LATEST) {
-		for (size_t i = 0; i < S_COUNT; i++)
-			if (sqlite3_prepare_v3(q->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-			                       &q->s[i], NULL) != SQLITE_OK)
+		for (size_t i = 0; i < S_COUNT; i++) {
+			int prc = sqlite3_prepare_v3(q->db, stmt_sql[i], -1,
+			                             SQLITE_PREPARE_PERSISTENT, &q->s[i], NULL);
+			if (prc != SQLITE_OK) {
+				note_fault(q->db, prc);
 				goto cleanup;
+			}
+		}
 		if (counter_load(q, cfg->min_msg_id))
 			goto cleanup;
 	}

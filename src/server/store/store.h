@@ -101,11 +101,17 @@ void vl_store_batch_rollback(struct vl_store *st);
 VL_MUST_CHECK int vl_store_checkpoint_idle(struct vl_store *st, unsigned min_pages,
                                            unsigned max_pages, bool *ran);
 
+#define VL_STORE_ERROR_MAX 160
 struct vl_store_stats {
 	uint64_t commits;          /* durable commits (each one fsync) */
 	uint64_t operations;       /* operations run */
 	uint64_t pages_written;    /* sqlite: database pages written to the WAL */
 	uint64_t idle_checkpoints; /* vl_store_checkpoint_idle that copied pages */
+	/* Failures of the storage itself (disk full, I/O error, corruption;
+	 * for sqlite, of every database of the process), and the backend's
+	 * words for the last one: no user data, fit for a log. */
+	uint64_t faults;
+	char last_fault[VL_STORE_ERROR_MAX];
 };
 /* A snapshot; callable from any thread (the operation counters may lag
  * while another thread uses the store). */
