@@ -754,6 +754,12 @@ static int admin_backup(int argc, char **argv)
 	struct vl_backup_result r;
 	char err[VL_CONFIG_PATH_MAX + 200];
 	bool tty = isatty(STDERR_FILENO);
+	char dbpath[VL_CONFIG_PATH_MAX + 16];
+	struct stat sb;
+	snprintf(dbpath, sizeof dbpath, "%s/valise.db", cfg.data_dir);
+	if (tty && stat(dbpath, &sb) == 0) /* one step, with no progress of its own */
+		fprintf(stderr, "valised: copying the store (%.1f MiB and its log)...\n",
+		        mib((uint64_t)sb.st_size));
 	rc = vl_backup(st, cfg.data_dir, dest, tty ? backup_progress : NULL, &r, err, sizeof err);
 	unsigned version = vl_store_schema_version(st);
 	vl_store_free(st);
