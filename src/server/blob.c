@@ -15,8 +15,10 @@
  * A resumable upload (X-Valise-Upload) writes to a part kept in
  * t->partials, not with the request: if the connection goes, the part
  * stays, for upload_ttl, and a later request of the same device appends
- * the rest (Content-Range) or asks how far it got. Parts live in memory,
- * so a restart forgets them and clears their files.
+ * the rest (Content-Range) or asks how far it got. A stop (SIGTERM) keeps
+ * the parts: each file is synced and a note beside it (NAME.part) says
+ * whose it is and how far it got; the next start takes them back. After a
+ * crash there is no note, and the files are cleared.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -98,9 +100,11 @@ static int mkdir_if(const char *p)
 	return mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Files left in blobs/tmp by a server that stopped without cleaning up
- * (a crash): every part lives in memory only, so none can be resumed. */
-static void clear_tmp(const char *dir)
+static void parts_reload(struct vl_transport *t, const char *dir);
+
+/* Files left in blobs/tmp that no part holds: those of a server that
+ * crashed, or of parts a stop could not keep. */
+static void clear_tmp(struct vl_transport *t, const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -109,7 +113,12 @@ static void clear_tmp(const char *dir)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+		bool held = false;
+		for (struct blob_part *p = t->partials; p && !held; p = p->next) {
+			const char *base = strrchr(p->tmp, '/');
+			held = base && strcmp(base + 1, e->d_name) == 0;
+		}
+		if (!held && unlinkat(dirfd(d), e->d_name, 0) == 0)
 			n++;
 	}
 	closedir(d);
@@ -124,7 +133,8 @@ int vl_blob_init(struct vl_transport *t)
 	snprintf(tmp, sizeof tmp, "%s/tmp", t->blob_dir);
 	if (mkdir_if(t->blob_dir) || mkdir_if(tmp))
 		return VL_ERR_IO;
-	clear_tmp(tmp);
+	parts_reload(t, tmp);
+	clear_tmp(t, tmp);
 	t->challenges = calloc(VL_BLOB_CHALLENGES, sizeof *t->challenges);
 	return t->challenges ? VL_OK : VL_ERR_NOMEM;
 }
@@ -338,11 +348,138 @@ void vl_blob_sweep(struct vl_transport *t)
 	retire_maybe(t, now);
 }
 
+/* --- unfinished uploads across a restart ------------------------------------- */
+
+/* "valise-part 1 USER DEVICE UPLOAD-ID TOTAL GOT", user and device in hex:
+ * the note a stop leaves beside a kept part's file. */
+#define PART_NOTE_MAX (64 + 4 * (VL_PROTO_ADDRESS_MAX + VL_PROTO_DEVICE_MAX))
+
+/* Syncs a part's file and writes its note (NAME.part, synced, by rename):
+ * true if the part may be taken back at the next start. */
+static bool part_keep(const struct blob_part *p)
+{
+	if (!p->resumable || !p->tmp[0] || !p->got)
+		return false;
+	int fd = open(p->tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = fsync(fd) == 0;
+	close(fd);
+	char user[2 * VL_PROTO_ADDRESS_MAX + 1], device[2 * VL_PROTO_DEVICE_MAX + 1];
+	char id[2 * UPLOAD_ID_LEN + 1], note[PART_NOTE_MAX];
+	to_hex((const uint8_t *)p->user, strlen(p->user), user);
+	to_hex((const uint8_t *)p->device, strlen(p->device), device);
+	to_hex(p->upload_id, UPLOAD_ID_LEN, id);
+	int n = snprintf(note, sizeof note, "valise-part 1 %s %s %s %llu %llu\n", user, device, id,
+	                 (unsigned long long)p->total, (unsigned long long)p->got);
+	char path[sizeof p->tmp + 16], fresh[sizeof p->tmp + 16];
+	snprintf(path, sizeof path, "%s.part", p->tmp);
+	snprintf(fresh, sizeof fresh, "%s.part.new", p->tmp);
+	fd = ok ? open(fresh, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	if (fd < 0)
+		return false;
+	ok = n > 0 && (size_t)n < sizeof note && write(fd, note, (size_t)n) == n && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(fresh, path) != 0) {
+		unlink(fresh);
+		return false;
+	}
+	return true;
+}
+
+/* Takes back one part from its note (dir/name, ending in ".part"): the
+ * file is cut to what the note says arrived and hashed again. The note is
+ * removed either way: only the next clean stop writes another. */
+static void part_reload(struct vl_transport *t, const char *dir, const char *name)
+{
+	char note_path[VL_CONFIG_PATH_MAX + 64 + 256], note[PART_NOTE_MAX];
+	int np = snprintf(note_path, sizeof note_path, "%s/%s", dir, name);
+	if (np < 0 || (size_t)np >= sizeof note_path)
+		return;
+	FILE *f = fopen(note_path, "r");
+	bool ok = f && fgets(note, sizeof note, f);
+	if (f)
+		fclose(f);
+	unlink(note_path);
+	/* Seven space-separated fields, the last two decimal. */
+	char *field[7] = {0}, *save = NULL, *end = NULL;
+	for (int i = 0; ok && i < 7; i++)
+		ok = (field[i] = strtok_r(i ? NULL : note, " \n", &save)) != NULL;
+	ok = ok && strcmp(field[0], "valise-part") == 0 && strcmp(field[1], "1") == 0;
+	unsigned long long total = ok ? strtoull(field[5], &end, 10) : 0;
+	ok = ok && *end == '\0';
+	unsigned long long got = ok ? strtoull(field[6], &end, 10) : 0;
+	ok = ok && *end == '\0';
+	struct blob_part *p = ok ? calloc(1, sizeof *p) : NULL;
+	if (!p)
+		return;
+	p->fd = -1;
+	size_t ul = strlen(field[2]) / 2, dl = strlen(field[3]) / 2;
+	ok = ul && ul <= VL_PROTO_ADDRESS_MAX && dl && dl <= VL_PROTO_DEVICE_MAX &&
+	     from_hex(field[2], (uint8_t *)p->user, ul) &&
+	     from_hex(field[3], (uint8_t *)p->device, dl) &&
+	     from_hex(field[4], p->upload_id, UPLOAD_ID_LEN) && got && got <= total &&
+	     total <= t->cfg->max_blob && t->n_partials < VL_BLOB_PARTIALS_MAX;
+	/* The part's file is the note's name without ".part". */
+	snprintf(p->tmp, sizeof p->tmp, "%.*s", np - 5, note_path);
+	int fd = ok ? open(p->tmp, O_RDWR | O_CLOEXEC) : -1;
+	struct stat sb;
+	ok = fd >= 0 && fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= got &&
+	     ftruncate(fd, (off_t)got) == 0 && vl_hash_ctx_new(vl_suite_get(1), &p->hash) == VL_OK;
+	static uint8_t buf[1 << 16];
+	for (uint64_t at = 0; ok && at < got;) {
+		size_t want = got - at < sizeof buf ? (size_t)(got - at) : sizeof buf;
+		ssize_t n = pread(fd, buf, want, (off_t)at);
+		ok = n > 0 && vl_hash_ctx_update(p->hash, buf, (size_t)n) == VL_OK;
+		at += n > 0 ? (uint64_t)n : 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!ok) {
+		vl_hash_ctx_free(p->hash);
+		free(p); /* its file goes with the other leftovers */
+		return;
+	}
+	p->resumable = true;
+	p->total = total;
+	p->got = got;
+	p->idle_since = mono_s();
+	p->next = t->partials;
+	t->partials = p;
+	t->n_partials++;
+}
+
+static void parts_reload(struct vl_transport *t, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t n = strlen(e->d_name);
+		if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0)
+			part_reload(t, dir, e->d_name);
+	}
+	closedir(d);
+	vl_core_metrics_mut(t->core)->blob_unfinished = t->n_partials;
+	if (t->n_partials)
+		vl_log(VL_LOG_INFO, "blob_partials_restored", "uploads=%zu", t->n_partials);
+}
+
 void vl_blob_cleanup(struct vl_transport *t)
 {
-	/* Every connection has closed: no part has an owner. */
-	while (t->partials)
-		part_free(t, t->partials);
+	/* Every connection has closed: no part has an owner. Resumable parts
+	 * are kept for the next start (part_keep); the others go. */
+	size_t kept = 0;
+	while (t->partials) {
+		struct blob_part *p = t->partials;
+		if (part_keep(p)) {
+			p->tmp[0] = 0; /* part_free leaves the file */
+			kept++;
+		}
+		part_free(t, p);
+	}
+	if (kept)
+		vl_log(VL_LOG_INFO, "blob_partials_kept", "uploads=%zu", kept);
 	free(t->challenges);
 	t->challenges = NULL;
 }

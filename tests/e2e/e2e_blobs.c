@@ -315,8 +315,8 @@ static size_t files_in(const char *dir)
 
 /* Resumable uploads (docs/protocol.md §7): a connection cut part-way
  * leaves what arrived for the same device to finish; queries, offsets
- * that do not match, a newer request taking over, limits, expiry, and a
- * restart (parts live in memory only). */
+ * that do not match, a newer request taking over, limits, expiry, a crash
+ * (the part is lost) and a stop (it is kept). */
 static void test_resumable(void **state)
 {
 	(void)state;
@@ -461,8 +461,8 @@ static void test_resumable(void **state)
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 0);
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_expired_total"), 5);
 
-	/* Parts live in memory: after kill -9 a restart clears their files
-	 * and the upload starts again from 0. */
+	/* After kill -9 a restart clears the part's file and the upload
+	 * starts again from 0: nothing says how much of it is durable. */
 	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
 	wait_offset(&s, &a.dev, u1, len, 1024);
 	close(fd);
@@ -473,11 +473,29 @@ static void test_resumable(void **state)
 	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
 	assert_int_equal(offset_of(r), 0);
 	free(r);
-	/* A stop (SIGTERM) deletes them itself. */
+	/* A stop (SIGTERM) keeps it, synced, with a note beside it; the next
+	 * start takes it back (and only once), and the rest completes it. */
 	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
 	wait_offset(&s, &a.dev, u1, len, 1024);
 	close(fd);
 	assert_int_equal(files_in(tmp), 1);
+	assert_int_equal(srv_stop(&s, 10000), 0);
+	assert_int_equal(files_in(tmp), 2);
+	assert_int_equal(srv_restart(&s), 0);
+	assert_int_equal(files_in(tmp), 1);
+	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 1);
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 1024);
+	free(r);
+	assert_int_equal(resumable_query(&s, &b.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 0); /* still only its own device's */
+	free(r);
+	fd = resumable_start(&s, &a.dev, u1, data, len, 1024, len - 1024);
+	response(fd, &r);
+	assert_int_equal(status_of(r), 201);
+	expect_id(r, data, len);
+	free(r);
+	assert_int_equal(files_in(tmp), 0);
 	assert_int_equal(srv_stop(&s, 10000), 0);
 	assert_int_equal(files_in(tmp), 0);
 	cli_close(&a);
