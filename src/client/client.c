@@ -360,7 +360,13 @@ static int map_error(struct vl_client *c, const struct vl_bytes *body)
 		d[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
 	}
 	d[len] = '\0';
-	return cl_fail(c, rc, "server: %s%s%s", vl_proto_error_name(e.code), len ? ": " : "", d);
+	/* internal: the server could not do it (its storage failed: a full
+	 * disk...); a later try may work. */
+	const char *hint = e.code == VL_PERR_INTERNAL && !len
+	                       ? " (the server could not complete it; try again later)"
+	                       : "";
+	return cl_fail(c, rc, "server: %s%s%s%s", vl_proto_error_name(e.code), len ? ": " : "", d,
+	               hint);
 }
 
 static void lost(struct vl_client *c, int why)
