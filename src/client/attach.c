@@ -266,7 +266,11 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 		return cl_fail(c, VL_ERR_LIMIT, "upload refused: HTTP %d (%s)", status,
 		               status == 429 ? "too many unfinished uploads" : "size or quota");
 	if (status != 201 && status != 200)
-		return cl_fail(c, VL_ERR_PROTOCOL, "upload: HTTP %d", status);
+		return cl_fail(c, VL_ERR_PROTOCOL, "upload: HTTP %d%s", status,
+		               status == 500 ? " (the server could not store it; try again later)"
+		               : status == 503
+		                   ? " (the server is busy or stopping; try again later)"
+		                   : "");
 	uint8_t idb[32];
 	size_t n;
 	if (strlen(body) != VL_CLIENT_BLOB_ID_LEN || !cl_unhex(body, idb, sizeof idb, &n) ||
