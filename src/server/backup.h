@@ -24,8 +24,8 @@ struct vl_backup_result {
  * where dest is on the same file system, a copy elsewhere), syncing each.
  * dest must not exist; its parent must. The store copy is one snapshot,
  * taken first, so every blob it records was already in its file; blobs
- * stored after it may be copied too (a server on the copy keeps them, no
- * user holding them). progress, if set, is called every second or so
+ * stored after it may be copied too (files no record of the copy holds:
+ * no quota counts them and retention never deletes them). progress, if set, is called every second or so
  * during the blobs. 0, or VL_ERR_EXISTS / VL_ERR_IO / VL_ERR_STORE with a
  * sentence in err; what was written is then left for the operator to see
  * and remove. */
