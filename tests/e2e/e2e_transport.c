@@ -649,6 +649,18 @@ static void ping_roundtrip(struct cli *c, uint8_t n)
 	expect_ok(c, n, VL_FRAME_PING);
 }
 
+/* The request with this id (a message of junk) gets ERROR malformed, and
+ * the connection goes on: a PING with id `ping` is answered. */
+static void malformed_then_ping(struct cli *c, uint32_t id, uint8_t ping)
+{
+	struct rframe rf;
+	uint16_t code = 0;
+	assert_int_equal(cli_reply(c, id, &code, &rf, 5000), VL_FRAME_ERROR);
+	rframe_free(&rf);
+	assert_int_equal(code, VL_PERR_MALFORMED);
+	ping_roundtrip(c, ping);
+}
+
 /* RFC 6455 §5.4: control frames may come between a message's fragments;
  * the message is whole once its last fragment is in. */
 static void control_between_fragments(bool tls)
@@ -958,12 +970,7 @@ static void test_assembly_budget(void **state)
 	assert_true(b.ws.closed && b.ws.close_code == 1013);
 	/* a finishes its message: answered (malformed), and it stays. */
 	assert_int_equal(wsc_send_frame(&a.ws, 0, true, part, 16), 0);
-	struct rframe rf;
-	uint16_t code = 0;
-	assert_int_equal(cli_reply(&a, 70, &code, &rf, 5000), VL_FRAME_ERROR);
-	rframe_free(&rf);
-	assert_int_equal(code, VL_PERR_MALFORMED);
-	ping_roundtrip(&a, 72);
+	malformed_then_ping(&a, 70, 72);
 	/* The budget is free again: a new connection may send as much. */
 	struct wsc w;
 	assert_int_equal(wsc_connect(&w, "127.0.0.1", s->port, false, "valise.v1"), 0);
@@ -1028,12 +1035,7 @@ static void test_slow_message(void **state)
 		assert_int_equal(wsc_send_frame(&a.ws, 0, false, part, PART), 0);
 	}
 	assert_int_equal(wsc_send_frame(&a.ws, 0, true, part, 16), 0);
-	struct rframe rf;
-	uint16_t code = 0;
-	assert_int_equal(cli_reply(&a, 80, &code, &rf, 5000), VL_FRAME_ERROR);
-	rframe_free(&rf);
-	assert_int_equal(code, VL_PERR_MALFORMED);
-	ping_roundtrip(&a, 81);
+	malformed_then_ping(&a, 80, 81);
 	assert_int_equal(srv_metric(s, "valised_slow_transfers_total"), 1);
 	free(part);
 	cli_close(&a);
