@@ -71,7 +71,7 @@ static void setup(void)
 		abort();
 	memset(conv->gid, 0x42, CL_GROUP_ID_LEN);
 	conv->gid_len = CL_GROUP_ID_LEN;
-	cl_hex(conv->gid, conv->gid_len, conv->id);
+	vl_hex_encode(conv->gid, conv->gid_len, conv->id);
 	conv->kind = VL_CONV_GROUP;
 	conv->active = true;
 	if (vl_group_create(CL_SUITE, conv->gid, conv->gid_len, (const uint8_t *)client->identity,

@@ -140,8 +140,8 @@ static int blob_auth(struct vl_client *c, const char *uidx, char *headers, size_
 	if (rc)
 		return cl_fail(c, rc, "signing failed");
 	char chx[2 * VL_PROTO_CHALLENGE_LEN + 1], sigx[2 * VL_SIG_MAX + 1];
-	cl_hex(ch, sizeof ch, chx);
-	cl_hex(sig, sig_len, sigx);
+	vl_hex_encode(ch, sizeof ch, chx);
+	vl_hex_encode(sig, sig_len, sigx);
 	snprintf(headers, cap,
 	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
 	         "X-Valise-Signature: %s\r\nX-Valise-Upload: %s\r\n"
@@ -218,7 +218,7 @@ static int blob_upload(struct vl_client *c, const uint8_t *ct, size_t ct_len,
 	char uidx[33], body[130];
 	if (vl_random(uid, sizeof uid))
 		return cl_fail(c, VL_ERR_CRYPTO, "no randomness");
-	cl_hex(uid, sizeof uid, uidx);
+	vl_hex_encode(uid, sizeof uid, uidx);
 	size_t from = 0;
 	int status = 0, rc;
 	bool restarted = false;

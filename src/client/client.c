@@ -53,16 +53,6 @@ uint32_t cl_next_id(struct vl_client *c)
 	return c->next_id;
 }
 
-void cl_hex(const uint8_t *in, size_t len, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = d[in[i] >> 4];
-		out[2 * i + 1] = d[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 static int hexval(char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -1170,7 +1160,7 @@ static int kp_ref(const struct vl_suite *s, const uint8_t *msg, size_t len, uint
 static void kp_name(const uint8_t *ref, size_t ref_len, char *out)
 {
 	memcpy(out, "kp/", 3);
-	cl_hex(ref, ref_len, out + 3);
+	vl_hex_encode(ref, ref_len, out + 3);
 }
 
 static int kp_store(struct vl_client *c, bool last_resort, const uint8_t *msg, size_t msg_len,

@@ -21,6 +21,7 @@
 #include "valise/client.h"
 #include "valise/content.h"
 #include "valise/mls.h"
+#include "wire/hex.h"
 
 #define CL_SUITE         1 /* MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 */
 #define CL_GROUP_ID_LEN  32
@@ -159,7 +160,6 @@ VL_MUST_CHECK int cl_read_one(struct vl_client *c, int timeout_ms);
 /* Identity "user@domain#device" split into its parts. */
 bool cl_split_identity(const uint8_t *id, size_t len, char user[VL_CLIENT_ADDRESS_MAX + 1],
                        char dev[VL_CLIENT_DEVICE_MAX + 1]);
-void cl_hex(const uint8_t *in, size_t len, char *out);
 /* Parses hex of at most max octets; true on success. */
 bool cl_unhex(const char *hex, uint8_t *out, size_t max, size_t *len);
 /* KeyPackages: upload up to target (+ a last-resort package). */

@@ -94,7 +94,7 @@ static struct cl_conv *conv_new(struct vl_client *c, const uint8_t *gid, size_t 
 		return NULL;
 	memcpy(cv->gid, gid, len);
 	cv->gid_len = len;
-	cl_hex(gid, len, cv->id);
+	vl_hex_encode(gid, len, cv->id);
 	cv->kind = VL_CONV_GROUP;
 	cv->active = true;
 	cv->next = c->convs;

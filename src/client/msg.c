@@ -278,7 +278,7 @@ static int record_get(struct vl_client *c, const uint8_t id[32], struct vl_messa
 	rc = cl_record_decode(buf, len, m);
 	vl_client_store_free(buf, len);
 	if (!rc)
-		cl_hex(id, 32, m->id);
+		vl_hex_encode(id, 32, m->id);
 	return rc;
 }
 
@@ -330,7 +330,7 @@ void cl_msg_system(struct vl_client *c, struct cl_conv *cv, const char *text)
 	if (vl_random(id, sizeof id))
 		return;
 	id[0] = 0; /* never a MIMI id (those start with a hash octet) */
-	cl_hex(id, 32, m.id);
+	vl_hex_encode(id, 32, m.id);
 	snprintf(m.conv, sizeof m.conv, "%s", cv->id);
 	m.kind = VL_MSG_SYSTEM;
 	m.timestamp_ms = cl_now_ms();
@@ -374,7 +374,7 @@ int cl_msg_send(struct vl_client *c, struct cl_conv *cv, struct vl_mimi_content 
 	if (rc)
 		return rc;
 	char hex[65];
-	cl_hex(mid, 32, hex);
+	vl_hex_encode(mid, 32, hex);
 	if (id)
 		memcpy(id, hex, 65);
 	if (!store)
@@ -409,7 +409,7 @@ int cl_msg_send(struct vl_client *c, struct cl_conv *cv, struct vl_mimi_content 
 		m.text_len = e->filename.len;
 	}
 	if (mc->has_in_reply_to)
-		cl_hex(mc->in_reply_to, 32, m.in_reply_to);
+		vl_hex_encode(mc->in_reply_to, 32, m.in_reply_to);
 	/* m borrows mc's strings: encoded, not cleaned up. */
 	rc = cl_record_put(c, &m);
 	return rc ? cl_fail(c, VL_ERR_STORE, "store: %s", vl_client_store_errmsg(c->st)) : VL_OK;
@@ -752,7 +752,7 @@ static void on_receipt(struct vl_client *c, struct cl_conv *cv, const char *user
 		if (changed && record_update(c, cv, &m) == VL_OK) {
 			struct vl_event ev;
 			event_base(&ev, VL_EVENT_RECEIPT, cv, user, dev);
-			cl_hex(tid, 32, ev.target);
+			vl_hex_encode(tid, 32, ev.target);
 			ev.receipt = kind;
 			cl_event_push(c, &ev);
 		}
@@ -998,14 +998,14 @@ int cl_msg_receive(struct vl_client *c, struct cl_conv *cv, const char *user, co
 	uint8_t mid[32];
 	if (vl_mimi_message_id(data, len, su, strlen(su), ru, strlen(ru), mid))
 		goto done;
-	cl_hex(mid, 32, m.id);
+	vl_hex_encode(mid, 32, m.id);
 	snprintf(m.conv, sizeof m.conv, "%s", cv->id);
 	snprintf(m.sender, sizeof m.sender, "%s", user);
 	snprintf(m.sender_device, sizeof m.sender_device, "%s", device);
 	m.timestamp_ms = cl_now_ms();
 	m.outgoing = strcmp(user, c->address) == 0;
 	if (mc.has_in_reply_to)
-		cl_hex(mc.in_reply_to, 32, m.in_reply_to);
+		vl_hex_encode(mc.in_reply_to, 32, m.in_reply_to);
 	if (p->cardinality == VL_MIMI_SINGLE &&
 	    (type_is(p, VL_MIMI_TYPE_TEXT_PLAIN) || type_is(p, VL_MIMI_TYPE_TEXT_MARKDOWN))) {
 		m.kind = VL_MSG_TEXT;

@@ -7,7 +7,6 @@
  */
 #include "server/backup.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "valise/status.h"
+#include "wire/hex.h"
 
 #define PATH_CAP 4096
 
@@ -24,6 +24,8 @@ struct walk {
 	struct vl_backup_result *r;
 	void (*progress)(const struct vl_backup_result *r);
 	time_t last;
+	const char *src, *dst; /* data_dir/blobs, dest/blobs */
+	bool made[256];        /* dest/blobs/xx created */
 	char *err;
 	size_t err_len;
 };
@@ -32,13 +34,6 @@ static int fail(struct walk *w, int rc, const char *what, const char *path)
 {
 	snprintf(w->err, w->err_len, "%s \"%s\": %s", what, path, strerror(errno));
 	return rc;
-}
-
-/* dir/name into out (PATH_CAP octets); -1 if it does not fit. */
-static int join(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_CAP, "%s/%s", dir, name);
-	return n < 0 || n >= PATH_CAP ? -1 : 0;
 }
 
 static int sync_dir(const char *path)
@@ -94,64 +89,48 @@ static int copy_file(const char *src, const char *dst)
 	return rc;
 }
 
-static bool is_hex(const char *s, size_t n)
+/* One blob the store's copy records (vl_store_blob_each_fn): its file
+ * into dest/blobs/xx/, linked or copied. A file deleted since the copy's
+ * moment (retention) is left out: the copy's record of it then leads to a
+ * 404, as a missing file does in the original. */
+static int backup_blob(void *ctx, const uint8_t *id, size_t id_len)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	return s[n] == '\0';
-}
-
-/* One blobs/xx folder: every 64-hex file into dst. */
-static int backup_prefix(struct walk *w, const char *src, const char *dst)
-{
-	if (mkdir(dst, 0700) != 0)
-		return fail(w, VL_ERR_IO, "cannot create", dst);
-	DIR *d = opendir(src);
-	if (!d)
-		return fail(w, VL_ERR_IO, "cannot read", src);
-	int rc = VL_OK;
-	char from[PATH_CAP], to[PATH_CAP];
-	for (struct dirent *e; rc == VL_OK && (e = readdir(d));) {
-		if (!is_hex(e->d_name, 64))
-			continue;
-		if (join(from, src, e->d_name) || join(to, dst, e->d_name)) {
-			errno = ENAMETOOLONG;
-			rc = fail(w, VL_ERR_IO, "cannot copy", src);
-			break;
-		}
-		struct stat sb;
-		if (stat(from, &sb) != 0) {
-			if (errno == ENOENT)
-				continue; /* deleted since the snapshot (retention) */
-			rc = fail(w, VL_ERR_IO, "cannot read", from);
-			break;
-		}
-		if (link(from, to) == 0) {
-			w->r->linked++;
-		} else if (errno == ENOENT) {
-			continue;
-		} else if (copy_file(from, to) == 0) {
-			w->r->copied++;
-		} else if (errno == ENOENT) {
-			unlink(to);
-			continue;
-		} else {
-			rc = fail(w, VL_ERR_IO, "cannot copy a blob to", to);
-			break;
-		}
-		w->r->blobs++;
-		w->r->blob_bytes += (uint64_t)sb.st_size;
-		time_t now = time(NULL);
-		if (w->progress && now != w->last) {
-			w->last = now;
-			w->progress(w->r);
-		}
+	struct walk *w = ctx;
+	if (id_len != 32)
+		return VL_OK; /* not a content address: no file has that name */
+	char hex[65], from[PATH_CAP], to[PATH_CAP];
+	vl_hex_encode(id, id_len, hex);
+	snprintf(to, sizeof to, "%s/%.2s", w->dst, hex);
+	if (!w->made[id[0]]) {
+		if (mkdir(to, 0700) != 0)
+			return fail(w, VL_ERR_IO, "cannot create", to);
+		w->made[id[0]] = true;
 	}
-	closedir(d);
-	if (rc == VL_OK && sync_dir(dst) != 0)
-		rc = fail(w, VL_ERR_IO, "cannot sync", dst);
-	return rc;
+	snprintf(from, sizeof from, "%s/%.2s/%s", w->src, hex, hex);
+	snprintf(to, sizeof to, "%s/%.2s/%s", w->dst, hex, hex);
+	struct stat sb;
+	if (stat(from, &sb) != 0)
+		return errno == ENOENT ? VL_OK : fail(w, VL_ERR_IO, "cannot read", from);
+	if (link(from, to) == 0) {
+		w->r->linked++;
+	} else if (errno == ENOENT) {
+		return VL_OK;
+	} else if (copy_file(from, to) == 0) {
+		w->r->copied++;
+	} else if (errno == ENOENT) {
+		unlink(to);
+		return VL_OK;
+	} else {
+		return fail(w, VL_ERR_IO, "cannot copy a blob to", to);
+	}
+	w->r->blobs++;
+	w->r->blob_bytes += (uint64_t)sb.st_size;
+	time_t now = time(NULL);
+	if (w->progress && now != w->last) {
+		w->last = now;
+		w->progress(w->r);
+	}
+	return VL_OK;
 }
 
 int vl_backup(struct vl_store *st, const char *data_dir, const char *dest,
@@ -159,50 +138,51 @@ int vl_backup(struct vl_store *st, const char *data_dir, const char *dest,
               char *err, size_t err_len)
 {
 	memset(out, 0, sizeof *out);
-	struct walk w = {.r = out, .progress = progress, .err = err, .err_len = err_len};
-	char path[PATH_CAP], src[PATH_CAP];
-	if (strlen(dest) + 80 > sizeof path || strlen(data_dir) + 80 > sizeof src) {
+	char path[PATH_CAP + 8], src[PATH_CAP], blobs[PATH_CAP];
+	struct walk w = {.r = out,
+	                 .progress = progress,
+	                 .src = src,
+	                 .dst = blobs,
+	                 .err = err,
+	                 .err_len = err_len};
+	/* Room for /blobs/xx/ and 64 hex digits after either. */
+	if (strlen(dest) + 80 > sizeof blobs || strlen(data_dir) + 80 > sizeof src) {
 		errno = ENAMETOOLONG;
 		return fail(&w, VL_ERR_IO, "path too long", dest);
 	}
 	if (mkdir(dest, 0700) != 0)
 		return fail(&w, errno == EEXIST ? VL_ERR_EXISTS : VL_ERR_IO, "cannot create", dest);
-
-	snprintf(path, sizeof path, "%s/valise.db", dest);
-	int rc = vl_store_backup(st, path, &out->store_bytes);
-	if (rc) {
+	snprintf(src, sizeof src, "%s/blobs", data_dir);
+	snprintf(blobs, sizeof blobs, "%s/blobs", dest);
+	if (mkdir(blobs, 0700) != 0) {
+		int rc = fail(&w, VL_ERR_IO, "cannot create", blobs);
 		rmdir(dest);
-		snprintf(err, err_len, "could not copy the store to \"%s\": %s", path,
-		         vl_strerror(rc));
 		return rc;
 	}
 
-	snprintf(path, sizeof path, "%s/blobs", dest);
-	if (mkdir(path, 0700) != 0)
-		return fail(&w, VL_ERR_IO, "cannot create", path);
-	snprintf(src, sizeof src, "%s/blobs", data_dir);
-	DIR *d = opendir(src);
-	if (!d) {
-		if (errno != ENOENT)
-			return fail(&w, VL_ERR_IO, "cannot read", src);
-	} else {
-		char from[PATH_CAP], to[PATH_CAP];
-		for (struct dirent *e; rc == VL_OK && (e = readdir(d));) {
-			if (!is_hex(e->d_name, 2)) /* "tmp" holds unfinished uploads */
-				continue;
-			if (join(from, src, e->d_name) || join(to, path, e->d_name)) {
-				errno = ENAMETOOLONG;
-				rc = fail(&w, VL_ERR_IO, "cannot copy", src);
-				break;
-			}
-			rc = backup_prefix(&w, from, to);
+	/* The store first, in one snapshot; then the files of the blobs that
+	 * snapshot records, so the copy holds no file it has no record of. */
+	snprintf(path, sizeof path, "%s/valise.db", dest);
+	err[0] = '\0';
+	int rc = vl_store_backup(st, path, backup_blob, &w, &out->store_bytes);
+	if (rc) {
+		if (!err[0]) {
+			snprintf(err, err_len, "could not copy the store to \"%s\": %s", path,
+			         vl_strerror(rc));
+			rmdir(blobs);
+			rmdir(dest);
 		}
-		closedir(d);
-		if (rc)
-			return rc;
+		return rc;
 	}
-	if (sync_dir(path) != 0)
-		return fail(&w, VL_ERR_IO, "cannot sync", path);
+	for (unsigned i = 0; i < 256; i++) {
+		if (!w.made[i])
+			continue;
+		snprintf(path, sizeof path, "%s/%02x", blobs, i);
+		if (sync_dir(path) != 0)
+			return fail(&w, VL_ERR_IO, "cannot sync", path);
+	}
+	if (sync_dir(blobs) != 0)
+		return fail(&w, VL_ERR_IO, "cannot sync", blobs);
 	if (sync_dir(dest) != 0)
 		return fail(&w, VL_ERR_IO, "cannot sync", dest);
 	return VL_OK;

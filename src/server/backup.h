@@ -20,15 +20,15 @@ struct vl_backup_result {
 };
 
 /* Copies the store st (opened on data_dir/valise.db) to dest/valise.db,
- * then every blob file of data_dir/blobs/ to dest/blobs/ (a hard link
- * where dest is on the same file system, a copy elsewhere), syncing each.
- * dest must not exist; its parent must. The store copy is one snapshot,
- * taken first, so every blob it records was already in its file; blobs
- * stored after it may be copied too (files no record of the copy holds:
- * no quota counts them and retention never deletes them). progress, if set, is called every second or so
- * during the blobs. 0, or VL_ERR_EXISTS / VL_ERR_IO / VL_ERR_STORE with a
- * sentence in err; what was written is then left for the operator to see
- * and remove. */
+ * then the file of every blob that copy records from data_dir/blobs/ to
+ * dest/blobs/ (a hard link where dest is on the same file system, a copy
+ * elsewhere), syncing each. dest must not exist; its parent must. The
+ * store copy is one snapshot, and its own list of blobs says which files
+ * to take: a blob stored after it is left out, and one deleted since is
+ * recorded with no file (a 404, as in the original). progress, if set, is
+ * called every second or so during the blobs. 0, or VL_ERR_EXISTS /
+ * VL_ERR_IO / VL_ERR_STORE with a sentence in err; blob files already
+ * copied are then left for the operator to see and remove. */
 int vl_backup(struct vl_store *st, const char *data_dir, const char *dest,
               void (*progress)(const struct vl_backup_result *r), struct vl_backup_result *out,
               char *err, size_t err_len);

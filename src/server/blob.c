@@ -32,6 +32,7 @@
 
 #include "server/log.h"
 #include "server/transport_int.h"
+#include "wire/hex.h"
 
 #define PENDING_MAX   (256u * 1024) /* body bytes held while authenticating */
 #define UPLOAD_ID_LEN 16
@@ -137,16 +138,6 @@ int vl_blob_init(struct vl_transport *t)
 	clear_tmp(t, tmp);
 	t->challenges = calloc(VL_BLOB_CHALLENGES, sizeof *t->challenges);
 	return t->challenges ? VL_OK : VL_ERR_NOMEM;
-}
-
-static void to_hex(const uint8_t *b, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = hx[b[i] >> 4];
-		out[2 * i + 1] = hx[b[i] & 15];
-	}
-	out[2 * n] = 0;
 }
 
 static bool from_hex(const char *s, uint8_t *out, size_t n)
@@ -283,7 +274,7 @@ static void retire_file(void *ctx, const uint8_t *id, size_t len)
 	if (len != 32)
 		return;
 	char hex[65], path[sizeof j->t->blob_dir + 80];
-	to_hex(id, 32, hex);
+	vl_hex_encode(id, 32, hex);
 	snprintf(path, sizeof path, "%s/%.2s/%s", j->t->blob_dir, hex, hex);
 	if (unlink(path) == 0)
 		j->files++;
@@ -367,9 +358,9 @@ static bool part_keep(const struct blob_part *p)
 	close(fd);
 	char user[2 * VL_PROTO_ADDRESS_MAX + 1], device[2 * VL_PROTO_DEVICE_MAX + 1];
 	char id[2 * UPLOAD_ID_LEN + 1], note[PART_NOTE_MAX];
-	to_hex((const uint8_t *)p->user, strlen(p->user), user);
-	to_hex((const uint8_t *)p->device, strlen(p->device), device);
-	to_hex(p->upload_id, UPLOAD_ID_LEN, id);
+	vl_hex_encode((const uint8_t *)p->user, strlen(p->user), user);
+	vl_hex_encode((const uint8_t *)p->device, strlen(p->device), device);
+	vl_hex_encode(p->upload_id, UPLOAD_ID_LEN, id);
 	int n = snprintf(note, sizeof note, "valise-part 1 %s %s %s %llu %llu\n", user, device, id,
 	                 (unsigned long long)p->total, (unsigned long long)p->got);
 	char path[sizeof p->tmp + 16], fresh[sizeof p->tmp + 16];
@@ -654,7 +645,7 @@ static void store_complete(struct vl_core_job *job)
 		return;
 	}
 	char body[66];
-	to_hex(up->id, sizeof up->id, body);
+	vl_hex_encode(up->id, sizeof up->id, body);
 	body[64] = '\n';
 	body[65] = 0;
 	vl_log(VL_LOG_INFO, "blob_stored", "user=%s device=%s size=%llu", up->user, up->device,
@@ -675,7 +666,7 @@ static int start_store(struct blob_upload *up)
 		return upload_fail(up, 500, "hash failed\n");
 	memcpy(up->id, h, sizeof up->id);
 	char hex[65];
-	to_hex(up->id, sizeof up->id, hex);
+	vl_hex_encode(up->id, sizeof up->id, hex);
 	snprintf(up->final, sizeof up->final, "%s/%.2s/%s", up->t->blob_dir, hex, hex);
 	struct blob_job *j = (struct blob_job *)vl_core_job_new_raw(up->t->core, sizeof *j,
 	                                                            store_run, store_complete);
@@ -853,7 +844,7 @@ static int on_challenge(struct vl_transport *t, struct http_sess *h)
 	char *body = malloc(2 * VL_PROTO_CHALLENGE_LEN + 2);
 	if (!body)
 		return -1;
-	to_hex(bc->bytes, sizeof bc->bytes, body);
+	vl_hex_encode(bc->bytes, sizeof bc->bytes, body);
 	strcat(body, "\n");
 	return vl_http_reply(h, 200, "text/plain", body, strlen(body));
 }

@@ -769,7 +769,7 @@ static int admin_backup(int argc, char **argv)
 		return die("\"%s\" exists: a backup goes into a new folder", dest);
 	if (rc)
 		return die("backup failed: %s%s", err,
-		           r.store_bytes ? " (the partial copy is left there)" : "");
+		           access(dest, F_OK) == 0 ? " (what was copied is left there)" : "");
 	printf("backup of %s in %s: store %.1f MiB (schema %u), %llu blobs %.1f MiB (%llu linked, "
 	       "%llu copied)\n",
 	       cfg.data_dir, dest, mib(r.store_bytes), version, (unsigned long long)r.blobs,

@@ -366,12 +366,6 @@ int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix)
 	return rc;
 }
 
-void e2e_hex(const uint8_t *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-}
-
 int blob_auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_sig,
                       char *challenge_out, const char *reuse_challenge, char *headers, size_t cap)
 {
@@ -409,7 +403,7 @@ int blob_auth_headers(struct srv *s, const struct vtc_device *d, bool corrupt_si
 	if (corrupt_sig)
 		sig[3] ^= 1;
 	char sig_hex[2 * VL_SIG_MAX + 1];
-	e2e_hex(sig, sig_len, sig_hex);
+	vl_hex_encode(sig, sig_len, sig_hex);
 	snprintf(headers, cap,
 	         "X-Valise-User: %s\r\nX-Valise-Device: %s\r\nX-Valise-Challenge: %s\r\n"
 	         "X-Valise-Signature: %s\r\n",

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "proto/proto.h"
+#include "wire/hex.h"
 #include "vtc.h"
 #include "wsc.h"
 
@@ -92,8 +93,6 @@ int cli_new_device(struct cli *c, struct srv *s, const char *user, const char *n
  * (one `admin invites` for them all), each connected and registered. */
 int cli_new_devices(struct cli *c, size_t n, struct srv *s, const char *prefix);
 
-/* n octets as lower-case hex into out (2n + 1 octets). */
-void e2e_hex(const uint8_t *b, size_t n, char *out);
 /* The X-Valise-* authentication headers of one blob upload request of
  * d's (docs/protocol.md §7), over a fresh challenge (or reuse_challenge),
  * into headers; the challenge used into challenge_out if not NULL; the

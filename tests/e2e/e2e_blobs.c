@@ -142,7 +142,7 @@ static void test_blobs(void **state)
 	uint8_t h[VL_HASH_MAX];
 	char want[65];
 	assert_int_equal(vl_hash(vl_suite_get(1), data, len, h), VL_OK);
-	e2e_hex(h, 32, want);
+	vl_hex_encode(h, 32, want);
 	assert_string_equal(id, want);
 
 	/* Download: the same bytes. */
@@ -296,7 +296,7 @@ static void expect_id(const char *resp, const uint8_t *data, size_t len)
 	uint8_t h[VL_HASH_MAX];
 	char want[65];
 	assert_int_equal(vl_hash(vl_suite_get(1), data, len, h), VL_OK);
-	e2e_hex(h, 32, want);
+	vl_hex_encode(h, 32, want);
 	const char *body = strstr(resp, "\r\n\r\n");
 	assert_non_null(body);
 	assert_int_equal(strncmp(body + 4, want, 64), 0);

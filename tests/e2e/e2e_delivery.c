@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -341,6 +342,17 @@ static void test_backup(void **state)
 	                 201);
 	assert_true(id_len >= 64);
 
+	/* A blob file with no record, as one stored after the backup's
+	 * snapshot is to that snapshot: the backup leaves it out. */
+	char stray[70], path[300];
+	snprintf(stray, sizeof stray, "ab%062d", 0);
+	snprintf(path, sizeof path, "%s/blobs/ab", s->dir);
+	assert_true(mkdir(path, 0700) == 0 || errno == EEXIST);
+	snprintf(path, sizeof path, "%s/blobs/ab/%s", s->dir, stray);
+	FILE *sf = fopen(path, "w");
+	assert_non_null(sf);
+	fclose(sf);
+
 	char dest[160], cmd[600], out[1024];
 	snprintf(dest, sizeof dest, "%s.bak", s->dir);
 	snprintf(cmd, sizeof cmd, "'%s' admin backup '%s' --data '%s' 2>&1", s->exe, dest, s->dir);
@@ -374,9 +386,12 @@ static void test_backup(void **state)
 	cli_close(&b);
 	assert_int_equal(srv_stop(s, 10000), 0);
 
-	/* One file, no log beside it. */
-	char path[200];
+	/* One file, no log beside it; the blob, not the stray file. */
 	snprintf(path, sizeof path, "%s/valise.db-wal", dest);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/blobs/%.2s/%.64s", dest, id, id);
+	assert_int_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof path, "%s/blobs/ab/%s", dest, stray);
 	assert_int_not_equal(access(path, F_OK), 0);
 	char orig[sizeof s->dir];
 	memcpy(orig, s->dir, sizeof orig);

@@ -60,7 +60,7 @@ static void test_identity_and_hex(void **state)
 		assert_false(cl_split_identity((const uint8_t *)bad[i], strlen(bad[i]), user, dev));
 	uint8_t b[4] = {0x00, 0xab, 0x10, 0xff}, back[4];
 	char hex[9];
-	cl_hex(b, 4, hex);
+	vl_hex_encode(b, 4, hex);
 	assert_string_equal(hex, "00ab10ff");
 	size_t n;
 	assert_true(cl_unhex("00AB10ff", back, sizeof back, &n));

@@ -1495,23 +1495,58 @@ static void test_invite_prune(void **state)
 	assert_true(raw_int(f->path, "SELECT count(*) FROM invites") == 0);
 }
 
-/* A backup is the store as it was, in one file of its own; it never
+/* The blob ids a backup lists, in a string of their first octets. */
+struct blob_seen {
+	char first[8];
+	size_t n;
+	int fail_at; /* fail on this call (1-based), 0: never */
+};
+
+static int blob_seen(void *ctx, const uint8_t *id, size_t id_len)
+{
+	struct blob_seen *b = ctx;
+	assert_int_equal(id_len, 32);
+	if (b->n + 1 < sizeof b->first)
+		b->first[b->n] = (char)id[0];
+	b->n++;
+	return b->fail_at && (int)b->n == b->fail_at ? VL_ERR_IO : VL_OK;
+}
+
+/* A backup is the store as it was, in one file of its own, with the list
+ * of the blobs it records (once each, whoever holds them); it never
  * replaces a file. */
 static void test_backup(void **state)
 {
 	struct fx *f = *state;
 	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	uint8_t id[32] = {'x'};
+	bool existed;
+	assert_int_equal(vl_store_blob_add(f->st, id, 32, a.user_id, 10, 1000, NOW, &existed),
+	                 VL_OK);
+	assert_int_equal(vl_store_blob_add(f->st, id, 32, b.user_id, 10, 1000, NOW, &existed),
+	                 VL_OK);
+	id[0] = 'y';
+	assert_int_equal(vl_store_blob_add(f->st, id, 32, b.user_id, 10, 1000, NOW, &existed),
+	                 VL_OK);
 	char dest[160];
 	snprintf(dest, sizeof dest, "%s/copy.db", f->dir);
 	uint64_t bytes = 0;
-	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_OK);
+	struct blob_seen seen = {0};
+	assert_int_equal(vl_store_backup(f->st, dest, blob_seen, &seen, &bytes), VL_OK);
 	assert_true(bytes > 0);
-	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_ERR_EXISTS);
-	add_device(f, "bob@ex.org", "phone"); /* after the copy */
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.first, "xy");
+	assert_int_equal(vl_store_backup(f->st, dest, NULL, NULL, &bytes), VL_ERR_EXISTS);
+	add_device(f, "carol@ex.org", "phone"); /* after the copy */
+	id[0] = 'z';
+	assert_int_equal(vl_store_blob_add(f->st, id, 32, b.user_id, 10, 1000, NOW, &existed),
+	                 VL_OK);
 	char wal[170];
 	snprintf(wal, sizeof wal, "%s-wal", dest);
 	assert_int_not_equal(access(wal, F_OK), 0);
-	assert_true(raw_int(dest, "SELECT count(*) FROM devices") == 1);
+	assert_true(raw_int(dest, "SELECT count(*) FROM devices") == 2);
+	assert_true(raw_int(dest, "SELECT count(*) FROM blobs") == 3);
 
 	struct vl_store *copy;
 	struct vl_store_config cfg = {.backend = "sqlite", .path = dest};
@@ -1519,10 +1554,16 @@ static void test_backup(void **state)
 	struct vl_store_device d;
 	assert_int_equal(vl_store_device_get(copy, "alice@ex.org", "laptop", &d), VL_OK);
 	assert_int_equal(d.id, a.id);
-	assert_int_equal(vl_store_device_get(copy, "bob@ex.org", "phone", &d), VL_ERR_NOT_FOUND);
+	assert_int_equal(vl_store_device_get(copy, "carol@ex.org", "phone", &d), VL_ERR_NOT_FOUND);
 	vl_store_free(copy);
+	/* A failure of the caller's stops the backup, and leaves nothing. */
+	snprintf(dest, sizeof dest, "%s/copy2.db", f->dir);
+	seen = (struct blob_seen){.fail_at = 2};
+	assert_int_equal(vl_store_backup(f->st, dest, blob_seen, &seen, &bytes), VL_ERR_IO);
+	assert_int_equal(seen.n, 2);
+	assert_int_not_equal(access(dest, F_OK), 0);
 	snprintf(dest, sizeof dest, "%s/no/such/folder.db", f->dir);
-	assert_int_equal(vl_store_backup(f->st, dest, &bytes), VL_ERR_IO);
+	assert_int_equal(vl_store_backup(f->st, dest, NULL, NULL, &bytes), VL_ERR_IO);
 }
 
 /* A failure of the storage itself is counted, with SQLite's words for

@@ -2335,7 +2335,23 @@ static int sync_file_and_dir(const char *path, uint64_t *bytes)
  * source, so a server writing meanwhile neither waits nor shows through.
  * The copy is then switched from WAL to a rollback journal, so it is one
  * self-contained file; valised puts it back in WAL mode when it opens it. */
-static int sq_backup(struct vl_store *st, const char *dest, uint64_t *bytes)
+/* Calls blob with each blob id the database db records. */
+static int each_blob(sqlite3 *db, vl_store_blob_each_fn blob, void *ctx)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT id FROM blobs", -1, &s, NULL) != SQLITE_OK)
+		return VL_ERR_STORE;
+	int rc = VL_OK, step;
+	while (rc == VL_OK && (step = sqlite3_step(s)) == SQLITE_ROW)
+		rc = blob(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0));
+	if (rc == VL_OK && step != SQLITE_DONE)
+		rc = VL_ERR_STORE;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int sq_backup(struct vl_store *st, const char *dest, vl_store_blob_each_fn blob, void *ctx,
+                     uint64_t *bytes)
 {
 	struct sq *q = SQ(st);
 	NEED_STMTS(q);
@@ -2355,6 +2371,8 @@ static int sq_backup(struct vl_store *st, const char *dest, uint64_t *bytes)
 			rc = VL_ERR_STORE;
 		if (rc == VL_OK && exec_sql(out, "PRAGMA journal_mode=DELETE;") != VL_OK)
 			rc = VL_ERR_IO;
+		if (rc == VL_OK && blob)
+			rc = each_blob(out, blob, ctx);
 	}
 	if (sqlite3_close(out) != SQLITE_OK && rc == VL_OK)
 		rc = VL_ERR_IO;

@@ -237,9 +237,10 @@ int vl_store_invite_prune(struct vl_store *st, uint64_t now, size_t limit, size_
 	return st->be->invite_prune(st, now, limit, deleted);
 }
 
-int vl_store_backup(struct vl_store *st, const char *dest, uint64_t *bytes)
+int vl_store_backup(struct vl_store *st, const char *dest, vl_store_blob_each_fn blob, void *ctx,
+                    uint64_t *bytes)
 {
-	return st->be->backup(st, dest, bytes);
+	return st->be->backup(st, dest, blob, ctx, bytes);
 }
 
 /* --- batch executor ------------------------------------------------------ */

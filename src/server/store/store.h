@@ -377,13 +377,19 @@ VL_MUST_CHECK int vl_store_sent_prune(struct vl_store *st, uint64_t before, size
 VL_MUST_CHECK int vl_store_invite_prune(struct vl_store *st, uint64_t now, size_t limit,
                                         size_t *deleted);
 
+/* Called by vl_store_backup with each blob id its copy records; VL_OK to
+ * go on, anything else to stop the backup with that status. */
+typedef int (*vl_store_blob_each_fn)(void *ctx, const uint8_t *id, size_t id_len);
 /* Writes a copy of the whole store, as of one moment, to a new database
  * file at dest and syncs it; *bytes is its size. A server may go on using
  * the store meanwhile (the copy reads one snapshot; SQLite's WAL lets the
- * writer continue). VL_ERR_EXISTS if dest exists, VL_ERR_IO if it cannot
- * be written (nothing is left at dest then), VL_ERR_STORE on a database
- * failure. */
-VL_MUST_CHECK int vl_store_backup(struct vl_store *st, const char *dest, uint64_t *bytes);
+ * writer continue). If blob is set, it is called once for each blob id
+ * the copy records (the blobs of that moment, whatever has been stored or
+ * deleted since), before the file is synced. VL_ERR_EXISTS if dest
+ * exists, VL_ERR_IO if it cannot be written, VL_ERR_STORE on a database
+ * failure, or blob's status: nothing is left at dest on any failure. */
+VL_MUST_CHECK int vl_store_backup(struct vl_store *st, const char *dest, vl_store_blob_each_fn blob,
+                                  void *ctx, uint64_t *bytes);
 
 /* --- batch executor (group commit off the caller's thread) -------------- */
 

@@ -68,7 +68,8 @@ struct vl_store_backend {
 	                  vl_store_blob_gone_fn gone, void *ctx, size_t *deleted);
 	int (*sent_prune)(struct vl_store *st, uint64_t before, size_t limit, size_t *deleted);
 	int (*invite_prune)(struct vl_store *st, uint64_t now, size_t limit, size_t *deleted);
-	int (*backup)(struct vl_store *st, const char *dest, uint64_t *bytes);
+	int (*backup)(struct vl_store *st, const char *dest, vl_store_blob_each_fn blob, void *ctx,
+	              uint64_t *bytes);
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
 	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
 	                       bool *ran);
