@@ -102,6 +102,8 @@ VL_MUST_CHECK int vl_hash_ctx_new(const struct vl_suite *s, struct vl_hash_ctx *
 VL_MUST_CHECK int vl_hash_ctx_update(struct vl_hash_ctx *c, const void *data, size_t len);
 /* Writes hash_len bytes and resets the context for reuse. */
 VL_MUST_CHECK int vl_hash_ctx_final(struct vl_hash_ctx *c, uint8_t out[VL_HASH_MAX]);
+/* Writes the hash of what was fed so far; c goes on from there. */
+VL_MUST_CHECK int vl_hash_ctx_peek(const struct vl_hash_ctx *c, uint8_t out[VL_HASH_MAX]);
 void vl_hash_ctx_free(struct vl_hash_ctx *c);
 
 VL_MUST_CHECK int vl_hmac(const struct vl_suite *s, const void *key, size_t key_len,

@@ -209,6 +209,18 @@ int vl_hash_ctx_final(struct vl_hash_ctx *c, uint8_t out[VL_HASH_MAX])
 	return VL_OK;
 }
 
+int vl_hash_ctx_peek(const struct vl_hash_ctx *c, uint8_t out[VL_HASH_MAX])
+{
+	EVP_MD_CTX *copy = EVP_MD_CTX_new();
+	int ok = copy && EVP_MD_CTX_copy_ex(copy, c->md) && EVP_DigestFinal_ex(copy, out, NULL);
+	EVP_MD_CTX_free(copy);
+	if (!ok) {
+		memset(out, 0, c->len);
+		return vlcrypto_fail();
+	}
+	return VL_OK;
+}
+
 void vl_hash_ctx_free(struct vl_hash_ctx *c)
 {
 	if (!c)

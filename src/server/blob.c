@@ -15,10 +15,13 @@
  * A resumable upload (X-Valise-Upload) writes to a part kept in
  * t->partials, not with the request: if the connection goes, the part
  * stays, for upload_ttl, and a later request of the same device appends
- * the rest (Content-Range) or asks how far it got. A stop (SIGTERM) keeps
- * the parts: each file is synced and a note beside it (NAME.part) says
- * whose it is and how far it got; the next start takes them back. After a
- * crash there is no note, and the files are cleared.
+ * the rest (Content-Range) or asks how far it got. Each time a request
+ * leaves a part unfinished, a note beside its file (NAME.part) says whose
+ * it is, how far it got and the hash of that much; a stop (SIGTERM)
+ * writes the notes again, with the files synced. The next start takes
+ * back every part whose file still holds what its note says: all of them
+ * after a stop, and after a crash those whose octets reached the disk
+ * (the notes written on the way are not synced, so the hash decides).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +57,7 @@ struct blob_part {
 	uint64_t idle_since; /* monotonic seconds, while unowned */
 	int fd;
 	char tmp[VL_CONFIG_PATH_MAX + 64]; /* "": renamed, or none */
+	bool noted;                        /* tmp.part is its note */
 	struct vl_hash_ctx *hash;
 };
 
@@ -103,8 +107,8 @@ static int mkdir_if(const char *p)
 
 static void parts_reload(struct vl_transport *t, const char *dir);
 
-/* Files left in blobs/tmp that no part holds: those of a server that
- * crashed, or of parts a stop could not keep. */
+/* Files left in blobs/tmp that no part holds (its file and its note):
+ * those of parts a start could not take back. */
 static void clear_tmp(struct vl_transport *t, const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -117,7 +121,10 @@ static void clear_tmp(struct vl_transport *t, const char *dir)
 		bool held = false;
 		for (struct blob_part *p = t->partials; p && !held; p = p->next) {
 			const char *base = strrchr(p->tmp, '/');
-			held = base && strcmp(base + 1, e->d_name) == 0;
+			size_t len = base ? strlen(++base) : 0;
+			held = len && strncmp(base, e->d_name, len) == 0 &&
+			       (!e->d_name[len] ||
+			        (p->noted && strcmp(e->d_name + len, ".part") == 0));
 		}
 		if (!held && unlinkat(dirfd(d), e->d_name, 0) == 0)
 			n++;
@@ -205,9 +212,12 @@ static void part_unlist(struct vl_transport *t, struct blob_part *p)
 		}
 }
 
+static void part_unnote(struct blob_part *p);
+
 static void part_free(struct vl_transport *t, struct blob_part *p)
 {
 	part_unlist(t, p);
+	part_unnote(p);
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->tmp[0])
@@ -341,69 +351,88 @@ void vl_blob_sweep(struct vl_transport *t)
 
 /* --- unfinished uploads across a restart ------------------------------------- */
 
-/* "valise-part 1 USER DEVICE UPLOAD-ID TOTAL GOT", user and device in hex:
- * the note a stop leaves beside a kept part's file. */
-#define PART_NOTE_MAX (64 + 4 * (VL_PROTO_ADDRESS_MAX + VL_PROTO_DEVICE_MAX))
+/* "valise-part 2 USER DEVICE UPLOAD-ID TOTAL GOT HASH", user and device in
+ * hex, HASH the SHA-256 of the file's first GOT octets: a part's note. */
+#define PART_NOTE_MAX (160 + 4 * (VL_PROTO_ADDRESS_MAX + VL_PROTO_DEVICE_MAX))
 
-/* Syncs a part's file and writes its note (NAME.part, synced, by rename):
- * true if the part may be taken back at the next start. */
-static bool part_keep(const struct blob_part *p)
+/* Writes p's note (NAME.part, by rename): true if the next start may take
+ * p back. With sync, the file and then the note are synced first (a
+ * stop); without, a crash may leave less of the file than the note says,
+ * and the next start finds out from the hash. */
+static bool part_note(struct blob_part *p, bool sync)
 {
 	if (!p->resumable || !p->tmp[0] || !p->got)
 		return false;
-	int fd = open(p->tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	bool ok = fsync(fd) == 0;
-	close(fd);
+	int fd = sync ? open(p->tmp, O_RDONLY | O_CLOEXEC) : -1;
+	bool ok = !sync || (fd >= 0 && fsync(fd) == 0);
+	if (fd >= 0)
+		close(fd);
+	uint8_t h[VL_HASH_MAX];
+	ok = ok && vl_hash_ctx_peek(p->hash, h) == VL_OK;
 	char user[2 * VL_PROTO_ADDRESS_MAX + 1], device[2 * VL_PROTO_DEVICE_MAX + 1];
-	char id[2 * UPLOAD_ID_LEN + 1], note[PART_NOTE_MAX];
+	char id[2 * UPLOAD_ID_LEN + 1], hash[2 * 32 + 1], note[PART_NOTE_MAX];
 	vl_hex_encode((const uint8_t *)p->user, strlen(p->user), user);
 	vl_hex_encode((const uint8_t *)p->device, strlen(p->device), device);
 	vl_hex_encode(p->upload_id, UPLOAD_ID_LEN, id);
-	int n = snprintf(note, sizeof note, "valise-part 1 %s %s %s %llu %llu\n", user, device, id,
-	                 (unsigned long long)p->total, (unsigned long long)p->got);
+	vl_hex_encode(h, 32, hash);
+	int n = snprintf(note, sizeof note, "valise-part 2 %s %s %s %llu %llu %s\n", user, device,
+	                 id, (unsigned long long)p->total, (unsigned long long)p->got, hash);
 	char path[sizeof p->tmp + 16], fresh[sizeof p->tmp + 16];
 	snprintf(path, sizeof path, "%s.part", p->tmp);
 	snprintf(fresh, sizeof fresh, "%s.part.new", p->tmp);
 	fd = ok ? open(fresh, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
 	if (fd < 0)
 		return false;
-	ok = n > 0 && (size_t)n < sizeof note && write(fd, note, (size_t)n) == n && fsync(fd) == 0;
+	ok = n > 0 && (size_t)n < sizeof note && write(fd, note, (size_t)n) == n &&
+	     (!sync || fsync(fd) == 0);
 	close(fd);
 	if (!ok || rename(fresh, path) != 0) {
 		unlink(fresh);
 		return false;
 	}
+	p->noted = true;
 	return true;
 }
 
+/* Removes p's note: p is finished, or gone. */
+static void part_unnote(struct blob_part *p)
+{
+	if (!p->noted)
+		return;
+	char path[sizeof p->tmp + 16];
+	snprintf(path, sizeof path, "%s.part", p->tmp);
+	unlink(path);
+	p->noted = false;
+}
+
 /* Takes back one part from its note (dir/name, ending in ".part"): the
- * file is cut to what the note says arrived and hashed again. The note is
- * removed either way: only the next clean stop writes another. */
-static void part_reload(struct vl_transport *t, const char *dir, const char *name)
+ * file is cut to what the note says arrived and hashed again, and kept
+ * with its note if that hash is the note's. False if it is not taken
+ * back (clear_tmp then removes the file and the note). */
+static bool part_reload(struct vl_transport *t, const char *dir, const char *name)
 {
 	char note_path[VL_CONFIG_PATH_MAX + 64 + 256], note[PART_NOTE_MAX];
 	int np = snprintf(note_path, sizeof note_path, "%s/%s", dir, name);
 	if (np < 0 || (size_t)np >= sizeof note_path)
-		return;
+		return false;
 	FILE *f = fopen(note_path, "r");
 	bool ok = f && fgets(note, sizeof note, f);
 	if (f)
 		fclose(f);
-	unlink(note_path);
-	/* Seven space-separated fields, the last two decimal. */
-	char *field[7] = {0}, *save = NULL, *end = NULL;
-	for (int i = 0; ok && i < 7; i++)
+	/* Eight space-separated fields, the sixth and seventh decimal. */
+	char *field[8] = {0}, *save = NULL, *end = NULL;
+	for (int i = 0; ok && i < 8; i++)
 		ok = (field[i] = strtok_r(i ? NULL : note, " \n", &save)) != NULL;
-	ok = ok && strcmp(field[0], "valise-part") == 0 && strcmp(field[1], "1") == 0;
+	ok = ok && strcmp(field[0], "valise-part") == 0 && strcmp(field[1], "2") == 0;
 	unsigned long long total = ok ? strtoull(field[5], &end, 10) : 0;
 	ok = ok && *end == '\0';
 	unsigned long long got = ok ? strtoull(field[6], &end, 10) : 0;
 	ok = ok && *end == '\0';
+	uint8_t noted[32], h[VL_HASH_MAX];
+	ok = ok && from_hex(field[7], noted, sizeof noted);
 	struct blob_part *p = ok ? calloc(1, sizeof *p) : NULL;
 	if (!p)
-		return;
+		return false;
 	p->fd = -1;
 	size_t ul = strlen(field[2]) / 2, dl = strlen(field[3]) / 2;
 	ok = ul && ul <= VL_PROTO_ADDRESS_MAX && dl && dl <= VL_PROTO_DEVICE_MAX &&
@@ -426,18 +455,21 @@ static void part_reload(struct vl_transport *t, const char *dir, const char *nam
 	}
 	if (fd >= 0)
 		close(fd);
+	ok = ok && vl_hash_ctx_peek(p->hash, h) == VL_OK && memcmp(h, noted, sizeof noted) == 0;
 	if (!ok) {
 		vl_hash_ctx_free(p->hash);
 		free(p); /* its file goes with the other leftovers */
-		return;
+		return false;
 	}
 	p->resumable = true;
+	p->noted = true;
 	p->total = total;
 	p->got = got;
 	p->idle_since = mono_s();
 	p->next = t->partials;
 	t->partials = p;
 	t->n_partials++;
+	return true;
 }
 
 static void parts_reload(struct vl_transport *t, const char *dir)
@@ -445,15 +477,18 @@ static void parts_reload(struct vl_transport *t, const char *dir)
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
+	size_t dropped = 0;
 	for (struct dirent *e; (e = readdir(d));) {
 		size_t n = strlen(e->d_name);
-		if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0)
-			part_reload(t, dir, e->d_name);
+		if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0 &&
+		    !part_reload(t, dir, e->d_name))
+			dropped++;
 	}
 	closedir(d);
 	vl_core_metrics_mut(t->core)->blob_unfinished = t->n_partials;
-	if (t->n_partials)
-		vl_log(VL_LOG_INFO, "blob_partials_restored", "uploads=%zu", t->n_partials);
+	if (t->n_partials || dropped)
+		vl_log(VL_LOG_INFO, "blob_partials_restored", "uploads=%zu dropped=%zu",
+		       t->n_partials, dropped);
 }
 
 void vl_blob_cleanup(struct vl_transport *t)
@@ -463,11 +498,19 @@ void vl_blob_cleanup(struct vl_transport *t)
 	size_t kept = 0;
 	while (t->partials) {
 		struct blob_part *p = t->partials;
-		if (part_keep(p)) {
-			p->tmp[0] = 0; /* part_free leaves the file */
+		if (part_note(p, true)) {
+			p->tmp[0] = 0; /* part_free leaves the file and the note */
+			p->noted = false;
 			kept++;
 		}
 		part_free(t, p);
+	}
+	char tmp[sizeof t->blob_dir + 8];
+	snprintf(tmp, sizeof tmp, "%s/tmp", t->blob_dir);
+	int dfd = kept ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dfd >= 0) { /* the notes' names */
+		(void)fsync(dfd);
+		close(dfd);
 	}
 	if (kept)
 		vl_log(VL_LOG_INFO, "blob_partials_kept", "uploads=%zu", kept);
@@ -478,7 +521,8 @@ void vl_blob_cleanup(struct vl_transport *t)
 /* --- uploads ------------------------------------------------------------------ */
 
 /* A resumable part whose request has gone waits for the next one, without
- * a descriptor (a thousand of them would otherwise hold a thousand). */
+ * a descriptor (a thousand of them would otherwise hold a thousand), and
+ * with a note of how far it got for a start after a crash. */
 static void part_release(struct blob_part *p)
 {
 	p->owner = NULL;
@@ -486,6 +530,7 @@ static void part_release(struct blob_part *p)
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = -1;
+	(void)part_note(p, false);
 }
 
 /* Frees an upload. Its part, if resumable and not yet complete, stays for
@@ -661,6 +706,7 @@ static int start_store(struct blob_upload *up)
 	if (up->got != up->expected || p->got != p->total)
 		return upload_fail(up, 400, "body shorter than Content-Length\n");
 	part_unlist(up->t, p); /* complete: this request owns it now */
+	part_unnote(p);
 	uint8_t h[VL_HASH_MAX];
 	if (vl_hash_ctx_final(p->hash, h) != VL_OK)
 		return upload_fail(up, 500, "hash failed\n");

@@ -4,6 +4,7 @@
  * per-user quota, refused signatures and replayed challenges, resumable
  * uploads, retention, and transfers too slow to keep. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -317,6 +318,33 @@ static size_t files_in(const char *dir)
  * leaves what arrived for the same device to finish; queries, offsets
  * that do not match, a newer request taking over, limits, expiry, a crash
  * (the part is lost) and a stop (it is kept). */
+/* Waits (up to 5 s) for dir to hold n files. */
+static void wait_files(const char *dir, size_t n)
+{
+	for (int i = 0; i < 250 && files_in(dir) != n; i++)
+		usleep(20000);
+	assert_int_equal(files_in(dir), n);
+}
+
+/* Changes the first octet of the one part file in dir (not its note). */
+static void spoil_part(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	char path[520] = "";
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] != '.' && !strstr(e->d_name, ".part"))
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+	closedir(d);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t c;
+	assert_int_equal(pread(fd, &c, 1, 0), 1);
+	c ^= 0xff;
+	assert_int_equal(pwrite(fd, &c, 1, 0), 1);
+	close(fd);
+}
+
 static void test_resumable(void **state)
 {
 	(void)state;
@@ -441,7 +469,7 @@ static void test_resumable(void **state)
 	close(fd);
 	char tmp[200];
 	snprintf(tmp, sizeof tmp, "%s/blobs/tmp", s.dir);
-	assert_int_equal(files_in(tmp), 5);
+	wait_files(tmp, 10); /* five parts, each with its note */
 
 	/* Counted in /metrics. */
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 5);
@@ -461,28 +489,41 @@ static void test_resumable(void **state)
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 0);
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_expired_total"), 5);
 
-	/* After kill -9 a restart clears the part's file and the upload
-	 * starts again from 0: nothing says how much of it is durable. */
+	/* After kill -9 a start takes the part back as the last request that
+	 * left it unfinished noted it: 1024 octets, though 2048 more came
+	 * since on a request still open. */
 	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
 	wait_offset(&s, &a.dev, u1, len, 1024);
 	close(fd);
+	wait_files(tmp, 2);
+	fd = resumable_start(&s, &a.dev, u1, data, len, 1024, 2048);
+	wait_offset(&s, &a.dev, u1, len, 3072);
 	srv_kill9(&s);
-	assert_int_equal(files_in(tmp), 1);
+	close(fd);
+	assert_int_equal(srv_restart(&s), 0);
+	assert_int_equal(files_in(tmp), 2);
+	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
+	assert_int_equal(offset_of(r), 1024);
+	free(r);
+	/* A file that no longer holds what its note says (the crash lost
+	 * some of it) is not taken back: the upload starts again from 0. */
+	srv_kill9(&s);
+	spoil_part(tmp);
 	assert_int_equal(srv_restart(&s), 0);
 	assert_int_equal(files_in(tmp), 0);
 	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
 	assert_int_equal(offset_of(r), 0);
 	free(r);
-	/* A stop (SIGTERM) keeps it, synced, with a note beside it; the next
-	 * start takes it back (and only once), and the rest completes it. */
+	/* A stop (SIGTERM) syncs the file and its note; the next start takes
+	 * it back, and the rest completes it. */
 	fd = resumable_start(&s, &a.dev, u1, data, len, 0, 1024);
 	wait_offset(&s, &a.dev, u1, len, 1024);
 	close(fd);
-	assert_int_equal(files_in(tmp), 1);
+	wait_files(tmp, 2);
 	assert_int_equal(srv_stop(&s, 10000), 0);
 	assert_int_equal(files_in(tmp), 2);
 	assert_int_equal(srv_restart(&s), 0);
-	assert_int_equal(files_in(tmp), 1);
+	assert_int_equal(files_in(tmp), 2);
 	assert_int_equal(srv_metric(&s, "valised_blob_uploads_unfinished"), 1);
 	assert_int_equal(resumable_query(&s, &a.dev, u1, len, &r), 200);
 	assert_int_equal(offset_of(r), 1024);
