@@ -359,7 +359,10 @@ void vl_message_list_free(struct vl_message *list, size_t n);
  * send below, up to 8 times; the message id does not change). Returns
  * VL_OK; VL_ERR_ARG (empty or oversized text, bad reply id);
  * VL_ERR_NOT_FOUND (no such conversation); VL_ERR_STATE (this device is no
- * longer a member); VL_ERR_AGAIN (refused as stale every time); network
+ * longer a member); VL_ERR_AGAIN (refused as stale every time);
+ * VL_ERR_EPOCH_AHEAD (the server's copy of the group is at an earlier
+ * epoch than ours: it lost the group's later commits, as after a restore
+ * from a backup, and the conversation has to be made again); network
  * errors. */
 VL_MUST_CHECK int vl_client_send_text(struct vl_client *c, const char *conv, const char *text,
                                       bool markdown, const char *in_reply_to,

@@ -59,6 +59,10 @@ enum vl_status {
 	VL_ERR_TIMEOUT = 18,
 	/* An argument is out of range for this call. */
 	VL_ERR_ARG = 19,
+	/* A commit or message is for a later epoch than the group's on the
+	 * server: the server has lost the group's latest commits (it was
+	 * restored from a backup), and the group has to be made again. */
+	VL_ERR_EPOCH_AHEAD = 20,
 };
 
 /* Returns a static, human-readable description of a status code. Unknown

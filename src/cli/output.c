@@ -40,6 +40,7 @@ int cli_exit_from_status(enum vl_status st)
 	case VL_ERR_UNSUPPORTED:
 	case VL_ERR_STATE:
 	case VL_ERR_STALE_EPOCH:
+	case VL_ERR_EPOCH_AHEAD:
 	case VL_ERR_PROTOCOL:
 	case VL_ERR_EXISTS:
 	case VL_ERR_AGAIN:
@@ -71,6 +72,7 @@ const char *cli_status_name(enum vl_status st)
 	    [VL_ERR_AUTH] = "auth",
 	    [VL_ERR_TIMEOUT] = "timeout",
 	    [VL_ERR_ARG] = "usage",
+	    [VL_ERR_EPOCH_AHEAD] = "epoch_ahead",
 	};
 	if ((unsigned)st < sizeof names / sizeof names[0] && names[st] != NULL)
 		return names[st];

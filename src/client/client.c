@@ -315,6 +315,9 @@ static int map_error(struct vl_client *c, const struct vl_bytes *body)
 	case VL_PERR_STALE_EPOCH:
 		rc = VL_ERR_STALE_EPOCH;
 		break;
+	case VL_PERR_EPOCH_AHEAD:
+		rc = VL_ERR_EPOCH_AHEAD;
+		break;
 	case VL_PERR_FORBIDDEN:
 		rc = VL_ERR_PERMISSION;
 		break;

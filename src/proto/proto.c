@@ -41,6 +41,7 @@ const char *vl_proto_error_name(unsigned code)
 	    [VL_PERR_TOO_MANY_ERRORS] = "too_many_errors",
 	    [VL_PERR_TOO_SLOW] = "too_slow",
 	    [VL_PERR_REPLACED] = "replaced",
+	    [VL_PERR_EPOCH_AHEAD] = "epoch_ahead",
 	};
 	if (code < sizeof names / sizeof names[0] && names[code])
 		return names[code];

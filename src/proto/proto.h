@@ -91,6 +91,7 @@ enum vl_proto_error {
 	VL_PERR_TOO_MANY_ERRORS = 18,
 	VL_PERR_TOO_SLOW = 19,
 	VL_PERR_REPLACED = 20,
+	VL_PERR_EPOCH_AHEAD = 21,
 };
 
 enum vl_delivery_kind {

@@ -735,6 +735,14 @@ void vl_core_job_submit(struct vl_core_job *j)
 	job_finish(j, 0);
 }
 
+const char *vl_core_epoch_ahead(const struct vl_conn *c, const char *request)
+{
+	vl_log(VL_LOG_WARN, "group_behind", "conn=%llu user=%s device=%s request=%s",
+	       (unsigned long long)c->id, c->dev.user, c->dev.name, request);
+	return "the server has lost this group's later commits (restored from a backup?): "
+	       "make the group again";
+}
+
 unsigned vl_core_error_of(int status)
 {
 	switch (status) {
@@ -750,6 +758,8 @@ unsigned vl_core_error_of(int status)
 		return VL_PERR_NOT_FOUND;
 	case VL_ERR_STALE_EPOCH:
 		return VL_PERR_STALE_EPOCH;
+	case VL_ERR_EPOCH_AHEAD:
+		return VL_PERR_EPOCH_AHEAD;
 	case VL_ERR_PERMISSION:
 		return VL_PERR_FORBIDDEN;
 	case VL_ERR_EXISTS:

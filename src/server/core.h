@@ -263,6 +263,10 @@ void vl_conn_set_auth_pending(struct vl_conn *c, bool pending);
 void vl_conn_push_kp_low(struct vl_conn *c, uint32_t stock);
 /* Maps a store status to a protocol error code. */
 unsigned vl_core_error_of(int status);
+/* A commit or send of c's was for a later epoch than the store has for its
+ * group (VL_ERR_EPOCH_AHEAD): logs it, for the operator, and returns the
+ * ERROR detail that tells the client why. */
+const char *vl_core_epoch_ahead(const struct vl_conn *c, const char *request);
 /* Seconds since the Unix epoch by the core's clock. */
 uint64_t vl_core_now(struct vl_core *core);
 const struct vl_core_config *vl_core_config(struct vl_core *core);

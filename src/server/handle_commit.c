@@ -570,10 +570,12 @@ static void commit_complete(struct vl_core_job *job)
 		msgs[VL_DELIVERY_WELCOME] = j->m.welcome;
 		vl_core_deliver(job->core, job, &j->m.group_id, c, msgs);
 	} else {
+		const char *detail = rc == VL_ERR_INVALID ? j->detail : NULL;
 		if (rc == VL_ERR_STALE_EPOCH)
 			m->commits_stale++;
-		vl_conn_error(c, job->request_id, vl_core_error_of(rc),
-		              rc == VL_ERR_INVALID ? j->detail : NULL);
+		else if (rc == VL_ERR_EPOCH_AHEAD)
+			detail = vl_core_epoch_ahead(c, "commit");
+		vl_conn_error(c, job->request_id, vl_core_error_of(rc), detail);
 	}
 	commit_free(j);
 }

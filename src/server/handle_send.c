@@ -45,12 +45,14 @@ static void send_complete(struct vl_core_job *job)
 	struct vl_core_metrics *m = vl_core_metrics_mut(job->core);
 	int rc = job->sj.status;
 	if (rc != VL_OK) {
-		if (rc == VL_ERR_STALE_EPOCH)
+		const char *detail = NULL;
+		if (rc == VL_ERR_STALE_EPOCH) {
 			m->sends_stale++;
-		vl_conn_error(c, job->request_id, vl_core_error_of(rc),
-		              rc == VL_ERR_STALE_EPOCH
-		                  ? "message epoch is not the group's current one"
-		                  : NULL);
+			detail = "message epoch is not the group's current one";
+		} else if (rc == VL_ERR_EPOCH_AHEAD) {
+			detail = vl_core_epoch_ahead(c, "send");
+		}
+		vl_conn_error(c, job->request_id, vl_core_error_of(rc), detail);
 		return;
 	}
 	m->sends_ok++;

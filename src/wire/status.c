@@ -45,6 +45,8 @@ const char *vl_strerror(int status)
 		return "timed out";
 	case VL_ERR_ARG:
 		return "argument out of range";
+	case VL_ERR_EPOCH_AHEAD:
+		return "the server's group is at an earlier epoch";
 	}
 	return "unknown error";
 }

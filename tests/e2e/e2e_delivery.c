@@ -382,6 +382,8 @@ static void test_backup(void **state)
 	for (uint32_t i = 0; i < BEFORE + AFTER; i++)
 		seen = expect_deliver(&b, VL_DELIVERY_APPLICATION);
 	ack(&b, seen);
+	/* And a commit: epoch 2, which the backup does not have. */
+	expect_ok(&a, send_commit(&a, 0, 1, NULL, 7), VL_FRAME_COMMIT);
 	cli_close(&a);
 	cli_close(&b);
 	assert_int_equal(srv_stop(s, 10000), 0);
@@ -405,8 +407,21 @@ static void test_backup(void **state)
 	for (uint32_t i = 0; i < BEFORE; i++)
 		assert_true(expect_deliver(&b, VL_DELIVERY_APPLICATION) < seen);
 	expect_quiet(&b, 300);
-	/* A new message gets an id above all Bob saw. */
+	/* Alice is at epoch 2, the restored server at 1: her message is
+	 * refused with epoch_ahead, which says why, and counted. */
 	reconnect(&a, s);
+	struct rframe r;
+	uint16_t code = 0;
+	assert_int_equal(cli_reply(&a, send_app(&a, 2, 3999), &code, &r, 5000), VL_FRAME_ERROR);
+	assert_int_equal(code, VL_PERR_EPOCH_AHEAD);
+	struct vl_msg_error e;
+	assert_int_equal(vl_msg_error_decode(&r.f.body, &e), VL_OK);
+	char detail[200];
+	snprintf(detail, sizeof detail, "%.*s", (int)e.detail.len, (const char *)e.detail.p);
+	assert_non_null(strstr(detail, "restored from a backup"));
+	rframe_free(&r);
+	assert_int_equal(srv_metric(s, "valised_errors_total{code=\"epoch_ahead\"}"), 1);
+	/* A new message gets an id above all Bob saw. */
 	expect_ok(&a, send_app(&a, 1, 4000), VL_FRAME_SEND);
 	assert_true(expect_deliver(&b, VL_DELIVERY_APPLICATION) > seen);
 	char url[100];

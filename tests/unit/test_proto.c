@@ -93,6 +93,7 @@ static void test_names(void **state)
 	assert_false(vl_proto_device_valid((const uint8_t *)dev, 65));
 
 	assert_string_equal(vl_proto_error_name(VL_PERR_STALE_EPOCH), "stale_epoch");
+	assert_string_equal(vl_proto_error_name(VL_PERR_EPOCH_AHEAD), "epoch_ahead");
 	assert_string_equal(vl_proto_error_name(0), "unknown");
 	assert_string_equal(vl_proto_error_name(999), "unknown");
 	assert_string_equal(vl_proto_type_name(VL_FRAME_SEND), "SEND");

@@ -658,13 +658,17 @@ static void test_delivery(void **state)
 	fc = authed(f, &c);
 	assert_int_equal(fc->n, 0);
 
-	/* The group is at epoch 2: a message made in any other epoch is
-	 * refused with stale_epoch before anything is queued. */
+	/* The group is at epoch 2: a message made in an earlier epoch is
+	 * refused with stale_epoch, one of a later epoch (a server that lost
+	 * commits) with epoch_ahead, before anything is queued. */
 	send_msg(fa, 1, 0x34, VL_PERR_STALE_EPOCH);
-	send_msg(fa, 3, 0x34, VL_PERR_STALE_EPOCH);
+	send_msg(fa, 3, 0x34, VL_PERR_EPOCH_AHEAD);
+	commit(fa, 0, 5, NULL, VL_PERR_EPOCH_AHEAD, 0x26);
 	assert_int_equal(fb->n, 0);
 	assert_int_equal(fc->n, 0);
-	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
+	assert_true(vl_core_metrics(f->core)->sends_stale == 1);
+	assert_true(vl_core_metrics(f->core)->commits_stale == 2);
+	assert_true(vl_core_metrics(f->core)->errors_sent[VL_PERR_EPOCH_AHEAD] == 2);
 	/* Bob's commit moves the group to epoch 3. */
 	commit(fb, 1, 2, NULL, 0, 0x25);
 	expect_deliver(fa, VL_DELIVERY_COMMIT);
@@ -682,7 +686,7 @@ static void test_delivery(void **state)
 	send_msg(fa, 3, 0x34, 0);
 	assert_int_equal(fb->n, 0);
 	assert_int_equal(fc->n, 0);
-	assert_true(vl_core_metrics(f->core)->sends_stale == 2);
+	assert_true(vl_core_metrics(f->core)->sends_stale == 1);
 	close_conn(fc);
 	close_conn(fa);
 	close_conn(fb);

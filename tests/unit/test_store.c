@@ -478,6 +478,10 @@ static void test_commits(void **state)
 	memset(&q, 0, sizeof q);
 	assert_int_equal(vl_store_commit_apply(f->st, &ca, on_queued, &q, &ne, &dup),
 	                 VL_ERR_STALE_EPOCH);
+	struct vl_store_commit ahead = ca; /* made in an epoch the store never saw */
+	ahead.epoch = 5;
+	assert_int_equal(vl_store_commit_apply(f->st, &ahead, on_queued, &q, &ne, &dup),
+	                 VL_ERR_EPOCH_AHEAD);
 	assert_int_equal(q.n, 0);
 	assert_int_equal(vl_store_group_is_member(f->st, GID, GL, c.id), VL_ERR_NOT_FOUND);
 	/* Retried on the new epoch it wins. */
@@ -569,13 +573,14 @@ static void test_send_and_queue(void **state)
 	assert_true(dup);
 	assert_int_equal(q.n, 0);
 	/* A message of another epoch than the group's (1 since the commit)
-	 * is refused and queues nothing. */
+	 * is refused and queues nothing: stale if earlier, ahead if later (a
+	 * store restored from before the commit that made that epoch). */
 	uint8_t m3[16] = {3};
 	memset(&q, 0, sizeof q);
 	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, m3, msg0, 1, on_queued, &q, &dup),
 	                 VL_ERR_STALE_EPOCH);
 	assert_int_equal(vl_store_send(f->st, GID, GL, 2, a.id, m3, msg0, 1, on_queued, &q, &dup),
-	                 VL_ERR_STALE_EPOCH);
+	                 VL_ERR_EPOCH_AHEAD);
 	assert_int_equal(q.n, 0);
 	/* The resend of an accepted message keeps its answer whatever epoch
 	 * it names. */
@@ -1323,9 +1328,9 @@ static void test_batch_delivery(void **state)
 	                 VL_OK);
 	assert_int_equal(q.n, 2); /* Alice and Bob */
 	vl_store_batch_rollback(f->st);
-	/* Carol is not a member again, epoch 1 again. */
+	/* Carol is not a member again, epoch 1 again (2 is ahead of it). */
 	assert_int_equal(vl_store_send(f->st, GID, GL, 2, a.id, id3, msg, 1, NULL, NULL, &dup),
-	                 VL_ERR_STALE_EPOCH);
+	                 VL_ERR_EPOCH_AHEAD);
 	assert_int_equal(vl_store_send(f->st, GID, GL, 1, c.id, id3, msg, 1, NULL, NULL, &dup),
 	                 VL_ERR_PERMISSION);
 	/* A refused message left no idempotency record: accepted later. */

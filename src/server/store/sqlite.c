@@ -1781,7 +1781,7 @@ static int commit_in_tx(struct sq *q, const struct vl_store_commit *c, vl_store_
 	/* The delivery service's one rule for commits: exactly one per
 	 * epoch, the first to arrive (ARCHITECTURE, MLS profile). */
 	if (c->epoch != epoch)
-		return VL_ERR_STALE_EPOCH;
+		return c->epoch > epoch ? VL_ERR_EPOCH_AHEAD : VL_ERR_STALE_EPOCH;
 
 	int64_t *added = calloc(c->n_added ? c->n_added : 1, sizeof *added);
 	int64_t *removed = calloc(c->n_removed ? c->n_removed : 1, sizeof *removed);
@@ -1910,7 +1910,7 @@ static int send_in_tx(struct sq *q, const uint8_t *gid, size_t gid_len, uint64_t
 	 * messages of its current epoch: any other is refused before it is
 	 * stored, and its sender re-encrypts. */
 	else if (rc == VL_OK && msg_epoch != g->epoch)
-		rc = VL_ERR_STALE_EPOCH;
+		rc = msg_epoch > g->epoch ? VL_ERR_EPOCH_AHEAD : VL_ERR_STALE_EPOCH;
 	if (rc) {
 		sqlite3_bind_int64(q->s[S_SENT_DELETE], 1, sender);
 		bind_blob(q->s[S_SENT_DELETE], 2, cmid, 16);

@@ -277,7 +277,9 @@ struct vl_store_commit {
  * A retry (same sender and client_msg_id) of an accepted commit returns
  * VL_OK with the epoch it produced and *duplicate set, queueing nothing.
  * Errors: VL_ERR_NOT_FOUND (no such group), VL_ERR_PERMISSION (sender not
- * a member), VL_ERR_STALE_EPOCH, VL_ERR_INVALID (an added device that does
+ * a member), VL_ERR_STALE_EPOCH (an earlier epoch), VL_ERR_EPOCH_AHEAD (a
+ * later one: the store lost commits, as after a restore from a backup),
+ * VL_ERR_INVALID (an added device that does
  * not exist, is revoked or already a member and not removed by the same
  * commit; a removed device that is not a member; the sender removing
  * itself while adding others). Removes apply before Adds, so one commit
@@ -290,8 +292,9 @@ VL_MUST_CHECK int vl_store_commit_apply(struct vl_store *st, const struct vl_sto
  * member of the group but the sender. A retry with the same client_msg_id
  * of an accepted message queues nothing and sets *duplicate, whatever the
  * group's epoch is by then. VL_ERR_NOT_FOUND (no such group),
- * VL_ERR_PERMISSION (sender not a member), VL_ERR_STALE_EPOCH (epoch is
- * not the group's current one; nothing is stored or recorded). */
+ * VL_ERR_PERMISSION (sender not a member), VL_ERR_STALE_EPOCH or
+ * VL_ERR_EPOCH_AHEAD (epoch is before or after the group's current one, as
+ * for vl_store_commit_apply; nothing is stored or recorded). */
 VL_MUST_CHECK int vl_store_send(struct vl_store *st, const uint8_t *gid, size_t gid_len,
                                 uint64_t epoch, int64_t sender, const uint8_t *client_msg_id,
                                 const uint8_t *msg, size_t msg_len, vl_store_queued_fn fn,
