@@ -204,10 +204,6 @@ char *vl_server_metrics_text(struct vl_core *core, const char *data_dir, size_t 
 		        s.syncs);
 		counter(&b, "store_sync_microseconds_total", "Wall time of the syncer's WAL syncs.",
 		        s.sync_ns / 1000u);
-		counter(&b, "store_idle_checkpoints_total",
-		        "WAL checkpoints run while no store job waited.", s.idle_ckpt);
-		counter(&b, "store_idle_checkpoint_microseconds_total",
-		        "Wall time of the idle checkpoints.", s.idle_ckpt_ns / 1000u);
 		counter(&b, "completion_turns_total",
 		        "Event-loop turns that ran store completions.", m->completion_turns);
 		/* Where a store job's time goes, stage by stage: request decoded
@@ -235,6 +231,13 @@ char *vl_server_metrics_text(struct vl_core *core, const char *data_dir, size_t 
 		        "Failures of the store's storage (disk full, I/O error); each is logged "
 		        "(store_fault).",
 		        ss.faults);
+		counter(&b, "store_checkpoints_total",
+		        "WAL checkpoints made by the store's checkpointer thread.", ss.checkpoints);
+		counter(&b, "store_checkpoint_microseconds_total",
+		        "Wall time of the checkpointer's checkpoints.", ss.checkpoint_ns / 1000u);
+		counter(&b, "store_commit_checkpoints_total",
+		        "WAL checkpoints made inside a commit, which hold up the store's jobs.",
+		        ss.commit_checkpoints);
 	}
 	if (data_dir)
 		disk(&b, data_dir);

@@ -822,44 +822,6 @@ static void test_leaves_migrated(void **state)
 	vl_store_free(st);
 }
 
-/* The idle checkpoint copies the WAL only outside a batch and only when
- * its page count is within the bounds; the data stays readable. */
-static void test_checkpoint_idle(void **state)
-{
-	struct fx *f = *state;
-	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
-	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
-	bool ran = true, dup;
-	uint8_t id[16] = {7}, msg[] = {1};
-	assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
-	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id, msg, 1, NULL, NULL, &dup),
-	                 VL_OK);
-	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_ERR_STATE);
-	assert_false(ran);
-	assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
-	/* Above the upper bound (a few pages written, at most 1 allowed). */
-	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 1, &ran), VL_OK);
-	assert_false(ran);
-	/* Below the lower bound. */
-	assert_int_equal(vl_store_checkpoint_idle(f->st, 100000, 200000, &ran), VL_OK);
-	assert_false(ran);
-	struct vl_store_stats s0, s1;
-	vl_store_stats_get(f->st, &s0);
-	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_OK);
-	assert_true(ran);
-	vl_store_stats_get(f->st, &s1);
-	assert_true(s1.idle_checkpoints == s0.idle_checkpoints + 1);
-	/* Everything copied: nothing left to do until the next write. */
-	assert_int_equal(vl_store_checkpoint_idle(f->st, 1, 100000, &ran), VL_OK);
-	assert_false(ran);
-	reopen(f);
-	uint64_t n = 0;
-	assert_int_equal(vl_store_queue_count(f->st, a.id, &n), VL_OK);
-	assert_int_equal(vl_store_send(f->st, GID, GL, 0, a.id, id, msg, 1, NULL, NULL, &dup),
-	                 VL_OK);
-	assert_true(dup);
-}
-
 static void test_batch(void **state)
 {
 	struct fx *f = *state;
@@ -1006,6 +968,82 @@ static void test_executor(void **state)
 	uint64_t n;
 	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
 	assert_true(n == THREADS * PER_THREAD + 0);
+	free(jobs);
+}
+
+static int run_big_send(struct vl_store *st, struct vl_store_job *job)
+{
+	struct send_job *j = (struct send_job *)job;
+	bool dup;
+	static uint8_t msg[16384];
+	return vl_store_send(st, GID, GL, 1, j->sender, j->cmid, msg, sizeof msg, NULL, NULL, &dup);
+}
+
+/* On a database file the executor's store has a checkpointer thread: the
+ * WAL is copied into the database there, not inside the store thread's
+ * commits, and everything is in the database afterwards. */
+static void test_checkpointer(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
+	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	uint8_t cmid[16] = {7}, commit[] = {1};
+	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
+	struct vl_store_commit cm = {.gid = GID,
+	                             .gid_len = GL,
+	                             .sender = a.id,
+	                             .client_msg_id = cmid,
+	                             .commit = commit,
+	                             .commit_len = 1,
+	                             .added = add,
+	                             .n_added = 1};
+	uint64_t ne;
+	bool dup;
+	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	struct vl_store_stats s0, s1;
+	vl_store_stats_get(f->st, &s0);
+	struct vl_store_exec *x;
+	assert_int_equal(vl_store_exec_new(f->st, 16, &x), VL_OK);
+	/* 1,200 messages of 16 KiB: five pages each, some 6,000 frames, past
+	 * the step at which the checkpointer is woken (4,096). */
+	enum { N = 1200 };
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+	int left = N;
+	struct send_job *jobs = calloc(N, sizeof *jobs);
+	assert_non_null(jobs);
+	for (size_t i = 0; i < N; i++) {
+		jobs[i] = (struct send_job){.job = {.run = run_big_send, .done = done_send},
+		                            .sender = a.id,
+		                            .mu = &mu,
+		                            .cv = &cv,
+		                            .left = &left};
+		jobs[i].cmid[0] = (uint8_t)(i >> 8);
+		jobs[i].cmid[1] = (uint8_t)i;
+		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
+	}
+	pthread_mutex_lock(&mu);
+	while (left > 0)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
+	/* The checkpointer runs on its own time: up to 10 s. */
+	for (int i = 0; i < 1000; i++) {
+		vl_store_stats_get(f->st, &s1);
+		if (s1.checkpoints > s0.checkpoints)
+			break;
+		usleep(10000);
+	}
+	vl_store_exec_free(x);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(jobs[i].job.status, VL_OK);
+	assert_true(s1.checkpoints > s0.checkpoints);
+	assert_true(s1.checkpoint_ns > 0);
+	assert_true(s1.commit_checkpoints == s0.commit_checkpoints);
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
+	assert_true(n == N);
 	free(jobs);
 }
 
@@ -1984,7 +2022,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_leaves_and_proposals, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_leaves_migrated, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_checkpoint_idle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checkpointer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_executor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_blob_prune, setup, teardown),

@@ -61,13 +61,6 @@ void vl_store_batch_rollback(struct vl_store *st)
 	st->be->batch_rollback(st);
 }
 
-int vl_store_checkpoint_idle(struct vl_store *st, unsigned min_pages, unsigned max_pages, bool *ran)
-{
-	*ran = false;
-	return st->be->checkpoint_idle ? st->be->checkpoint_idle(st, min_pages, max_pages, ran)
-	                               : VL_OK;
-}
-
 void vl_store_stats_get(struct vl_store *st, struct vl_store_stats *out)
 {
 	st->be->stats(st, out);
@@ -280,10 +273,6 @@ struct vl_store_exec {
 };
 
 #define PRUNE_EVERY_MS 1000u
-/* Idle checkpoints only after batches of at most this many jobs: light
- * load (2,000 msg/s gives 1-2 jobs a batch). Up to 32 let them run at
- * 10,000 msg/s, where they cost more than they saved (bench/README.md). */
-#define IDLE_CKPT_BATCH_MAX 4u
 
 static uint64_t exec_mono_ns(void)
 {
@@ -320,7 +309,6 @@ void vl_store_exec_config_defaults(struct vl_store_exec_config *cfg)
 	cfg->batch_us = 0;
 	cfg->sent_ttl = 24 * 3600;
 	cfg->prune_chunk = 2000;
-	cfg->idle_ckpt_pages = 1024;
 	cfg->batch_gap_us = 1000;
 	cfg->batch_gap_jobs = 256;
 }
@@ -441,45 +429,6 @@ static void exec_prune(struct vl_store_exec *x, size_t *sent, size_t *invites)
 		*invites = 0;
 	bool more = chunk && (*sent == chunk || *invites == chunk);
 	x->prune_next_ms = exec_mono_ns() / 1000000u + (more ? 0 : PRUNE_EVERY_MS);
-}
-
-/*
- * Checkpoints while nothing waits. Run inside a commit (sqlite's
- * wal_autocheckpoint), a checkpoint stalls every job that arrives during
- * it: at 2,000 msg/s an 8,192-page checkpoint every second or so was the
- * p99 of a message (bench/README.md). Copying a few hundred pages whenever
- * the queue is empty keeps each stall to a millisecond or two and keeps
- * the log short; under sustained load (large batches) the backend's
- * bound applies as before. A job that arrives during the
- * checkpoint waits for it: the check is made once, not during the copy.
- */
-static void exec_idle_checkpoint(struct vl_store_exec *x, uint64_t batch_jobs)
-{
-	/* A large batch means sustained load: the queue is empty only for a
-	 * moment, and the log holds thousands of pages whose copy (tens of
-	 * ms at 25,000 msg/s) would stall the next batch; leave those to the
-	 * backend's bound. */
-	if (!x->cfg.idle_ckpt_pages || batch_jobs > IDLE_CKPT_BATCH_MAX)
-		return;
-	pthread_mutex_lock(&x->mu);
-	bool idle = !x->head && !x->stopping;
-	pthread_mutex_unlock(&x->mu);
-	if (!idle)
-		return;
-	bool ran = false;
-	uint64_t t0 = exec_mono_ns();
-	/* A failure leaves the pages in the log (durable); the next idle
-	 * moment or the backend's bound tries again. */
-	if (vl_store_checkpoint_idle(x->st, x->cfg.idle_ckpt_pages, 2 * x->cfg.idle_ckpt_pages,
-	                             &ran) != VL_OK)
-		ran = false;
-	if (ran) {
-		uint64_t t1 = exec_mono_ns();
-		pthread_mutex_lock(&x->mu);
-		x->stats.idle_ckpt++;
-		x->stats.idle_ckpt_ns += t1 - t0;
-		pthread_mutex_unlock(&x->mu);
-	}
 }
 
 /* Calls done() of each job of a list, in order. */
@@ -621,7 +570,6 @@ static void *exec_main(void *arg)
 		}
 		pthread_mutex_unlock(&x->mu);
 		exec_complete(batch);
-		exec_idle_checkpoint(x, n);
 	}
 	return NULL;
 }

@@ -89,24 +89,16 @@ VL_MUST_CHECK int vl_store_batch_begin(struct vl_store *st);
 VL_MUST_CHECK int vl_store_batch_commit(struct vl_store *st);
 void vl_store_batch_rollback(struct vl_store *st);
 
-/* Outside a batch, while no work waits: if the backend's log (sqlite: the
- * WAL) holds from min_pages to max_pages pages not yet copied into the
- * database, copies them now (sqlite: a PASSIVE checkpoint) and sets *ran. A commit
- * that would otherwise have to do it in a busy moment then does not
- * (the sqlite backend still checkpoints inside a commit once the WAL
- * passes its own, larger, bound; max_pages keeps an idle moment
- * under load from taking a long copy). VL_ERR_STATE inside a batch,
- * VL_ERR_STORE on an I/O failure (nothing is lost: the pages stay in the
- * log). */
-VL_MUST_CHECK int vl_store_checkpoint_idle(struct vl_store *st, unsigned min_pages,
-                                           unsigned max_pages, bool *ran);
-
 #define VL_STORE_ERROR_MAX 160
 struct vl_store_stats {
-	uint64_t commits;          /* durable commits (each one fsync) */
-	uint64_t operations;       /* operations run */
-	uint64_t pages_written;    /* sqlite: database pages written to the WAL */
-	uint64_t idle_checkpoints; /* vl_store_checkpoint_idle that copied pages */
+	uint64_t commits;       /* durable commits (each one fsync) */
+	uint64_t operations;    /* operations run */
+	uint64_t pages_written; /* sqlite: database pages written to the WAL */
+	/* sqlite: checkpoints (WAL frames copied into the database) made by
+	 * the checkpointer thread while durability is deferred, and their
+	 * wall time; and those made inside a commit, which stall the store
+	 * (at the WAL's bound, or all of them without a checkpointer). */
+	uint64_t checkpoints, checkpoint_ns, commit_checkpoints;
 	/* Failures of the storage itself (disk full, I/O error, corruption;
 	 * for sqlite, of every database of the process), and the backend's
 	 * words for the last one: no user data, fit for a log. */
@@ -440,10 +432,6 @@ struct vl_store_exec_config {
 	uint64_t sent_ttl;  /* seconds an idempotency record is kept before
 	                     * pruning (0: kept forever) */
 	size_t prune_chunk; /* idempotency records, and invites, deleted per batch at most */
-	/* After a small batch, when no job waits, checkpoint if the log holds
-	 * from idle_ckpt_pages to twice as many pages (0: never; the
-	 * backend's own bound only). */
-	unsigned idle_ckpt_pages;
 	/* A batch starts at the earliest batch_gap_us after the previous one
 	 * started (0: at once), or as soon as batch_gap_jobs wait. */
 	unsigned batch_gap_us;
@@ -482,8 +470,6 @@ struct vl_store_exec_stats {
 	/* Per job: submitted -> batch start, batch start -> batch SQL done,
 	 * SQL done -> durable (commit and fsync). */
 	struct vl_store_hist wait, run, commit;
-	uint64_t idle_ckpt;    /* idle checkpoints run */
-	uint64_t idle_ckpt_ns; /* their wall time */
 	/* Deferred durability (the syncer; 0 when the backend cannot defer):
 	 * syncs made, their wall time, and per job commit done -> synced. In
 	 * that mode commit_ns and the commit histogram hold only the commit's

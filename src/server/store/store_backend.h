@@ -71,8 +71,6 @@ struct vl_store_backend {
 	int (*backup)(struct vl_store *st, const char *dest, vl_store_blob_each_fn blob, void *ctx,
 	              uint64_t *bytes);
 	void (*stats)(struct vl_store *st, struct vl_store_stats *out);
-	int (*checkpoint_idle)(struct vl_store *st, unsigned min_pages, unsigned max_pages,
-	                       bool *ran);
 	/* Deferred durability (optional; NULL: commits are durable when they
 	 * return). sync_defer(st, true), outside a batch, makes batch_commit
 	 * return before its log is synced, and then sync, callable from
