@@ -903,17 +903,17 @@ static void *submit_all(void *arg)
 	return NULL;
 }
 
-static void test_executor(void **state)
+/* Alice's group GID, to which she has added Bob: epoch 1. */
+static void alice_adds_bob(struct fx *f, struct vl_store_device *a, struct vl_store_device *b)
 {
-	struct fx *f = *state;
-	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
-	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
-	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
+	*a = add_device(f, "alice@ex.org", "laptop");
+	*b = add_device(f, "bob@ex.org", "phone");
+	assert_int_equal(vl_store_group_create(f->st, GID, GL, a->id, NOW), VL_OK);
 	uint8_t cmid[16] = {7}, commit[] = {1};
 	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
 	struct vl_store_commit cm = {.gid = GID,
 	                             .gid_len = GL,
-	                             .sender = a.id,
+	                             .sender = a->id,
 	                             .client_msg_id = cmid,
 	                             .commit = commit,
 	                             .commit_len = 1,
@@ -922,6 +922,43 @@ static void test_executor(void **state)
 	uint64_t ne;
 	bool dup;
 	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+}
+
+/* n jobs sending as sender with run, each under its own client id; each
+ * counts *left down when done (wait_sends). */
+static struct send_job *send_jobs(size_t n, int (*run)(struct vl_store *, struct vl_store_job *),
+                                  int64_t sender, pthread_mutex_t *mu, pthread_cond_t *cv,
+                                  int *left)
+{
+	struct send_job *jobs = calloc(n, sizeof *jobs);
+	assert_non_null(jobs);
+	*left = (int)n;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = (struct send_job){.job = {.run = run, .done = done_send},
+		                            .sender = sender,
+		                            .mu = mu,
+		                            .cv = cv,
+		                            .left = left};
+		jobs[i].cmid[0] = (uint8_t)(i >> 8);
+		jobs[i].cmid[1] = (uint8_t)i;
+		jobs[i].cmid[2] = 0xee;
+	}
+	return jobs;
+}
+
+static void wait_sends(pthread_mutex_t *mu, pthread_cond_t *cv, const int *left)
+{
+	pthread_mutex_lock(mu);
+	while (*left > 0)
+		pthread_cond_wait(cv, mu);
+	pthread_mutex_unlock(mu);
+}
+
+static void test_executor(void **state)
+{
+	struct fx *f = *state;
+	struct vl_store_device a, b;
+	alice_adds_bob(f, &a, &b);
 
 	struct vl_store_stats s0, s1;
 	vl_store_stats_get(f->st, &s0);
@@ -929,20 +966,8 @@ static void test_executor(void **state)
 	assert_int_equal(vl_store_exec_new(f->st, 512, &x), VL_OK);
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int left = THREADS * PER_THREAD;
-	struct send_job *jobs = calloc(THREADS * PER_THREAD, sizeof *jobs);
-	assert_non_null(jobs);
-	for (size_t i = 0; i < THREADS * PER_THREAD; i++) {
-		jobs[i].job.run = run_send;
-		jobs[i].job.done = done_send;
-		jobs[i].sender = a.id;
-		jobs[i].cmid[0] = (uint8_t)(i >> 8);
-		jobs[i].cmid[1] = (uint8_t)i;
-		jobs[i].cmid[2] = 0xee;
-		jobs[i].mu = &mu;
-		jobs[i].cv = &cv;
-		jobs[i].left = &left;
-	}
+	int left;
+	struct send_job *jobs = send_jobs(THREADS * PER_THREAD, run_send, a.id, &mu, &cv, &left);
 	pthread_t th[THREADS];
 	struct submitter sub[THREADS];
 	for (size_t t = 0; t < THREADS; t++) {
@@ -951,10 +976,7 @@ static void test_executor(void **state)
 	}
 	for (size_t t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);
-	pthread_mutex_lock(&mu);
-	while (left > 0)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
+	wait_sends(&mu, &cv, &left);
 	vl_store_exec_free(x);
 	for (size_t i = 0; i < THREADS * PER_THREAD; i++)
 		assert_int_equal(jobs[i].job.status, VL_OK);
@@ -985,22 +1007,8 @@ static int run_big_send(struct vl_store *st, struct vl_store_job *job)
 static void test_checkpointer(void **state)
 {
 	struct fx *f = *state;
-	struct vl_store_device a = add_device(f, "alice@ex.org", "laptop");
-	struct vl_store_device b = add_device(f, "bob@ex.org", "phone");
-	assert_int_equal(vl_store_group_create(f->st, GID, GL, a.id, NOW), VL_OK);
-	uint8_t cmid[16] = {7}, commit[] = {1};
-	struct vl_store_device_name add[] = {{"bob@ex.org", "phone"}};
-	struct vl_store_commit cm = {.gid = GID,
-	                             .gid_len = GL,
-	                             .sender = a.id,
-	                             .client_msg_id = cmid,
-	                             .commit = commit,
-	                             .commit_len = 1,
-	                             .added = add,
-	                             .n_added = 1};
-	uint64_t ne;
-	bool dup;
-	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	struct vl_store_device a, b;
+	alice_adds_bob(f, &a, &b);
 	struct vl_store_stats s0, s1;
 	vl_store_stats_get(f->st, &s0);
 	struct vl_store_exec *x;
@@ -1010,23 +1018,11 @@ static void test_checkpointer(void **state)
 	enum { N = 1200 };
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int left = N;
-	struct send_job *jobs = calloc(N, sizeof *jobs);
-	assert_non_null(jobs);
-	for (size_t i = 0; i < N; i++) {
-		jobs[i] = (struct send_job){.job = {.run = run_big_send, .done = done_send},
-		                            .sender = a.id,
-		                            .mu = &mu,
-		                            .cv = &cv,
-		                            .left = &left};
-		jobs[i].cmid[0] = (uint8_t)(i >> 8);
-		jobs[i].cmid[1] = (uint8_t)i;
+	int left;
+	struct send_job *jobs = send_jobs(N, run_big_send, a.id, &mu, &cv, &left);
+	for (size_t i = 0; i < N; i++)
 		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
-	}
-	pthread_mutex_lock(&mu);
-	while (left > 0)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
+	wait_sends(&mu, &cv, &left);
 	/* The checkpointer runs on its own time: up to 10 s. */
 	for (int i = 0; i < 1000; i++) {
 		vl_store_stats_get(f->st, &s1);
