@@ -1044,8 +1044,6 @@ static int ck_start(struct sq *q, const char *path)
  * it. The WAL file keeps its inode while the connection is open (it is
  * only deleted at the last close; no journal_size_limit is set).
  */
-static int exec_sql(sqlite3 *db, const char *sql);
-
 static int sq_sync_defer(struct vl_store *st, bool on)
 {
 	struct sq *q = SQ(st);
