@@ -105,6 +105,16 @@ static int mkdir_if(const char *p)
 	return mkdir(p, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* Makes the names in folder p durable (best effort). */
+static void sync_dir(const char *p)
+{
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
 static void parts_reload(struct vl_transport *t, const char *dir);
 
 /* Files left in blobs/tmp that no part holds (its file and its note):
@@ -505,15 +515,12 @@ void vl_blob_cleanup(struct vl_transport *t)
 		}
 		part_free(t, p);
 	}
-	char tmp[sizeof t->blob_dir + 8];
-	snprintf(tmp, sizeof tmp, "%s/tmp", t->blob_dir);
-	int dfd = kept ? open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	if (dfd >= 0) { /* the notes' names */
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	if (kept)
+	if (kept) {
+		char tmp[sizeof t->blob_dir + 8];
+		snprintf(tmp, sizeof tmp, "%s/tmp", t->blob_dir);
+		sync_dir(tmp); /* the notes' names */
 		vl_log(VL_LOG_INFO, "blob_partials_kept", "uploads=%zu", kept);
+	}
 	free(t->challenges);
 	t->challenges = NULL;
 }
@@ -655,11 +662,7 @@ static int store_run(struct vl_store *st, struct vl_core_job *job)
 		if (rename(p->tmp, up->final))
 			return VL_ERR_IO;
 		up->created = true;
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-		if (dfd >= 0) {
-			(void)fsync(dfd);
-			close(dfd);
-		}
+		sync_dir(dir);
 	}
 	p->tmp[0] = 0; /* the temporary name is gone */
 	up->st = UP_DONE;
