@@ -1150,11 +1150,29 @@ static bool plan_uses(const char *path, const char *sql, const char *index)
 	return found;
 }
 
+/* A client message id that starts with the time in milliseconds. */
+static void timed_id(uint8_t id[16], uint64_t ms, uint8_t tag)
+{
+	memset(id, 0, 16);
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	id[15] = tag;
+}
+
+static uint64_t wall_ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* A version-4 database with idempotency records (the table keyed by
  * device first) is upgraded: the retries it recorded are still answered
  * as duplicates, SEND's with nothing queued and COMMIT's with its epoch,
- * the same id from another device is another message, and pruning by age
- * still takes the oldest through the age index. */
+ * the same id from another device is another message. Records whose ids
+ * start with about their own time stay in `sent`, the others move to
+ * `sent_odd`, where pruning by age takes the oldest through the age
+ * index; `sent` is pruned along its key. */
 static void test_migrate_sent(void **state)
 {
 	struct fx *f = *state;
@@ -1176,14 +1194,21 @@ static void test_migrate_sent(void **state)
 	         "INSERT INTO sent (device_id, client_msg_id, epoch, created) VALUES"
 	         " (1, x'0000000000000000000000000000c0c0', 1, %lld),"
 	         " (1, x'ffeeddccbbaa99887766554433221100', 0, %lld),"
-	         " (2, x'0102030405060708090a0b0c0d0e0f10', 0, %lld);",
-	         (long long)(now - 7200), (long long)now, (long long)now);
+	         " (2, x'0102030405060708090a0b0c0d0e0f10', 0, %lld),"
+	         " (1, x'%012llx00000000000000000001', 0, %lld),"
+	         " (2, x'%012llx00000000000000000002', 0, %lld);",
+	         (long long)(now - 7200), (long long)now, (long long)now,
+	         (unsigned long long)(now - 7200) * 1000u + 5u, (long long)(now - 7200),
+	         (unsigned long long)now * 1000u + 700u, (long long)now);
 	raw_sql(p4, sql);
 
 	cfg.max_version = 0;
 	assert_int_equal(vl_store_open(&cfg, &st), VL_OK);
 	assert_int_equal(vl_store_schema_version(st), vl_store_schema_latest());
-	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 3);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 2);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent_odd") == 3);
+	uint8_t timed_old[16];
+	timed_id(timed_old, (uint64_t)(now - 7200) * 1000u + 5u, 1);
 	const uint8_t commit_id[16] = {[14] = 0xc0, [15] = 0xc0};
 	const uint8_t send_id[16] = {0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88,
 	                             0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00};
@@ -1221,20 +1246,31 @@ static void test_migrate_sent(void **state)
 	assert_false(dup);
 	assert_int_equal(q.n, 1);
 	assert_true(q.dev[0] == 1);
-	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 4);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent_odd") == 4);
 	/* Pruning: only the two-hour-old commit record is older than an
-	 * hour, and it is found through the age index. */
+	 * hour, and it is found through the age index. The timed record as
+	 * old stays an hour more. */
 	size_t deleted = 0;
 	assert_int_equal(vl_store_sent_prune(st, (uint64_t)(now - 3600), 100, &deleted), VL_OK);
 	assert_int_equal(deleted, 1);
+	assert_int_equal(
+	    vl_store_send(st, (const uint8_t *)"gg", 2, 1, 1, timed_old, msg, 1, NULL, NULL, &dup),
+	    VL_OK);
+	assert_true(dup);
 	vl_store_free(st);
-	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 3);
-	assert_true(raw_int(p4, "SELECT count(*) FROM sent WHERE client_msg_id ="
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent_odd") == 3);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent_odd WHERE client_msg_id ="
 	                        " x'0000000000000000000000000000c0c0'") == 0);
+	assert_true(raw_int(p4, "SELECT count(*) FROM sent") == 2);
 	assert_true(plan_uses(p4,
-	                      "SELECT client_msg_id, device_id FROM sent WHERE created < 5"
+	                      "SELECT client_msg_id, device_id FROM sent_odd WHERE created < 5"
 	                      " ORDER BY created LIMIT 10",
-	                      "sent_by_age"));
+	                      "sent_odd_by_age"));
+	assert_true(
+	    plan_uses(p4,
+	              "SELECT client_msg_id, device_id FROM sent WHERE client_msg_id < x'00'"
+	              " ORDER BY client_msg_id LIMIT 10",
+	              "PRIMARY KEY"));
 }
 
 /* Sequence numbers are never reused: not after the newest message is
@@ -1417,8 +1453,11 @@ static void test_batch_delivery(void **state)
 }
 
 /* Idempotency records older than the window are pruned in chunks; a
- * pruned message sent again is a new message. The executor prunes by
- * itself, even with no job to run. */
+ * pruned message sent again is a new message. Records of ids that start
+ * with the time go by the key, an hour after the window (they may have
+ * been queued that long); the others by their age. An id recorded on
+ * either side is a duplicate. The executor prunes by itself, even with no
+ * job to run. */
 static void test_sent_prune(void **state)
 {
 	struct fx *f = *state;
@@ -1438,20 +1477,35 @@ static void test_sent_prune(void **state)
 	uint64_t ne;
 	bool dup;
 	assert_int_equal(vl_store_commit_apply(f->st, &cm, NULL, NULL, &ne, &dup), VL_OK);
+	/* Five ids that are not times (0x61... is centuries ahead), three that
+	 * are: now, 30 and 59 minutes late. */
 	for (uint8_t i = 0; i < 5; i++) {
 		uint8_t id[16] = {0x61, i};
 		assert_int_equal(
 		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, NULL, NULL, &dup), VL_OK);
 	}
+	uint64_t now_ms = wall_ms_now();
+	uint8_t timed[3][16];
+	const uint64_t late_ms[3] = {0, 30 * 60000, 59 * 60000};
+	for (uint8_t i = 0; i < 3; i++) {
+		timed_id(timed[i], now_ms - late_ms[i], i);
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, timed[i], msg, 1, NULL, NULL, &dup),
+		    VL_OK);
+		assert_false(dup);
+	}
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 3);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent_odd") == 6);
 	size_t deleted = 99;
-	uint64_t now = (uint64_t)time(NULL);
+	uint64_t now = now_ms / 1000u;
 	/* Nothing is older than an hour ago. */
 	assert_int_equal(vl_store_sent_prune(f->st, now - 3600, 100, &deleted), VL_OK);
 	assert_int_equal(deleted, 0);
-	/* Everything is older than a minute from now: two at a time. */
+	/* The others are older than a minute from now: two at a time. The
+	 * timed ones stay an hour longer. */
 	assert_int_equal(vl_store_sent_prune(f->st, now + 60, 2, &deleted), VL_OK);
 	assert_int_equal(deleted, 2);
-	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 4);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent_odd") == 4);
 	uint8_t id0[16] = {0x61, 0};
 	struct queued q = {0};
 	/* The commit's record (the oldest) went first, then message 0's. */
@@ -1463,9 +1517,51 @@ static void test_sent_prune(void **state)
 	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, id4, msg, 1, NULL, NULL, &dup),
 	                 VL_OK);
 	assert_true(dup);
+	assert_int_equal(vl_store_sent_prune(f->st, now + 60, 100, &deleted), VL_OK);
+	assert_int_equal(deleted, 5);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 3);
+	/* The timed ones go once the window's start is an hour past their
+	 * time: the one 59 minutes late with a window from 2 minutes ahead,
+	 * then, a chunk of one, the older by key of the other two. */
+	assert_int_equal(vl_store_sent_prune(f->st, now + 120, 100, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(vl_store_sent_prune(f->st, now + 3600 + 120, 1, &deleted), VL_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, timed[0], msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_true(dup);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, timed[1], msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_false(dup);
 
-	/* The executor, given a one-second window, prunes every record once
-	 * it is two seconds old, though no job comes. */
+	/* Either table answers for an id, whichever side of the span it is
+	 * on now: a timed id recorded among the others (it came early), and
+	 * an id that is not a time recorded among the timed ones. */
+	uint8_t early[16], odd[16] = {0x62};
+	timed_id(early, now_ms, 0xee);
+	char sql[256];
+	snprintf(sql, sizeof sql,
+	         "INSERT INTO sent_odd VALUES (x'%012llx000000000000000000ee', %lld, 0, %llu);"
+	         "INSERT INTO sent VALUES (x'62000000000000000000000000000000', %lld, 0);",
+	         (unsigned long long)now_ms, (long long)a.id, (unsigned long long)now,
+	         (long long)a.id);
+	raw_sql(f->path, sql);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, early, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_true(dup);
+	assert_int_equal(vl_store_send(f->st, GID, GL, 1, a.id, odd, msg, 1, NULL, NULL, &dup),
+	                 VL_OK);
+	assert_true(dup);
+
+	for (uint8_t i = 0; i < 3; i++) {
+		uint8_t id[16] = {0x63, i};
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, NULL, NULL, &dup), VL_OK);
+	}
+
+	/* The executor, given a one-second window, prunes every record that
+	 * is not a time once it is two seconds old, though no job comes; the
+	 * timed ones wait for their hour. */
 	sleep(2);
 	struct vl_store_exec_config xc;
 	vl_store_exec_config_defaults(&xc);
@@ -1474,13 +1570,14 @@ static void test_sent_prune(void **state)
 	struct vl_store_exec *x;
 	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
 	struct vl_store_exec_stats es = {0};
-	for (int i = 0; i < 100 && es.sent_pruned < 5; i++) {
+	for (int i = 0; i < 100 && es.sent_pruned < 4; i++) {
 		usleep(50000);
 		vl_store_exec_stats_get(x, &es);
 	}
 	vl_store_exec_free(x);
-	assert_true(es.sent_pruned == 5);
-	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 0);
+	assert_true(es.sent_pruned == 4);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent_odd") == 0);
+	assert_true(raw_int(f->path, "SELECT count(*) FROM sent") == 3);
 	(void)b;
 }
 
