@@ -1323,34 +1323,44 @@ static void test_seq_never_reused(void **state)
 		reopen(f);
 	}
 	assert_true(raw_int(f->path, "SELECT count(*) FROM messages") == 0);
-	assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
+	assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") >=
 	            (int64_t)last);
 
-	/* A floor (valised's clock at start) lifts the next id above it and
-	 * is kept once used; one below the counter changes nothing. */
-	uint64_t floors[3] = {last + 1000000, 5, 0};
-	uint64_t want[3] = {last + 1000001, last + 1000002, last + 1000003};
+	/* A floor (valised's clock at start) lifts the next id above it; one
+	 * below the recorded ceiling changes nothing. Once an id passes the
+	 * ceiling the next is written, far enough ahead that the next
+	 * message leaves it alone. */
 	for (int i = 0; i < 3; i++) {
 		vl_store_free(f->st);
+		uint64_t saved =
+		    (uint64_t)raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'");
+		uint64_t floor = i == 0 ? saved + 1000000 : i == 1 ? 5 : 0;
 		struct vl_store_config cfg = {
-		    .backend = "sqlite", .path = f->path, .min_msg_id = floors[i]};
+		    .backend = "sqlite", .path = f->path, .min_msg_id = floor};
 		assert_int_equal(vl_store_open(&cfg, &f->st), VL_OK);
 		/* A batch that writes nothing leaves the counter alone (and so
 		 * commits on a full disk). */
-		int64_t saved =
-		    raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'");
 		struct vl_store_device d;
 		assert_int_equal(vl_store_batch_begin(f->st), VL_OK);
 		assert_int_equal(vl_store_device_get(f->st, "alice@ex.org", "laptop", &d), VL_OK);
 		assert_int_equal(vl_store_batch_commit(f->st), VL_OK);
 		assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
-		            saved);
+		            (int64_t)saved);
 		struct queued q = {0};
 		uint8_t id[16] = {0x42, (uint8_t)i};
 		assert_int_equal(
 		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
 		assert_int_equal(q.n, 1);
-		assert_true(q.seq[0] == want[i]);
+		assert_true(q.seq[0] == (floor > saved ? floor : saved) + 1);
+		int64_t ceiling =
+		    raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'");
+		assert_true(ceiling > (int64_t)q.seq[0]);
+		id[2] = 1;
+		assert_int_equal(
+		    vl_store_send(f->st, GID, GL, 1, a.id, id, msg, 1, on_queued, &q, &dup), VL_OK);
+		assert_true(q.seq[1] == q.seq[0] + 1);
+		assert_true(raw_int(f->path, "SELECT value FROM counters WHERE name = 'message'") ==
+		            ceiling);
 	}
 }
 
