@@ -482,11 +482,15 @@ static bool part_reload(struct vl_transport *t, const char *dir, const char *nam
 	return true;
 }
 
+/* Runs before valised listens: the log line says how long it took (each
+ * kept part is read whole, at most VL_BLOB_PARTIALS_MAX of max_blob). */
 static void parts_reload(struct vl_transport *t, const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
 		return;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	size_t dropped = 0;
 	for (struct dirent *e; (e = readdir(d));) {
 		size_t n = strlen(e->d_name);
@@ -496,9 +500,16 @@ static void parts_reload(struct vl_transport *t, const char *dir)
 	}
 	closedir(d);
 	vl_core_metrics_mut(t->core)->blob_unfinished = t->n_partials;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t bytes = 0;
+	for (const struct blob_part *p = t->partials; p; p = p->next)
+		bytes += p->got;
 	if (t->n_partials || dropped)
-		vl_log(VL_LOG_INFO, "blob_partials_restored", "uploads=%zu dropped=%zu",
-		       t->n_partials, dropped);
+		vl_log(VL_LOG_INFO, "blob_partials_restored",
+		       "uploads=%zu dropped=%zu bytes=%llu ms=%lld", t->n_partials, dropped,
+		       (unsigned long long)bytes,
+		       (long long)((t1.tv_sec - t0.tv_sec) * 1000 +
+		                   (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
 
 void vl_blob_cleanup(struct vl_transport *t)
