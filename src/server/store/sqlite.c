@@ -147,10 +147,11 @@ static const char *const migrations[] = {
     /* 8: invites by expiry, so expired ones (used or not) can be pruned. */
     "CREATE INDEX invites_by_expiry ON invites (expires);",
     /* 9: an idempotency record whose id starts with about the time it
-     * came (timed: SENT_PAST_MS) is pruned by the range of its key, so it needs
-     * neither a time of its own nor an age index, which cost about a sixth
-     * of the pages a paced message writes. The others move to sent_odd,
-     * kept by age as before. The test uses each record's own time. */
+     * came (timed: SENT_PAST_MS) is pruned by the range of its key, so
+     * it needs neither a time of its own nor an age index, which cost
+     * about a sixth of the pages a paced message writes. The others move
+     * to sent_odd, kept by age as before. Rows already stored are tested
+     * against their own `created`. */
     "CREATE TABLE sent_odd ("
     " client_msg_id BLOB NOT NULL, device_id INTEGER NOT NULL, epoch INTEGER NOT NULL,"
     " created INTEGER NOT NULL, PRIMARY KEY (client_msg_id, device_id)) WITHOUT ROWID;"
