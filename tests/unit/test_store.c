@@ -862,13 +862,39 @@ static void test_batch(void **state)
 
 /* The executor: several threads submit sends at once; all complete, each
  * reported only after a durable commit, in fewer commits than sends. */
+/* Jobs still to complete, counted down by their done callbacks. */
+struct countdown {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int left;
+};
+#define COUNTDOWN_INIT(n)                                                                          \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, (n)                           \
+	}
+
+static void countdown_one(struct countdown *cd)
+{
+	pthread_mutex_lock(&cd->mu);
+	cd->left--;
+	pthread_cond_signal(&cd->cv);
+	pthread_mutex_unlock(&cd->mu);
+}
+
+/* Waits until no more than `until` jobs are left. */
+static void countdown_wait(struct countdown *cd, int until)
+{
+	pthread_mutex_lock(&cd->mu);
+	while (cd->left > until)
+		pthread_cond_wait(&cd->cv, &cd->mu);
+	pthread_mutex_unlock(&cd->mu);
+}
+
 struct send_job {
 	struct vl_store_job job;
 	int64_t sender;
 	uint8_t cmid[16];
-	pthread_mutex_t *mu;
-	pthread_cond_t *cv;
-	int *left;
+	struct countdown *cd;
 };
 
 static int run_send(struct vl_store *st, struct vl_store_job *job)
@@ -881,11 +907,7 @@ static int run_send(struct vl_store *st, struct vl_store_job *job)
 
 static void done_send(struct vl_store_job *job)
 {
-	struct send_job *j = (struct send_job *)job;
-	pthread_mutex_lock(j->mu);
-	(*j->left)--;
-	pthread_cond_signal(j->cv);
-	pthread_mutex_unlock(j->mu);
+	countdown_one(((struct send_job *)job)->cd);
 }
 
 #define THREADS    4
@@ -925,20 +947,16 @@ static void alice_adds_bob(struct fx *f, struct vl_store_device *a, struct vl_st
 }
 
 /* n jobs sending as sender with run, each under its own client id; each
- * counts *left down when done (wait_sends). */
+ * counts cd down when done (cd->left starts at n). */
 static struct send_job *send_jobs(size_t n, int (*run)(struct vl_store *, struct vl_store_job *),
-                                  int64_t sender, pthread_mutex_t *mu, pthread_cond_t *cv,
-                                  int *left)
+                                  int64_t sender, struct countdown *cd)
 {
 	struct send_job *jobs = calloc(n, sizeof *jobs);
 	assert_non_null(jobs);
-	*left = (int)n;
+	cd->left = (int)n;
 	for (size_t i = 0; i < n; i++) {
-		jobs[i] = (struct send_job){.job = {.run = run, .done = done_send},
-		                            .sender = sender,
-		                            .mu = mu,
-		                            .cv = cv,
-		                            .left = left};
+		jobs[i] = (struct send_job){
+		    .job = {.run = run, .done = done_send}, .sender = sender, .cd = cd};
 		jobs[i].cmid[0] = (uint8_t)(i >> 8);
 		jobs[i].cmid[1] = (uint8_t)i;
 		jobs[i].cmid[2] = 0xee;
@@ -946,12 +964,13 @@ static struct send_job *send_jobs(size_t n, int (*run)(struct vl_store *, struct
 	return jobs;
 }
 
-static void wait_sends(pthread_mutex_t *mu, pthread_cond_t *cv, const int *left)
+/* Reopens the store, then: how many entries wait in dev's queue. */
+static uint64_t queued_after_reopen(struct fx *f, int64_t dev)
 {
-	pthread_mutex_lock(mu);
-	while (*left > 0)
-		pthread_cond_wait(cv, mu);
-	pthread_mutex_unlock(mu);
+	reopen(f);
+	uint64_t n;
+	assert_int_equal(vl_store_queue_count(f->st, dev, &n), VL_OK);
+	return n;
 }
 
 static void test_executor(void **state)
@@ -964,10 +983,8 @@ static void test_executor(void **state)
 	vl_store_stats_get(f->st, &s0);
 	struct vl_store_exec *x;
 	assert_int_equal(vl_store_exec_new(f->st, 512, &x), VL_OK);
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int left;
-	struct send_job *jobs = send_jobs(THREADS * PER_THREAD, run_send, a.id, &mu, &cv, &left);
+	struct countdown cd = COUNTDOWN_INIT(0);
+	struct send_job *jobs = send_jobs(THREADS * PER_THREAD, run_send, a.id, &cd);
 	pthread_t th[THREADS];
 	struct submitter sub[THREADS];
 	for (size_t t = 0; t < THREADS; t++) {
@@ -976,7 +993,7 @@ static void test_executor(void **state)
 	}
 	for (size_t t = 0; t < THREADS; t++)
 		pthread_join(th[t], NULL);
-	wait_sends(&mu, &cv, &left);
+	countdown_wait(&cd, 0);
 	vl_store_exec_free(x);
 	for (size_t i = 0; i < THREADS * PER_THREAD; i++)
 		assert_int_equal(jobs[i].job.status, VL_OK);
@@ -986,10 +1003,7 @@ static void test_executor(void **state)
 	assert_true(commits < THREADS * PER_THREAD);
 	print_message("executor: %d sends in %llu commits\n", THREADS * PER_THREAD,
 	              (unsigned long long)commits);
-	reopen(f);
-	uint64_t n;
-	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
-	assert_true(n == THREADS * PER_THREAD + 0);
+	assert_true(queued_after_reopen(f, b.id) == THREADS * PER_THREAD + 0);
 	free(jobs);
 }
 
@@ -1016,13 +1030,11 @@ static void test_checkpointer(void **state)
 	/* 1,200 messages of 16 KiB: five pages each, some 6,000 frames, past
 	 * the step at which the checkpointer is woken (4,096). */
 	enum { N = 1200 };
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int left;
-	struct send_job *jobs = send_jobs(N, run_big_send, a.id, &mu, &cv, &left);
+	struct countdown cd = COUNTDOWN_INIT(0);
+	struct send_job *jobs = send_jobs(N, run_big_send, a.id, &cd);
 	for (size_t i = 0; i < N; i++)
 		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
-	wait_sends(&mu, &cv, &left);
+	countdown_wait(&cd, 0);
 	/* The checkpointer runs on its own time: up to 10 s. */
 	for (int i = 0; i < 1000; i++) {
 		vl_store_stats_get(f->st, &s1);
@@ -1036,10 +1048,7 @@ static void test_checkpointer(void **state)
 	assert_true(s1.checkpoints > s0.checkpoints);
 	assert_true(s1.checkpoint_ns > 0);
 	assert_true(s1.commit_checkpoints == s0.commit_checkpoints);
-	reopen(f);
-	uint64_t n;
-	assert_int_equal(vl_store_queue_count(f->st, b.id, &n), VL_OK);
-	assert_true(n == N);
+	assert_true(queued_after_reopen(f, b.id) == N);
 	free(jobs);
 }
 
@@ -1763,9 +1772,7 @@ struct order_job {
 	size_t index;
 	size_t *next_run; /* executor thread only */
 	bool in_order;
-	pthread_mutex_t *mu;
-	pthread_cond_t *cv;
-	int *left;
+	struct countdown *cd;
 };
 
 static int run_order(struct vl_store *st, struct vl_store_job *job)
@@ -1780,11 +1787,7 @@ static int run_order(struct vl_store *st, struct vl_store_job *job)
 
 static void done_order(struct vl_store_job *job)
 {
-	struct order_job *j = (struct order_job *)job;
-	pthread_mutex_lock(j->mu);
-	(*j->left)--;
-	pthread_cond_signal(j->cv);
-	pthread_mutex_unlock(j->mu);
+	countdown_one(((struct order_job *)job)->cd);
 }
 
 static void test_executor_time_limit(void **state)
@@ -1797,9 +1800,7 @@ static void test_executor_time_limit(void **state)
 	enum { N = 3000 };
 	struct order_job *jobs = calloc(N, sizeof *jobs);
 	assert_non_null(jobs);
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-	int left = N;
+	struct countdown cd = COUNTDOWN_INIT(N);
 	size_t next_run = 0;
 	struct vl_store_exec *x;
 	assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
@@ -1807,15 +1808,10 @@ static void test_executor_time_limit(void **state)
 		jobs[i] = (struct order_job){.job = {.run = run_order, .done = done_order},
 		                             .index = i,
 		                             .next_run = &next_run,
-		                             .mu = &mu,
-		                             .cv = &cv,
-		                             .left = &left};
+		                             .cd = &cd};
 		assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
 	}
-	pthread_mutex_lock(&mu);
-	while (left > 0)
-		pthread_cond_wait(&cv, &mu);
-	pthread_mutex_unlock(&mu);
+	countdown_wait(&cd, 0);
 	struct vl_store_exec_stats es;
 	vl_store_exec_stats_get(x, &es);
 	vl_store_exec_free(x);
@@ -1833,21 +1829,11 @@ static void test_executor_time_limit(void **state)
 /* Pacing: after a batch, the next one starts batch_gap_us later at the
  * earliest, with whatever waits by then; batch_gap_jobs waiting start it
  * at once, and stopping runs what waits without waiting for the gap. */
-static void pace_wait(pthread_mutex_t *mu, pthread_cond_t *cv, int *left, int until)
-{
-	pthread_mutex_lock(mu);
-	while (*left > until)
-		pthread_cond_wait(cv, mu);
-	pthread_mutex_unlock(mu);
-}
-
 static void test_executor_pacing(void **state)
 {
 	struct fx *f = *state;
 	enum { N = 12 };
 	struct order_job jobs[N];
-	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 	for (int round = 0; round < 3; round++) {
 		struct vl_store_exec_config xc;
 		vl_store_exec_config_defaults(&xc);
@@ -1857,28 +1843,26 @@ static void test_executor_pacing(void **state)
 		 * batch (1) or by stopping (2). */
 		xc.batch_gap_us = round == 0 ? 500000 : 60000000;
 		xc.batch_gap_jobs = round == 1 ? N - 1 : 1000;
-		int left = N;
+		struct countdown cd = COUNTDOWN_INIT(N);
 		size_t next_run = 0;
 		for (int i = 0; i < N; i++)
 			jobs[i] = (struct order_job){.job = {.run = run_order, .done = done_order},
 			                             .index = (size_t)i,
 			                             .next_run = &next_run,
-			                             .mu = &mu,
-			                             .cv = &cv,
-			                             .left = &left};
+			                             .cd = &cd};
 		struct vl_store_exec *x;
 		assert_int_equal(vl_store_exec_start(f->st, &xc, &x), VL_OK);
 		/* The first batch starts at once. */
 		assert_int_equal(vl_store_exec_submit(x, &jobs[0].job), VL_OK);
-		pace_wait(&mu, &cv, &left, N - 1);
+		countdown_wait(&cd, N - 1);
 		for (int i = 1; i < N; i++)
 			assert_int_equal(vl_store_exec_submit(x, &jobs[i].job), VL_OK);
 		if (round < 2)
-			pace_wait(&mu, &cv, &left, 0);
+			countdown_wait(&cd, 0);
 		struct vl_store_exec_stats es;
 		vl_store_exec_stats_get(x, &es);
 		vl_store_exec_free(x); /* round 2: runs the paced jobs */
-		assert_int_equal(left, 0);
+		assert_int_equal(cd.left, 0);
 		if (round < 2) {
 			assert_int_equal(es.batches, 2);
 			assert_int_equal(es.max_batch, N - 1);
